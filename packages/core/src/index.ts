@@ -4,5 +4,19 @@ export { writeFileAtomic, writeJsonAtomic } from './atomic.js';
 export type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult } from './coco.js';
 export { type ConfigIssue, parseConfig } from './config.js';
 export { asFedcxrError, FedcxrError } from './errors.js';
+export {
+  type Backbone,
+  type BackboneOptions,
+  backbones,
+  type Detection,
+  type Detector,
+  type DetectorImage,
+  type DetectorOptions,
+  type DetectorTarget,
+  detectors,
+  type FeatureSpec,
+} from './model.js';
 export { Registry } from './registry.js';
 export { elementCount, type HostDType, type HostTensor, type NamedTensors } from './tensors.js';
+export type { Rank, Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from './tf.js';
+export { tf } from './tf.js';

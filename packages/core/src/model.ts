@@ -1,0 +1,80 @@
+/**
+ * The detector zoo's contracts (torchvision's composition, timm's registry). A Detector is assembled
+ * from registered parts; a Backbone turns an image batch into named feature maps. Tensors are NHWC
+ * (TensorFlow.js layout); weight names follow torchvision's state_dict keys so checkpoints import 1:1.
+ */
+
+import { Registry } from './registry.js';
+import type { NamedTensors } from './tensors.js';
+import type { tf } from './tf.js';
+
+/** Where one output of a backbone sits: its name, its stride against the input and its channel count. */
+export interface FeatureSpec {
+  name: string;
+  stride: number;
+  channels: number;
+}
+
+export interface Backbone {
+  readonly name: string;
+  /** Output feature maps in order (e.g. FPN: '0','1','2','3','pool'). */
+  readonly outputs: readonly FeatureSpec[];
+  /** images: [N, H, W, 3], already normalized. Returns one [N, h, w, C] map per output name. */
+  apply(images: tf.Tensor4D, training: boolean): Map<string, tf.Tensor4D>;
+  /** All variables (trainable or frozen), keyed by torchvision state_dict name. */
+  variables(): Map<string, tf.Variable>;
+}
+
+export interface BackboneOptions {
+  /** How many of the last ResNet stages train (torchvision's trainable_layers, 0–5). */
+  trainableLayers?: number;
+  /** Extra, backbone-specific settings from config. */
+  [setting: string]: unknown;
+}
+
+/** One image given to a detector: grey or RGB values in [0, 1], row-major HWC. */
+export interface DetectorImage {
+  pixels: Float32Array;
+  height: number;
+  width: number;
+  channels: 1 | 3;
+}
+
+/** Ground truth for one image, in that image's pixels: boxes as x1, y1, x2, y2 (4 numbers per box). */
+export interface DetectorTarget {
+  boxes: Float32Array;
+  /** 1-based class indices (0 is background, as in torchvision). */
+  labels: Int32Array;
+}
+
+/** One detection in the ORIGINAL image's pixels (x1, y1, x2, y2), with a 1-based label. */
+export interface Detection {
+  box: [number, number, number, number];
+  label: number;
+  score: number;
+}
+
+export interface Detector {
+  readonly architecture: string;
+  /** Class names; index 0 is '__background__'. */
+  readonly classes: readonly string[];
+  predict(images: readonly DetectorImage[]): Promise<Detection[][]>;
+  /** Training losses for a batch (call inside tf.variableGrads / optimizer.minimize). */
+  losses(images: readonly DetectorImage[], targets: readonly DetectorTarget[]): Record<string, tf.Scalar>;
+  trainableVariables(): tf.Variable[];
+  /** Every weight (trainable and frozen), torchvision names. */
+  getWeights(): NamedTensors;
+  setWeights(weights: NamedTensors, options?: { strict?: boolean }): void;
+  dispose(): void;
+}
+
+export interface DetectorOptions {
+  backbone: string;
+  numClasses: number;
+  classes?: string[];
+  backboneOptions?: BackboneOptions;
+  [setting: string]: unknown;
+}
+
+export const backbones = new Registry<BackboneOptions, Backbone>('backbone');
+export const detectors = new Registry<DetectorOptions, Detector>('detector');

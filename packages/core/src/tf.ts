@@ -1,0 +1,9 @@
+/**
+ * The only import of TensorFlow.js in the project: every package takes `tf` from here, so one engine
+ * (one backend, one set of registered kernels and gradients) serves them all. The `@tensorflow/tfjs`
+ * Node bundle registers the gradients; `@tensorflow/tfjs-core` alone would not.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type { Rank, Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
+export { tf };
