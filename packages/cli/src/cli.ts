@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-console.log('cxr');
+import { buildProgram } from './program.js';
+
+await buildProgram().parseAsync(process.argv);

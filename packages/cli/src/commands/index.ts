@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** Each command group registers itself here (one line per group; only implemented commands appear). */
+export const commandGroups: ((program: Command) => void)[] = [];
