@@ -1,0 +1,100 @@
+/**
+ * Installs the SDK the way users do: `npm pack` every workspace package, install the tarballs into a fresh
+ * project outside the repo, and use each package's public API from there (ESM import, types shipped).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const workspaces = [
+  'packages/core',
+  'packages/dicom',
+  'packages/models-frcnn',
+  'packages/federated',
+  'packages/cli',
+  'apps/coordinator',
+];
+const npm = (args: string[], cwd: string) =>
+  execFileSync('npm', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_onnxruntime_node_install: 'skip' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+
+describe('packed packages install and work outside the monorepo', () => {
+  let project: string;
+
+  beforeAll(() => {
+    if (workspaces.some((w) => !existsSync(join(root, w, 'dist', 'index.js')))) {
+      execFileSync('npx', ['nx', 'run-many', '-t', 'build', '--outputStyle=static'], { cwd: root, stdio: 'ignore' });
+    }
+    project = mkdtempSync(join(tmpdir(), 'fedcxr-pack-'));
+    npm(['pack', '--silent', '--pack-destination', project, ...workspaces.flatMap((w) => ['-w', w])], root);
+    const tarballs = readdirSync(project).filter((f) => f.endsWith('.tgz'));
+    expect(tarballs).toHaveLength(workspaces.length);
+    writeFileSync(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'sdk-user', version: '1.0.0', private: true, type: 'module' }),
+    );
+    npm(['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs.map((t) => `./${t}`)], project);
+  }, 600_000);
+
+  afterAll(() => {
+    if (project) rmSync(project, { recursive: true, force: true });
+  });
+
+  it('ships only dist, README and package.json, with types', () => {
+    for (const w of workspaces) {
+      const manifest = JSON.parse(readFileSync(join(root, w, 'package.json'), 'utf8'));
+      const installed = join(project, 'node_modules', ...manifest.name.split('/'));
+      expect(existsSync(join(installed, 'dist', 'index.js')), manifest.name).toBe(true);
+      expect(existsSync(join(installed, 'dist', 'index.d.ts')), manifest.name).toBe(true);
+      expect(existsSync(join(installed, 'src')), `${manifest.name} must not ship src`).toBe(false);
+    }
+  });
+
+  it('uses the public API of every package from a plain ESM script', () => {
+    writeFileSync(
+      join(project, 'use.mjs'),
+      `
+import * as core from '@fedcxr/core';
+import * as dicom from '@fedcxr/dicom';
+import * as frcnn from '@fedcxr/models-frcnn';
+import * as federated from '@fedcxr/federated';
+import * as coordinator from '@fedcxr/coordinator';
+const reg = new core.Registry('thing');
+reg.register('a', (o) => o.x * 2);
+let configError = '';
+try { core.parseConfig({ safeParse: () => ({ success: false, error: { issues: [{ path: ['engine', 'backend'], message: 'bad' }] } }) }, {}, 'x.yaml'); }
+catch (e) { configError = e.message; }
+console.log(JSON.stringify({
+  built: reg.build('a', { x: 21 }),
+  configError,
+  versions: [core.VERSION, dicom.VERSION, frcnn.VERSION, federated.VERSION, coordinator.VERSION],
+  tf: typeof core.tf.tensor,
+}));
+`,
+    );
+    const out = JSON.parse(execFileSync(process.execPath, ['use.mjs'], { cwd: project, encoding: 'utf8' }));
+    expect(out.built).toBe(42);
+    expect(out.configError).toContain('engine.backend: bad');
+    expect(out.versions).toEqual(['0.1.0', '0.1.0', '0.1.0', '0.1.0', '0.1.0']);
+    expect(out.tf).toBe('function');
+  });
+
+  it('installs the cxr binary', () => {
+    const help = execFileSync(
+      process.execPath,
+      [join(project, 'node_modules', '@fedcxr', 'cli', 'dist', 'cli.js'), '--help'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(help).toContain('Usage: cxr');
+  });
+});
