@@ -16,6 +16,21 @@ export {
   detectors,
   type FeatureSpec,
 } from './model.js';
+export {
+  decodeGreyRaster,
+  decodeRaster,
+  encodeGreyJpeg,
+  encodeGreyPng,
+  type GreyRaster,
+  type Raster,
+  type RasterChannels,
+  type RasterFormat,
+  readGreyRaster,
+  readRaster,
+  sniffRasterFormat,
+  toGrey,
+  writeGreyRaster,
+} from './raster.js';
 export { Registry } from './registry.js';
 export { elementCount, type HostDType, type HostTensor, type NamedTensors } from './tensors.js';
 export type { Rank, Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from './tf.js';
