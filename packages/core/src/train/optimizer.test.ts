@@ -48,10 +48,10 @@ describe('SgdOptimizer', () => {
         ref_plain: tf.tensor(step.grads.plain, [4]),
       };
       opt.applyGradients([decayed, plain], grads, step.lr);
-      Object.values(grads).forEach((g) => g.dispose());
+      for (const g of Object.values(grads)) g.dispose();
       const got = [...(await decayed.data()), ...(await plain.data())];
       const want = [...step.after.decayed, ...step.after.plain];
-      got.forEach((value, i) => expect(value).toBeCloseTo(want[i], 5));
+      for (const [i, value] of got.entries()) expect(value).toBeCloseTo(want[i], 5);
     }
     opt.dispose();
     decayed.dispose();
