@@ -17,6 +17,16 @@ export {
   type FeatureSpec,
 } from './model.js';
 export {
+  CLASS_COLORS,
+  drawBoxes,
+  encodeRgbPng,
+  greyToRgb,
+  heatmapOverlay,
+  jet,
+  type OverlayBox,
+  type RgbImage,
+} from './overlay.js';
+export {
   decodeGreyRaster,
   decodeRaster,
   encodeGreyJpeg,

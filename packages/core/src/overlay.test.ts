@@ -1,0 +1,52 @@
+import { PNG } from 'pngjs';
+import { describe, expect, it } from 'vitest';
+import { drawBoxes, encodeRgbPng, greyToRgb, heatmapOverlay, jet } from './overlay.js';
+
+const pixel = (image: { width: number; data: Uint8Array }, x: number, y: number) =>
+  Array.from(image.data.slice((y * image.width + x) * 3, (y * image.width + x) * 3 + 3));
+
+describe('overlays', () => {
+  it('draws the box outline in its colour and leaves the inside untouched', () => {
+    const grey = new Float32Array(64 * 64).fill(0.5);
+    const out = drawBoxes(greyToRgb(grey, 64, 64), [{ box: [10, 20, 40, 50], color: [255, 0, 0] }]);
+    expect(pixel(out, 10, 30)).toEqual([255, 0, 0]);
+    expect(pixel(out, 40, 30)).toEqual([255, 0, 0]);
+    expect(pixel(out, 25, 20)).toEqual([255, 0, 0]);
+    expect(pixel(out, 25, 35)).toEqual([128, 128, 128]);
+    expect(pixel(out, 5, 5)).toEqual([128, 128, 128]);
+  });
+
+  it('writes the label text in white on a strip of the box colour above the box', () => {
+    const grey = new Uint8Array(100 * 100);
+    const out = drawBoxes(greyToRgb(grey, 100, 100), [{ box: [20, 40, 90, 90], text: 'AB 0.9', color: [0, 0, 255] }]);
+    let white = 0;
+    let blue = 0;
+    for (let y = 31; y < 40; y++) {
+      for (let x = 20; x < 60; x++) {
+        const [r, g, b] = pixel(out, x, y);
+        if (r === 255 && g === 255 && b === 255) white++;
+        if (r === 0 && g === 0 && b === 255) blue++;
+      }
+    }
+    expect(white).toBeGreaterThan(20);
+    expect(blue).toBeGreaterThan(white);
+  });
+
+  it('maps heat through jet: cold is blue, hot is red', () => {
+    expect(jet(0)).toEqual([0, 0, 128]);
+    expect(jet(1)).toEqual([128, 0, 0]);
+    expect(jet(0.5)).toEqual([128, 255, 128]);
+    const heat = new Float32Array([0, 1, 2, 3]);
+    const out = heatmapOverlay(new Float32Array(4), heat, 2, 2, 1);
+    expect(pixel(out, 0, 0)).toEqual([0, 0, 128]);
+    expect(pixel(out, 1, 1)).toEqual([128, 0, 0]);
+  });
+
+  it('encodes a PNG that decodes to the same pixels', () => {
+    const image = greyToRgb(new Float32Array([0, 0.25, 0.5, 1]), 2, 2);
+    const decoded = PNG.sync.read(Buffer.from(encodeRgbPng(image)));
+    expect([decoded.width, decoded.height]).toEqual([2, 2]);
+    expect(Array.from(decoded.data.slice(0, 4))).toEqual([0, 0, 0, 255]);
+    expect(Array.from(decoded.data.slice(12, 16))).toEqual([255, 255, 255, 255]);
+  });
+});
