@@ -7,3 +7,12 @@ export {
   type SrSourceImage,
   writeDetectionSr,
 } from './sr.js';
+export {
+  CR_IMAGE_STORAGE,
+  type DicomImageToWrite,
+  EXPLICIT_VR_LITTLE_ENDIAN,
+  encodeDicom,
+  FEDCXR_IMPLEMENTATION_UID,
+  uidFromText,
+  writeDicom,
+} from './write.js';
