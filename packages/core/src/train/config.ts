@@ -69,7 +69,7 @@ export const dataConfigSchema = z.object({
 export const augmentationConfigSchema = z.object({
   /** Rotation angle drawn uniformly in ±rotationDegrees (seed: small rotation, ±5°). 0 disables. */
   rotationDegrees: z.number().min(0).max(45).default(5),
-  /** Brightness shift drawn in ±brightness (added to [0,1] pixels); contrast factor in 1 ± contrast. */
+  /** Brightness factor drawn in 1 ± brightness, contrast factor in 1 ± contrast (torchvision ColorJitter semantics). */
   brightness: fraction().default(0.1),
   contrast: fraction().default(0.1),
   /** Optional scale jitter: zoom factor drawn in [min, max] about the image center. Off by default. */
