@@ -3,6 +3,7 @@ export const VERSION = '0.1.0';
 export { writeFileAtomic, writeJsonAtomic } from './atomic.js';
 export type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult } from './coco.js';
 export { type ConfigIssue, parseConfig } from './config.js';
+export * from './data/index.js';
 export { asFedcxrError, FedcxrError } from './errors.js';
 export {
   type Backbone,
@@ -42,6 +43,16 @@ export {
   writeGreyRaster,
 } from './raster.js';
 export { Registry } from './registry.js';
+export {
+  decodeElements,
+  decodeSafetensors,
+  encodeSafetensors,
+  float16BitsToNumber,
+  numberToFloat16Bits,
+  readSafetensors,
+  type SafetensorsContent,
+  writeSafetensors,
+} from './safetensors.js';
 export { elementCount, type HostDType, type HostTensor, type NamedTensors } from './tensors.js';
 export type { Rank, Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from './tf.js';
 export { tf } from './tf.js';
