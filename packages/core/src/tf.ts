@@ -5,5 +5,21 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-export type { Rank, Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
+export type {
+  DataId,
+  DataType,
+  KernelBackend,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  Rank,
+  Scalar,
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor3D,
+  Tensor4D,
+  TensorInfo,
+  Variable,
+} from '@tensorflow/tfjs';
 export { tf };

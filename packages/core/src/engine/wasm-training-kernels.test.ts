@@ -1,0 +1,156 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Tensor, type Tensor4D, tf } from '../tf.js';
+import { loadWasmBackend } from './wasm.js';
+import { registerWasmTrainingKernels } from './wasm-training-kernels.js';
+
+/** Deterministic pseudo-random values in [-1, 1) (same on both backends). */
+function values(count: number, seed: number): Float32Array {
+  const out = new Float32Array(count);
+  let state = seed >>> 0;
+  for (let i = 0; i < count; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = state / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** max |a − b| / max |b|: the gradient's error relative to its scale. */
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+async function onBackend<T>(name: string, body: () => T): Promise<T> {
+  await tf.setBackend(name);
+  return body();
+}
+
+describe('wasm training kernels', () => {
+  beforeAll(async () => {
+    await loadWasmBackend(2);
+    registerWasmTrainingKernels();
+  });
+
+  const convCases: { k: number; s: number; pad: 'same' | 'valid'; h: number; ci: number; co: number }[] = [
+    { k: 3, s: 1, pad: 'same', h: 9, ci: 5, co: 6 },
+    { k: 3, s: 2, pad: 'same', h: 9, ci: 4, co: 7 },
+    { k: 3, s: 2, pad: 'valid', h: 10, ci: 3, co: 4 },
+    { k: 1, s: 2, pad: 'valid', h: 8, ci: 6, co: 5 },
+    { k: 1, s: 1, pad: 'same', h: 5, ci: 8, co: 3 },
+    { k: 7, s: 2, pad: 'same', h: 16, ci: 3, co: 4 },
+    { k: 2, s: 2, pad: 'valid', h: 7, ci: 2, co: 3 },
+  ];
+
+  for (const c of convCases) {
+    it(`conv ${c.k}x${c.k} stride ${c.s} ${c.pad}: dx and dW equal the cpu backend's`, async () => {
+      const xShape: [number, number, number, number] = [2, c.h, c.h + 1, c.ci];
+      const wShape: [number, number, number, number] = [c.k, c.k, c.ci, c.co];
+      const xValues = values(
+        xShape.reduce((a, b) => a * b),
+        1,
+      );
+      const wValues = values(
+        wShape.reduce((a, b) => a * b),
+        2,
+      );
+      const gradients = () =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(xValues, xShape);
+          const w = tf.tensor4d(wValues, wShape);
+          const loss = (xi: Tensor, wi: Tensor) => {
+            const y = tf.conv2d(xi as Tensor4D, wi as Tensor4D, c.s, c.pad);
+            return tf.sum(tf.mul(y, tf.sin(tf.range(0, y.size).reshape(y.shape))));
+          };
+          return tf
+            .grads(loss)([x, w])
+            .map((g) => g.dataSync() as Float32Array);
+        });
+      const [cpuDx, cpuDw] = await onBackend('cpu', gradients);
+      const [wasmDx, wasmDw] = await onBackend('wasm', gradients);
+      expect(relativeError(wasmDx, cpuDx)).toBeLessThan(1e-5);
+      expect(relativeError(wasmDw, cpuDw)).toBeLessThan(1e-5);
+    });
+  }
+
+  it('a conv/bn/relu/maxpool/residual net has the same gradients on wasm as on cpu (1e-4 relative)', async () => {
+    const shapes: Record<string, number[]> = {
+      conv1: [3, 3, 3, 8],
+      gamma: [8],
+      beta: [8],
+      conv2: [3, 3, 8, 8],
+      down: [1, 1, 8, 8],
+      head: [8, 4],
+    };
+    const init = Object.fromEntries(
+      Object.entries(shapes).map(([name, shape], i) => [
+        name,
+        values(
+          shape.reduce((a, b) => a * b),
+          10 + i,
+        ),
+      ]),
+    );
+    const xValues = values(2 * 16 * 16 * 3, 3);
+    const labels = [1, 3];
+    const run = () =>
+      tf.tidy(() => {
+        const params = Object.fromEntries(
+          Object.entries(shapes).map(([name, shape]) => [name, tf.tensor(init[name], shape)]),
+        );
+        const x = tf.tensor4d(xValues, [2, 16, 16, 3]);
+        const names = Object.keys(shapes);
+        const loss = (...tensors: Tensor[]) => {
+          const p = Object.fromEntries(names.map((name, i) => [name, tensors[i]]));
+          let h: Tensor = tf.conv2d(x, p.conv1 as Tensor4D, 1, 'same');
+          const { mean, variance } = tf.moments(h, [0, 1, 2]);
+          h = tf.batchNorm(h, mean, variance, p.beta, p.gamma, 1e-5);
+          h = tf.relu(h);
+          h = tf.maxPool(h as Tensor4D, 3, 2, 'same');
+          const branch = tf.relu(tf.conv2d(h as Tensor4D, p.conv2 as Tensor4D, 1, 'same'));
+          const shortcut = tf.conv2d(h as Tensor4D, p.down as Tensor4D, 1, 'valid');
+          const pooled = tf.mean(tf.add(branch, shortcut), [1, 2]);
+          const logits = tf.matMul(pooled, p.head);
+          // gather's gradient is UnsortedSegmentSum: exercises the cpu-fallback bridge too.
+          const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d([labels[0], 4 + labels[1]], 'int32'));
+          return tf.sub(tf.mean(tf.logSumExp(logits, 1)), tf.mean(picked));
+        };
+        const grads = tf.grads(loss)(names.map((name) => params[name]));
+        return grads.map((g) => g.dataSync() as Float32Array);
+      });
+    const cpu = await onBackend('cpu', run);
+    const wasm = await onBackend('wasm', run);
+    expect(wasm.length).toBe(cpu.length);
+    for (let i = 0; i < cpu.length; i++) expect(relativeError(wasm[i], cpu[i])).toBeLessThan(1e-4);
+  });
+
+  it('registers the missing kernels and frees every intermediate', async () => {
+    const kernels = registerWasmTrainingKernels();
+    const names = kernels.map((k) => k.kernelName);
+    expect(names).toContain('Conv2DBackpropFilter');
+    expect(names).toContain('UnsortedSegmentSum');
+    expect(kernels.find((k) => k.kernelName === 'Conv2DBackpropFilter')?.via).toBe('wasm');
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([1, 8, 8, 4]) as Tensor4D;
+    const w = tf.randomNormal([3, 3, 4, 4]) as Tensor4D;
+    const before = tf.memory().numBytes;
+    const backendIdsBefore = tf.backend().numDataIds();
+    for (let i = 0; i < 3; i++) {
+      const [dx, dw] = tf.grads((a: Tensor, b: Tensor) => tf.sum(tf.conv2d(a as Tensor4D, b as Tensor4D, 2, 'same')))([
+        x,
+        w,
+      ]);
+      dx.dispose();
+      dw.dispose();
+    }
+    expect(tf.memory().numBytes).toBe(before);
+    // The kernels' own intermediates (pads, transposes, taps) live only in the backend: none may remain.
+    expect(tf.backend().numDataIds()).toBe(backendIdsBefore);
+    x.dispose();
+    w.dispose();
+  });
+});

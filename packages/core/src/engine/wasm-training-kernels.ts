@@ -1,0 +1,297 @@
+/**
+ * Completes tfjs' wasm backend for training. tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter (so no
+ * convolution trains), a Conv2DBackpropInput that is a plain scalar loop (~1.5 GFLOP/s, 20× slower than its
+ * forward convolution) and a transposed-A matrix product that runs at ~0.3 GFLOP/s. Registered here:
+ *
+ * - Conv2DBackpropFilter: an im2col product. The filter gradient of tap (i, j) is xᵢⱼᵀ·dy where xᵢⱼ is the
+ *   (padded, strided) input window the tap sees, so the whole gradient is one matrix per tap on XNNPACK's
+ *   matrix kernel (channels-first layout, so no transposed-A product is needed).
+ * - Conv2DBackpropInput (replaces the slow one): the input gradient is a stride-1 convolution of dy (with
+ *   zeros inserted between rows/columns when the forward stride is > 1) by the spatially flipped filter with
+ *   in/out channels swapped, on XNNPACK's convolution.
+ * - Every other kernel the cpu backend has and wasm lacks (UnsortedSegmentSum, the depthwise backprops, …):
+ *   runs the cpu backend's kernel on a copy of the inputs. Correct, not fast; none is on a ResNet's hot path.
+ *
+ * NCHW data or dilated convolutions fall back to the cpu kernels as well.
+ */
+import { type KernelBackend, type KernelFunc, type NamedAttrMap, type TensorInfo, tf } from '../tf.js';
+
+type Inputs = Record<string, TensorInfo> | TensorInfo[];
+
+interface WasmBackendLike extends KernelBackend {
+  makeOutput(shape: number[], dtype: TensorInfo['dtype']): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+export interface RegisteredKernel {
+  kernelName: string;
+  /** `wasm`: built from the wasm backend's own fast kernels; `cpu-fallback`: the cpu kernel on copied data. */
+  via: 'wasm' | 'cpu-fallback';
+}
+
+/** Kernels whose tensors the wasm backend cannot hold (complex numbers, strings); never bridged. */
+const unbridgeable = new Set(['Complex', 'ComplexAbs', 'Real', 'Imag', 'FFT', 'IFFT', 'Draw', 'StaticRegexReplace']);
+
+let registered: RegisteredKernel[] | undefined;
+
+/** Registers the kernels above for `wasm` (once per process). Returns what was registered, for doctor/tests. */
+export function registerWasmTrainingKernels(): RegisteredKernel[] {
+  if (registered) return registered;
+  const list: RegisteredKernel[] = [];
+  const fast: Record<string, KernelFunc> = {
+    Conv2DBackpropFilter: conv2dBackpropFilter as unknown as KernelFunc,
+    Conv2DBackpropInput: conv2dBackpropInput as unknown as KernelFunc,
+  };
+  for (const [kernelName, kernelFunc] of Object.entries(fast)) {
+    if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+    list.push({ kernelName, via: 'wasm' });
+  }
+  const onWasm = new Set(tf.getKernelsForBackend('wasm').map((k) => k.kernelName));
+  for (const { kernelName } of tf.getKernelsForBackend('cpu')) {
+    if (onWasm.has(kernelName) || unbridgeable.has(kernelName)) continue;
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: cpuFallback(kernelName) });
+    list.push({ kernelName, via: 'cpu-fallback' });
+  }
+  registered = list;
+  return list;
+}
+
+/** Runs kernels of one backend directly (no engine, no tape) and frees every intermediate at the end. */
+class KernelScope {
+  private readonly temporaries: TensorInfo[] = [];
+
+  constructor(
+    private readonly backend: KernelBackend,
+    private readonly backendName: string,
+  ) {}
+
+  run(kernelName: string, inputs: Inputs, attrs: object = {}): TensorInfo {
+    const kernel = tf.getKernel(kernelName, this.backendName);
+    if (!kernel) throw new Error(`kernel ${kernelName} is not registered for ${this.backendName}`);
+    const out = kernel.kernelFunc({
+      inputs: inputs as Record<string, TensorInfo>,
+      attrs: attrs as NamedAttrMap,
+      backend: this.backend,
+    });
+    const info = Array.isArray(out) ? out[0] : out;
+    this.temporaries.push(info);
+    return info;
+  }
+
+  /** Hands `info` to the caller: it survives dispose(). */
+  keep(info: TensorInfo): TensorInfo {
+    const index = this.temporaries.lastIndexOf(info);
+    if (index >= 0) this.temporaries.splice(index, 1);
+    return info;
+  }
+
+  dispose(): void {
+    for (const info of this.temporaries) this.backend.disposeData(info.dataId);
+    this.temporaries.length = 0;
+  }
+}
+
+interface ConvGradArgs<I> {
+  inputs: I;
+  backend: KernelBackend;
+  attrs: {
+    strides: number | [number, number];
+    pad: 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterShape?: [number, number, number, number];
+    inputShape?: [number, number, number, number];
+  };
+}
+
+function convInfoOf(
+  xShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: ConvGradArgs<unknown>['attrs'],
+) {
+  const pad = attrs.pad as Parameters<typeof tf.backend_util.computeConv2DInfo>[4];
+  return tf.backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    attrs.strides,
+    1,
+    pad,
+    attrs.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(attrs.dataFormat),
+  );
+}
+
+function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo }>): TensorInfo | TensorInfo[] {
+  const { inputs, backend, attrs } = args;
+  const { x, dy } = inputs;
+  const filterShape = attrs.filterShape as [number, number, number, number];
+  const info = convInfoOf(x.shape as [number, number, number, number], filterShape, attrs);
+  if (info.dataFormat !== 'channelsLast') return cpuFallback('Conv2DBackpropFilter')(args as never);
+  const { batchSize, inChannels, outChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
+  const { strideHeight, strideWidth, padInfo, inHeight, inWidth } = info;
+  const scope = new KernelScope(backend, 'wasm');
+  try {
+    // Pad so every tap's strided window lies inside; extra rows/columns past the last window are never read.
+    const spanHeight = (outHeight - 1) * strideHeight + filterHeight;
+    const spanWidth = (outWidth - 1) * strideWidth + filterWidth;
+    const bottom = Math.max(0, spanHeight - inHeight - padInfo.top);
+    const right = Math.max(0, spanWidth - inWidth - padInfo.left);
+    let padded = x;
+    if (padInfo.top || padInfo.left || bottom || right) {
+      padded = scope.run(
+        'PadV2',
+        { x },
+        {
+          paddings: [
+            [0, 0],
+            [padInfo.top, bottom],
+            [padInfo.left, right],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
+    }
+    const channelsFirst = scope.run('Transpose', { x: padded }, { perm: [3, 0, 1, 2] }); // [Ci, N, Hp, Wp]
+    const rows = batchSize * outHeight * outWidth;
+    const dyMatrix = scope.run('Reshape', { x: dy }, { shape: [rows, outChannels] });
+    const taps: TensorInfo[] = [];
+    for (let i = 0; i < filterHeight; i++) {
+      for (let j = 0; j < filterWidth; j++) {
+        const window = scope.run(
+          'StridedSlice',
+          { x: channelsFirst },
+          {
+            begin: [0, 0, i, j],
+            end: [inChannels, batchSize, i + (outHeight - 1) * strideHeight + 1, j + (outWidth - 1) * strideWidth + 1],
+            strides: [1, 1, strideHeight, strideWidth],
+            beginMask: 0,
+            endMask: 0,
+            ellipsisMask: 0,
+            newAxisMask: 0,
+            shrinkAxisMask: 0,
+          },
+        );
+        const windowMatrix = scope.run('Reshape', { x: window }, { shape: [inChannels, rows] });
+        taps.push(scope.run('BatchMatMul', { a: windowMatrix, b: dyMatrix }, { transposeA: false, transposeB: false }));
+      }
+    }
+    const stacked = taps.length === 1 ? taps[0] : scope.run('Concat', taps, { axis: 0 });
+    return scope.keep(scope.run('Reshape', { x: stacked }, { shape: filterShape }));
+  } finally {
+    scope.dispose();
+  }
+}
+
+function conv2dBackpropInput(args: ConvGradArgs<{ dy: TensorInfo; filter: TensorInfo }>): TensorInfo | TensorInfo[] {
+  const { inputs, backend, attrs } = args;
+  const { dy, filter } = inputs;
+  const inputShape = attrs.inputShape as [number, number, number, number];
+  const info = convInfoOf(inputShape, filter.shape as [number, number, number, number], attrs);
+  if (info.dataFormat !== 'channelsLast') return cpuFallback('Conv2DBackpropInput')(args as never);
+  const { batchSize, outChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
+  const { strideHeight, strideWidth, padInfo, inHeight, inWidth } = info;
+  const top = filterHeight - 1 - padInfo.top;
+  const left = filterWidth - 1 - padInfo.left;
+  if (top < 0 || left < 0) return cpuFallback('Conv2DBackpropInput')(args as never);
+  const scope = new KernelScope(backend, 'wasm');
+  try {
+    let source = dy;
+    let sourceHeight = outHeight;
+    let sourceWidth = outWidth;
+    if (strideHeight > 1 || strideWidth > 1) {
+      // Insert stride-1 zeros after every row/column: [N,Ho,1,Wo,1,C] padded to [N,Ho,sh,Wo,sw,C].
+      const spread = scope.run('Reshape', { x: dy }, { shape: [batchSize, outHeight, 1, outWidth, 1, outChannels] });
+      const zeroed = scope.run(
+        'PadV2',
+        { x: spread },
+        {
+          paddings: [
+            [0, 0],
+            [0, 0],
+            [0, strideHeight - 1],
+            [0, 0],
+            [0, strideWidth - 1],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
+      sourceHeight = outHeight * strideHeight;
+      sourceWidth = outWidth * strideWidth;
+      source = scope.run('Reshape', { x: zeroed }, { shape: [batchSize, sourceHeight, sourceWidth, outChannels] });
+    }
+    let bottom = inHeight + filterHeight - 1 - sourceHeight - top;
+    let right = inWidth + filterWidth - 1 - sourceWidth - left;
+    if (bottom < 0 || right < 0) {
+      // Only trailing inserted zeros can be cut here; real dy rows always map inside the input.
+      const keepHeight = sourceHeight + Math.min(0, bottom);
+      const keepWidth = sourceWidth + Math.min(0, right);
+      source = scope.run(
+        'Slice',
+        { x: source },
+        { begin: [0, 0, 0, 0], size: [batchSize, keepHeight, keepWidth, outChannels] },
+      );
+      bottom = Math.max(0, bottom);
+      right = Math.max(0, right);
+    }
+    const flipped = scope.run('Reverse', { x: filter }, { dims: [0, 1] });
+    const swapped = scope.run('Transpose', { x: flipped }, { perm: [0, 1, 3, 2] }); // [kh, kw, Co, Ci]
+    const dx = scope.run(
+      'Conv2D',
+      { x: source, filter: swapped },
+      {
+        strides: [1, 1],
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+        dilations: [1, 1],
+      },
+    );
+    return scope.keep(dx);
+  } finally {
+    scope.dispose();
+  }
+}
+
+/** A wasm kernel that runs the cpu backend's kernel of the same name on copies of its inputs. */
+function cpuFallback(kernelName: string): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const wasm = backend as WasmBackendLike;
+    const cpu = tf.engine().findBackend('cpu');
+    const kernel = tf.getKernel(kernelName, 'cpu');
+    if (!cpu || !kernel) throw new Error(`kernel ${kernelName}: no cpu implementation to fall back to`);
+    const created: TensorInfo[] = [];
+    const copy = (info: TensorInfo): TensorInfo => {
+      const values = wasm.readSync(info.dataId) as Float32Array | Int32Array | Uint8Array;
+      const moved = { dataId: cpu.write(values, info.shape, info.dtype), shape: info.shape, dtype: info.dtype };
+      created.push(moved);
+      return moved;
+    };
+    const cpuInputs: Inputs = Array.isArray(inputs)
+      ? (inputs as TensorInfo[]).map(copy)
+      : Object.fromEntries(Object.entries(inputs).map(([name, info]) => [name, copy(info as TensorInfo)]));
+    try {
+      const out = kernel.kernelFunc({ inputs: cpuInputs as Record<string, TensorInfo>, attrs, backend: cpu });
+      const outputs = Array.isArray(out) ? out : [out];
+      created.push(...outputs);
+      const results = outputs.map((result) => {
+        if (result.dtype === 'string' || result.dtype === 'complex64') {
+          throw new Error(`kernel ${kernelName}: ${result.dtype} outputs cannot live on the wasm backend`);
+        }
+        const target = wasm.makeOutput(result.shape, result.dtype);
+        wasm.typedArrayFromHeap(target).set(cpu.readSync(result.dataId) as Float32Array | Int32Array | Uint8Array);
+        return target;
+      });
+      return Array.isArray(out) ? results : results[0];
+    } finally {
+      for (const info of created) cpu.disposeData(info.dataId);
+    }
+  };
+}
