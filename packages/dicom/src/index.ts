@@ -1,4 +1,21 @@
 export const VERSION = '0.1.0';
+export { preloadCodecs } from './codecs.js';
+export { DicomError, type DicomErrorCode } from './errors.js';
+export type { DicomHeader, DicomLut } from './parse.js';
+export {
+  generateChestPhantom,
+  PHANTOM_BITS_STORED,
+  type PhantomImage,
+  type PhantomOptions,
+  type PhantomSummary,
+} from './phantom.js';
+export {
+  type DicomFrame,
+  type DicomImage,
+  type ReadDicomOptions,
+  readDicom,
+  readDicomHeader,
+} from './read.js';
 export {
   COMPREHENSIVE_SR_SOP_CLASS,
   newUid,
@@ -7,6 +24,8 @@ export {
   type SrSourceImage,
   writeDetectionSr,
 } from './sr.js';
+export { type PixelStats, pixelStats } from './stats.js';
+export { type PixelEncoding, type TransferSyntax, transferSyntax } from './transfer-syntax.js';
 export {
   CR_IMAGE_STORAGE,
   type DicomImageToWrite,

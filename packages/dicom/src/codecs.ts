@@ -1,0 +1,97 @@
+import { createRequire } from 'node:module';
+
+/**
+ * The WebAssembly decoders (Cornerstone's builds of libjpeg-turbo, CharLS and OpenJPEG) and the pure-JS
+ * JPEG lossless decoder. Each wasm module is instantiated once, lazily; a module that threw is dropped and
+ * re-instantiated on next use, because an aborted emscripten module is not safe to call again.
+ */
+const require = createRequire(import.meta.url);
+
+/** Shape shared by the three embind decoder classes. */
+interface WasmDecoder {
+  getEncodedBuffer(length: number): Uint8Array;
+  getDecodedBuffer(): Uint8Array;
+  decode(): void;
+  getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned: boolean };
+  delete(): void;
+}
+type WasmModule = Record<string, new () => WasmDecoder>;
+
+export interface DecodedFrame {
+  width: number;
+  height: number;
+  bitsPerSample: number;
+  components: number;
+  signed: boolean;
+  /** Interleaved samples, little-endian bytes for > 8 bits. A copy, safe to keep. */
+  bytes: Uint8Array;
+}
+
+type CodecName = 'libjpeg-turbo' | 'charls' | 'openjpeg';
+const specs: Record<CodecName, { module: string; className: string }> = {
+  'libjpeg-turbo': { module: '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', className: 'JPEGDecoder' },
+  charls: { module: '@cornerstonejs/codec-charls/decodewasmjs', className: 'JpegLSDecoder' },
+  openjpeg: { module: '@cornerstonejs/codec-openjpeg/decodewasmjs', className: 'J2KDecoder' },
+};
+const loaded = new Map<CodecName, Promise<WasmModule>>();
+
+function load(name: CodecName): Promise<WasmModule> {
+  let module = loaded.get(name);
+  if (!module) {
+    const factory = require(specs[name].module) as () => Promise<WasmModule>;
+    module = factory();
+    loaded.set(name, module);
+  }
+  return module;
+}
+
+/** Instantiates every codec now, so that the first decode is not slowed (and benchmarks measure decoding). */
+export async function preloadCodecs(): Promise<void> {
+  await Promise.all((Object.keys(specs) as CodecName[]).map(load));
+}
+
+export async function decodeWithWasm(name: CodecName, encoded: Uint8Array): Promise<DecodedFrame> {
+  const module = await load(name);
+  const decoder = new module[specs[name].className]();
+  try {
+    decoder.getEncodedBuffer(encoded.length).set(encoded);
+    decoder.decode();
+    const info = decoder.getFrameInfo();
+    return {
+      width: info.width,
+      height: info.height,
+      bitsPerSample: info.bitsPerSample,
+      components: info.componentCount,
+      signed: info.isSigned,
+      bytes: decoder.getDecodedBuffer().slice(),
+    };
+  } catch (thrown) {
+    loaded.delete(name);
+    throw thrown;
+  } finally {
+    try {
+      decoder.delete();
+    } catch {
+      // The module aborted; it is already dropped above.
+    }
+  }
+}
+
+interface LosslessDecoder {
+  decode(buffer: ArrayBuffer, offset: number, length: number, numBytes: number): Uint8Array | Uint16Array;
+}
+let losslessDecoderClass: (new () => LosslessDecoder) | null = null;
+
+/** JPEG lossless (process 14) via jpeg-lossless-decoder-js; returns samples as decoded (up to 16 bits). */
+export async function decodeJpegLossless(
+  encoded: Uint8Array,
+  bytesPerSample: number,
+): Promise<Uint8Array | Uint16Array> {
+  if (!losslessDecoderClass) {
+    // The package ships no type declarations; it is loaded through require and typed here.
+    const module = require('jpeg-lossless-decoder-js') as { Decoder: new () => LosslessDecoder };
+    losslessDecoderClass = module.Decoder;
+  }
+  const copy = encoded.slice();
+  return new losslessDecoderClass().decode(copy.buffer, 0, copy.length, bytesPerSample);
+}

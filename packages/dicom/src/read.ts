@@ -1,0 +1,543 @@
+import { readFile } from 'node:fs/promises';
+import type { DataSet, Element } from 'dicom-parser';
+import { type DecodedFrame, decodeJpegLossless, decodeWithWasm } from './codecs.js';
+import { DicomError, thrownMessage } from './errors.js';
+import { type DicomHeader, type ParsedDicom, parseDicomBytes, readHeader } from './parse.js';
+import { decodeRleSegments } from './rle.js';
+
+/** One decoded frame of stored values (before any Modality LUT), row-major, samples interleaved. */
+export interface DicomFrame {
+  rows: number;
+  columns: number;
+  /** 1 for grey; 3 for colour (always RGB: YBR data are converted to RGB as pydicom does by default). */
+  samplesPerPixel: number;
+  /** Stored values after BitsStored/HighBit masking and PixelRepresentation sign extension. */
+  stored: Int32Array;
+}
+
+export interface DicomImage {
+  /** Path, or the name given for in-memory bytes; errors name it. */
+  file: string;
+  header: DicomHeader;
+  /** Number of frames in the file (1 when Number of Frames is absent). */
+  frameCount: number;
+  /** The decoded frames: frame 0 by default, all or a selection on request. */
+  frames: DicomFrame[];
+}
+
+export interface ReadDicomOptions {
+  /** 'first' (default), 'all', or explicit 0-based frame indices. */
+  frames?: 'first' | 'all' | number[];
+  /** Name for errors when `source` is bytes (default '<buffer>'). */
+  file?: string;
+}
+
+/** Reads the file (or takes bytes) and returns the parsed data set; errors name the file. */
+export async function loadDicom(
+  source: string | Uint8Array,
+  file?: string,
+): Promise<{ parsed: ParsedDicom; file: string }> {
+  const name = typeof source === 'string' ? source : (file ?? '<buffer>');
+  let bytes: Uint8Array;
+  if (typeof source === 'string') {
+    try {
+      bytes = await readFile(source);
+    } catch (thrown) {
+      throw new DicomError('read_failed', `cannot read file (${thrownMessage(thrown)})`, { file: name, cause: thrown });
+    }
+  } else {
+    bytes = source;
+  }
+  return { parsed: parseDicomBytes(bytes, name), file: name };
+}
+
+/** Header facts only (no pixel decoding). */
+export async function readDicomHeader(
+  source: string | Uint8Array,
+  options: { file?: string } = {},
+): Promise<DicomHeader> {
+  const { parsed, file } = await loadDicom(source, options.file);
+  const header = readHeader(parsed);
+  checkFrameCount(header, file);
+  return header;
+}
+
+/** Reads a DICOM file (path or bytes) into header facts and stored pixel values. Never throws anything but DicomError. */
+export async function readDicom(source: string | Uint8Array, options: ReadDicomOptions = {}): Promise<DicomImage> {
+  const { parsed, file } = await loadDicom(source, options.file);
+  try {
+    return await decodeParsed(parsed, file, options.frames ?? 'first');
+  } catch (thrown) {
+    if (thrown instanceof DicomError) throw thrown;
+    throw new DicomError('corrupt_pixel_data', `pixel data cannot be decoded (${thrownMessage(thrown)})`, {
+      file,
+      cause: thrown,
+    });
+  }
+}
+
+function checkFrameCount(header: DicomHeader, file: string): number {
+  if (header.numberOfFrames === null) return 1;
+  if (!Number.isInteger(header.numberOfFrames) || header.numberOfFrames < 1) {
+    throw new DicomError('invalid_header', 'Number of Frames (0028,0008) is not a positive integer', { file });
+  }
+  return header.numberOfFrames;
+}
+
+interface Layout {
+  rows: number;
+  columns: number;
+  samples: number;
+  bitsAllocated: number;
+  bitsStored: number;
+  highBit: number;
+  signed: boolean;
+  planar: boolean;
+  photometric: string;
+}
+
+function requireLayout(header: DicomHeader, file: string): Layout {
+  const missing = (name: string, tag: string) =>
+    new DicomError('invalid_header', `${name} ${tag} is missing or invalid`, { file });
+  if (!header.rows) throw missing('Rows', '(0028,0010)');
+  if (!header.columns) throw missing('Columns', '(0028,0011)');
+  if (!header.bitsAllocated) throw missing('Bits Allocated', '(0028,0100)');
+  const bitsAllocated = header.bitsAllocated;
+  if (![1, 8, 16, 32].includes(bitsAllocated)) {
+    throw new DicomError(
+      'unsupported_pixel_format',
+      `Bits Allocated ${bitsAllocated} is not supported (1, 8, 16, 32)`,
+      {
+        file,
+      },
+    );
+  }
+  const bitsStored = header.bitsStored ?? bitsAllocated;
+  if (bitsStored < 1 || bitsStored > bitsAllocated) {
+    throw new DicomError('invalid_header', `Bits Stored ${bitsStored} does not fit Bits Allocated ${bitsAllocated}`, {
+      file,
+    });
+  }
+  let highBit = header.highBit ?? bitsStored - 1;
+  if (highBit < bitsStored - 1 || highBit >= bitsAllocated) highBit = bitsStored - 1;
+  const samples = header.samplesPerPixel ?? 1;
+  if (samples !== 1 && samples !== 3) {
+    throw new DicomError('unsupported_pixel_format', `Samples per Pixel ${samples} is not supported (1 or 3)`, {
+      file,
+    });
+  }
+  return {
+    rows: header.rows,
+    columns: header.columns,
+    samples,
+    bitsAllocated,
+    bitsStored,
+    highBit,
+    signed: header.pixelRepresentation === 1,
+    planar: header.planarConfiguration === 1,
+    photometric: (header.photometricInterpretation ?? (samples === 1 ? 'MONOCHROME2' : 'RGB')).toUpperCase(),
+  };
+}
+
+function selectFrames(request: 'first' | 'all' | number[], frameCount: number, file: string): number[] {
+  if (request === 'first') return [0];
+  if (request === 'all') return Array.from({ length: frameCount }, (_, i) => i);
+  for (const index of request) {
+    if (!Number.isInteger(index) || index < 0 || index >= frameCount) {
+      throw new DicomError('invalid_header', `frame ${index} requested but the file has ${frameCount} frame(s)`, {
+        file,
+      });
+    }
+  }
+  return request;
+}
+
+async function decodeParsed(
+  parsed: ParsedDicom,
+  file: string,
+  request: 'first' | 'all' | number[],
+): Promise<DicomImage> {
+  const header = readHeader(parsed);
+  if (parsed.truncation) throw new DicomError('truncated', parsed.truncation, { file });
+  const pixelElement = parsed.dataSet.elements.x7fe00010;
+  if (!pixelElement) {
+    const what = header.sopClassUid
+      ? ` (SOP class ${header.sopClassUid}, modality ${header.modality ?? 'unknown'})`
+      : '';
+    throw new DicomError('no_pixel_data', `no Pixel Data (7FE0,0010): not an image${what}`, { file });
+  }
+  const frameCount = checkFrameCount(header, file);
+  const layout = requireLayout(header, file);
+  const indices = selectFrames(request, frameCount, file);
+  const { encoding, name } = parsed.syntax;
+  if (encoding === 'unsupported') {
+    throw new DicomError('unsupported_transfer_syntax', `unsupported transfer syntax: ${name} (${parsed.syntax.uid})`, {
+      file,
+    });
+  }
+  const frames: DicomFrame[] = [];
+  if (encoding === 'native') {
+    if (pixelElement.encapsulatedPixelData) {
+      throw new DicomError('corrupt_pixel_data', `encapsulated pixel data in a native transfer syntax (${name})`, {
+        file,
+      });
+    }
+    for (const index of indices) frames.push(nativeFrame(parsed, pixelElement, layout, index, frameCount, file));
+  } else {
+    if (!pixelElement.encapsulatedPixelData || !pixelElement.fragments) {
+      throw new DicomError('corrupt_pixel_data', `${name} requires encapsulated pixel data, found native`, { file });
+    }
+    const fragmentsByFrame = groupFragments(parsed.dataSet, pixelElement, frameCount, file);
+    for (const index of indices) {
+      const encoded = concatFragments(parsed.dataSet, fragmentsByFrame[index]);
+      frames.push(await encapsulatedFrame(encoded, parsed, layout, index, file));
+    }
+  }
+  return { file, header, frameCount, frames };
+}
+
+// ---------------------------------------------------------------------------------------------- native
+
+function nativeFrame(
+  parsed: ParsedDicom,
+  element: Element,
+  layout: Layout,
+  index: number,
+  frameCount: number,
+  file: string,
+): DicomFrame {
+  const { rows, columns, samples, bitsAllocated } = layout;
+  // YBR_FULL_422 stores two samples per pixel (Y Y Cb Cr for each pair of pixels).
+  const subsampled = samples === 3 && layout.photometric === 'YBR_FULL_422' && bitsAllocated === 8;
+  const count = subsampled ? 2 * Math.ceil((rows * columns) / 2) * 2 : rows * columns * samples;
+  const frameBits = count * bitsAllocated;
+  const bytes = parsed.dataSet.byteArray;
+  const available = Math.min(element.length, bytes.length - element.dataOffset);
+  // 1-bit frames are packed back to back without byte alignment.
+  const startBit = index * frameBits;
+  const needBytes = Math.ceil((startBit + frameBits) / 8);
+  if (available < needBytes) {
+    throw new DicomError(
+      'truncated',
+      `pixel data is truncated: ${available} bytes present, ${Math.ceil((frameCount * frameBits) / 8)} expected for ${frameCount} frame(s) of ${rows}x${columns}x${samples} at ${bitsAllocated} bits`,
+      { file },
+    );
+  }
+  const raw = new Int32Array(count);
+  const base = element.dataOffset;
+  if (bitsAllocated === 1) {
+    for (let i = 0; i < count; i++) {
+      const bit = startBit + i;
+      raw[i] = (bytes[base + (bit >> 3)] >> (bit & 7)) & 1;
+    }
+  } else {
+    const offset = base + index * (frameBits / 8);
+    const view = new DataView(bytes.buffer, bytes.byteOffset + offset, frameBits / 8);
+    const little = parsed.syntax.littleEndian;
+    if (bitsAllocated === 8) {
+      for (let i = 0; i < count; i++) raw[i] = bytes[offset + i];
+    } else if (bitsAllocated === 16) {
+      for (let i = 0; i < count; i++) raw[i] = view.getUint16(2 * i, little);
+    } else {
+      for (let i = 0; i < count; i++) raw[i] = view.getUint32(4 * i, little) | 0;
+    }
+  }
+  applyStoredBits(raw, layout);
+  if (subsampled) return finishColour(expandYbr422(raw, rows, columns), layout, false, false);
+  return finishColour(raw, layout, false);
+}
+
+/** Keeps bits [HighBit-BitsStored+1, HighBit] of each container and sign-extends them for signed data. */
+export function applyStoredBits(values: Int32Array, layout: Pick<Layout, 'bitsStored' | 'highBit' | 'signed'>): void {
+  const { bitsStored, highBit, signed } = layout;
+  const shift = highBit + 1 - bitsStored;
+  if (bitsStored >= 32) return;
+  const mask = 2 ** bitsStored - 1;
+  const signBit = 2 ** (bitsStored - 1);
+  const range = 2 ** bitsStored;
+  for (let i = 0; i < values.length; i++) {
+    let v = (values[i] >>> shift) & mask;
+    if (signed && v >= signBit) v -= range;
+    values[i] = v;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- colour
+
+/**
+ * Colour frames come out pixel-interleaved RGB. Planar configuration 1 is interleaved; YBR_FULL and
+ * YBR_FULL_422 are converted with pydicom's float32 matrix and round-half-up, so values match pydicom's default.
+ * `alreadyRgb`: the codec (JPEG, JPEG 2000) already applied its own colour transform.
+ */
+function finishColour(
+  values: Int32Array,
+  layout: Layout,
+  alreadyRgb: boolean,
+  planarInput = layout.planar,
+): DicomFrame {
+  const { rows, columns, samples, photometric } = layout;
+  let stored = values;
+  if (samples === 3) {
+    if (planarInput) stored = interleave(values, rows * columns);
+    if (!alreadyRgb && photometric.startsWith('YBR_FULL')) ybrFullToRgb(stored);
+  }
+  return { rows, columns, samplesPerPixel: samples, stored };
+}
+
+function interleave(planar: Int32Array, pixels: number): Int32Array {
+  const out = new Int32Array(planar.length);
+  for (let i = 0; i < pixels; i++) {
+    out[3 * i] = planar[i];
+    out[3 * i + 1] = planar[pixels + i];
+    out[3 * i + 2] = planar[2 * pixels + i];
+  }
+  return out;
+}
+
+const f = Math.fround;
+const GB = f((-0.114 * 1.772) / 0.587);
+const GR = f((-0.299 * 1.402) / 0.587);
+const BB = f(1.772);
+const RR = f(1.402);
+
+function ybrFullToRgb(values: Int32Array): void {
+  for (let i = 0; i < values.length; i += 3) {
+    const y = values[i];
+    const cb = values[i + 1] - 128;
+    const cr = values[i + 2] - 128;
+    const r = f(y + f(cr * RR));
+    const g = f(f(y + f(cb * GB)) + f(cr * GR));
+    const b = f(y + f(cb * BB));
+    values[i] = Math.min(255, Math.max(0, Math.floor(f(r + 0.5))));
+    values[i + 1] = Math.min(255, Math.max(0, Math.floor(f(g + 0.5))));
+    values[i + 2] = Math.min(255, Math.max(0, Math.floor(f(b + 0.5))));
+  }
+}
+
+/** YBR_FULL_422 native data: each pair of pixels is stored as Y1 Y2 Cb Cr; expand to full YBR per pixel. */
+function expandYbr422(bytes: Int32Array, rows: number, columns: number): Int32Array {
+  const out = new Int32Array(rows * columns * 3);
+  let read = 0;
+  for (let pixel = 0; pixel < rows * columns; pixel += 2) {
+    const y1 = bytes[read];
+    const y2 = bytes[read + 1];
+    const cb = bytes[read + 2];
+    const cr = bytes[read + 3];
+    read += 4;
+    out.set([y1, cb, cr], 3 * pixel);
+    if (pixel + 1 < rows * columns) out.set([y2, cb, cr], 3 * pixel + 3);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------- encapsulated
+
+interface Fragment {
+  position: number;
+  length: number;
+}
+
+function groupFragments(dataSet: DataSet, element: Element, frameCount: number, file: string): Fragment[][] {
+  const fragments = (element.fragments ?? []) as Fragment[];
+  if (fragments.length === 0)
+    throw new DicomError('corrupt_pixel_data', 'encapsulated pixel data has no fragments', { file });
+  for (const fragment of fragments) {
+    if (fragment.position + fragment.length > dataSet.byteArray.length) {
+      throw new DicomError(
+        'truncated',
+        'encapsulated pixel data is truncated (a fragment runs past the end of the file)',
+        {
+          file,
+        },
+      );
+    }
+  }
+  if (frameCount === 1) return [fragments];
+  const table = element.basicOffsetTable ?? [];
+  if (table.length === frameCount) {
+    const firstOffset = (fragments[0] as Fragment & { offset: number }).offset;
+    const groups: Fragment[][] = Array.from({ length: frameCount }, () => []);
+    for (const fragment of fragments as Array<Fragment & { offset: number }>) {
+      let frame = frameCount - 1;
+      while (frame > 0 && fragment.offset - firstOffset < table[frame]) frame--;
+      groups[frame].push(fragment);
+    }
+    if (groups.every((group) => group.length > 0)) return groups;
+  }
+  if (fragments.length === frameCount) return fragments.map((fragment) => [fragment]);
+  // No usable offset table: a new frame starts at each fragment that opens with the first fragment's start marker.
+  const bytes = dataSet.byteArray;
+  const marker = (fragment: Fragment) => (bytes[fragment.position] << 8) | bytes[fragment.position + 1];
+  const startMarker = marker(fragments[0]);
+  const groups: Fragment[][] = [];
+  for (const fragment of fragments) {
+    if (fragment.length >= 2 && marker(fragment) === startMarker) groups.push([fragment]);
+    else groups[groups.length - 1].push(fragment);
+  }
+  if (groups.length !== frameCount) {
+    throw new DicomError(
+      'corrupt_pixel_data',
+      `cannot split ${fragments.length} fragments into ${frameCount} frames (found ${groups.length} frame starts)`,
+      { file },
+    );
+  }
+  return groups;
+}
+
+function concatFragments(dataSet: DataSet, fragments: Fragment[]): Uint8Array {
+  const bytes = dataSet.byteArray;
+  if (fragments.length === 1) {
+    const [only] = fragments;
+    return bytes.subarray(only.position, only.position + only.length);
+  }
+  const total = fragments.reduce((sum, fragment) => sum + fragment.length, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const fragment of fragments) {
+    out.set(bytes.subarray(fragment.position, fragment.position + fragment.length), at);
+    at += fragment.length;
+  }
+  return out;
+}
+
+/** Sample precision from a JPEG stream's SOF marker, or null when there is none. */
+export function jpegPrecision(encoded: Uint8Array): { precision: number; sof: number } | null {
+  let at = 2;
+  while (at + 4 < encoded.length) {
+    if (encoded[at] !== 0xff) {
+      at++;
+      continue;
+    }
+    const marker = encoded[at + 1];
+    if (marker === 0xff || marker === 0x00 || (marker >= 0xd0 && marker <= 0xd8) || marker === 0x01) {
+      at += marker === 0xff ? 1 : 2;
+      continue;
+    }
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return at + 4 < encoded.length ? { precision: encoded[at + 4], sof: marker } : null;
+    }
+    const length = (encoded[at + 2] << 8) | encoded[at + 3];
+    at += 2 + length;
+  }
+  return null;
+}
+
+async function encapsulatedFrame(
+  encoded: Uint8Array,
+  parsed: ParsedDicom,
+  layout: Layout,
+  index: number,
+  file: string,
+): Promise<DicomFrame> {
+  const { rows, columns, samples } = layout;
+  const { encoding, name } = parsed.syntax;
+  const corrupt = (reason: string, cause?: unknown) =>
+    new DicomError('corrupt_pixel_data', `frame ${index}: ${name} stream cannot be decoded (${reason})`, {
+      file,
+      cause,
+    });
+  if (encoding === 'rle') {
+    const bytesPerSample = Math.ceil(layout.bitsAllocated / 8);
+    let planes: Uint8Array[];
+    try {
+      planes = decodeRleSegments(encoded, rows * columns);
+    } catch (thrown) {
+      throw corrupt(thrownMessage(thrown), thrown);
+    }
+    if (planes.length !== samples * bytesPerSample) {
+      throw corrupt(`${planes.length} segments, expected ${samples * bytesPerSample}`);
+    }
+    const pixels = rows * columns;
+    const values = new Int32Array(pixels * samples);
+    for (let s = 0; s < samples; s++) {
+      for (let b = 0; b < bytesPerSample; b++) {
+        const plane = planes[s * bytesPerSample + b];
+        const shift = 8 * (bytesPerSample - 1 - b);
+        for (let i = 0; i < pixels; i++) values[s * pixels + i] |= plane[i] << shift;
+      }
+    }
+    applyStoredBits(values, layout);
+    return finishColour(values, layout, false, true);
+  }
+  let decoded: DecodedFrame;
+  try {
+    decoded = await decodeCompressed(encoded, encoding, layout, name, file);
+  } catch (thrown) {
+    if (thrown instanceof DicomError) throw thrown;
+    throw corrupt(thrownMessage(thrown), thrown);
+  }
+  if (decoded.width !== columns || decoded.height !== rows || decoded.components !== samples) {
+    throw corrupt(
+      `decoded ${decoded.width}x${decoded.height}x${decoded.components}, header says ${columns}x${rows}x${samples}`,
+    );
+  }
+  const count = rows * columns * samples;
+  const values = new Int32Array(count);
+  const wide = decoded.bitsPerSample > 8;
+  if (decoded.bytes.length < count * (wide ? 2 : 1)) throw corrupt('decoder returned too few bytes');
+  if (wide) {
+    const view = new DataView(decoded.bytes.buffer, decoded.bytes.byteOffset, decoded.bytes.byteLength);
+    for (let i = 0; i < count; i++)
+      values[i] = decoded.signed ? view.getInt16(2 * i, true) : view.getUint16(2 * i, true);
+  } else {
+    for (let i = 0; i < count; i++) values[i] = decoded.signed ? (decoded.bytes[i] << 24) >> 24 : decoded.bytes[i];
+  }
+  applyStoredBits(values, { ...layout, highBit: layout.bitsStored - 1 });
+  // JPEG and JPEG 2000 decoders apply their own colour transform; JPEG-LS colour data are stored as is.
+  const alreadyRgb = encoding !== 'jpeg-ls';
+  return finishColour(values, layout, alreadyRgb, false);
+}
+
+async function decodeCompressed(
+  encoded: Uint8Array,
+  encoding: string,
+  layout: Layout,
+  name: string,
+  file: string,
+): Promise<DecodedFrame> {
+  switch (encoding) {
+    case 'jpeg-baseline':
+    case 'jpeg-extended': {
+      const sof = jpegPrecision(encoded);
+      if (sof === null) throw new Error('no JPEG frame header (SOF) found');
+      if (sof.sof === 0xc3) return decodeLossless(encoded, layout);
+      if (sof.precision !== 8) {
+        throw new DicomError(
+          'unsupported_transfer_syntax',
+          `unsupported transfer syntax: ${name} with ${sof.precision}-bit samples (only 8-bit lossy JPEG has a decoder)`,
+          { file },
+        );
+      }
+      return decodeWithWasm('libjpeg-turbo', encoded);
+    }
+    case 'jpeg-lossless':
+      return decodeLossless(encoded, layout);
+    case 'jpeg-ls':
+      return decodeWithWasm('charls', encoded);
+    case 'jpeg-2000':
+      return decodeWithWasm('openjpeg', encoded);
+    default:
+      throw new DicomError('unsupported_transfer_syntax', `unsupported transfer syntax: ${name}`, { file });
+  }
+}
+
+async function decodeLossless(encoded: Uint8Array, layout: Layout): Promise<DecodedFrame> {
+  const sof = jpegPrecision(encoded);
+  const precision = sof?.precision ?? layout.bitsStored;
+  const bytesPerSample = precision > 8 ? 2 : 1;
+  const samples = await decodeJpegLossless(encoded, bytesPerSample);
+  const bytes =
+    samples instanceof Uint16Array
+      ? new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength)
+      : new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength);
+  const expected = layout.rows * layout.columns * layout.samples;
+  const per = bytesPerSample;
+  return {
+    width: bytes.length / per === expected ? layout.columns : -1,
+    height: layout.rows,
+    bitsPerSample: precision,
+    components: layout.samples,
+    signed: false,
+    bytes,
+  };
+}
