@@ -1,0 +1,179 @@
+/**
+ * AblationCAM (Desai & Ramaswamy, WACV 2020) for Faster R-CNN, as pytorch-grad-cam defines it:
+ * the target layer is the backbone (FPN levels '0'…'pool', 256 channels each, indexed as one list of
+ * levels × 256 channels); each ablated pass sets one channel of one level to −1000 and re-runs the RPN and
+ * ROI heads; the score of a pass is FasterRCNNBoxScoreTarget's (for every original detection, the IoU plus
+ * score of the best-IoU output box when IoU > 0.5 and the label agrees); a channel's weight is the
+ * relative drop (original − ablated) / original; the CAM is ReLU(Σ weight · |activation|) over the levels
+ * resized to a common size (as for EigenCAM), min-max scaled and resized to the image.
+ */
+import { type Detection, FedcxrError, tf } from '@fedcxr/core';
+import { concatenateLevels, firstComponentProjection, scaleCam } from './eigencam.js';
+
+/** The value pytorch-grad-cam's AblationLayerFasterRCNN writes into an ablated channel. */
+export const ABLATION_VALUE = -1000;
+
+export interface BoxScoreTarget {
+  /** Boxes (x1, y1, x2, y2) and 1-based labels of the detections being explained. */
+  boxes: readonly (readonly [number, number, number, number])[];
+  labels: readonly number[];
+  iouThreshold?: number;
+}
+
+/** pytorch-grad-cam's FasterRCNNBoxScoreTarget: Σ over targets of (IoU + score) of the best-IoU match. */
+export function boxScore(target: BoxScoreTarget, detections: readonly Detection[]): number {
+  if (detections.length === 0) return 0;
+  const threshold = target.iouThreshold ?? 0.5;
+  let total = 0;
+  target.boxes.forEach((box, t) => {
+    let best = -1;
+    let bestIou = Number.NEGATIVE_INFINITY;
+    detections.forEach((d, i) => {
+      const iou = boxIou(box, d.box);
+      if (iou > bestIou) {
+        bestIou = iou;
+        best = i;
+      }
+    });
+    if (bestIou > threshold && detections[best].label === target.labels[t]) total += bestIou + detections[best].score;
+  });
+  return total;
+}
+
+function boxIou(a: readonly number[], b: readonly number[]): number {
+  const iw = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const ih = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const inter = iw * ih;
+  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+export interface AblationCamOptions {
+  /** The backbone's output for ONE image: [1, h, w, C] per level, in level order. */
+  features: Map<string, tf.Tensor4D>;
+  /** Runs the detector's heads (RPN, ROI heads, postprocess) on a batch of feature maps. */
+  runHeads: (features: Map<string, tf.Tensor4D>) => Promise<Detection[][]>;
+  target: BoxScoreTarget;
+  imageHeight: number;
+  imageWidth: number;
+  /** Ablated passes per head run (pytorch-grad-cam's batch_size, default 32). */
+  batchSize?: number;
+  /** Fraction of channels actually ablated (pytorch-grad-cam's experimental ratio_channels_to_ablate). */
+  ratioChannelsToAblate?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface AblationCamResult {
+  cam: Float32Array;
+  /** Per-channel weight (levels × channels, level-major). */
+  weights: Float32Array;
+  originalScore: number;
+}
+
+export async function ablationCam(options: AblationCamOptions): Promise<AblationCamResult> {
+  const { features, runHeads, target } = options;
+  const batchSize = options.batchSize ?? 32;
+  const ratio = options.ratioChannelsToAblate ?? 1;
+  const levels = [...features.keys()];
+  const perLevel = features.get(levels[0])!.shape[3];
+  const channelCount = levels.length * perLevel;
+
+  // float32 throughout, as pytorch-grad-cam (np.float32 scores and weights).
+  const original = Math.fround(boxScore(target, (await runHeads(features))[0] ?? []));
+  if (!(original > 0)) {
+    throw new FedcxrError(
+      'explain_target_lost',
+      'the detection to explain is not reproduced by the model (its box score is 0)',
+    );
+  }
+  const stacked = concatenateLevels(features);
+  const [, h, w] = stacked.shape;
+  const activations = (await stacked.data()) as Float32Array;
+  stacked.dispose();
+
+  const channels = channelsToAblate(activations, h * w, channelCount, ratio);
+  const scores = new Float32Array(channelCount).fill(original);
+  for (let start = 0; start < channels.length; start += batchSize) {
+    const batch = channels.slice(start, start + batchSize);
+    const ablated = new Map<string, tf.Tensor4D>();
+    levels.forEach((name, levelIndex) => {
+      ablated.set(name, ablateLevel(features.get(name)!, batch, levelIndex, perLevel));
+    });
+    const outputs = await runHeads(ablated);
+    for (const t of ablated.values()) t.dispose();
+    batch.forEach((channel, i) => {
+      scores[channel] = boxScore(target, outputs[i] ?? []);
+    });
+    options.onProgress?.(Math.min(start + batchSize, channels.length), channels.length);
+  }
+  const weights = scores.map((s) => (original - s) / original);
+
+  const cam = new Float64Array(h * w);
+  for (let p = 0; p < h * w; p++) {
+    let s = 0;
+    for (let c = 0; c < channelCount; c++) s += weights[c] * activations[p * channelCount + c];
+    cam[p] = s;
+  }
+  return { cam: scaleCam(cam, h, w, options.imageHeight, options.imageWidth), weights, originalScore: original };
+}
+
+/** One level's features repeated for each ablated channel, with that channel set to ABLATION_VALUE. */
+function ablateLevel(
+  level: tf.Tensor4D,
+  channels: readonly number[],
+  levelIndex: number,
+  perLevel: number,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const n = channels.length;
+    const keep = new Float32Array(n * perLevel).fill(1);
+    const fill = new Float32Array(n * perLevel);
+    channels.forEach((channel, i) => {
+      if (Math.floor(channel / perLevel) !== levelIndex) return;
+      keep[i * perLevel + (channel % perLevel)] = 0;
+      fill[i * perLevel + (channel % perLevel)] = ABLATION_VALUE;
+    });
+    const repeated = tf.tile(level, [n, 1, 1, 1]);
+    const keepMask = tf.tensor4d(keep, [n, 1, 1, perLevel]);
+    const fillValues = tf.tensor4d(fill, [n, 1, 1, perLevel]);
+    return tf.add(tf.mul(repeated, keepMask), fillValues) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Which channels to ablate. All of them at ratio 1; below 1, pytorch-grad-cam's experimental rule: score each
+ * channel by how much of its (min-max normalized) |activation| falls inside the EigenCAM mask
+ * (|projection| scaled to [0, 1] > 0.01), then take the top and the bottom `ratio` fractions.
+ */
+export function channelsToAblate(activations: Float32Array, pixels: number, channels: number, ratio: number): number[] {
+  if (ratio >= 1) return Array.from({ length: channels }, (_, i) => i);
+  const projection = firstComponentProjection(activations, pixels, channels).map(Math.abs);
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of projection) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  const mask = projection.map((v) => ((v - lo) / (hi - lo) > 0.01 ? 1 : 0));
+  const scores: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let p = 0; p < pixels; p++) {
+      const v = Math.abs(activations[p * channels + c]);
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
+    let inside = 0;
+    let total = 0;
+    for (let p = 0; p < pixels; p++) {
+      const v = (Math.abs(activations[p * channels + c]) - min) / max;
+      inside += mask[p] * v;
+      total += v;
+    }
+    scores.push(inside / total);
+  }
+  const order = scores.map((_, i) => i).sort((a, b) => scores[a] - scores[b] || a - b);
+  const count = Math.floor(channels * ratio);
+  return [...order.slice().reverse().slice(0, count), ...order.slice(0, count)];
+}
