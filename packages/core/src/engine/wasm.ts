@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { tf } from '../tf.js';
+import { currentBackend } from './optional-modules.js';
 
 const require = createRequire(import.meta.url);
 
@@ -73,7 +74,7 @@ async function initialize(threads: number): Promise<WasmLoadInfo> {
     });
   }
   let ok: boolean;
-  const previous = safeBackendName();
+  const previous = currentBackend();
   try {
     ok = await tf.setBackend('wasm');
   } finally {
@@ -93,14 +94,6 @@ async function initialize(threads: number): Promise<WasmLoadInfo> {
       : `XNNPACK started ${info.threads} of ${threads} threads`;
   }
   return info;
-}
-
-function safeBackendName(): string | undefined {
-  try {
-    return tf.getBackend();
-  } catch {
-    return undefined;
-  }
 }
 
 /**

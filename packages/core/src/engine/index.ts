@@ -1,0 +1,18 @@
+export {
+  adapterName,
+  type BackendProbe,
+  type EngineInfo,
+  type EngineProbe,
+  engineInfo,
+  initEngine,
+  probeBackends,
+} from './engine.js';
+export type { GpuAdapterInfo, OnnxRuntimeInfo } from './optional-modules.js';
+export {
+  type BackendChoice,
+  type BackendName,
+  backendNames,
+  type EngineConfig,
+  engineConfigSchema,
+} from './schema.js';
+export type { RegisteredKernel } from './wasm-training-kernels.js';
