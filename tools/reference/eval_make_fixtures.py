@@ -186,6 +186,138 @@ def evaluate(case):
     }
 
 
+def box_iou(d, g):
+    """pycocotools' bbIou for a non-crowd pair (Python floats are IEEE doubles, like JavaScript numbers)."""
+    w = min(d[2] + d[0], g[2] + g[0]) - max(d[0], g[0])
+    if w <= 0:
+        return 0.0
+    h = min(d[3] + d[1], g[3] + g[1]) - max(d[1], g[1])
+    if h <= 0:
+        return 0.0
+    i = w * h
+    return i / (d[2] * d[3] + g[2] * g[3] - i)
+
+
+def box_ioa(d, g):
+    w = min(d[2] + d[0], g[2] + g[0]) - max(d[0], g[0])
+    if w <= 0:
+        return 0.0
+    h = min(d[3] + d[1], g[3] + g[1]) - max(d[1], g[1])
+    if h <= 0:
+        return 0.0
+    return (w * h) / (d[2] * d[3])
+
+
+def per_image(case):
+    """{image: (non-crowd gts, crowd gts, predictions sorted by descending score, stable)}"""
+    cats = {c for c, _ in case['categories']}
+    images = sorted(set(case['images']))
+    out = {i: ([], [], []) for i in images}
+    for a in case['gt']:
+        if a[1] in out and a[2] in cats:
+            out[a[1]][1 if a[8] else 0].append((a[2], a[3:7]))
+    for d in case['dt']:
+        if d[1] in cats:
+            out[d[0]][2].append((d[1], d[2:6], d[6]))
+    for i in images:
+        preds = out[i][2]
+        order = np.argsort([-p[2] for p in preds], kind='mergesort')
+        out[i] = (out[i][0], out[i][1], [preds[j] for j in order])
+    return out
+
+
+def rsna_reference(case, thresholds=np.linspace(0.4, 0.75, 8)):
+    """Kaggle RSNA Pneumonia Detection metric (evaluation page wording): see packages/core/src/eval/rsna.ts."""
+    per_t = np.zeros(len(thresholds))
+    image_scores = []
+    skipped = 0
+    for gts, _, preds in per_image(case).values():
+        if not gts and not preds:
+            skipped += 1
+            continue
+        precisions = []
+        for t in thresholds:
+            if not gts:
+                precisions.append(0.0)
+                continue
+            matched = [False] * len(gts)
+            tp = fp = 0
+            for cat, box, _ in preds:
+                best, best_iou = -1, -math.inf
+                for g, (gcat, gbox) in enumerate(gts):
+                    if matched[g] or gcat != cat:
+                        continue
+                    iou = box_iou(box, gbox)
+                    if iou > best_iou:
+                        best, best_iou = g, iou
+                if best >= 0 and best_iou > t:
+                    matched[best] = True
+                    tp += 1
+                else:
+                    fp += 1
+            fn = len(gts) - tp
+            precisions.append(tp / (tp + fp + fn))
+        per_t += np.array(precisions)
+        total = 0.0
+        for v in precisions:
+            total += v
+        image_scores.append(total / len(thresholds))
+    total = 0.0
+    for v in image_scores:
+        total += v
+    n = len(image_scores)
+    return {'map': total / n if n else 0.0, 'perThreshold': (per_t / n).tolist() if n else [0.0] * len(thresholds),
+            'imagesScored': n, 'imagesSkipped': skipped}
+
+
+def froc_reference(case, hit):
+    """FROC curve as MONAI's compute_froc_curve_data / compute_froc_score define it, for boxes."""
+    fp_probs, tp_probs = [], []
+    data = per_image(case)
+    for gts, crowds, preds in data.values():
+        best = [None] * len(gts)
+        for cat, box, score in preds:
+            target, target_iou = -1, -math.inf
+            for g, (gcat, gbox) in enumerate(gts):
+                if gcat != cat:
+                    continue
+                iou = box_iou(box, gbox)
+                hits = iou >= hit['threshold'] if hit['kind'] == 'iou' else center_inside(box, gbox)
+                if hits and iou > target_iou:
+                    target, target_iou = g, iou
+            if target >= 0:
+                best[target] = score if best[target] is None else max(best[target], score)
+                continue
+            excluded = any(
+                (box_ioa(box, cbox) >= hit['threshold'] if hit['kind'] == 'iou' else center_inside(box, cbox))
+                for ccat, cbox in crowds if ccat == cat)
+            if not excluded:
+                fp_probs.append(score)
+        tp_probs.extend(0.0 if b is None else b for b in best)
+    fp_probs = np.array(fp_probs, dtype=np.float64)
+    tp_probs = np.array(tp_probs, dtype=np.float64)
+    all_probs = sorted(set(fp_probs.tolist() + tp_probs.tolist()))
+    total_fps, total_tps = [], []
+    for thresh in all_probs[1:]:
+        total_fps.append((fp_probs >= thresh).sum())
+        total_tps.append((tp_probs >= thresh).sum())
+    total_fps.append(0)
+    total_tps.append(0)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        fps_per_image = np.asarray(total_fps) / float(len(data))
+        sensitivity = np.asarray(total_tps) / float(len(tp_probs))
+    rates = [0.125, 0.25, 0.5, 1, 2, 4, 8]
+    sens = np.interp(rates, fps_per_image[::-1], sensitivity[::-1])
+    return {'sensitivities': sens.tolist(), 'score': float(np.mean(sens)), 'points': len(fps_per_image),
+            'fps_sum': math.fsum(fps_per_image.tolist()), 'sens_sum': math.fsum(sensitivity.tolist()),
+            'numTargets': len(tp_probs)}
+
+
+def center_inside(d, g):
+    cx, cy = d[0] + d[2] / 2, d[1] + d[3] / 2
+    return g[0] <= cx <= g[0] + g[2] and g[1] <= cy <= g[1] + g[3]
+
+
 def cases():
     out = [
         make_case('basic', 1),
@@ -225,6 +357,17 @@ def cases():
     return out
 
 
+def nan_to_null(value):
+    """JSON has no NaN (FROC without targets divides by zero, as MONAI does): write null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: nan_to_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nan_to_null(v) for v in value]
+    return value
+
+
 def main():
     p = COCOeval(iouType='bbox').params
     result = {
@@ -237,9 +380,15 @@ def main():
         if not case['dt']:
             raise SystemExit(f'{case["name"]}: pycocotools cannot load an empty result list')
         case['expected'] = evaluate(case)
+        case['expected']['rsna'] = rsna_reference(case)
+        case['expected']['froc'] = {
+            'iou50': froc_reference(case, {'kind': 'iou', 'threshold': 0.5}),
+            'iou20': froc_reference(case, {'kind': 'iou', 'threshold': 0.2}),
+            'center': froc_reference(case, {'kind': 'center'}),
+        }
         result['cases'].append(case)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, separators=(',', ':')))
+    OUT.write_text(json.dumps(nan_to_null(result), separators=(',', ':'), allow_nan=False))
     print(f'wrote {OUT} ({OUT.stat().st_size} bytes, {len(result["cases"])} cases)')
 
 

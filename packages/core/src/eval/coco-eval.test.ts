@@ -1,75 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { CocoDataset, CocoResult } from '../coco.js';
 import { FedcxrError } from '../errors.js';
 import { defaultCocoEvalParams, evaluateCoco, precisionRecallCurve } from './coco-eval.js';
-
-interface FixtureCase {
-  name: string;
-  images: number[];
-  categories: [number, string][];
-  gt: [number, number, number, number, number, number, number, number, 0 | 1][];
-  dt: [number, number, number, number, number, number, number][];
-  params?: { iouThrs: number[] };
-  expected: {
-    imgIds: number[];
-    catIds: number[];
-    counts: [number, number, number, number, number];
-    stats: number[];
-    per_category: [number, number, number, number][];
-    precision_sum: number[][][];
-    recall_sum: number[][][];
-    precision_wsum: number;
-    recall_wsum: number;
-    scores_wsum: number;
-    curves_iou50: number[][];
-  };
-}
-
-interface Fixture {
-  default_params: { iouThrs: number[]; recThrs: number[] };
-  cases: FixtureCase[];
-}
-
-const fixturePath = fileURLToPath(
-  new URL('../../../../tools/reference/fixtures/eval/coco_cases.json', import.meta.url),
-);
-const fixture = JSON.parse(readFileSync(fixturePath, 'utf8')) as Fixture;
-
-function caseToCoco(c: FixtureCase): { gt: CocoDataset; dt: CocoResult[] } {
-  const gt: CocoDataset = {
-    images: c.images.map((id) => ({ id, file_name: `${id}.png`, width: 1024, height: 1024 })),
-    categories: c.categories.map(([id, name]) => ({ id, name })),
-    annotations: c.gt.map(([id, image_id, category_id, x, y, w, h, area, iscrowd]) => ({
-      id,
-      image_id,
-      category_id,
-      bbox: [x, y, w, h],
-      area,
-      iscrowd,
-    })),
-  };
-  const dt: CocoResult[] = c.dt.map(([image_id, category_id, x, y, w, h, score]) => ({
-    image_id,
-    category_id,
-    bbox: [x, y, w, h],
-    score,
-  }));
-  return { gt, dt };
-}
-
-/** Exact (Neumaier) sum, so checksums compare against Python's math.fsum without our own rounding noise. */
-function exactishSum(values: Iterable<number>): number {
-  let sum = 0;
-  let compensation = 0;
-  for (const v of values) {
-    const t = sum + v;
-    compensation += Math.abs(sum) >= Math.abs(v) ? sum - t + v : v - t + sum;
-    sum = t;
-  }
-  return sum + compensation;
-}
+import { caseToCoco, exactishSum, fixture } from './fixture-cases.test-helper.js';
 
 describe('evaluateCoco parameters', () => {
   it('computes the IoU and recall thresholds bit-identical to numpy.linspace', () => {

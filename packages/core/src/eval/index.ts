@@ -1,0 +1,23 @@
+export {
+  type CategoryMetrics,
+  COCO_STAT_NAMES,
+  type CocoEvalOptions,
+  type CocoEvalParams,
+  type CocoEvalResult,
+  defaultCocoEvalParams,
+  evaluateCoco,
+  precisionRecallCurve,
+  type SummarizeQuery,
+  summarize,
+} from './coco-eval.js';
+export {
+  type FrocHitCriterion,
+  type FrocOptions,
+  type FrocResult,
+  froc,
+  frocCurve,
+  frocProbabilities,
+  frocScore,
+  LUNA16_FP_RATES,
+} from './froc.js';
+export { RSNA_THRESHOLDS, type RsnaMapOptions, type RsnaMapResult, rsnaMap } from './rsna.js';
