@@ -1,0 +1,252 @@
+/**
+ * RoIAlign exactly as torchvision.ops.roi_align (CPU kernel), with a gradient to the feature maps.
+ *
+ * tfjs' cropAndResize samples differently (it extrapolates outside [0, size-1] and does not average a
+ * sampling grid) and has no gradient. Here the sample positions and bilinear weights are computed on the
+ * host in float32 exactly as the kernel does; the forward pass gathers the four neighbours of every
+ * sample and sums them weighted, and the backward pass scatters the output gradient back with the same
+ * weights (tf.customGrad). Work is split into chunks of RoIs to bound memory.
+ */
+import { tf } from '@fedcxr/core';
+
+const f = Math.fround;
+
+export interface RoiAlignOptions {
+  /** Output bins per side (torchvision: output_size). */
+  outputSize: number;
+  /** Feature-map pixels per input pixel (1 / stride). */
+  spatialScale: number;
+  /** Samples per bin side; ≤ 0 means adaptive (ceil(roi size / output size)), as torchvision. */
+  samplingRatio: number;
+  /** Half-pixel offset (torchvision aligned=True); Faster R-CNN v1 uses false. */
+  aligned: boolean;
+}
+
+/** Where each output bin reads from: `entriesPerBin` (flat feature row, weight) pairs per bin. */
+interface SamplePlan {
+  indices: Int32Array;
+  weights: Float32Array;
+  entriesPerBin: number;
+}
+
+/**
+ * rois: 5 numbers per RoI (batch index, x1, y1, x2, y2) in input pixels. Feature map [N, H, W, C].
+ * Returns [K, outputSize, outputSize, C].
+ */
+export function roiAlign(features: tf.Tensor4D, rois: Float32Array, options: RoiAlignOptions): tf.Tensor4D {
+  const [n, height, width, channels] = features.shape;
+  const numRois = rois.length / 5;
+  const out = options.outputSize;
+  if (numRois === 0) return tf.zeros([0, out, out, channels]);
+  const plan = planSamples(rois, height, width, options);
+  const rowsPerRoi = out * out * plan.entriesPerBin;
+  // Keep each gathered block under ~4M floats.
+  const roisPerChunk = Math.max(1, Math.floor(4_000_000 / (rowsPerRoi * channels)));
+  const totalRows = n * height * width;
+
+  const run = tf.customGrad(((input: tf.Tensor) => {
+    const flat = tf.reshape(input, [totalRows, channels]) as tf.Tensor2D;
+    const pieces: tf.Tensor[] = [];
+    for (let start = 0; start < numRois; start += roisPerChunk) {
+      const count = Math.min(roisPerChunk, numRois - start);
+      pieces.push(
+        tf.tidy(() => {
+          const { idx, w } = chunkPlan(plan, start * rowsPerRoi, count * rowsPerRoi);
+          const gathered = tf.mul(tf.gather(flat, idx), w);
+          return tf.sum(tf.reshape(gathered, [count * out * out, plan.entriesPerBin, channels]), 1);
+        }),
+      );
+    }
+    const value = tf.reshape(pieces.length === 1 ? pieces[0] : tf.concat(pieces, 0), [numRois, out, out, channels]);
+    const gradFunc = (dy: tf.Tensor) => {
+      const dyFlat = tf.reshape(dy, [numRois * out * out, channels]);
+      let grad: tf.Tensor = tf.zeros([totalRows, channels]);
+      for (let start = 0; start < numRois; start += roisPerChunk) {
+        const count = Math.min(roisPerChunk, numRois - start);
+        const next = tf.tidy(() => {
+          const { idx, w } = chunkPlan(plan, start * rowsPerRoi, count * rowsPerRoi);
+          const bins = tf.slice(dyFlat, [start * out * out, 0], [count * out * out, channels]);
+          const spread = tf.reshape(
+            tf.broadcastTo(tf.expandDims(bins, 1), [count * out * out, plan.entriesPerBin, channels]),
+            [count * rowsPerRoi, channels],
+          );
+          const updates = tf.mul(spread, w);
+          return tf.add(grad, tf.scatterND(tf.reshape(idx, [-1, 1]), updates, [totalRows, channels]));
+        });
+        grad.dispose();
+        grad = next;
+      }
+      dyFlat.dispose();
+      return tf.reshape(grad, [n, height, width, channels]);
+    };
+    return { value, gradFunc };
+  }) as tf.CustomGradientFunc<tf.Tensor>);
+  return run(features) as tf.Tensor4D;
+}
+
+function chunkPlan(plan: SamplePlan, from: number, length: number): { idx: tf.Tensor1D; w: tf.Tensor2D } {
+  return {
+    idx: tf.tensor1d(plan.indices.subarray(from, from + length), 'int32'),
+    w: tf.tensor2d(plan.weights.subarray(from, from + length), [length, 1]),
+  };
+}
+
+/** The sample grid of torchvision's roi_align_forward_kernel_impl (pre_calc_for_bilinear_interpolate). */
+function planSamples(rois: Float32Array, height: number, width: number, options: RoiAlignOptions): SamplePlan {
+  const { outputSize: out, spatialScale, samplingRatio, aligned } = options;
+  const scale = f(spatialScale);
+  const offset = aligned ? 0.5 : 0;
+  const numRois = rois.length / 5;
+  const geometry = [];
+  let maxGrid = 1;
+  for (let r = 0; r < numRois; r++) {
+    const startW = f(f(rois[r * 5 + 1] * scale) - offset);
+    const startH = f(f(rois[r * 5 + 2] * scale) - offset);
+    const endW = f(f(rois[r * 5 + 3] * scale) - offset);
+    const endH = f(f(rois[r * 5 + 4] * scale) - offset);
+    let roiW = f(endW - startW);
+    let roiH = f(endH - startH);
+    if (!aligned) {
+      roiW = Math.max(roiW, 1);
+      roiH = Math.max(roiH, 1);
+    }
+    const binH = f(roiH / out);
+    const binW = f(roiW / out);
+    const gridH = samplingRatio > 0 ? samplingRatio : Math.ceil(f(roiH / out));
+    const gridW = samplingRatio > 0 ? samplingRatio : Math.ceil(f(roiW / out));
+    maxGrid = Math.max(maxGrid, gridH * gridW);
+    geometry.push({ batch: Math.trunc(rois[r * 5]), startW, startH, binH, binW, gridH, gridW });
+  }
+  const entriesPerBin = maxGrid * 4;
+  const total = numRois * out * out * entriesPerBin;
+  const indices = new Int32Array(total);
+  const weights = new Float32Array(total);
+  for (let r = 0; r < numRois; r++) {
+    const { batch, startW, startH, binH, binW, gridH, gridW } = geometry[r];
+    const base = batch * height * width;
+    const count = Math.max(gridH * gridW, 1);
+    for (let ph = 0; ph < out; ph++) {
+      for (let pw = 0; pw < out; pw++) {
+        let e = ((r * out + ph) * out + pw) * entriesPerBin;
+        for (let iy = 0; iy < gridH; iy++) {
+          const yy = f(f(startH + f(ph * binH)) + f(f(f(iy + 0.5) * binH) / gridH));
+          for (let ix = 0; ix < gridW; ix++) {
+            const xx = f(f(startW + f(pw * binW)) + f(f(f(ix + 0.5) * binW) / gridW));
+            if (yy < -1 || yy > height || xx < -1 || xx > width) {
+              e += 4; // zero weights: the sample lies outside the map
+              continue;
+            }
+            let y = yy <= 0 ? 0 : yy;
+            let x = xx <= 0 ? 0 : xx;
+            let yLow = Math.trunc(y);
+            let xLow = Math.trunc(x);
+            let yHigh: number;
+            let xHigh: number;
+            if (yLow >= height - 1) {
+              yHigh = yLow = height - 1;
+              y = yLow;
+            } else yHigh = yLow + 1;
+            if (xLow >= width - 1) {
+              xHigh = xLow = width - 1;
+              x = xLow;
+            } else xHigh = xLow + 1;
+            const ly = f(y - yLow);
+            const lx = f(x - xLow);
+            const hy = f(1 - ly);
+            const hx = f(1 - lx);
+            const corners = [
+              [yLow, xLow, f(hy * hx)],
+              [yLow, xHigh, f(hy * lx)],
+              [yHigh, xLow, f(ly * hx)],
+              [yHigh, xHigh, f(ly * lx)],
+            ];
+            for (const [cy, cx, weight] of corners) {
+              indices[e] = base + cy * width + cx;
+              weights[e] = weight / count;
+              e++;
+            }
+          }
+        }
+      }
+    }
+  }
+  return { indices, weights, entriesPerBin };
+}
+
+/** torchvision's LevelMapper (FPN paper eq. 1): the pyramid level each box is pooled from. */
+export function mapBoxLevels(
+  boxes: Float32Array,
+  kMin: number,
+  kMax: number,
+  canonicalScale = 224,
+  canonicalLevel = 4,
+  eps = 1e-6,
+): Int32Array {
+  const n = boxes.length / 4;
+  const levels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const area = f(f(boxes[i * 4 + 2] - boxes[i * 4]) * f(boxes[i * 4 + 3] - boxes[i * 4 + 1]));
+    const s = f(Math.sqrt(area));
+    const level = Math.floor(f(f(canonicalLevel + f(Math.log2(f(s / canonicalScale)))) + f(eps)));
+    levels[i] = Math.min(Math.max(level, kMin), kMax) - kMin;
+  }
+  return levels;
+}
+
+/**
+ * torchvision's MultiScaleRoIAlign: each box is pooled from the FPN level the LevelMapper picks, with
+ * scales inferred from the feature sizes against the largest (unpadded) image size.
+ * boxesPerImage: boxes in input pixels. Returns [total boxes, outputSize, outputSize, C] in input order.
+ */
+export function multiScaleRoiAlign(
+  featureMaps: readonly tf.Tensor4D[],
+  boxesPerImage: readonly Float32Array[],
+  imageSizes: readonly (readonly [number, number])[],
+  options: { outputSize: number; samplingRatio: number; canonicalScale?: number; canonicalLevel?: number },
+): tf.Tensor4D {
+  const maxHeight = Math.max(...imageSizes.map((s) => s[0]));
+  const scales = featureMaps.map((map) => 2 ** Math.round(Math.log2(f(map.shape[1] / maxHeight))));
+  const kMin = Math.trunc(-Math.log2(scales[0]));
+  const kMax = Math.trunc(-Math.log2(scales[scales.length - 1]));
+  const total = boxesPerImage.reduce((sum, b) => sum + b.length / 4, 0);
+  const rois = new Float32Array(total * 5);
+  const allBoxes = new Float32Array(total * 4);
+  let k = 0;
+  boxesPerImage.forEach((boxes, image) => {
+    for (let i = 0; i < boxes.length / 4; i++, k++) {
+      rois[k * 5] = image;
+      rois.set(boxes.subarray(i * 4, i * 4 + 4), k * 5 + 1);
+      allBoxes.set(boxes.subarray(i * 4, i * 4 + 4), k * 4);
+    }
+  });
+  const channels = featureMaps[0].shape[3];
+  if (featureMaps.length === 1) {
+    return roiAlign(featureMaps[0], rois, { ...options, spatialScale: scales[0], aligned: false });
+  }
+  const levels = mapBoxLevels(allBoxes, kMin, kMax, options.canonicalScale, options.canonicalLevel);
+  return tf.tidy(() => {
+    const pooled: tf.Tensor4D[] = [];
+    const order: number[] = [];
+    featureMaps.forEach((map, level) => {
+      const members: number[] = [];
+      levels.forEach((l, i) => {
+        if (l === level) members.push(i);
+      });
+      if (members.length === 0) return;
+      const subset = new Float32Array(members.length * 5);
+      members.forEach((i, j) => {
+        subset.set(rois.subarray(i * 5, i * 5 + 5), j * 5);
+      });
+      pooled.push(roiAlign(map, subset, { ...options, spatialScale: scales[level], aligned: false }));
+      order.push(...members);
+    });
+    if (pooled.length === 0) return tf.zeros([0, options.outputSize, options.outputSize, channels]);
+    const stacked = pooled.length === 1 ? pooled[0] : tf.concat(pooled, 0);
+    // stacked row j holds box order[j]; put every box back in its input position.
+    const inverse = new Int32Array(total);
+    order.forEach((box, j) => {
+      inverse[box] = j;
+    });
+    return tf.gather(stacked, tf.tensor1d(inverse, 'int32')) as tf.Tensor4D;
+  });
+}
