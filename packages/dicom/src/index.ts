@@ -1,6 +1,19 @@
 export const VERSION = '0.1.0';
 export { preloadCodecs } from './codecs.js';
 export { DicomError, type DicomErrorCode } from './errors.js';
+export {
+  isPresetName,
+  minMax,
+  modalityLut,
+  type NormalizedImage,
+  type NormalizeOptions,
+  normalize,
+  PRESETS,
+  type PresetName,
+  seedTransform,
+  simplestColorBalance,
+  windowTransform,
+} from './normalize.js';
 export type { DicomHeader, DicomLut } from './parse.js';
 export {
   generateChestPhantom,
@@ -16,6 +29,17 @@ export {
   readDicom,
   readDicomHeader,
 } from './read.js';
+export {
+  type Box,
+  boxToOriginal,
+  boxToResized,
+  pointToOriginal,
+  type ResizedImage,
+  type ResizeOptions,
+  type ResizeTransform,
+  resizeKeepAspect,
+  resizeTransform,
+} from './resize.js';
 export {
   COMPREHENSIVE_SR_SOP_CLASS,
   newUid,

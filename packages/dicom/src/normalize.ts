@@ -1,0 +1,235 @@
+import { DicomError } from './errors.js';
+import type { DicomHeader, DicomLut } from './parse.js';
+import type { DicomFrame, DicomImage } from './read.js';
+
+/** A grey image with values in [0, 1], row-major. */
+export interface NormalizedImage {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+export const PRESETS = ['seed', 'window', 'scb', 'minmax'] as const;
+export type PresetName = (typeof PRESETS)[number];
+
+export interface NormalizeOptions {
+  /** Frame index within `image.frames` (default 0). */
+  frame?: number;
+  /** Which Window Center/Width pair (or VOI LUT item) to use (default 0). */
+  windowIndex?: number;
+  /** `seed`: lower end of the simplest colour balance after the log (default 0). */
+  vmin?: number;
+  /** `seed`: upper end (default 2.5). */
+  vmax?: number;
+  /** `scb`: percent of pixels saturated at the dark end (default 1). */
+  s1?: number;
+  /** `scb`: percent of pixels saturated at the bright end (default 1). */
+  s2?: number;
+}
+
+export function isPresetName(name: string): name is PresetName {
+  return (PRESETS as readonly string[]).includes(name);
+}
+
+/**
+ * Turns stored values into a display-ready grey Float32 image in [0, 1] by a named preset:
+ *
+ * - `window`: the standard DICOM chain: Modality LUT (LUT sequence, else rescale slope/intercept) →
+ *   VOI (VOI LUT sequence if present, as pydicom prefers; else Window Center/Width with VOI LUT Function
+ *   LINEAR, LINEAR_EXACT or SIGMOID; with neither, the min..max of the modality values) → MONOCHROME1 inverted.
+ * - `seed`: the seed study's transform, exactly: imin = WC − WW/2, imax = WC + WW/2, x = clip(stored, imin, imax),
+ *   z = −ln((1 + x) / 2^B) (B = Bits Stored), c = clip((z − vmin)/(vmax − vmin), 0, 1), vmin 0, vmax 2.5.
+ *   It works on stored values and was made for MONOCHROME1 images (high stored value = dark), where its
+ *   output has bones bright. Documented choices beyond the formula:
+ *   without WC/WW the window is the full stored range [0, 2^B − 1]; for MONOCHROME2 the stored values and the
+ *   window are mirrored first (x → 2^B − 1 − x) so that the output keeps the same orientation (bones bright);
+ *   x is also kept ≥ 0 so the logarithm is defined for signed data.
+ * - `scb`: Modality LUT, then simplest colour balance (IPOL 2011): saturate s1 % of pixels at 0 and s2 % at 1,
+ *   stretch linearly between; MONOCHROME1 inverted.
+ * - `minmax`: Modality LUT, then (v − min)/(max − min); MONOCHROME1 inverted.
+ *
+ * Colour images (RGB, or YBR converted to RGB on reading) are turned to grey by ITU-R BT.601 luma
+ * (0.299 R + 0.587 G + 0.114 B) and have no Modality LUT or VOI: `window` and `seed` then divide the luma by
+ * 2^B − 1, `scb` and `minmax` stretch it as above.
+ */
+export function normalize(image: DicomImage, preset: PresetName, options: NormalizeOptions = {}): NormalizedImage {
+  const frame = image.frames[options.frame ?? 0];
+  if (!frame) {
+    throw new DicomError('invalid_header', `frame ${options.frame ?? 0} was not decoded`, { file: image.file });
+  }
+  const { header } = image;
+  const width = frame.columns;
+  const height = frame.rows;
+  const bits = header.bitsStored ?? header.bitsAllocated ?? 8;
+  const photometric = (header.photometricInterpretation ?? 'MONOCHROME2').toUpperCase();
+  if (frame.samplesPerPixel === 3) return { data: normalizeColour(frame, preset, bits, options), width, height };
+  if (photometric === 'PALETTE COLOR') {
+    throw new DicomError('unsupported_pixel_format', 'PALETTE COLOR images cannot be normalized to grey', {
+      file: image.file,
+    });
+  }
+  const invert = photometric === 'MONOCHROME1';
+  let data: Float32Array;
+  switch (preset) {
+    case 'seed':
+      data = seedTransform(frame.stored, header, options, invert);
+      break;
+    case 'window':
+      data = windowTransform(modalityLut(frame.stored, header), header, options);
+      break;
+    case 'scb':
+      data = simplestColorBalance(modalityLut(frame.stored, header), options.s1 ?? 1, options.s2 ?? 1);
+      break;
+    case 'minmax':
+      data = minMax(modalityLut(frame.stored, header));
+      break;
+    default:
+      throw new DicomError('invalid_header', `unknown preset ${String(preset)} (use ${PRESETS.join(', ')})`);
+  }
+  if (invert && preset !== 'seed') for (let i = 0; i < data.length; i++) data[i] = 1 - data[i];
+  return { data, width, height };
+}
+
+/** The seed transform; see `normalize`. Exported for tests against the formula. */
+export function seedTransform(
+  stored: Int32Array,
+  header: Pick<
+    DicomHeader,
+    'bitsStored' | 'bitsAllocated' | 'windowCenter' | 'windowWidth' | 'photometricInterpretation'
+  >,
+  options: Pick<NormalizeOptions, 'vmin' | 'vmax' | 'windowIndex'> = {},
+  monochrome1 = (header.photometricInterpretation ?? '').toUpperCase() === 'MONOCHROME1',
+): Float32Array {
+  const bits = header.bitsStored ?? header.bitsAllocated ?? 16;
+  const top = 2 ** bits - 1;
+  const index = options.windowIndex ?? 0;
+  const center = header.windowCenter?.[index] ?? header.windowCenter?.[0];
+  const width = header.windowWidth?.[index] ?? header.windowWidth?.[0];
+  let low = 0;
+  let high = top;
+  if (center !== undefined && width !== undefined) {
+    low = center - width / 2;
+    high = center + width / 2;
+  }
+  const mirror = !monochrome1;
+  if (mirror) [low, high] = [top - high, top - low];
+  low = Math.max(low, 0);
+  high = Math.max(high, low);
+  const vmin = options.vmin ?? 0;
+  const vmax = options.vmax ?? 2.5;
+  const range = 2 ** bits;
+  const out = new Float32Array(stored.length);
+  for (let i = 0; i < stored.length; i++) {
+    let x = mirror ? top - stored[i] : stored[i];
+    x = x < low ? low : x > high ? high : x;
+    const z = -Math.log((1 + x) / range);
+    const c = (z - vmin) / (vmax - vmin);
+    out[i] = c > 0 ? (c > 1 ? 1 : c) : 0;
+  }
+  return out;
+}
+
+/** Stored → modality values: the first Modality LUT Sequence item, else rescale slope/intercept, else identity. */
+export function modalityLut(
+  stored: Int32Array,
+  header: Pick<DicomHeader, 'modalityLutSequence' | 'rescaleSlope' | 'rescaleIntercept'>,
+): Float64Array {
+  const out = new Float64Array(stored.length);
+  const lut = header.modalityLutSequence?.[0];
+  if (lut) {
+    for (let i = 0; i < stored.length; i++) out[i] = lookup(lut, stored[i]);
+    return out;
+  }
+  const slope = header.rescaleSlope ?? 1;
+  const intercept = header.rescaleIntercept ?? 0;
+  for (let i = 0; i < stored.length; i++) out[i] = stored[i] * slope + intercept;
+  return out;
+}
+
+function lookup(lut: DicomLut, value: number): number {
+  let index = Math.round(value) - lut.firstMapped;
+  if (index < 0) index = 0;
+  else if (index >= lut.entries) index = lut.entries - 1;
+  return lut.data[index];
+}
+
+/** VOI stage of the `window` preset, output in [0, 1] (before MONOCHROME1 inversion). */
+export function windowTransform(
+  values: Float64Array,
+  header: Pick<DicomHeader, 'voiLutSequence' | 'windowCenter' | 'windowWidth' | 'voiLutFunction'>,
+  options: Pick<NormalizeOptions, 'windowIndex'> = {},
+): Float32Array {
+  const index = options.windowIndex ?? 0;
+  const out = new Float32Array(values.length);
+  const lut = header.voiLutSequence?.[index] ?? header.voiLutSequence?.[0];
+  if (lut) {
+    const scale = 1 / (2 ** lut.bitsPerEntry - 1);
+    for (let i = 0; i < values.length; i++) out[i] = Math.min(1, lookup(lut, values[i]) * scale);
+    return out;
+  }
+  const center = header.windowCenter?.[index] ?? header.windowCenter?.[0];
+  const width = header.windowWidth?.[index] ?? header.windowWidth?.[0];
+  if (center === undefined || width === undefined || width <= 0) return minMax(values);
+  const fn = (header.voiLutFunction ?? 'LINEAR').toUpperCase();
+  if (fn === 'SIGMOID') {
+    for (let i = 0; i < values.length; i++) out[i] = 1 / (1 + Math.exp((-4 * (values[i] - center)) / width));
+    return out;
+  }
+  // LINEAR (PS3.3 C.11.2.1.2.1) shifts the centre by 0.5 and narrows the width by 1; LINEAR_EXACT does not.
+  const exact = fn === 'LINEAR_EXACT' || width < 1;
+  const c = exact ? center : center - 0.5;
+  const w = exact ? width : width - 1;
+  const below = c - w / 2;
+  const above = c + w / 2;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    out[i] = v <= below ? 0 : v > above ? 1 : (v - c) / w + 0.5;
+  }
+  return out;
+}
+
+export function minMax(values: ArrayLike<number>): Float32Array {
+  let low = Number.POSITIVE_INFINITY;
+  let high = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] < low) low = values[i];
+    if (values[i] > high) high = values[i];
+  }
+  return stretch(values, low, high);
+}
+
+function stretch(values: ArrayLike<number>, low: number, high: number): Float32Array {
+  const out = new Float32Array(values.length);
+  const span = high - low;
+  if (!(span > 0)) return out;
+  for (let i = 0; i < values.length; i++) {
+    const c = (values[i] - low) / span;
+    out[i] = c > 0 ? (c > 1 ? 1 : c) : 0;
+  }
+  return out;
+}
+
+/**
+ * Simplest colour balance (Limare et al., IPOL 2011): vmin is the value below which s1 % of the pixels lie,
+ * vmax the value above which s2 % lie (order statistics of the sorted values); stretch and clip to [0, 1].
+ */
+export function simplestColorBalance(values: ArrayLike<number>, s1: number, s2: number): Float32Array {
+  const n = values.length;
+  if (n === 0) return new Float32Array(0);
+  if (s1 < 0 || s2 < 0 || s1 + s2 >= 100)
+    throw new RangeError(`scb saturations s1=${s1} s2=${s2} must be ≥ 0 and sum < 100`);
+  const sorted = Float64Array.from(values).sort();
+  const low = sorted[Math.floor((n * s1) / 100)];
+  const high = sorted[Math.max(0, Math.ceil((n * (100 - s2)) / 100) - 1)];
+  return stretch(values, low, high);
+}
+
+function normalizeColour(frame: DicomFrame, preset: PresetName, bits: number, options: NormalizeOptions): Float32Array {
+  const pixels = frame.rows * frame.columns;
+  const luma = new Float64Array(pixels);
+  const s = frame.stored;
+  for (let i = 0; i < pixels; i++) luma[i] = 0.299 * s[3 * i] + 0.587 * s[3 * i + 1] + 0.114 * s[3 * i + 2];
+  if (preset === 'scb') return simplestColorBalance(luma, options.s1 ?? 1, options.s2 ?? 1);
+  if (preset === 'minmax') return minMax(luma);
+  return stretch(luma, 0, 2 ** bits - 1);
+}
