@@ -57,6 +57,9 @@ with torch.no_grad():
     pooled = model.roi_heads.box_roi_pool(features, [rois], images.image_sizes)
     head = model.roi_heads.box_head(pooled)
     class_logits, box_regression = model.roi_heads.box_predictor(head)
+    # End to end in eval mode on two images of different sizes (the second is resized and padded).
+    image2 = torch.rand(3, 80, 60, generator=gen)
+    detections = model([image, image2])
 
 out = {
     "checkpoint": "onnx-resnet18-fpn.safetensors",
@@ -69,6 +72,9 @@ out = {
     "pooled": sample(pooled),
     "class_logits": class_logits.numpy().tolist(),
     "box_regression": box_regression.numpy().tolist(),
+    "images_f32_base64": [base64.b64encode(im.permute(1, 2, 0).numpy().astype("<f4").tobytes()).decode() for im in (image, image2)],
+    "image_shapes": [[64, 96, 3], [80, 60, 3]],
+    "detections": [{k: v.numpy().tolist() for k, v in d.items()} for d in detections],
 }
 path = os.path.join(os.path.dirname(__file__), "fixtures", "onnx", "resnet18_fpn.json")
 with open(path, "w") as f:

@@ -197,7 +197,11 @@ function fpn(g: GraphBuilder, stages: string[]): string[] {
 }
 
 /** Builds the three graphs from a state_dict in torchvision's layout. */
-export function exportFasterRcnnToOnnx(weights: NamedTensors, architecture: ResnetFpnArchitecture): ExportedGraphs {
+export function exportFasterRcnnToOnnx(
+  weights: NamedTensors,
+  architecture: ResnetFpnArchitecture,
+  metadata: Record<string, string> = {},
+): ExportedGraphs {
   const anchors = architecture.anchorsPerLocation ?? 3;
   const g = new GraphBuilder(weights);
   const levels = fpn(g, resnetBody(g, 'images', architecture.depth));
@@ -234,6 +238,7 @@ export function exportFasterRcnnToOnnx(weights: NamedTensors, architecture: Resn
     inputs: [{ name: 'images', dataType: OnnxDataType.FLOAT, shape: ['batch', 3, 'height', 'width'] }],
     outputs,
     docString: 'fedcxr Faster R-CNN: normalized padded images -> FPN features and RPN head outputs (NCHW)',
+    metadata,
   });
 
   const h = new GraphBuilder(weights);
@@ -254,7 +259,13 @@ export function exportFasterRcnnToOnnx(weights: NamedTensors, architecture: Resn
     ],
   });
 
-  const roiAlign = encodeOnnxModel({
+  const roiAlign = exportRoiAlignGraph(7, 2);
+  return { features, boxHead, roiAlign };
+}
+
+/** ONNX RoiAlign for one FPN level (boxes pre-scaled to the level; torchvision's aligned=False). */
+export function exportRoiAlignGraph(outputSize: number, samplingRatio: number): Uint8Array {
+  return encodeOnnxModel({
     graphName: 'fedcxr_roi_align',
     opset: OPSET,
     nodes: [
@@ -264,9 +275,9 @@ export function exportFasterRcnnToOnnx(weights: NamedTensors, architecture: Resn
         outputs: ['pooled'],
         attributes: {
           mode: 'avg',
-          output_height: { int: 7 },
-          output_width: { int: 7 },
-          sampling_ratio: { int: 2 },
+          output_height: { int: outputSize },
+          output_width: { int: outputSize },
+          sampling_ratio: { int: samplingRatio },
           spatial_scale: 1,
           coordinate_transformation_mode: 'output_half_pixel',
         },
@@ -274,11 +285,10 @@ export function exportFasterRcnnToOnnx(weights: NamedTensors, architecture: Resn
     ],
     initializers: [],
     inputs: [
-      { name: 'feature', dataType: OnnxDataType.FLOAT, shape: ['batch', 256, 'height', 'width'] },
+      { name: 'feature', dataType: OnnxDataType.FLOAT, shape: ['batch', 'channels', 'height', 'width'] },
       { name: 'rois', dataType: OnnxDataType.FLOAT, shape: ['rois', 4] },
       { name: 'batch_indices', dataType: OnnxDataType.INT64, shape: ['rois'] },
     ],
-    outputs: [{ name: 'pooled', dataType: OnnxDataType.FLOAT, shape: ['rois', 256, 7, 7] }],
+    outputs: [{ name: 'pooled', dataType: OnnxDataType.FLOAT, shape: ['rois', 'channels', outputSize, outputSize] }],
   });
-  return { features, boxHead, roiAlign };
 }
