@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { registerEvalCommands } from './eval.js';
 
 /** Each command group registers itself here (one line per group; only implemented commands appear). */
 export const commandGroups: ((program: Command) => void)[] = [];
+commandGroups.push(registerEvalCommands);

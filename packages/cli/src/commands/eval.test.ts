@@ -1,0 +1,119 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../testing.js';
+
+interface FixtureCase {
+  name: string;
+  images: number[];
+  categories: [number, string][];
+  gt: number[][];
+  dt: number[][];
+  expected: { stats: number[]; per_category: number[][]; rsna: { map: number }; froc: { iou50: { score: number } } };
+}
+
+const fixture = JSON.parse(
+  readFileSync(
+    fileURLToPath(new URL('../../../../tools/reference/fixtures/eval/coco_cases.json', import.meta.url)),
+    'utf8',
+  ),
+) as { cases: FixtureCase[] };
+
+const dir = mkdtempSync(join(tmpdir(), 'cxr-eval-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Writes one parity case as the COCO files a user would pass to `cxr eval`. */
+function writeCase(c: FixtureCase): { gt: string; dt: string } {
+  const gt = join(dir, `${c.name}.gt.json`);
+  const dt = join(dir, `${c.name}.dt.json`);
+  writeFileSync(
+    gt,
+    JSON.stringify({
+      images: c.images.map((id) => ({ id, file_name: `${id}.png`, width: 1024, height: 1024 })),
+      categories: c.categories.map(([id, name]) => ({ id, name })),
+      annotations: c.gt.map(([id, image_id, category_id, x, y, w, h, area, iscrowd]) => ({
+        id,
+        image_id,
+        category_id,
+        bbox: [x, y, w, h],
+        area,
+        iscrowd,
+      })),
+    }),
+  );
+  writeFileSync(
+    dt,
+    JSON.stringify(
+      c.dt.map(([image_id, category_id, x, y, w, h, score]) => ({ image_id, category_id, bbox: [x, y, w, h], score })),
+    ),
+  );
+  return { gt, dt };
+}
+
+describe('cxr eval', () => {
+  const basic = fixture.cases.find((c) => c.name === 'crowd') as FixtureCase;
+  const files = writeCase(basic);
+
+  it('prints pycocotools stats, per-class AP, PR curves, RSNA mAP, AP@0.4 and FROC as JSON', async () => {
+    const run = await runCli(['eval', '--gt', files.gt, '--dt', files.dt, '--json', '--iou', '0.4', '--froc']);
+    expect(run.exitCode).toBe(0);
+    const out = run.json<{
+      stats: number[];
+      per_category: { id: number; name: string; AP: number; AP50: number }[];
+      pr_curves: { recall: number[]; per_category: { id: number; precision: number[] }[] };
+      ap_at_iou: { iou: number; AP: number };
+      rsna_map: { map: number };
+      froc: { fp_rates: number[]; sensitivities: number[]; score: number };
+    }>();
+    expect(out.stats).toEqual(basic.expected.stats);
+    expect(out.per_category.map((c) => [c.AP, c.AP50])).toEqual(basic.expected.per_category.map((v) => v.slice(0, 2)));
+    expect(out.per_category[0].name).toMatch(/^class_/);
+    expect(out.pr_curves.recall).toHaveLength(101);
+    expect(out.pr_curves.per_category[0].precision).toHaveLength(101);
+    expect(out.ap_at_iou.iou).toBe(0.4);
+    expect(out.rsna_map.map).toBe(basic.expected.rsna.map);
+    expect(out.froc.fp_rates).toEqual([0.125, 0.25, 0.5, 1, 2, 4, 8]);
+    expect(out.froc.score).toBe(basic.expected.froc.iou50.score);
+  });
+
+  it('reports AP at one IoU exactly as pycocotools with iouThrs = [0.4]', async () => {
+    const vin = fixture.cases.find((c) => c.name === 'iou_0.4_vinbigdata') as FixtureCase;
+    const vinFiles = writeCase(vin);
+    const run = await runCli(['eval', '--gt', vinFiles.gt, '--dt', vinFiles.dt, '--json', '--iou', '0.4']);
+    expect(run.json<{ ap_at_iou: { AP: number } }>().ap_at_iou.AP).toBe(vin.expected.stats[0]);
+  });
+
+  it('prints a human table', async () => {
+    const run = await runCli(['eval', '--gt', files.gt, '--dt', files.dt, '--quiet']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain(
+      `AP @[IoU=0.50:0.95 | area=   all | maxDets=100] = ${basic.expected.stats[0].toFixed(3)}`,
+    );
+    expect(run.stdout).toMatch(/category\s+#gt\s+AP\s+AP50/);
+    expect(run.stdout).toContain('RSNA challenge mAP');
+    expect(run.stdout).not.toContain('FROC');
+  });
+
+  it('names the file and the problem on bad input', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{ not json');
+    const run = await runCli(['eval', '--gt', bad, '--dt', files.dt]);
+    expect(run.exitCode).toBe(3);
+    expect(run.stderr).toContain(`cxr: ${bad}: ground truth is not valid JSON`);
+    const missing = await runCli(['eval', '--gt', files.gt, '--dt', join(dir, 'missing.json'), '--json']);
+    expect(missing.exitCode).toBe(3);
+    expect(missing.json<{ error: { code: string } }>().error.code).toBe('file_unreadable');
+    const foreign = join(dir, 'foreign.json');
+    writeFileSync(foreign, JSON.stringify([{ image_id: 123456, category_id: 1, bbox: [0, 0, 1, 1], score: 1 }]));
+    const wrongImage = await runCli(['eval', '--gt', files.gt, '--dt', foreign]);
+    expect(wrongImage.stderr).toContain(`${foreign}: detection 0 is on image 123456`);
+  });
+
+  it('rejects a bad --iou as a usage error', async () => {
+    const run = await runCli(['eval', '--gt', files.gt, '--dt', files.dt, '--iou', '1.5']);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('--iou must be a number in (0, 1]');
+  });
+});

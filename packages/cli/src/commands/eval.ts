@@ -1,0 +1,178 @@
+/**
+ * `cxr eval --gt <coco.json> --dt <results.json>`: COCO bbox metrics identical to pycocotools, per-class AP,
+ * precision-recall curves, the RSNA challenge mAP, and optionally AP at one IoU (`--iou 0.4`) and FROC.
+ */
+import { readFile } from 'node:fs/promises';
+import {
+  COCO_STAT_NAMES,
+  type CocoDataset,
+  type CocoResult,
+  evaluateCoco,
+  FedcxrError,
+  type FrocHitCriterion,
+  froc,
+  precisionRecallCurve,
+  rsnaMap,
+} from '@fedcxr/core';
+import type { Command } from 'commander';
+import { action, withCommonOptions } from '../framework.js';
+
+interface EvalFlags {
+  gt: string;
+  dt: string;
+  iou?: string;
+  froc?: boolean;
+  frocHit?: string;
+  frocIou?: string;
+}
+
+async function readJsonFile(file: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new FedcxrError('file_unreadable', `cannot read ${what}: ${(error as Error).message}`, { file });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new FedcxrError('invalid_json', `${what} is not valid JSON: ${(error as Error).message}`, { file });
+  }
+}
+
+function parseFraction(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0 || number > 1) {
+    throw new FedcxrError('usage', `${flag} must be a number in (0, 1], got ${JSON.stringify(value)}`);
+  }
+  return number;
+}
+
+const fmt = (value: number) => (value < 0 ? '   -  ' : value.toFixed(4));
+
+export function registerEvalCommands(program: Command): void {
+  withCommonOptions(
+    program
+      .command('eval')
+      .description(
+        'evaluate detections against COCO ground truth: the 12 pycocotools stats, per-class AP/AP50, PR curves, RSNA mAP, optional AP at one IoU and FROC',
+      )
+      .requiredOption('--gt <coco.json>', 'ground truth (COCO dataset)')
+      .requiredOption('--dt <results.json>', 'detections (COCO results list: image_id, category_id, bbox, score)')
+      .option('--iou <t>', 'also report AP at this single IoU threshold (VinBigData uses 0.4)')
+      .option('--froc', 'also report FROC: sensitivity at 1/8 … 8 false positives per image')
+      .option('--froc-hit <kind>', 'FROC hit criterion: iou (IoU ≥ --froc-iou) or center (box center inside)', 'iou')
+      .option('--froc-iou <t>', 'IoU a detection needs to hit a ground-truth box for FROC', '0.5'),
+  ).action(
+    action(async (ctx, flags: EvalFlags) => {
+      const gt = (await readJsonFile(flags.gt, 'ground truth')) as CocoDataset;
+      const dt = (await readJsonFile(flags.dt, 'detections')) as CocoResult[];
+      const files = { gtFile: flags.gt, dtFile: flags.dt };
+      const iou = flags.iou === undefined ? undefined : parseFraction('--iou', flags.iou);
+      let hit: FrocHitCriterion | undefined;
+      if (flags.froc) {
+        if (flags.frocHit === 'center') hit = { kind: 'center' };
+        else if (flags.frocHit === 'iou' || flags.frocHit === undefined) {
+          hit = { kind: 'iou', threshold: parseFraction('--froc-iou', flags.frocIou ?? '0.5') };
+        } else throw new FedcxrError('usage', `--froc-hit must be iou or center, got ${JSON.stringify(flags.frocHit)}`);
+      }
+
+      const started = performance.now();
+      const coco = evaluateCoco(gt, dt, files);
+      const atIou = iou === undefined ? undefined : evaluateCoco(gt, dt, { ...files, params: { iouThrs: [iou] } });
+      const rsna = rsnaMap(gt, dt, files);
+      const frocResult = hit ? froc(gt, dt, { ...files, hit }) : undefined;
+      ctx.log(
+        `evaluated ${dt.length} detections on ${coco.imgIds.length} images in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+      );
+
+      const prCurves = {
+        iou: 0.5,
+        area: 'all',
+        max_dets: coco.params.maxDets[coco.params.maxDets.length - 1],
+        recall: [...coco.params.recThrs],
+        per_category: coco.perCategory.map((category, k) => ({
+          id: category.id,
+          name: category.name,
+          precision: precisionRecallCurve(coco, k, 0.5)?.precision ?? [],
+        })),
+      };
+      const apAtIou = atIou && {
+        iou,
+        AP: atIou.stats[0],
+        per_category: atIou.perCategory.map(({ id, name, AP }) => ({ id, name, AP })),
+      };
+      const data = {
+        stats: coco.stats,
+        stat_names: COCO_STAT_NAMES,
+        per_category: coco.perCategory.map(({ id, name, AP, AP50, AP75, AR100, numGt }) => ({
+          id,
+          name,
+          AP,
+          AP50,
+          AP75,
+          AR100,
+          num_gt: numGt,
+        })),
+        pr_curves: prCurves,
+        ap_at_iou: apAtIou ?? null,
+        rsna_map: {
+          map: rsna.map,
+          thresholds: rsna.thresholds,
+          per_threshold: rsna.perThreshold,
+          images_scored: rsna.imagesScored,
+          images_skipped: rsna.imagesSkipped,
+        },
+        froc: frocResult
+          ? {
+              hit: frocResult.hit,
+              fp_rates: frocResult.fpRates,
+              sensitivities: frocResult.sensitivities,
+              score: frocResult.score,
+              num_targets: frocResult.numTargets,
+              num_images: frocResult.numImages,
+              curve: {
+                fps_per_image: frocResult.curve.fpsPerImage,
+                sensitivity: frocResult.curve.sensitivity,
+                thresholds: frocResult.curve.thresholds,
+              },
+            }
+          : null,
+      };
+
+      const lines: string[] = [];
+      const labels = [
+        'AP @[IoU=0.50:0.95 | area=   all | maxDets=100]',
+        'AP @[IoU=0.50      | area=   all | maxDets=100]',
+        'AP @[IoU=0.75      | area=   all | maxDets=100]',
+        'AP @[IoU=0.50:0.95 | area= small | maxDets=100]',
+        'AP @[IoU=0.50:0.95 | area=medium | maxDets=100]',
+        'AP @[IoU=0.50:0.95 | area= large | maxDets=100]',
+        'AR @[IoU=0.50:0.95 | area=   all | maxDets=  1]',
+        'AR @[IoU=0.50:0.95 | area=   all | maxDets= 10]',
+        'AR @[IoU=0.50:0.95 | area=   all | maxDets=100]',
+        'AR @[IoU=0.50:0.95 | area= small | maxDets=100]',
+        'AR @[IoU=0.50:0.95 | area=medium | maxDets=100]',
+        'AR @[IoU=0.50:0.95 | area= large | maxDets=100]',
+      ];
+      coco.stats.forEach((value, i) => {
+        lines.push(`${labels[i]} = ${value.toFixed(3)}`);
+      });
+      const width = Math.max(8, ...coco.perCategory.map((c) => c.name.length));
+      lines.push('', `${'category'.padEnd(width)}  ${'#gt'.padStart(5)}  AP      AP50    AP75    AR100`);
+      for (const c of coco.perCategory) {
+        lines.push(
+          `${c.name.padEnd(width)}  ${String(c.numGt).padStart(5)}  ${fmt(c.AP)}  ${fmt(c.AP50)}  ${fmt(c.AP75)}  ${fmt(c.AR100)}`,
+        );
+      }
+      lines.push('', `RSNA challenge mAP (IoU 0.40–0.75): ${rsna.map.toFixed(4)} over ${rsna.imagesScored} images`);
+      if (apAtIou) lines.push(`AP @[IoU=${iou}]: ${fmt(apAtIou.AP)}`);
+      if (frocResult) {
+        const at = frocResult.fpRates.map((rate, i) => `${rate}:${frocResult.sensitivities[i].toFixed(3)}`).join('  ');
+        const rule = frocResult.hit.kind === 'iou' ? `IoU ≥ ${frocResult.hit.threshold}` : 'center inside';
+        lines.push(`FROC (hit: ${rule}) sensitivity at FP/image  ${at}`, `FROC score: ${frocResult.score.toFixed(4)}`);
+      }
+      return { data, human: lines.join('\n') };
+    }),
+  );
+}
