@@ -20,4 +20,5 @@ export {
   frocScore,
   LUNA16_FP_RATES,
 } from './froc.js';
+export { detectionsToCocoResults } from './results.js';
 export { RSNA_THRESHOLDS, type RsnaMapOptions, type RsnaMapResult, rsnaMap } from './rsna.js';
