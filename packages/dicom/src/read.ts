@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { DataSet, Element } from 'dicom-parser';
 import { type DecodedFrame, decodeJpegLossless, decodeWithWasm } from './codecs.js';
 import { DicomError, thrownMessage } from './errors.js';
+import { decodeSequentialJpeg } from './jpeg-sequential.js';
 import { type DicomHeader, type ParsedDicom, parseDicomBytes, readHeader } from './parse.js';
 import { decodeRleSegments } from './rle.js';
 
@@ -501,10 +502,11 @@ async function decodeCompressed(
       const sof = jpegPrecision(encoded);
       if (sof === null) throw new Error('no JPEG frame header (SOF) found');
       if (sof.sof === 0xc3) return decodeLossless(encoded, layout);
+      if (sof.precision === 12 && layout.samples === 1) return decodeTwelveBit(encoded);
       if (sof.precision !== 8) {
         throw new DicomError(
           'unsupported_transfer_syntax',
-          `unsupported transfer syntax: ${name} with ${sof.precision}-bit samples (only 8-bit lossy JPEG has a decoder)`,
+          `unsupported transfer syntax: ${name} with ${sof.precision}-bit samples and ${layout.samples} sample(s) per pixel`,
           { file },
         );
       }
@@ -519,6 +521,19 @@ async function decodeCompressed(
     default:
       throw new DicomError('unsupported_transfer_syntax', `unsupported transfer syntax: ${name}`, { file });
   }
+}
+
+function decodeTwelveBit(encoded: Uint8Array): DecodedFrame {
+  const decoded = decodeSequentialJpeg(encoded);
+  const samples = decoded.samples;
+  return {
+    width: decoded.width,
+    height: decoded.height,
+    bitsPerSample: decoded.precision,
+    components: 1,
+    signed: false,
+    bytes: new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength),
+  };
 }
 
 async function decodeLossless(encoded: Uint8Array, layout: Layout): Promise<DecodedFrame> {
