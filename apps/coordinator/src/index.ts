@@ -1,1 +1,23 @@
 export const VERSION = '0.1.0';
+
+export {
+  type AggregationRule,
+  FedAvgAccumulator,
+  type IngestResult,
+  readSpool,
+  robustAggregate,
+  UpdateIngest,
+  UpdateRejected,
+  validateManifest,
+} from './aggregation.js';
+export { type AuditEntry, AuditLog, verifyAuditLog } from './audit.js';
+export { type CoordinatorConfig, type CoordinatorConfigInput, coordinatorConfigSchema } from './config.js';
+export {
+  type AcceptedUpdate,
+  Coordinator,
+  type CoordinatorOptions,
+  type DashboardSnapshot,
+  type RoundSummary,
+  randomToken,
+} from './coordinator.js';
+export { dashboardHtml } from './dashboard.js';

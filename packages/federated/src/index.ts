@@ -1,1 +1,41 @@
 export const VERSION = '0.1.0';
+
+export {
+  bytesPerElement,
+  chunksOf,
+  type DecodedModel,
+  decodeModel,
+  encodedByteLength,
+  encodeModel,
+  encodeUpdate,
+  l2Norm,
+  StreamingUpdateDecoder,
+  sha256Hex,
+  specsOf,
+  subtractTensors,
+  totalElements,
+} from './codec.js';
+export {
+  type LabelledRows,
+  makeSyntheticRows,
+  readSiteData,
+  type SiteDataFile,
+  type SplitMode,
+  selectRows,
+  shardByPatient,
+  splitValidation,
+  writeSiteData,
+} from './data.js';
+export { clipAndNoise, type DpApplied, gaussianEpsilon } from './dp.js';
+export * from './protocol.js';
+export { SiteAgent, type SiteAgentOptions } from './site-agent.js';
+export {
+  createTabularModel,
+  evaluateTabular,
+  mulberry32,
+  type TabularData,
+  type TabularModelOptions,
+  TabularTrainer,
+  trainCentralized,
+} from './tabular-trainer.js';
+export type { LocalTrainer, LocalTrainPlan, LocalUpdateResult } from './trainer.js';

@@ -1,0 +1,200 @@
+/**
+ * Aggregation with memory ≈ one model per concern, whatever the number of sites:
+ *  - each incoming update is decoded chunk by chunk and spooled to disk as float32 while its finiteness,
+ *    L2 norm and sha256 are checked (UpdateIngest): nothing is aggregated before it is fully validated;
+ *  - FedAvg folds each accepted spool into one accumulator as soon as it is accepted (streaming);
+ *  - the robust rules (coordinate-wise median, trimmed mean) read the accepted spools block by block,
+ *    so they too hold one accumulator plus n small blocks.
+ * The accumulator is laid out as a model file (header + values), so the new global model is written in
+ * place: peak ≈ 2 models (current global + accumulator).
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { FedcxrError } from '@fedcxr/core';
+import { encodedByteLength, StreamingUpdateDecoder, type TensorSpec, type UpdateBegin } from '@fedcxr/federated';
+
+export type AggregationRule = 'fedavg' | 'median' | 'trimmed-mean';
+
+export class UpdateRejected extends FedcxrError {}
+
+export function reject(code: string, message: string): UpdateRejected {
+  return new UpdateRejected(code, message);
+}
+
+/** Checks an update's manifest against the global model before a single byte is accepted. */
+export function validateManifest(begin: UpdateBegin, specs: readonly TensorSpec[], allowed: readonly string[]): void {
+  if (begin.tensors.length !== specs.length)
+    throw reject('manifest', `update has ${begin.tensors.length} tensors, the model has ${specs.length}`);
+  begin.tensors.forEach((t, i) => {
+    const spec = specs[i];
+    if (t.name !== spec.name) throw reject('manifest', `tensor ${i} is ${t.name}, expected ${spec.name}`);
+    if (t.shape.length !== spec.shape.length || t.shape.some((d, k) => d !== spec.shape[k]))
+      throw reject('manifest', `tensor ${t.name} has shape [${t.shape}], expected [${spec.shape}]`);
+    if (!allowed.includes(t.encoding)) throw reject('manifest', `tensor ${t.name}: encoding ${t.encoding} not allowed`);
+    if (t.encoding === 'int8' && t.scale === undefined)
+      throw reject('manifest', `tensor ${t.name}: int8 without a scale`);
+  });
+  const expected = encodedByteLength(begin.tensors);
+  if (begin.byteLength !== expected)
+    throw reject('size', `update announces ${begin.byteLength} bytes, its tensors need ${expected}`);
+}
+
+export interface IngestResult {
+  norm: number;
+  /** sha256 of the encoded bytes as received (= the site's declared hash). */
+  sha256: string;
+  /** sha256 of the spooled float32 values (checked again before a resumed round re-reads them). */
+  spoolSha256: string;
+}
+
+/** Receives one update's chunks: decodes, validates (finite), measures its norm, spools float32 values. */
+export class UpdateIngest {
+  private readonly fd: number;
+  private readonly hash = createHash('sha256');
+  private readonly spoolHash = createHash('sha256');
+  private readonly decoder: StreamingUpdateDecoder;
+  private received = 0;
+  private sumSquares = 0;
+  private nextIndex = 0;
+  private closed = false;
+
+  constructor(
+    readonly begin: UpdateBegin,
+    readonly spoolPath: string,
+    private readonly maxChunkBytes: number,
+  ) {
+    this.fd = openSync(spoolPath, 'w');
+    this.decoder = new StreamingUpdateDecoder(begin.tensors, (offset, values) => {
+      let sum = 0;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (!Number.isFinite(v)) throw reject('not_finite', `value ${offset + i} is not finite`);
+        sum += v * v;
+      }
+      this.sumSquares += sum;
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      this.spoolHash.update(bytes);
+      writeSync(this.fd, bytes, 0, bytes.length, offset * 4);
+    });
+  }
+
+  get bytesReceived(): number {
+    return this.received;
+  }
+
+  push(index: number, data: Uint8Array): void {
+    if (this.closed) throw reject('closed', 'update already finished');
+    if (index !== this.nextIndex)
+      throw reject('chunk_order', `chunk ${index} out of order (expected ${this.nextIndex})`);
+    if (data.length > this.maxChunkBytes)
+      throw reject('chunk_size', `chunk of ${data.length} bytes > ${this.maxChunkBytes}`);
+    if (this.received + data.length > this.begin.byteLength)
+      throw reject('size', `update exceeds its announced ${this.begin.byteLength} bytes`);
+    this.nextIndex++;
+    this.received += data.length;
+    this.hash.update(data);
+    this.decoder.push(data);
+  }
+
+  finish(normBound: number): IngestResult {
+    this.close();
+    if (this.received !== this.begin.byteLength || !this.decoder.done)
+      throw reject('size', `update ended after ${this.received} of ${this.begin.byteLength} bytes`);
+    const sha256 = this.hash.digest('hex');
+    if (sha256 !== this.begin.sha256)
+      throw reject('hash', `update bytes hash to ${sha256}, site declared ${this.begin.sha256}`);
+    const norm = Math.sqrt(this.sumSquares);
+    if (!(norm <= normBound))
+      throw reject('norm', `update L2 norm ${norm.toPrecision(4)} exceeds the bound ${normBound}`);
+    return { norm, sha256, spoolSha256: this.spoolHash.digest('hex') };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
+const BLOCK_ELEMENTS = 1 << 20;
+
+/** Reads a spool file (float32 values) in blocks. */
+export function* readSpool(
+  path: string,
+  elements: number,
+  blockElements = BLOCK_ELEMENTS,
+): Generator<{ offset: number; values: Float32Array }> {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = new Float32Array(Math.min(blockElements, Math.max(1, elements)));
+    const bytes = new Uint8Array(buffer.buffer);
+    for (let offset = 0; offset < elements; offset += buffer.length) {
+      const count = Math.min(buffer.length, elements - offset);
+      const read = readSync(fd, bytes, 0, count * 4, offset * 4);
+      if (read !== count * 4) throw new FedcxrError('spool_truncated', `spool ${path} is truncated`, { file: path });
+      yield { offset, values: buffer.subarray(0, count) };
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function spoolSha256(path: string, elements: number): string {
+  const hash = createHash('sha256');
+  for (const { values } of readSpool(path, elements))
+    hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  return hash.digest('hex');
+}
+
+/** Σ w_i · δ_i and Σ w_i, folded one accepted update at a time. */
+export class FedAvgAccumulator {
+  readonly sum: Float32Array;
+  totalWeight = 0;
+
+  constructor(target: Float32Array) {
+    this.sum = target;
+    this.sum.fill(0);
+  }
+
+  fold(spoolPath: string, weight: number): void {
+    for (const { offset, values } of readSpool(spoolPath, this.sum.length)) {
+      const sum = this.sum;
+      for (let i = 0; i < values.length; i++) sum[offset + i] += weight * values[i];
+    }
+    this.totalWeight += weight;
+  }
+}
+
+/**
+ * Coordinate-wise median or trimmed mean of the accepted deltas, written into `out`. Unweighted by
+ * design: a robust rule must not let one site's claimed example count buy influence.
+ */
+export function robustAggregate(
+  spoolPaths: readonly string[],
+  out: Float32Array,
+  rule: 'median' | 'trimmed-mean',
+  trimFraction: number,
+  blockElements = 1 << 18,
+): void {
+  const n = spoolPaths.length;
+  if (n === 0) throw new FedcxrError('no_updates', 'nothing to aggregate');
+  const trim = rule === 'trimmed-mean' ? Math.min(Math.floor(n * trimFraction), Math.floor((n - 1) / 2)) : 0;
+  const readers = spoolPaths.map((p) => readSpool(p, out.length, blockElements));
+  const column = new Float64Array(n);
+  for (;;) {
+    const blocks = readers.map((r) => r.next());
+    if (blocks[0].done) break;
+    const { offset, values } = blocks[0].value;
+    for (let i = 0; i < values.length; i++) {
+      for (let k = 0; k < n; k++) column[k] = (blocks[k].value as { values: Float32Array }).values[i];
+      column.sort();
+      if (rule === 'median')
+        out[offset + i] = n % 2 === 1 ? column[(n - 1) / 2] : (column[n / 2 - 1] + column[n / 2]) / 2;
+      else {
+        let s = 0;
+        for (let k = trim; k < n - trim; k++) s += column[k];
+        out[offset + i] = s / (n - 2 * trim);
+      }
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { encodingSchema, siteIdSchema } from '@fedcxr/federated';
+import { z } from 'zod';
+
+/** The coordinator's config file (`cxr fed coordinator --config coordinator.yaml`). */
+export const coordinatorConfigSchema = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  /** 0 picks a free port. */
+  port: z.number().int().min(0).max(65535).default(8443),
+  /** Checkpoints, round journals, spooled updates and the audit log. */
+  stateDir: z.string().min(1),
+  /** Bearer token of the admin API (`cxr fed round start`). */
+  adminToken: z.string().min(16),
+  /** PEM file paths; when present the coordinator serves HTTPS/WSS only. */
+  tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+  sites: z.array(z.strictObject({ id: siteIdSchema, token: z.string().min(16) })).min(1),
+  /** Initial global model when the state dir is empty: a model file, or the small tabular model. */
+  initialModel: z.string().optional(),
+  model: z
+    .strictObject({
+      kind: z.literal('tabular'),
+      features: z.number().int().positive(),
+      classes: z.number().int().min(2),
+      hidden: z.number().int().min(0).default(0),
+      seed: z.number().int().default(0),
+    })
+    .optional(),
+  round: z
+    .strictObject({
+      epochs: z.number().int().min(1).default(1),
+      /** FedProx μ sent to the sites (0 = FedAvg). */
+      mu: z.number().min(0).default(0),
+      learningRate: z.number().positive().optional(),
+      batchSize: z.number().int().positive().optional(),
+      encoding: encodingSchema.default('float32'),
+      allowedEncodings: z.array(encodingSchema).default(['float32', 'float16', 'int8']),
+      normBound: z.number().positive().default(1000),
+      /** Quorum: fewest accepted updates that make a round. */
+      minSites: z.number().int().min(1).default(1),
+      timeoutMs: z.number().int().positive().default(600_000),
+      chunkBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(4 * 1024 * 1024)
+        .default(1024 * 1024),
+      aggregation: z.enum(['fedavg', 'median', 'trimmed-mean']).default('fedavg'),
+      trimFraction: z.number().min(0).max(0.49).default(0.2),
+      dp: z.strictObject({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional(),
+      seed: z.number().int().default(0),
+    })
+    .prefault({}),
+  /** Run rounds by itself: `rounds` rounds, each once `minOnline` sites are connected. */
+  schedule: z
+    .strictObject({ rounds: z.number().int().min(1), minOnline: z.number().int().min(1).default(1) })
+    .optional(),
+  /** Keep this many global checkpoints (older ones are deleted). */
+  keepCheckpoints: z.number().int().min(1).default(3),
+});
+export type CoordinatorConfig = z.infer<typeof coordinatorConfigSchema>;
+export type CoordinatorConfigInput = z.input<typeof coordinatorConfigSchema>;

@@ -1,0 +1,995 @@
+/**
+ * The federated coordinator: an HTTP(S) server carrying socket.io for the sites, the live dashboard and
+ * a small admin API. It runs rounds (plan → sites download the hash-addressed global model → updates
+ * streamed back, validated, spooled and aggregated → new global model checkpointed atomically), with a
+ * quorum, a deadline, replay/stale protection, and an append-only audit log. All durable state lives in
+ * `stateDir`, so a restarted coordinator resumes an open round with every update it had accepted.
+ *
+ * stateDir layout:
+ *   state.json                    lastRound, model version/hash/file, per-round history
+ *   models/global-<round>.fcxw    checkpoints (canonical model bytes; sha256 = model hash)
+ *   rounds/<round>/journal.json   status, accepted updates (site, nonce, hashes, metrics), seen nonces
+ *   rounds/<round>/updates/*.f32  spooled float32 deltas of accepted updates
+ *   audit.jsonl                   append-only, hash-chained
+ */
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { FedcxrError, type NamedTensors, parseConfig, writeFileAtomic, writeJsonAtomic } from '@fedcxr/core';
+import {
+  type Ack,
+  createTabularModel,
+  decodeModel,
+  type Evaluation,
+  encodeModel,
+  evaluationReportSchema,
+  LIMITS,
+  type Metrics,
+  modelChunkRequestSchema,
+  PROTOCOL_VERSION,
+  type RoundPlan,
+  sha256Hex,
+  siteAuthSchema,
+  siteStatusSchema,
+  type TensorSpec,
+  type UpdateBegin,
+  updateBeginSchema,
+  updateChunkSchema,
+  updateEndSchema,
+} from '@fedcxr/federated';
+import { type Socket, Server as SocketServer } from 'socket.io';
+import {
+  FedAvgAccumulator,
+  robustAggregate,
+  spoolSha256,
+  UpdateIngest,
+  UpdateRejected,
+  validateManifest,
+} from './aggregation.js';
+import { type AuditEntry, AuditLog } from './audit.js';
+import { type CoordinatorConfig, type CoordinatorConfigInput, coordinatorConfigSchema } from './config.js';
+import { dashboardHtml } from './dashboard.js';
+
+export interface AcceptedUpdate {
+  siteId: string;
+  nonce: string;
+  numExamples: number;
+  sha256: string;
+  spool: string;
+  spoolSha256: string;
+  norm: number;
+  metrics: Metrics;
+  globalEvaluation?: Evaluation;
+}
+
+interface RoundJournal {
+  round: number;
+  status: 'open' | 'aggregated' | 'failed';
+  baseModelHash: string;
+  seed: number;
+  openedAt: string;
+  accepted: AcceptedUpdate[];
+  seenNonces: string[];
+}
+
+export interface RoundSummary {
+  round: number;
+  outcome: 'aggregated' | 'failed';
+  reason?: string;
+  modelHash: string;
+  sites: string[];
+  numExamples: number;
+  aggregation: string;
+  /** Example-weighted mean of the sites' local training metrics. */
+  train: Metrics;
+  /** Example-weighted mean of the sites' validation metrics of the model they started this round from. */
+  validation: Metrics;
+  validationExamples: number;
+  durationMs: number;
+}
+
+interface PersistedState {
+  lastRound: number;
+  modelRound: number;
+  modelHash: string;
+  modelFile: string;
+  history: RoundSummary[];
+  evaluations: { modelRound: number; modelHash: string; metrics: Metrics; numExamples: number }[];
+}
+
+interface SiteInfo {
+  id: string;
+  online: boolean;
+  lastSeen: number;
+  examples: number;
+  state: string;
+  round: number;
+  socket?: Socket;
+}
+
+interface OpenRound {
+  journal: RoundJournal;
+  plan: RoundPlan;
+  participants: Set<string>;
+  ingests: Map<string, { siteId: string; ingest: UpdateIngest }>;
+  accumulator?: FedAvgAccumulator;
+  accumulatorBytes?: Uint8Array;
+  timer: NodeJS.Timeout;
+  /** Tail of the acceptance queue. */
+  serial: Promise<void>;
+  startedAt: number;
+  closing: boolean;
+}
+
+export interface CoordinatorOptions {
+  /** Initial global model when the state dir is empty (else config.initialModel / config.model). */
+  initialModel?: NamedTensors;
+  log?: (message: string) => void;
+}
+
+export interface DashboardSnapshot {
+  sites: { id: string; online: boolean; lastSeen: number; examples: number; state: string; round: number }[];
+  round: {
+    number: number;
+    open: boolean;
+    accepted: number;
+    participants: number;
+    deadline: number | null;
+    quorum: number;
+  };
+  modelRound: number;
+  modelHash: string;
+  history: RoundSummary[];
+  evaluations: PersistedState['evaluations'];
+  audit: AuditEntry[];
+}
+
+export class Coordinator extends EventEmitter {
+  readonly config: CoordinatorConfig;
+  private server: Server | undefined;
+  private io: SocketServer | undefined;
+  private state!: PersistedState;
+  private globalBytes!: Uint8Array;
+  private globalSpecs!: TensorSpec[];
+  private globalFlat!: Float32Array;
+  private open: OpenRound | undefined;
+  private readonly sites = new Map<string, SiteInfo>();
+  private readonly tokenHashes = new Map<string, Buffer>();
+  private readonly audit: AuditLog;
+  private readonly log: (message: string) => void;
+  private evaluation: { modelHash: string; reports: Map<string, Evaluation>; resolve: () => void } | undefined;
+  private scheduleRunning = false;
+  private closed = false;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    config: CoordinatorConfigInput | CoordinatorConfig,
+    private readonly options: CoordinatorOptions = {},
+  ) {
+    super();
+    this.config = parseConfig(coordinatorConfigSchema, config, 'coordinator config');
+    this.log = options.log ?? (() => {});
+    for (const site of this.config.sites) {
+      this.tokenHashes.set(site.id, sha256Buffer(site.token));
+      this.sites.set(site.id, { id: site.id, online: false, lastSeen: 0, examples: 0, state: 'offline', round: 0 });
+    }
+    mkdirSync(this.config.stateDir, { recursive: true });
+    this.audit = new AuditLog(join(this.config.stateDir, 'audit.jsonl'));
+  }
+
+  get url(): string {
+    const address = this.server?.address() as AddressInfo | null;
+    if (!address) throw new FedcxrError('coordinator_not_started', 'coordinator is not listening');
+    const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
+    return `${this.config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  }
+
+  get globalModel(): NamedTensors {
+    return decodeModel(this.globalBytes).tensors;
+  }
+
+  get modelHash(): string {
+    return this.state.modelHash;
+  }
+
+  get history(): RoundSummary[] {
+    return [...this.state.history];
+  }
+
+  get currentRound(): number | undefined {
+    return this.open?.journal.round;
+  }
+
+  /** Loads or creates the state, resumes an open round, and starts listening. */
+  async start(): Promise<string> {
+    await this.loadState();
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.http(req, res);
+    if (this.config.tls) {
+      const [cert, key] = await Promise.all([readFile(this.config.tls.cert), readFile(this.config.tls.key)]);
+      this.server = createHttpsServer({ cert, key }, handler);
+    } else this.server = createHttpServer(handler);
+    this.io = new SocketServer(this.server, {
+      maxHttpBufferSize: this.config.round.chunkBytes + LIMITS.envelopeBytes,
+      serveClient: true,
+      pingInterval: 5000,
+      pingTimeout: 10_000,
+    });
+    this.io.use((socket, next) => this.authenticate(socket, next));
+    this.io.on('connection', (socket) => this.onSiteConnection(socket));
+    this.io.of('/dashboard').on('connection', (socket) => {
+      socket.emit('snapshot', this.snapshot());
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.config.port, this.config.host, () => resolve());
+    });
+    this.audit.append('coordinator_started', {
+      url: this.url,
+      modelRound: this.state.modelRound,
+      modelHash: this.state.modelHash,
+    });
+    this.log(`coordinator listening on ${this.url}`);
+    if (this.open) this.armTimer(this.open);
+    if (this.config.schedule) void this.runSchedule();
+    return this.url;
+  }
+
+  /** Stops listening. State on disk is complete at every acknowledged step, so this is also what a crash leaves. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.open) clearTimeout(this.open.timer);
+    if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+    for (const { ingest } of this.open?.ingests.values() ?? []) ingest.close();
+    this.io?.disconnectSockets(true);
+    await new Promise<void>((resolve) => (this.io ? this.io.close(() => resolve()) : resolve()));
+    this.server?.closeAllConnections?.();
+    this.emit('closed');
+  }
+
+  // ------------------------------------------------------------------------------------------ state
+
+  private statePath(...parts: string[]): string {
+    return join(this.config.stateDir, ...parts);
+  }
+
+  private roundDir(round: number): string {
+    return this.statePath('rounds', String(round).padStart(6, '0'));
+  }
+
+  private async loadState(): Promise<void> {
+    const stateFile = this.statePath('state.json');
+    if (existsSync(stateFile)) {
+      this.state = JSON.parse(readFileSync(stateFile, 'utf8')) as PersistedState;
+      const bytes = alignedCopy(readFileSync(this.statePath(this.state.modelFile)));
+      if (sha256Hex(bytes) !== this.state.modelHash)
+        throw new FedcxrError('checkpoint_corrupt', 'global checkpoint does not match its recorded hash', {
+          file: this.statePath(this.state.modelFile),
+        });
+      this.setGlobal(bytes);
+      this.resumeRound();
+      return;
+    }
+    let model = this.options.initialModel;
+    if (!model && this.config.initialModel)
+      model = decodeModel(alignedCopy(readFileSync(this.config.initialModel)), this.config.initialModel).tensors;
+    if (!model && this.config.model) model = createTabularModel(this.config.model, this.config.model.seed);
+    if (!model)
+      throw new FedcxrError('invalid_config', 'no initial model: set initialModel or model', {
+        file: 'coordinator config',
+      });
+    const bytes = alignedCopy(encodeModel(model));
+    const modelFile = await this.writeCheckpoint(0, bytes);
+    this.state = { lastRound: 0, modelRound: 0, modelHash: sha256Hex(bytes), modelFile, history: [], evaluations: [] };
+    this.setGlobal(bytes);
+    await this.saveState();
+  }
+
+  private setGlobal(bytes: Uint8Array): void {
+    const model = decodeModel(bytes);
+    this.globalBytes = bytes;
+    this.globalSpecs = model.specs;
+    this.globalFlat = model.flat;
+  }
+
+  private async writeCheckpoint(round: number, bytes: Uint8Array): Promise<string> {
+    const name = join('models', `global-${String(round).padStart(6, '0')}.fcxw`);
+    await writeFileAtomic(this.statePath(name), bytes);
+    return name;
+  }
+
+  private async saveState(): Promise<void> {
+    await writeJsonAtomic(this.statePath('state.json'), this.state);
+  }
+
+  private async saveJournal(journal: RoundJournal): Promise<void> {
+    await writeJsonAtomic(join(this.roundDir(journal.round), 'journal.json'), journal);
+  }
+
+  /** After a restart: reopen the last round if it was still open, re-folding its accepted updates. */
+  private resumeRound(): void {
+    const round = this.state.lastRound;
+    const file = join(this.roundDir(round), 'journal.json');
+    if (round === 0 || !existsSync(file)) return;
+    const journal = JSON.parse(readFileSync(file, 'utf8')) as RoundJournal;
+    if (journal.status !== 'open' || journal.baseModelHash !== this.state.modelHash) return;
+    const kept: AcceptedUpdate[] = [];
+    for (const update of journal.accepted) {
+      if (existsSync(update.spool) && spoolSha256(update.spool, this.globalFlat.length) === update.spoolSha256)
+        kept.push(update);
+      else
+        this.audit.append('update_lost', {
+          round,
+          siteId: update.siteId,
+          nonce: update.nonce,
+          reason: 'spool missing or corrupt',
+        });
+    }
+    journal.accepted = kept;
+    const open = this.createOpenRound(journal);
+    for (const update of kept) open.accumulator?.fold(update.spool, update.numExamples);
+    this.open = open;
+    this.audit.append('round_resumed', { round, accepted: kept.map((u) => u.siteId) });
+    this.log(`resumed round ${round} with ${kept.length} accepted update(s)`);
+  }
+
+  private createOpenRound(journal: RoundJournal): OpenRound {
+    const r = this.config.round;
+    const plan: RoundPlan = {
+      protocol: PROTOCOL_VERSION,
+      round: journal.round,
+      task: 'train',
+      modelHash: this.state.modelHash,
+      modelBytes: this.globalBytes.length,
+      chunkBytes: r.chunkBytes,
+      tensors: this.globalSpecs,
+      epochs: r.epochs,
+      mu: r.mu,
+      learningRate: r.learningRate,
+      batchSize: r.batchSize,
+      seed: journal.seed,
+      encoding: r.encoding,
+      normBound: r.normBound,
+      deadline: Date.now() + r.timeoutMs,
+      dp: r.dp,
+      secureAggregation: false,
+    };
+    let accumulator: FedAvgAccumulator | undefined;
+    let accumulatorBytes: Uint8Array | undefined;
+    if (r.aggregation === 'fedavg') {
+      accumulatorBytes = new Uint8Array(this.globalBytes.length);
+      const offset = this.globalBytes.length - this.globalFlat.length * 4;
+      accumulator = new FedAvgAccumulator(new Float32Array(accumulatorBytes.buffer, offset, this.globalFlat.length));
+    }
+    return {
+      journal,
+      plan,
+      participants: new Set(journal.accepted.map((u) => u.siteId)),
+      ingests: new Map(),
+      accumulator,
+      accumulatorBytes,
+      timer: setTimeout(() => {}, 0),
+      serial: Promise.resolve(),
+      startedAt: Date.now(),
+      closing: false,
+    };
+  }
+
+  private armTimer(open: OpenRound): void {
+    clearTimeout(open.timer);
+    open.timer = setTimeout(() => void this.closeRound(open, 'deadline'), Math.max(0, open.plan.deadline - Date.now()));
+  }
+
+  // ------------------------------------------------------------------------------------------ rounds
+
+  /** Opens the next round and sends its plan to every connected site. */
+  async startRound(): Promise<number> {
+    if (this.closed) throw new FedcxrError('coordinator_closed', 'coordinator is closed');
+    if (this.open) throw new FedcxrError('round_open', `round ${this.open.journal.round} is still open`);
+    const round = this.state.lastRound + 1;
+    const journal: RoundJournal = {
+      round,
+      status: 'open',
+      baseModelHash: this.state.modelHash,
+      seed: this.config.round.seed * 1_000_003 + round,
+      openedAt: new Date().toISOString(),
+      accepted: [],
+      seenNonces: [],
+    };
+    rmSync(this.roundDir(round), { recursive: true, force: true });
+    mkdirSync(join(this.roundDir(round), 'updates'), { recursive: true });
+    await this.saveJournal(journal);
+    this.state.lastRound = round;
+    await this.saveState();
+    const open = this.createOpenRound(journal);
+    this.open = open;
+    this.armTimer(open);
+    const online = [...this.sites.values()].filter((s) => s.online && s.socket);
+    this.audit.append('round_opened', {
+      round,
+      baseModelHash: journal.baseModelHash,
+      sites: online.map((s) => s.id),
+      mu: open.plan.mu,
+      epochs: open.plan.epochs,
+      aggregation: this.config.round.aggregation,
+      deadline: new Date(open.plan.deadline).toISOString(),
+    });
+    for (const site of online) this.sendPlan(site);
+    this.changed();
+    return round;
+  }
+
+  /** Resolves when `round` closes (aggregated or failed). */
+  waitForRound(round: number): Promise<RoundSummary> {
+    const done = this.state.history.find((h) => h.round === round);
+    if (done) return Promise.resolve(done);
+    return new Promise((resolve, reject) => {
+      const onClosed = (summary: RoundSummary) => {
+        if (summary.round !== round) return;
+        this.off('round-closed', onClosed);
+        this.off('closed', onShutdown);
+        resolve(summary);
+      };
+      const onShutdown = () => {
+        this.off('round-closed', onClosed);
+        reject(new FedcxrError('coordinator_closed', `coordinator closed before round ${round} finished`));
+      };
+      this.on('round-closed', onClosed);
+      this.once('closed', onShutdown);
+    });
+  }
+
+  async runRound(): Promise<RoundSummary> {
+    return this.waitForRound(await this.startRound());
+  }
+
+  private sendPlan(site: SiteInfo): void {
+    const open = this.open;
+    if (!open || open.closing || !site.socket) return;
+    if (open.journal.accepted.some((u) => u.siteId === site.id)) return;
+    open.participants.add(site.id);
+    site.socket.emit('round:plan', open.plan);
+  }
+
+  /** Acceptances run one at a time (journal write, fold), and a closing round waits for them. */
+  private accept(open: OpenRound, siteId: string, begin: UpdateBegin, ingest: UpdateIngest): Promise<void> {
+    const work = open.serial.then(async () => {
+      if (open.closing)
+        throw new UpdateRejected('stale_round', `round ${open.journal.round} closed before the update finished`);
+      const result = ingest.finish(open.plan.normBound);
+      const update: AcceptedUpdate = {
+        siteId,
+        nonce: begin.nonce,
+        numExamples: begin.numExamples,
+        sha256: result.sha256,
+        spool: ingest.spoolPath,
+        spoolSha256: result.spoolSha256,
+        norm: result.norm,
+        metrics: begin.metrics,
+        globalEvaluation: begin.globalEvaluation,
+      };
+      open.journal.accepted.push(update);
+      // Durable before acknowledged: a coordinator restarted after this line still has the update.
+      await this.saveJournal(open.journal);
+      open.accumulator?.fold(update.spool, update.numExamples);
+      const site = this.sites.get(siteId);
+      if (site) site.examples = begin.numExamples;
+      this.audit.append('update_accepted', {
+        round: open.journal.round,
+        siteId,
+        nonce: begin.nonce,
+        sha256: result.sha256,
+        numExamples: begin.numExamples,
+        norm: result.norm,
+        encoding: begin.tensors[0]?.encoding ?? 'float32',
+        metrics: begin.metrics,
+        globalEvaluation: begin.globalEvaluation,
+      });
+      this.changed();
+      const everyone = [...open.participants].every((id) => open.journal.accepted.some((u) => u.siteId === id));
+      if (everyone && open.journal.accepted.length >= this.config.round.minSites)
+        setImmediate(() => void this.closeRound(open, 'all sites reported'));
+    });
+    open.serial = work.catch(() => {});
+    return work;
+  }
+
+  private async closeRound(open: OpenRound, why: string): Promise<void> {
+    if (open.closing || this.open !== open) return;
+    open.closing = true;
+    clearTimeout(open.timer);
+    await open.serial;
+    for (const { ingest } of open.ingests.values()) ingest.close();
+    open.ingests.clear();
+    const round = open.journal.round;
+    const accepted = open.journal.accepted;
+    const quorum = this.config.round.minSites;
+    let summary: RoundSummary;
+    try {
+      if (accepted.length < quorum) {
+        open.journal.status = 'failed';
+        await this.saveJournal(open.journal);
+        summary = this.summarize(open, 'failed', `${accepted.length} of ${quorum} required updates by the ${why}`);
+        this.audit.append('round_failed', { round, reason: summary.reason, accepted: accepted.map((u) => u.siteId) });
+      } else {
+        const bytes = open.accumulatorBytes ?? new Uint8Array(this.globalBytes.length);
+        const offset = this.globalBytes.length - this.globalFlat.length * 4;
+        const values = new Float32Array(bytes.buffer, offset, this.globalFlat.length);
+        if (open.accumulator) {
+          const scale = 1 / open.accumulator.totalWeight;
+          for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + values[i] * scale;
+        } else {
+          const rule = this.config.round.aggregation as 'median' | 'trimmed-mean';
+          robustAggregate(
+            accepted.map((u) => u.spool),
+            values,
+            rule,
+            this.config.round.trimFraction,
+          );
+          for (let i = 0; i < values.length; i++) values[i] += this.globalFlat[i];
+        }
+        bytes.set(this.globalBytes.subarray(0, offset));
+        const modelHash = sha256Hex(bytes);
+        const previousFile = this.state.modelFile;
+        const modelFile = await this.writeCheckpoint(round, bytes);
+        this.setGlobal(bytes);
+        this.state.modelRound = round;
+        this.state.modelHash = modelHash;
+        this.state.modelFile = modelFile;
+        summary = this.summarize(open, 'aggregated');
+        this.state.history.push(summary);
+        await this.saveState();
+        open.journal.status = 'aggregated';
+        await this.saveJournal(open.journal);
+        this.pruneCheckpoints(previousFile);
+        rmSync(join(this.roundDir(round), 'updates'), { recursive: true, force: true });
+        this.audit.append('round_aggregated', {
+          round,
+          modelHash,
+          sites: summary.sites,
+          numExamples: summary.numExamples,
+          aggregation: summary.aggregation,
+          train: summary.train,
+          validation: summary.validation,
+          why,
+        });
+      }
+    } catch (error) {
+      this.audit.append('round_error', { round, reason: (error as Error).message });
+      throw error;
+    } finally {
+      this.open = undefined;
+    }
+    if (summary.outcome === 'failed') this.state.history.push(summary);
+    if (summary.outcome === 'failed') await this.saveState();
+    this.io?.emit('round:closed', { round, outcome: summary.outcome, modelHash: this.state.modelHash });
+    this.log(`round ${round} ${summary.outcome}${summary.reason ? `: ${summary.reason}` : ''}`);
+    this.emit('round-closed', summary);
+    this.changed();
+  }
+
+  private summarize(open: OpenRound, outcome: 'aggregated' | 'failed', reason?: string): RoundSummary {
+    const accepted = open.journal.accepted;
+    const numExamples = accepted.reduce((n, u) => n + u.numExamples, 0);
+    const evaluated = accepted.filter((u) => u.globalEvaluation && u.globalEvaluation.numExamples > 0);
+    return {
+      round: open.journal.round,
+      outcome,
+      ...(reason ? { reason } : {}),
+      modelHash: this.state.modelHash,
+      sites: accepted.map((u) => u.siteId),
+      numExamples,
+      aggregation: this.config.round.aggregation,
+      train: weightedMean(accepted.map((u) => ({ weight: u.numExamples, metrics: u.metrics }))),
+      validation: weightedMean(
+        evaluated.map((u) => ({ weight: u.globalEvaluation!.numExamples, metrics: u.globalEvaluation!.metrics })),
+      ),
+      validationExamples: evaluated.reduce((n, u) => n + u.globalEvaluation!.numExamples, 0),
+      durationMs: Date.now() - open.startedAt,
+    };
+  }
+
+  private pruneCheckpoints(previous: string): void {
+    const dir = this.statePath('models');
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.fcxw'))
+      .sort();
+    for (const file of files.slice(0, Math.max(0, files.length - this.config.keepCheckpoints))) {
+      if (join('models', file) !== this.state.modelFile) rmSync(join(dir, file), { force: true });
+    }
+    void previous;
+  }
+
+  /**
+   * Asks every connected site to evaluate the current global model on its validation data and returns the
+   * example-weighted mean (aggregate metrics only).
+   */
+  async evaluate(timeoutMs = 60_000): Promise<{ numExamples: number; metrics: Metrics; sites: string[] }> {
+    if (this.open) throw new FedcxrError('round_open', 'cannot evaluate while a round is open');
+    const online = [...this.sites.values()].filter((s) => s.online && s.socket);
+    const plan: RoundPlan = {
+      ...this.createOpenRound({
+        round: this.state.lastRound + 1,
+        status: 'open',
+        baseModelHash: this.state.modelHash,
+        seed: 0,
+        openedAt: '',
+        accepted: [],
+        seenNonces: [],
+      }).plan,
+      task: 'evaluate',
+      deadline: Date.now() + timeoutMs,
+    };
+    const reports = new Map<string, Evaluation>();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.evaluation = {
+        modelHash: this.state.modelHash,
+        reports,
+        resolve: () => {
+          if (reports.size >= online.length) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      };
+      for (const site of online) site.socket?.emit('round:plan', plan);
+      if (online.length === 0) resolve();
+    });
+    this.evaluation = undefined;
+    const entries = [...reports.entries()];
+    const result = {
+      numExamples: entries.reduce((n, [, e]) => n + e.numExamples, 0),
+      metrics: weightedMean(entries.map(([, e]) => ({ weight: e.numExamples, metrics: e.metrics }))),
+      sites: entries.map(([id]) => id),
+    };
+    this.state.evaluations.push({
+      modelRound: this.state.modelRound,
+      modelHash: this.state.modelHash,
+      metrics: result.metrics,
+      numExamples: result.numExamples,
+    });
+    await this.saveState();
+    this.audit.append('model_evaluated', {
+      modelRound: this.state.modelRound,
+      modelHash: this.state.modelHash,
+      ...result,
+    });
+    this.changed();
+    return result;
+  }
+
+  private async runSchedule(): Promise<void> {
+    const schedule = this.config.schedule;
+    if (!schedule || this.scheduleRunning) return;
+    this.scheduleRunning = true;
+    try {
+      while (!this.closed && this.state.history.filter((h) => h.outcome === 'aggregated').length < schedule.rounds) {
+        if (this.open) await this.waitForRound(this.open.journal.round);
+        else if ([...this.sites.values()].filter((s) => s.online).length >= schedule.minOnline) await this.runRound();
+        else await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      if (!this.closed) this.emit('schedule-done');
+    } catch (error) {
+      if (!this.closed) this.log(`schedule stopped: ${(error as Error).message}`);
+    } finally {
+      this.scheduleRunning = false;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ sites
+
+  private authenticate(socket: Socket, next: (error?: Error) => void): void {
+    const parsed = siteAuthSchema.safeParse(socket.handshake.auth);
+    const refuse = (reason: string, siteId?: string) => {
+      this.audit.append('auth_refused', { siteId: siteId ?? null, address: socket.handshake.address, reason });
+      this.changed();
+      const error = new Error(reason) as Error & { data?: unknown };
+      error.data = { code: 'auth_refused' };
+      next(error);
+    };
+    if (!parsed.success) {
+      refuse('malformed handshake or protocol version');
+      return;
+    }
+    const { siteId, token } = parsed.data;
+    const expected = this.tokenHashes.get(siteId);
+    if (!expected) {
+      refuse('unknown site', siteId);
+      return;
+    }
+    if (!timingSafeEqual(expected, sha256Buffer(token))) {
+      refuse('bad credentials', siteId);
+      return;
+    }
+    socket.data.siteId = siteId;
+    next();
+  }
+
+  private onSiteConnection(socket: Socket): void {
+    const siteId = socket.data.siteId as string;
+    const site = this.sites.get(siteId)!;
+    // One live connection per site: a restarted agent replaces its stale socket.
+    if (site.socket && site.socket.id !== socket.id) site.socket.disconnect(true);
+    site.socket = socket;
+    site.online = true;
+    site.lastSeen = Date.now();
+    site.state = 'idle';
+    this.audit.append('site_connected', { siteId });
+    this.changed();
+    const touch = () => {
+      site.lastSeen = Date.now();
+    };
+    const ack = (fn: unknown, value: Ack | Record<string, unknown>) => {
+      if (typeof fn === 'function') (fn as (v: unknown) => void)(value);
+    };
+    socket.on('model:chunk', (raw: unknown, reply: unknown) => {
+      touch();
+      const request = modelChunkRequestSchema.safeParse(raw);
+      if (!request.success || request.data.modelHash !== this.state.modelHash)
+        return ack(reply, { ok: false, error: 'unknown model (the global model changed, or malformed request)' });
+      const { index } = request.data;
+      const start = index * this.config.round.chunkBytes;
+      if (start >= this.globalBytes.length) return ack(reply, { ok: false, error: `no chunk ${index}` });
+      ack(reply, { ok: true, index, data: this.globalBytes.subarray(start, start + this.config.round.chunkBytes) });
+    });
+    socket.on('update:begin', (raw: unknown, reply: unknown) => {
+      touch();
+      ack(reply, this.onUpdateBegin(siteId, raw));
+    });
+    socket.on('update:chunk', (raw: unknown, reply: unknown) => {
+      touch();
+      ack(reply, this.onUpdateChunk(siteId, raw));
+    });
+    socket.on('update:end', async (raw: unknown, reply: unknown) => {
+      touch();
+      ack(reply, await this.onUpdateEnd(siteId, raw));
+    });
+    socket.on('eval:report', (raw: unknown, reply: unknown) => {
+      touch();
+      const report = evaluationReportSchema.safeParse(raw);
+      if (!report.success || !this.evaluation || report.data.modelHash !== this.evaluation.modelHash)
+        return ack(reply, { ok: false, code: 'eval', error: 'no evaluation of that model is open' });
+      this.evaluation.reports.set(siteId, report.data.evaluation);
+      this.evaluation.resolve();
+      ack(reply, { ok: true });
+    });
+    socket.on('site:status', (raw: unknown) => {
+      touch();
+      const status = siteStatusSchema.safeParse(raw);
+      if (!status.success) return;
+      site.state = status.data.state;
+      site.round = status.data.round;
+      this.changed();
+    });
+    socket.on('disconnect', (reason) => {
+      if (site.socket?.id !== socket.id) return;
+      site.online = false;
+      site.socket = undefined;
+      site.state = 'offline';
+      site.lastSeen = Date.now();
+      // A half-sent update is discarded; the site re-sends it with a fresh nonce when it is back.
+      for (const [nonce, entry] of this.open?.ingests ?? []) {
+        if (entry.siteId !== siteId) continue;
+        entry.ingest.close();
+        rmSync(entry.ingest.spoolPath, { force: true });
+        this.open?.ingests.delete(nonce);
+        this.audit.append('update_abandoned', {
+          round: this.open?.journal.round,
+          siteId,
+          nonce,
+          received: entry.ingest.bytesReceived,
+        });
+      }
+      this.audit.append('site_disconnected', { siteId, reason });
+      this.changed();
+    });
+    this.sendPlan(site);
+  }
+
+  private refuse(siteId: string, code: string, error: string, fields: Record<string, unknown> = {}): Ack {
+    this.audit.append('update_rejected', {
+      round: this.open?.journal.round ?? null,
+      siteId,
+      code,
+      reason: error,
+      ...fields,
+    });
+    this.changed();
+    return { ok: false, code, error };
+  }
+
+  private onUpdateBegin(siteId: string, raw: unknown): Ack {
+    const parsed = updateBeginSchema.safeParse(raw);
+    if (!parsed.success)
+      return this.refuse(
+        siteId,
+        'malformed',
+        `update:begin does not match the protocol: ${parsed.error.issues[0]?.message}`,
+      );
+    const begin = parsed.data;
+    const open = this.open;
+    if (!open || open.closing || begin.round !== open.journal.round)
+      return this.refuse(
+        siteId,
+        'stale_round',
+        `round ${begin.round} is not open${open ? ` (open: ${open.journal.round})` : ''}`,
+        { nonce: begin.nonce },
+      );
+    if (open.journal.seenNonces.includes(begin.nonce))
+      return this.refuse(siteId, 'replay', 'this update nonce was already used', { nonce: begin.nonce });
+    open.journal.seenNonces.push(begin.nonce);
+    if (open.journal.accepted.some((u) => u.siteId === siteId))
+      return this.refuse(siteId, 'duplicate', `an update from ${siteId} was already accepted in round ${begin.round}`, {
+        nonce: begin.nonce,
+      });
+    if (Date.now() > open.plan.deadline)
+      return this.refuse(siteId, 'late', 'the round deadline has passed', { nonce: begin.nonce });
+    if (begin.baseModelHash !== this.state.modelHash)
+      return this.refuse(siteId, 'stale_model', 'update was trained from another global model', { nonce: begin.nonce });
+    try {
+      validateManifest(begin, this.globalSpecs, this.config.round.allowedEncodings);
+    } catch (error) {
+      return this.refuse(siteId, (error as UpdateRejected).code, (error as Error).message, { nonce: begin.nonce });
+    }
+    for (const [nonce, entry] of open.ingests) {
+      if (entry.siteId === siteId) {
+        entry.ingest.close();
+        open.ingests.delete(nonce);
+      }
+    }
+    const spool = join(this.roundDir(open.journal.round), 'updates', `${siteId}-${begin.nonce}.f32`);
+    open.ingests.set(begin.nonce, { siteId, ingest: new UpdateIngest(begin, spool, this.config.round.chunkBytes) });
+    return { ok: true };
+  }
+
+  private onUpdateChunk(siteId: string, raw: unknown): Ack {
+    const parsed = updateChunkSchema.safeParse(raw);
+    if (!parsed.success) return this.refuse(siteId, 'malformed', 'update:chunk does not match the protocol');
+    const chunk = parsed.data;
+    const open = this.open;
+    const entry = open?.ingests.get(chunk.nonce);
+    if (!open || !entry || entry.siteId !== siteId || chunk.round !== open.journal.round)
+      return { ok: false, code: 'stale_round', error: 'no such update in progress' };
+    try {
+      entry.ingest.push(chunk.index, chunk.data);
+      return { ok: true };
+    } catch (error) {
+      this.drop(open, chunk.nonce);
+      return this.refuse(siteId, error instanceof UpdateRejected ? error.code : 'invalid', (error as Error).message, {
+        nonce: chunk.nonce,
+      });
+    }
+  }
+
+  private async onUpdateEnd(siteId: string, raw: unknown): Promise<Ack> {
+    const parsed = updateEndSchema.safeParse(raw);
+    if (!parsed.success) return this.refuse(siteId, 'malformed', 'update:end does not match the protocol');
+    const open = this.open;
+    const entry = open?.ingests.get(parsed.data.nonce);
+    if (!open || !entry || entry.siteId !== siteId)
+      return { ok: false, code: 'stale_round', error: 'no such update in progress' };
+    open.ingests.delete(parsed.data.nonce);
+    try {
+      await this.accept(open, siteId, entry.ingest.begin, entry.ingest);
+      return { ok: true };
+    } catch (error) {
+      entry.ingest.close();
+      rmSync(entry.ingest.spoolPath, { force: true });
+      return this.refuse(siteId, error instanceof UpdateRejected ? error.code : 'invalid', (error as Error).message, {
+        nonce: parsed.data.nonce,
+      });
+    }
+  }
+
+  private drop(open: OpenRound, nonce: string): void {
+    const entry = open.ingests.get(nonce);
+    if (!entry) return;
+    entry.ingest.close();
+    rmSync(entry.ingest.spoolPath, { force: true });
+    open.ingests.delete(nonce);
+  }
+
+  // ------------------------------------------------------------------------------------------ http + dashboard
+
+  snapshot(): DashboardSnapshot {
+    const open = this.open;
+    return {
+      sites: [...this.sites.values()].map(({ id, online, lastSeen, examples, state, round }) => ({
+        id,
+        online,
+        lastSeen,
+        examples,
+        state,
+        round,
+      })),
+      round: {
+        number: open?.journal.round ?? this.state.lastRound,
+        open: Boolean(open),
+        accepted: open?.journal.accepted.length ?? 0,
+        participants: open?.participants.size ?? 0,
+        deadline: open?.plan.deadline ?? null,
+        quorum: this.config.round.minSites,
+      },
+      modelRound: this.state.modelRound,
+      modelHash: this.state.modelHash,
+      history: this.state.history,
+      evaluations: this.state.evaluations,
+      audit: this.audit.recent.slice(-100),
+    };
+  }
+
+  /** Coalesces state changes into at most ~10 dashboard pushes per second. */
+  private changed(): void {
+    if (this.snapshotTimer || !this.io) return;
+    this.snapshotTimer = setTimeout(() => {
+      this.snapshotTimer = undefined;
+      this.io?.of('/dashboard').emit('snapshot', this.snapshot());
+    }, 100);
+  }
+
+  private async http(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const send = (status: number, body: unknown, type = 'application/json') => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    };
+    try {
+      if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/dashboard'))
+        return send(200, dashboardHtml, 'text/html; charset=utf-8');
+      if (req.method === 'GET' && url.pathname === '/api/status') return send(200, this.snapshot());
+      if (url.pathname.startsWith('/api/')) {
+        const header = req.headers.authorization ?? '';
+        const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+        if (!timingSafeEqual(sha256Buffer(token), sha256Buffer(this.config.adminToken))) {
+          this.audit.append('admin_refused', { path: url.pathname, address: req.socket.remoteAddress });
+          return send(401, { error: { code: 'unauthorized', message: 'admin token required' } });
+        }
+        if (req.method === 'POST' && url.pathname === '/api/rounds') {
+          const round = await this.startRound();
+          this.audit.append('admin_round_start', { round });
+          return send(202, { round });
+        }
+        if (req.method === 'POST' && url.pathname === '/api/evaluate') return send(200, await this.evaluate());
+      }
+      send(404, { error: { code: 'not_found', message: `${req.method} ${url.pathname}` } });
+    } catch (error) {
+      const e = error instanceof FedcxrError ? error : new FedcxrError('internal', (error as Error).message);
+      send(e.code === 'round_open' ? 409 : 500, { error: e.toJSON() });
+    }
+  }
+}
+
+function sha256Buffer(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function alignedCopy(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+function weightedMean(items: { weight: number; metrics: Metrics }[]): Metrics {
+  const sums: Record<string, number> = {};
+  const weights: Record<string, number> = {};
+  for (const { weight, metrics } of items) {
+    for (const [name, value] of Object.entries(metrics)) {
+      sums[name] = (sums[name] ?? 0) + weight * value;
+      weights[name] = (weights[name] ?? 0) + weight;
+    }
+  }
+  return Object.fromEntries(
+    Object.keys(sums).map((name) => [name, weights[name] > 0 ? sums[name] / weights[name] : 0]),
+  );
+}
+
+/** A random admin/site token (for generated configs). */
+export function randomToken(): string {
+  return Array.from({ length: 32 }, () => randomInt(16).toString(16)).join('');
+}

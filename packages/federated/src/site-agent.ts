@@ -1,0 +1,264 @@
+/**
+ * The site agent: runs beside a hospital's data, connects to the coordinator (WSS with the dev CA, or
+ * plain WS on loopback), authenticates with its token, and for every round plan: downloads the global
+ * model in chunks, verifies its sha256, evaluates it on local validation data, trains via its
+ * LocalTrainer, and streams back an encoded delta. Every outbound message passes the protocol's strict
+ * schema first (see `send`), so only tensors and aggregate scalars leave.
+ *
+ * Restarts: the coordinator re-sends the open round's plan on every (re)connection until it has accepted
+ * this site's update, so a site that died mid-training or mid-upload simply does the round again; the
+ * last finished update is kept in memory and re-sent (with a fresh nonce) after a mere reconnect.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { FedcxrError, type NamedTensors } from '@fedcxr/core';
+import { io, type Socket } from 'socket.io-client';
+import type { z } from 'zod';
+import { chunksOf, decodeModel, encodeUpdate, sha256Hex, subtractTensors } from './codec.js';
+import { clipAndNoise } from './dp.js';
+import {
+  type Ack,
+  ackSchema,
+  LIMITS,
+  modelChunkReplySchema,
+  PROTOCOL_VERSION,
+  type RoundPlan,
+  roundClosedSchema,
+  roundPlanSchema,
+  type SiteEvent,
+  type SiteStatus,
+  siteOutbound,
+  type UpdateBegin,
+} from './protocol.js';
+import type { LocalTrainer } from './trainer.js';
+
+export interface SiteAgentOptions {
+  url: string;
+  siteId: string;
+  token: string;
+  trainer: LocalTrainer;
+  /** PEM of the CA that signed the coordinator's certificate (for https/wss URLs). */
+  ca?: string;
+  /** Seconds to wait for each acknowledgement. */
+  ackTimeoutMs?: number;
+  log?: (message: string) => void;
+  /** Sees every message exactly as it is sent (after schema validation): for audits and tests. */
+  onSend?: (event: SiteEvent, payload: unknown) => void;
+}
+
+interface FinishedUpdate {
+  round: number;
+  modelHash: string;
+  begin: Omit<UpdateBegin, 'nonce'>;
+  bytes: Uint8Array;
+  chunkBytes: number;
+}
+
+export class SiteAgent extends EventEmitter {
+  private socket: Socket | undefined;
+  private job: { key: string; round: number; controller: AbortController; done: Promise<unknown> } | undefined;
+  private finished: FinishedUpdate | undefined;
+  private readonly ackTimeoutMs: number;
+  private readonly log: (message: string) => void;
+
+  constructor(private readonly options: SiteAgentOptions) {
+    super();
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    this.log = options.log ?? (() => {});
+  }
+
+  /** Connects and resolves once authenticated; rejects on refused credentials. */
+  async start(): Promise<void> {
+    const { url, siteId, token, ca } = this.options;
+    const socket = io(url, {
+      transports: ['websocket'],
+      auth: { protocol: PROTOCOL_VERSION, role: 'site', siteId, token },
+      reconnectionDelay: 200,
+      reconnectionDelayMax: 2000,
+      ...(ca ? { ca, rejectUnauthorized: true } : {}),
+    });
+    this.socket = socket;
+    socket.on('round:plan', (raw: unknown) => this.onPlan(raw));
+    socket.on('round:closed', (raw: unknown) => {
+      const closed = roundClosedSchema.safeParse(raw);
+      if (!closed.success) return;
+      if (this.job && this.job.round === closed.data.round) this.job.controller.abort();
+      this.emit('round-closed', closed.data);
+    });
+    socket.on('disconnect', (reason) => {
+      this.log(`${siteId}: disconnected (${reason})`);
+      this.job?.controller.abort();
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', (error: Error) => {
+        // The server refused us: do not keep retrying with the same bad credentials.
+        if (
+          (error as Error & { data?: unknown }).data !== undefined ||
+          /credential|unknown site|protocol/.test(error.message)
+        ) {
+          socket.disconnect();
+          reject(new FedcxrError('site_refused', `coordinator refused ${siteId}: ${error.message}`));
+        } else reject(new FedcxrError('site_unreachable', `cannot reach ${url}: ${error.message}`));
+      });
+    });
+    this.log(`${siteId}: connected to ${url}`);
+  }
+
+  /** Closes the connection (the coordinator sees the site go offline). */
+  async stop(): Promise<void> {
+    this.job?.controller.abort();
+    this.socket?.disconnect();
+    await this.job?.done.catch(() => {});
+    this.socket = undefined;
+  }
+
+  get connected(): boolean {
+    return this.socket?.connected === true;
+  }
+
+  private onPlan(raw: unknown): void {
+    const parsed = roundPlanSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.log(`${this.options.siteId}: ignored a malformed round plan`);
+      return;
+    }
+    const plan = parsed.data;
+    const key = `${plan.task}:${plan.round}:${plan.modelHash}`;
+    if (this.job && this.job.key === key) return;
+    this.job?.controller.abort();
+    const controller = new AbortController();
+    const done = this.runRound(plan, controller.signal).then(
+      () => this.emit('round-done', plan.round),
+      (error: unknown) => {
+        if (!controller.signal.aborted) {
+          this.log(`${this.options.siteId}: round ${plan.round} failed: ${(error as Error).message}`);
+          this.emit('round-error', error);
+        }
+      },
+    );
+    const job = { key, round: plan.round, controller, done };
+    this.job = job;
+    void done.finally(() => {
+      if (this.job === job) this.job = undefined;
+    });
+  }
+
+  private async runRound(plan: RoundPlan, signal: AbortSignal): Promise<void> {
+    const reuse = this.finished && this.finished.round === plan.round && this.finished.modelHash === plan.modelHash;
+    let finished: FinishedUpdate;
+    if (reuse && plan.task === 'train') finished = this.finished!;
+    else {
+      await this.status({ state: 'downloading', round: plan.round });
+      const global = await this.download(plan, signal);
+      await this.status({ state: 'evaluating', round: plan.round });
+      const globalEvaluation = await this.options.trainer.evaluate(global);
+      if (plan.task === 'evaluate') {
+        await this.send('eval:report', { round: plan.round, modelHash: plan.modelHash, evaluation: globalEvaluation });
+        await this.status({ state: 'idle', round: plan.round });
+        return;
+      }
+      await this.status({ state: 'training', round: plan.round });
+      this.emit('training', plan.round);
+      const result = await this.options.trainer.train(
+        global,
+        {
+          round: plan.round,
+          epochs: plan.epochs,
+          mu: plan.mu,
+          learningRate: plan.learningRate,
+          batchSize: plan.batchSize,
+          seed: plan.seed,
+        },
+        signal,
+      );
+      if (signal.aborted) throw new FedcxrError('training_aborted', 'round aborted');
+      const delta = result.delta ?? subtractTensors(result.weights!, global);
+      const metrics = { ...result.metrics };
+      if (plan.dp) {
+        const applied = clipAndNoise(delta, plan.dp.clipNorm, plan.dp.noiseMultiplier);
+        metrics.dp_clipped = applied.clipped ? 1 : 0;
+      }
+      const encoded = encodeUpdate(delta, plan.tensors, plan.encoding);
+      finished = {
+        round: plan.round,
+        modelHash: plan.modelHash,
+        chunkBytes: plan.chunkBytes,
+        bytes: encoded.bytes,
+        begin: {
+          round: plan.round,
+          baseModelHash: plan.modelHash,
+          kind: 'delta',
+          numExamples: result.numExamples,
+          metrics,
+          globalEvaluation,
+          tensors: encoded.tensors,
+          byteLength: encoded.bytes.length,
+          sha256: sha256Hex(encoded.bytes),
+        },
+      };
+      this.finished = finished;
+    }
+    await this.upload(finished, signal);
+    await this.status({ state: 'idle', round: plan.round });
+  }
+
+  private async download(plan: RoundPlan, signal: AbortSignal): Promise<NamedTensors> {
+    const bytes = new Uint8Array(plan.modelBytes);
+    const count = Math.ceil(plan.modelBytes / plan.chunkBytes);
+    for (let index = 0; index < count; index++) {
+      if (signal.aborted) throw new FedcxrError('download_aborted', 'download aborted');
+      const reply = modelChunkReplySchema.parse(await this.send('model:chunk', { modelHash: plan.modelHash, index }));
+      if (!reply.ok) throw new FedcxrError('download_refused', `model chunk ${index}: ${reply.error}`);
+      const offset = index * plan.chunkBytes;
+      if (reply.index !== index || offset + reply.data.length > bytes.length)
+        throw new FedcxrError('download_invalid', `model chunk ${index} does not fit the announced size`);
+      bytes.set(reply.data, offset);
+    }
+    const hash = sha256Hex(bytes);
+    if (hash !== plan.modelHash)
+      throw new FedcxrError('model_hash_mismatch', `global model hash ${hash} ≠ announced ${plan.modelHash}`);
+    const model = decodeModel(bytes, `global model of round ${plan.round}`);
+    const expected = JSON.stringify(plan.tensors);
+    if (JSON.stringify(model.specs) !== expected)
+      throw new FedcxrError('model_manifest_mismatch', 'global model tensors differ from the round plan');
+    return model.tensors;
+  }
+
+  private async upload(update: FinishedUpdate, signal: AbortSignal): Promise<void> {
+    const nonce = randomBytes(16).toString('hex');
+    await this.status({ state: 'uploading', round: update.round });
+    expectOk(await this.send('update:begin', { ...update.begin, nonce }), 'update:begin');
+    let index = 0;
+    for (const data of chunksOf(update.bytes, Math.min(update.chunkBytes, LIMITS.maxChunkBytes))) {
+      if (signal.aborted) throw new FedcxrError('upload_aborted', 'upload aborted');
+      expectOk(await this.send('update:chunk', { round: update.round, nonce, index, data }), `update chunk ${index}`);
+      index++;
+      this.emit('chunk-sent', index);
+    }
+    expectOk(await this.send('update:end', { round: update.round, nonce }), 'update:end');
+    this.log(`${this.options.siteId}: round ${update.round} update accepted`);
+    this.emit('submitted', update.round);
+  }
+
+  private async status(status: SiteStatus): Promise<void> {
+    if (!this.socket?.connected) return;
+    const payload = siteOutbound['site:status'].parse(status);
+    this.options.onSend?.('site:status', payload);
+    this.socket.emit('site:status', payload);
+  }
+
+  /** The only way anything leaves the site: strict schema first, then the wire. */
+  private async send<E extends SiteEvent>(event: E, payload: z.input<(typeof siteOutbound)[E]>): Promise<unknown> {
+    const socket = this.socket;
+    if (!socket?.connected) throw new FedcxrError('site_offline', 'not connected to the coordinator');
+    const checked = siteOutbound[event].parse(payload);
+    this.options.onSend?.(event, checked);
+    return socket.timeout(this.ackTimeoutMs).emitWithAck(event, checked);
+  }
+}
+
+function expectOk(raw: unknown, what: string): void {
+  const ack: Ack = ackSchema.parse(raw);
+  if (!ack.ok) throw new FedcxrError(`update_refused_${ack.code}`, `${what} refused: ${ack.error}`);
+}
