@@ -42,6 +42,7 @@ describe('wasm training kernels', () => {
     { k: 3, s: 2, pad: 'valid', h: 10, ci: 3, co: 4 },
     { k: 1, s: 2, pad: 'valid', h: 8, ci: 6, co: 5 },
     { k: 1, s: 1, pad: 'same', h: 5, ci: 8, co: 3 },
+    { k: 1, s: 1, pad: 'valid', h: 6, ci: 3, co: 7 },
     { k: 7, s: 2, pad: 'same', h: 16, ci: 3, co: 4 },
     { k: 2, s: 2, pad: 'valid', h: 7, ci: 2, co: 3 },
   ];
@@ -76,6 +77,26 @@ describe('wasm training kernels', () => {
       expect(relativeError(wasmDw, cpuDw)).toBeLessThan(1e-5);
     });
   }
+
+  it('Tile copies like the cpu backend for every rank, dtype and repetition pattern', async () => {
+    const cases: { shape: number[]; reps: number[]; dtype: 'float32' | 'int32' | 'bool' }[] = [
+      { shape: [1, 1, 1, 5], reps: [2, 3, 4, 1], dtype: 'float32' },
+      { shape: [2, 3], reps: [3, 2], dtype: 'int32' },
+      { shape: [4], reps: [3], dtype: 'float32' },
+      { shape: [2, 1, 3], reps: [1, 4, 2], dtype: 'bool' },
+      { shape: [3, 2, 2], reps: [2, 1, 1], dtype: 'float32' },
+      { shape: [2, 3], reps: [1, 1], dtype: 'float32' },
+      { shape: [0, 3], reps: [2, 2], dtype: 'float32' },
+    ];
+    for (const { shape, reps, dtype } of cases) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const data = Array.from(values(size, size + 5), (v) => (dtype === 'float32' ? v : Math.round(v * 5)));
+      const run = () => tf.tidy(() => Array.from(tf.tile(tf.tensor(data, shape, dtype), reps).dataSync()));
+      const cpu = await onBackend('cpu', run);
+      const wasm = await onBackend('wasm', run);
+      expect(wasm, `${shape} × ${reps}`).toEqual(cpu);
+    }
+  });
 
   it('a conv/bn/relu/maxpool/residual net has the same gradients on wasm as on cpu (1e-4 relative)', async () => {
     const shapes: Record<string, number[]> = {

@@ -4,11 +4,13 @@
  * forward convolution) and a transposed-A matrix product that runs at ~0.3 GFLOP/s. Registered here:
  *
  * - Conv2DBackpropFilter: an im2col product. The filter gradient of tap (i, j) is xᵢⱼᵀ·dy where xᵢⱼ is the
- *   (padded, strided) input window the tap sees, so the whole gradient is one matrix per tap on XNNPACK's
- *   matrix kernel (channels-first layout, so no transposed-A product is needed).
+ *   (padded, strided) input window the tap sees, so the whole gradient is one product per tap on XNNPACK's
+ *   matrix kernel, computed as dyᵀ·xᵢⱼ (dy transposed once) since transposed-A products are the slow path.
  * - Conv2DBackpropInput (replaces the slow one): the input gradient is a stride-1 convolution of dy (with
  *   zeros inserted between rows/columns when the forward stride is > 1) by the spatially flipped filter with
  *   in/out channels swapped, on XNNPACK's convolution.
+ * - Tile (replaces wasm's, ~100× slower than a copy): block copies that double in place. The gradients of
+ *   mean/sum/moments (every batch norm) broadcast through Tile, so it sits on the training hot path.
  * - Every other kernel the cpu backend has and wasm lacks (UnsortedSegmentSum, the depthwise backprops, …):
  *   runs the cpu backend's kernel on a copy of the inputs. Correct, not fast; none is on a ResNet's hot path.
  *
@@ -41,6 +43,7 @@ export function registerWasmTrainingKernels(): RegisteredKernel[] {
   const fast: Record<string, KernelFunc> = {
     Conv2DBackpropFilter: conv2dBackpropFilter as unknown as KernelFunc,
     Conv2DBackpropInput: conv2dBackpropInput as unknown as KernelFunc,
+    Tile: tile as unknown as KernelFunc,
   };
   for (const [kernelName, kernelFunc] of Object.entries(fast)) {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
@@ -60,11 +63,13 @@ export function registerWasmTrainingKernels(): RegisteredKernel[] {
 /** Runs kernels of one backend directly (no engine, no tape) and frees every intermediate at the end. */
 class KernelScope {
   private readonly temporaries: TensorInfo[] = [];
+  private readonly backend: KernelBackend;
+  private readonly backendName: string;
 
-  constructor(
-    private readonly backend: KernelBackend,
-    private readonly backendName: string,
-  ) {}
+  constructor(backend: KernelBackend, backendName: string) {
+    this.backend = backend;
+    this.backendName = backendName;
+  }
 
   run(kernelName: string, inputs: Inputs, attrs: object = {}): TensorInfo {
     const kernel = tf.getKernel(kernelName, this.backendName);
@@ -131,8 +136,30 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
   if (info.dataFormat !== 'channelsLast') return cpuFallback('Conv2DBackpropFilter')(args as never);
   const { batchSize, inChannels, outChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
   const { strideHeight, strideWidth, padInfo, inHeight, inWidth } = info;
+  const rows = batchSize * outHeight * outWidth;
   const scope = new KernelScope(backend, 'wasm');
+  const matMul = (a: TensorInfo, b: TensorInfo) =>
+    scope.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
   try {
+    const dyMatrix = scope.run('Reshape', { x: dy }, { shape: [rows, outChannels] });
+    const unpadded = padInfo.top === 0 && padInfo.bottom === 0 && padInfo.left === 0 && padInfo.right === 0;
+    const pointwise = filterHeight === 1 && filterWidth === 1 && strideHeight === 1 && strideWidth === 1 && unpadded;
+    if (pointwise && inChannels < outChannels) {
+      // dW = xᵀ·dy; transposing the narrower operand is the cheaper way to avoid a transposed-A product.
+      const xT = scope.run(
+        'Transpose',
+        { x: scope.run('Reshape', { x }, { shape: [rows, inChannels] }) },
+        { perm: [1, 0] },
+      );
+      return scope.keep(scope.run('Reshape', { x: matMul(xT, dyMatrix) }, { shape: filterShape }));
+    }
+    // dWᵀ per tap = dyᵀ·window: one transpose of dy serves every tap; windows stay channels-last.
+    const dyT = scope.run('Transpose', { x: dyMatrix }, { perm: [1, 0] }); // [Co, rows]
+    if (pointwise) {
+      const product = matMul(dyT, scope.run('Reshape', { x }, { shape: [rows, inChannels] })); // [Co, Ci]
+      const dw = scope.run('Transpose', { x: product }, { perm: [1, 0] });
+      return scope.keep(scope.run('Reshape', { x: dw }, { shape: filterShape }));
+    }
     // Pad so every tap's strided window lies inside; extra rows/columns past the last window are never read.
     const spanHeight = (outHeight - 1) * strideHeight + filterHeight;
     const spanWidth = (outWidth - 1) * strideWidth + filterWidth;
@@ -154,19 +181,16 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
         },
       );
     }
-    const channelsFirst = scope.run('Transpose', { x: padded }, { perm: [3, 0, 1, 2] }); // [Ci, N, Hp, Wp]
-    const rows = batchSize * outHeight * outWidth;
-    const dyMatrix = scope.run('Reshape', { x: dy }, { shape: [rows, outChannels] });
     const taps: TensorInfo[] = [];
     for (let i = 0; i < filterHeight; i++) {
       for (let j = 0; j < filterWidth; j++) {
         const window = scope.run(
           'StridedSlice',
-          { x: channelsFirst },
+          { x: padded },
           {
-            begin: [0, 0, i, j],
-            end: [inChannels, batchSize, i + (outHeight - 1) * strideHeight + 1, j + (outWidth - 1) * strideWidth + 1],
-            strides: [1, 1, strideHeight, strideWidth],
+            begin: [0, i, j, 0],
+            end: [batchSize, i + (outHeight - 1) * strideHeight + 1, j + (outWidth - 1) * strideWidth + 1, inChannels],
+            strides: [1, strideHeight, strideWidth, 1],
             beginMask: 0,
             endMask: 0,
             ellipsisMask: 0,
@@ -174,15 +198,84 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
             shrinkAxisMask: 0,
           },
         );
-        const windowMatrix = scope.run('Reshape', { x: window }, { shape: [inChannels, rows] });
-        taps.push(scope.run('BatchMatMul', { a: windowMatrix, b: dyMatrix }, { transposeA: false, transposeB: false }));
+        taps.push(matMul(dyT, scope.run('Reshape', { x: window }, { shape: [rows, inChannels] }))); // [Co, Ci]
       }
     }
-    const stacked = taps.length === 1 ? taps[0] : scope.run('Concat', taps, { axis: 0 });
-    return scope.keep(scope.run('Reshape', { x: stacked }, { shape: filterShape }));
+    const stacked = scope.run(
+      'Reshape',
+      { x: scope.run('Concat', taps, { axis: 0 }) },
+      {
+        shape: [filterHeight * filterWidth, outChannels, inChannels],
+      },
+    );
+    const dw = scope.run('Transpose', { x: stacked }, { perm: [0, 2, 1] });
+    return scope.keep(scope.run('Reshape', { x: dw }, { shape: filterShape }));
   } finally {
     scope.dispose();
   }
+}
+
+interface TileArgs {
+  inputs: { x: TensorInfo };
+  backend: WasmBackendLike;
+  attrs: { reps: number[] };
+}
+
+/**
+ * Tile by copies: place x's rows at their output positions, then, innermost axis first, replicate each filled
+ * block along its axis by doubling copies (copyWithin). Memory-bound, like a memcpy of the output.
+ */
+function tile({ inputs, backend, attrs }: TileArgs): TensorInfo {
+  const { x } = inputs;
+  const { reps } = attrs;
+  if (x.dtype === 'string') return cpuFallback('Tile')({ inputs, backend, attrs } as never) as TensorInfo;
+  const rank = x.shape.length;
+  const outShape = x.shape.map((d, i) => d * reps[i]);
+  const out = backend.makeOutput(outShape, x.dtype);
+  const target = backend.typedArrayFromHeap(out);
+  if (target.length === 0) return out;
+  const source = backend.typedArrayFromHeap(x);
+  if (rank === 0) {
+    target.set(source);
+    return out;
+  }
+  const outStrides = new Array<number>(rank);
+  outStrides[rank - 1] = 1;
+  for (let i = rank - 2; i >= 0; i--) outStrides[i] = outStrides[i + 1] * outShape[i + 1];
+  // 1. x's rows (last axis) to their positions in the output.
+  const rowLength = x.shape[rank - 1];
+  const index = new Array<number>(rank).fill(0);
+  for (let offset = 0; offset < source.length; offset += rowLength) {
+    let position = 0;
+    for (let axis = 0; axis < rank - 1; axis++) position += index[axis] * outStrides[axis];
+    target.set(source.subarray(offset, offset + rowLength), position);
+    for (let axis = rank - 2; axis >= 0; axis--) {
+      if (++index[axis] < x.shape[axis]) break;
+      index[axis] = 0;
+    }
+  }
+  // 2. From the innermost axis out: every block filled so far is replicated along its axis.
+  for (let axis = rank - 1; axis >= 0; axis--) {
+    if (reps[axis] === 1) continue;
+    const block = x.shape[axis] * outStrides[axis];
+    const full = outShape[axis] * outStrides[axis];
+    // Outer positions: original extents on axes before `axis` (the only ones filled yet).
+    const outer = x.shape.slice(0, axis);
+    const count = outer.reduce((a, b) => a * b, 1);
+    const at = new Array<number>(axis).fill(0);
+    for (let n = 0; n < count; n++) {
+      let base = 0;
+      for (let k = 0; k < axis; k++) base += at[k] * outStrides[k];
+      for (let filled = block; filled < full; filled *= 2) {
+        target.copyWithin(base + filled, base, base + Math.min(filled, full - filled));
+      }
+      for (let k = axis - 1; k >= 0; k--) {
+        if (++at[k] < outer[k]) break;
+        at[k] = 0;
+      }
+    }
+  }
+  return out;
 }
 
 function conv2dBackpropInput(args: ConvGradArgs<{ dy: TensorInfo; filter: TensorInfo }>): TensorInfo | TensorInfo[] {
