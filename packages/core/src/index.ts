@@ -4,9 +4,9 @@ export { writeFileAtomic, writeJsonAtomic } from './atomic.js';
 export type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult } from './coco.js';
 export { type ConfigIssue, parseConfig } from './config.js';
 export * from './data/index.js';
-export * from './eval/index.js';
 export * from './engine/index.js';
 export { asFedcxrError, FedcxrError } from './errors.js';
+export * from './eval/index.js';
 export {
   type Backbone,
   type BackboneOptions,
@@ -38,6 +38,7 @@ export {
   type Raster,
   type RasterChannels,
   type RasterFormat,
+  rasterSize,
   readGreyRaster,
   readRaster,
   sniffRasterFormat,

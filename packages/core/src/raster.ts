@@ -36,6 +36,22 @@ export function sniffRasterFormat(bytes: Uint8Array): RasterFormat | null {
   return null;
 }
 
+/** Width and height from the PNG or JPEG header alone (no decoding); null when the header is not found. */
+export function rasterSize(bytes: Uint8Array): { width: number; height: number } | null {
+  const format = sniffRasterFormat(bytes);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (format === 'png') {
+    if (bytes.length < 24) return null;
+    return { width: view.getUint32(16), height: view.getUint32(20) };
+  }
+  if (format === 'jpeg') {
+    const frame = jpegFrameOffset(bytes);
+    if (frame < 0 || frame + 9 > bytes.length) return null;
+    return { width: view.getUint16(frame + 7), height: view.getUint16(frame + 5) };
+  }
+  return null;
+}
+
 /** Decodes PNG (any bit depth/colour type; 16-bit kept) or JPEG, keeping the file's own channels. */
 export function decodeRaster(bytes: Uint8Array, file = '<buffer>'): Raster {
   const format = sniffRasterFormat(bytes);
@@ -187,14 +203,24 @@ function decodeJpeg(bytes: Uint8Array): Raster {
 
 /** Number of components in the JPEG frame header (SOFn), or 3 when no frame header is found. */
 function jpegComponentCount(bytes: Uint8Array): number {
+  const frame = jpegFrameOffset(bytes);
+  return frame >= 0 && frame + 9 < bytes.length ? bytes[frame + 9] : 3;
+}
+
+/** Offset of the SOFn marker (0xFF byte), or -1. */
+function jpegFrameOffset(bytes: Uint8Array): number {
   let offset = 2;
-  while (offset + 9 < bytes.length) {
-    if (bytes[offset] !== 0xff) return 3;
+  while (offset + 4 < bytes.length) {
+    if (bytes[offset] !== 0xff) return -1;
     const marker = bytes[offset + 1];
+    if (marker === 0xff) {
+      offset++; // fill byte
+      continue;
+    }
     const length = (bytes[offset + 2] << 8) | bytes[offset + 3];
     const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isFrame) return bytes[offset + 9];
+    if (isFrame) return offset;
     offset += 2 + length;
   }
-  return 3;
+  return -1;
 }

@@ -1,4 +1,14 @@
 /** Datasets: formats in, COCO out, masks to boxes, patient-level splits, statistics and checks. */
+export { type CheckResult, checkDataset } from './check.js';
+export { type CocoValidation, cocoErrors, readCocoFile, validateCoco } from './coco-validate.js';
+export { type CsvRow, type CsvTable, csvNumber, labelError, parseCsv } from './csv.js';
+export { isImageFile, listFiles, patientFromName, stem } from './files.js';
+export { type CocoParseOptions, parseCocoSource } from './formats/coco.js';
+export { DATASET_FORMATS, type ParseSourceOptions, parseDatasetSource } from './formats/index.js';
+export { parseRsna, RSNA_CATEGORY, RSNA_CLASS_INFO_FILE, RSNA_LABELS_FILE } from './formats/rsna.js';
+export { parseSeed, readSeedCsv, type SeedParseOptions } from './formats/seed.js';
+export { parseVoc, parseVocXml, type VocParseOptions } from './formats/voc.js';
+export { parseYolo, parseYoloLabels, type YoloParseOptions } from './formats/yolo.js';
 export {
   boxIou,
   DEFAULT_MASK_MIN_AREA,
@@ -8,3 +18,30 @@ export {
   maskToBoxes,
 } from './mask.js';
 export { SEED_FINDING_CLASSES, SEED_NORMAL_CLASS, type SeedFindingClass } from './seed-classes.js';
+export {
+  type DatasetFormat,
+  type DatasetIssue,
+  formatIssue,
+  type IssueSeverity,
+  issueAt,
+  type SourceBox,
+  type SourceDataset,
+  type SourceItem,
+} from './source.js';
+export {
+  countSplit,
+  type DatasetSplit,
+  patientOf,
+  type SplitCounts,
+  type SplitOptions,
+  seededRandom,
+  splitByPatient,
+} from './split.js';
+export {
+  type DatasetStats,
+  type Distribution,
+  datasetStats,
+  distribution,
+  type Histogram,
+  statsHtml,
+} from './stats.js';
