@@ -18,6 +18,7 @@ export {
   type DetectorTarget,
   detectors,
   type FeatureSpec,
+  type WeightLoadReport,
 } from './model.js';
 export {
   CLASS_COLORS,

@@ -23,6 +23,23 @@ export interface Backbone {
   apply(images: tf.Tensor4D, training: boolean): Map<string, tf.Tensor4D>;
   /** All variables (trainable or frozen), keyed by torchvision state_dict name. */
   variables(): Map<string, tf.Variable>;
+  /**
+   * Sets weights from torchvision-layout host tensors (OIHW convs, [out, in] linears), keyed like
+   * variables(); keys outside this backbone are ignored. strict: every variable must be given.
+   */
+  loadWeights?(weights: NamedTensors, options?: { strict?: boolean; file?: string }): WeightLoadReport;
+  /** Current weights in torchvision layout (what loadWeights takes and safetensors stores). */
+  getWeights?(): NamedTensors;
+  dispose?(): void;
+}
+
+/** What a weight load did: names set, variables not given, and given names this part does not have. */
+export interface WeightLoadReport {
+  loaded: string[];
+  missing: string[];
+  unexpected: string[];
+  /** Derived buffers accepted but not stored (num_batches_tracked, relative_position_index). */
+  ignored: string[];
 }
 
 export interface BackboneOptions {

@@ -1,0 +1,49 @@
+/**
+ * torchvision's FeaturePyramidNetwork with LastLevelMaxPool, in NHWC: 1×1 lateral convs (inner_blocks),
+ * nearest-neighbour top-down upsampling to each lateral's size, 3×3 output convs (layer_blocks), and a
+ * 'pool' level = max_pool2d(kernel 1, stride 2) of the last output.
+ */
+import { type FeatureSpec, tf } from '@fedcxr/core';
+import { kaimingUniform, type ParamStore } from './params.js';
+
+export const FPN_CHANNELS = 256;
+
+/** Defines `fpn.inner_blocks.i.0.*` and `fpn.layer_blocks.i.0.*` (torchvision's init: kaiming_uniform a=1, bias 0). */
+export function defineFpn(params: ParamStore, inChannels: readonly number[], outChannels = FPN_CHANNELS): void {
+  inChannels.forEach((channels, i) => {
+    params.add(`fpn.inner_blocks.${i}.0.weight`, kaimingUniform(1, 1, channels, outChannels, 1), 'conv', true);
+    params.add(`fpn.inner_blocks.${i}.0.bias`, tf.zeros([outChannels]), 'plain', true);
+    params.add(`fpn.layer_blocks.${i}.0.weight`, kaimingUniform(3, 3, outChannels, outChannels, 1), 'conv', true);
+    params.add(`fpn.layer_blocks.${i}.0.bias`, tf.zeros([outChannels]), 'plain', true);
+  });
+}
+
+/** Outputs '0'…'n-1' at the input strides, then 'pool' at twice the last stride. */
+export function fpnOutputs(strides: readonly number[], outChannels = FPN_CHANNELS): FeatureSpec[] {
+  const specs = strides.map((stride, i) => ({ name: String(i), stride, channels: outChannels }));
+  specs.push({ name: 'pool', stride: strides[strides.length - 1] * 2, channels: outChannels });
+  return specs;
+}
+
+/** features: the body's maps, finest first. Returns the FPN maps in fpnOutputs order. */
+export function applyFpn(params: ParamStore, features: readonly tf.Tensor4D[]): tf.Tensor4D[] {
+  const conv = (block: string, i: number, x: tf.Tensor4D, pad: number) =>
+    tf.fused.conv2d({
+      x,
+      filter: params.get(`fpn.${block}.${i}.0.weight`) as tf.Tensor4D,
+      strides: 1,
+      pad,
+      bias: params.get(`fpn.${block}.${i}.0.bias`),
+    });
+  const last = features.length - 1;
+  let lastInner = conv('inner_blocks', last, features[last], 0);
+  const results: tf.Tensor4D[] = [conv('layer_blocks', last, lastInner, 1)];
+  for (let i = last - 1; i >= 0; i--) {
+    const lateral = conv('inner_blocks', i, features[i], 0);
+    const topDown = tf.image.resizeNearestNeighbor(lastInner, [lateral.shape[1], lateral.shape[2]], false, false);
+    lastInner = tf.add(lateral, topDown);
+    results.unshift(conv('layer_blocks', i, lastInner, 1));
+  }
+  results.push(tf.maxPool(results[results.length - 1], 1, 2, 'valid'));
+  return results;
+}

@@ -1,0 +1,185 @@
+"""Parity fixtures for the TypeScript backbones: each backbone is built from torchvision's own parts with
+FIXED random weights (torch.manual_seed; FrozenBatchNorm statistics, biases and relative position bias
+tables randomized too so they matter), saved as a .pth checkpoint with torchvision FasterRCNN keys
+(`backbone.body.*`, `backbone.fpn.*`) into a cache directory (NOT committed), and run in eval mode on
+fixed synthetic images. Small summaries of every output level are committed as fixtures:
+tools/reference/fixtures/backbones/<arch>.json (shape, sum, mean, std, max |x| and sampled values).
+
+  resnet18_fpn / resnet50_fpn / resnet101_fpn: torchvision.models.detection.backbone_utils.resnet_fpn_backbone
+      (FrozenBatchNorm2d, LastLevelMaxPool, returned layers 1-4)
+  swin_t_fpn: torchvision.models.swin_t().features, stage outputs features[1], [3], [5], [7] permuted to
+      NCHW, into torchvision.ops.FeaturePyramidNetwork([96, 192, 384, 768], 256, LastLevelMaxPool())
+
+Usage:
+  V=$(bash ../shared/tools/python-reference-env.sh)
+  $V/bin/python tools/reference/backbone_make_fixtures.py                     # checkpoints + fixtures
+  $V/bin/python tools/reference/backbone_make_fixtures.py --checkpoints-only --arch resnet50_fpn
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import time
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES = os.path.join(ROOT, "tools", "reference", "fixtures", "backbones")
+SEEDS = {"resnet18_fpn": 18, "resnet50_fpn": 50, "resnet101_fpn": 101, "swin_t_fpn": 7}
+# (batch, height, width) of the synthetic inputs; the odd sizes exercise padding / ceil / window paths.
+IMAGES = {
+    "resnet18_fpn": [(1, 96, 128), (2, 75, 109)],
+    "resnet50_fpn": [(1, 96, 128)],
+    "resnet101_fpn": [(1, 64, 96)],
+    "swin_t_fpn": [(1, 96, 128), (1, 75, 109)],
+}
+SAMPLES_PER_LEVEL = 200
+
+
+class SwinBody(nn.Module):
+    """swin_t's `features` returning the four stage outputs as NCHW maps '0'..'3'."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torchvision.models.swin_t().features
+
+    def forward(self, x):
+        out = collections.OrderedDict()
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in (1, 3, 5, 7):
+                out[str(len(out))] = x.permute(0, 3, 1, 2)
+        return out
+
+
+class SwinFpn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = SwinBody()
+        self.fpn = FeaturePyramidNetwork([96, 192, 384, 768], 256, extra_blocks=LastLevelMaxPool())
+        self.out_channels = 256
+
+    def forward(self, x):
+        return self.fpn(self.body(x))
+
+
+def build(arch):
+    torch.manual_seed(SEEDS[arch])
+    if arch == "swin_t_fpn":
+        model = SwinFpn()
+    else:
+        model = resnet_fpn_backbone(
+            backbone_name=arch.replace("_fpn", ""), weights=None, norm_layer=FrozenBatchNorm2d, trainable_layers=3
+        )
+    g = torch.Generator().manual_seed(SEEDS[arch] + 1000)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, FrozenBatchNorm2d):
+                n = module.weight.numel()
+                module.weight.copy_(torch.rand(n, generator=g) * 0.8 + 0.6)
+                module.bias.copy_(torch.randn(n, generator=g) * 0.1)
+                module.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            elif isinstance(module, nn.LayerNorm):
+                n = module.weight.numel()
+                module.weight.copy_(torch.rand(n, generator=g) * 0.8 + 0.6)
+                module.bias.copy_(torch.randn(n, generator=g) * 0.1)
+            elif isinstance(module, (nn.Conv2d, nn.Linear)) and module.bias is not None:
+                module.bias.copy_(torch.randn(module.bias.shape, generator=g) * 0.05)
+            if hasattr(module, "relative_position_bias_table"):
+                t = module.relative_position_bias_table
+                t.copy_(torch.randn(t.shape, generator=g) * 0.5)
+    return model.eval()
+
+
+def synthetic_images(batch, height, width):
+    """The same formula is computed in TypeScript (float64 then rounded to float32)."""
+    n = torch.arange(batch, dtype=torch.float64).view(-1, 1, 1, 1)
+    c = torch.arange(3, dtype=torch.float64).view(1, -1, 1, 1)
+    y = torch.arange(height, dtype=torch.float64).view(1, 1, -1, 1)
+    x = torch.arange(width, dtype=torch.float64).view(1, 1, 1, -1)
+    v = torch.sin(0.11 * y * (c + 1) + 0.3 * n) * torch.cos(0.07 * x - 0.5 * c) + 0.25 * torch.sin(0.013 * x * y + c)
+    return (1.8 * v).float()
+
+
+def checkpoint_path(cache, arch):
+    return os.path.join(cache, f"{arch}.pth")
+
+
+def save_checkpoint(model, cache, arch):
+    os.makedirs(cache, exist_ok=True)
+    state = collections.OrderedDict((f"backbone.{k}", v) for k, v in model.state_dict().items())
+    path = checkpoint_path(cache, arch)
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return state
+
+
+def weights_checksum(state):
+    """Sum of |w| over floating tensors, float64: tells the test it loaded the very same checkpoint."""
+    return float(sum(v.double().abs().sum() for v in state.values() if v.is_floating_point()))
+
+
+def summarize(name, t, g):
+    flat = t.reshape(-1).double()
+    count = flat.numel()
+    idx = torch.randint(0, count, (SAMPLES_PER_LEVEL,), generator=g).sort().values
+    nchw = torch.stack(torch.unravel_index(idx, t.shape), 1)
+    return {
+        "name": name,
+        "shape_nchw": list(t.shape),
+        "sum": float(flat.sum()),
+        "mean": float(flat.mean()),
+        "std": float(flat.std(unbiased=False)),
+        "max_abs": float(flat.abs().max()),
+        "samples": {"index_nchw": nchw.tolist(), "values": [float(v) for v in flat[idx]]},
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--arch", action="append", choices=sorted(SEEDS), help="default: all")
+    parser.add_argument("--cache", default=os.path.join(ROOT, ".cache", "reference", "backbones"))
+    parser.add_argument("--checkpoints-only", action="store_true", help="write the .pth files, not the fixtures")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    for arch in args.arch or sorted(SEEDS):
+        started = time.time()
+        model = build(arch)
+        state = save_checkpoint(model, args.cache, arch)
+        print(f"{arch}: checkpoint {checkpoint_path(args.cache, arch)} ({time.time() - started:.1f} s)", flush=True)
+        if args.checkpoints_only:
+            continue
+        cases = []
+        g = torch.Generator().manual_seed(12345)
+        for batch, height, width in IMAGES[arch]:
+            with torch.no_grad():
+                outputs = model(synthetic_images(batch, height, width))
+            cases.append(
+                {"input": [batch, 3, height, width], "levels": [summarize(k, v, g) for k, v in outputs.items()]}
+            )
+        fixture = {
+            "arch": arch,
+            "seed": SEEDS[arch],
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "weights_checksum": weights_checksum(state),
+            "num_tensors": len(state),
+            "cases": cases,
+        }
+        path = os.path.join(FIXTURES, f"{arch}.json")
+        with open(path, "w") as f:
+            json.dump(fixture, f)
+        print(f"{arch}: fixture {path} ({os.path.getsize(path)} bytes, {time.time() - started:.1f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
