@@ -21,7 +21,7 @@
  */
 import type { CocoDataset, CocoResult } from '../coco.js';
 import { FedcxrError } from '../errors.js';
-import { linspace, pairwiseSum, searchSortedLeft } from './numpy-compat.js';
+import { linspace, pairwiseSum } from './numpy-compat.js';
 
 export interface CocoEvalParams {
   /** IoU thresholds (pycocotools: linspace(.5, .95, 10)). */
@@ -353,7 +353,31 @@ export function evaluateCoco(
   const M = params.maxDets.length;
   const nDt = p.dtScore.length;
 
-  // Per-detection outcome for each (area range, threshold): [A][T][nDt].
+  // Each category's kept detections in one stable descending-score order (image order, then rank, break
+  // ties): the order pycocotools' accumulate sorts into. The sort of any maxDets subset is this order
+  // filtered, because stable sorting commutes with taking a subsequence. Outcomes are stored in this order
+  // so accumulation reads memory sequentially.
+  const sortedPosition = new Int32Array(nDt);
+  const sortedRank = new Int32Array(nDt);
+  const sortedScore = new Float64Array(nDt);
+  const categoryStart = categoryStarts(p.dtStart, K, I);
+  {
+    const order = new Int32Array(nDt);
+    for (let j = 0; j < nDt; j++) order[j] = j;
+    for (let k = 0; k < K; k++) {
+      const start = categoryStart[k];
+      const end = categoryStart[k + 1];
+      const category = order.subarray(start, end);
+      stableSortByScoreDesc(category, p.dtScore);
+      for (let j = 0; j < category.length; j++) {
+        const det = category[j];
+        sortedPosition[det] = start + j;
+        sortedRank[start + j] = p.dtRank[det];
+        sortedScore[start + j] = p.dtScore[det];
+      }
+    }
+  }
+  // Per-detection outcome for each (area range, threshold), in sorted positions: [A][T][nDt].
   const state = new Uint8Array(A * T * nDt);
   // Ground truths that count (not crowd, area in range) per (category, area range).
   const npig = new Int32Array(K * A);
@@ -393,7 +417,7 @@ export function evaluateCoco(
         }
         for (let t = 0; t < T; t++) {
           gtMatched.fill(0, 0, G);
-          const base = (a * T + t) * nDt + d0;
+          const base = (a * T + t) * nDt;
           for (let d = 0; d < D; d++) {
             let best = iouLimit[t];
             let m = -1;
@@ -418,7 +442,7 @@ export function evaluateCoco(
               const area = p.dtArea[d0 + d];
               if (area < lo || area > hi) ignored = 1;
             }
-            state[base + d] = ignored ? IGNORED : matched ? TRUE_POSITIVE : FALSE_POSITIVE;
+            state[base + sortedPosition[d0 + d]] = ignored ? IGNORED : matched ? TRUE_POSITIVE : FALSE_POSITIVE;
           }
         }
       }
@@ -428,49 +452,52 @@ export function evaluateCoco(
   const precision = new Float64Array(T * R * K * A * M).fill(-1);
   const recall = new Float64Array(T * K * A * M).fill(-1);
   const scores = new Float64Array(T * R * K * A * M).fill(-1);
-  const maxDetsPerCategory = Math.max(1, maxGroupSize(categoryStarts(p.dtStart, K, I)));
-  const order = new Int32Array(maxDetsPerCategory);
-  const rc = new Float64Array(maxDetsPerCategory);
+  const maxDetsPerCategory = Math.max(1, maxGroupSize(categoryStart));
+  const subset = new Int32Array(maxDetsPerCategory);
+  const tpCount = new Int32Array(maxDetsPerCategory);
   const pr = new Float64Array(maxDetsPerCategory);
-  const sortedScore = new Float64Array(maxDetsPerCategory);
   const eps = 2.220446049250313e-16; // np.spacing(1)
+  const lastMaxDet = params.maxDets[M - 1];
 
   for (let k = 0; k < K; k++) {
-    const start = p.dtStart[k * I];
-    const end = p.dtStart[(k + 1) * I];
-    const n = end - start;
-    // One stable sort of all kept detections of the category (image order, then rank): the sort of any
-    // maxDets subset is this order filtered, because stable sorting commutes with taking a subsequence.
-    const sorted = order.subarray(0, n);
-    for (let j = 0; j < n; j++) sorted[j] = start + j;
-    stableSortByScoreDesc(sorted, p.dtScore);
-    for (let a = 0; a < A; a++) {
-      const positives = npig[k * A + a];
-      if (positives === 0) continue;
-      for (let mi = 0; mi < M; mi++) {
-        const maxDet = params.maxDets[mi];
+    const start = categoryStart[k];
+    const n = categoryStart[k + 1] - start;
+    for (let mi = 0; mi < M; mi++) {
+      const maxDet = params.maxDets[mi];
+      // Positions (in sorted order) of the detections within this maxDets; all of them for the last one.
+      const everything = maxDet >= lastMaxDet;
+      let nd = n;
+      if (!everything) {
+        nd = 0;
+        for (let j = 0; j < n; j++) if (sortedRank[start + j] < maxDet) subset[nd++] = start + j;
+      }
+      for (let a = 0; a < A; a++) {
+        const positives = npig[k * A + a];
+        if (positives === 0) continue;
         for (let t = 0; t < T; t++) {
           const base = (a * T + t) * nDt;
           let tp = 0;
           let fp = 0;
-          let nd = 0;
-          for (let j = 0; j < n; j++) {
-            const det = sorted[j];
-            if (p.dtRank[det] >= maxDet) continue;
-            const s = state[base + det];
+          for (let j = 0; j < nd; j++) {
+            const s = state[base + (everything ? start + j : subset[j])];
             if (s === TRUE_POSITIVE) tp++;
             else if (s === FALSE_POSITIVE) fp++;
-            rc[nd] = tp / positives;
-            pr[nd] = tp / (fp + tp + eps);
-            sortedScore[nd] = p.dtScore[det];
-            nd++;
+            tpCount[j] = tp;
+            pr[j] = tp / (fp + tp + eps);
           }
-          recall[((t * K + k) * A + a) * M + mi] = nd ? rc[nd - 1] : 0;
+          recall[((t * K + k) * A + a) * M + mi] = nd ? tpCount[nd - 1] / positives : 0;
           for (let j = nd - 1; j > 0; j--) if (pr[j] > pr[j - 1]) pr[j - 1] = pr[j];
           for (let r = 0; r < R; r++) {
-            const at = (((t * R + r) * K + k) * A + a) * M + mi;
-            const pi = searchSortedLeft(rc, nd, params.recThrs[r]);
-            if (pi >= nd) {
+            // np.searchsorted(tp / npig, recThr, 'left'), dividing only where the search looks.
+            const threshold = params.recThrs[r];
+            let lo = 0;
+            let hi = nd;
+            while (lo < hi) {
+              const mid = (lo + hi) >>> 1;
+              if (tpCount[mid] / positives < threshold) lo = mid + 1;
+              else hi = mid;
+            }
+            if (lo >= nd) {
               // pycocotools stops at the first threshold past the last recall: the rest stay 0.
               for (let rest = r; rest < R; rest++) {
                 const restAt = (((t * R + rest) * K + k) * A + a) * M + mi;
@@ -479,8 +506,9 @@ export function evaluateCoco(
               }
               break;
             }
-            precision[at] = pr[pi];
-            scores[at] = sortedScore[pi];
+            const at = (((t * R + r) * K + k) * A + a) * M + mi;
+            precision[at] = pr[lo];
+            scores[at] = sortedScore[everything ? start + lo : subset[lo]];
           }
         }
       }
