@@ -148,7 +148,12 @@ def evaluate(case):
         coco_dt = coco_gt.loadRes(dt)
         ev = COCOeval(coco_gt, coco_dt, 'bbox')
         if 'params' in case:
-            ev.params.iouThrs = np.array(case['params']['iouThrs'], dtype=np.float64)
+            if 'iouThrs' in case['params']:
+                ev.params.iouThrs = np.array(case['params']['iouThrs'], dtype=np.float64)
+            if 'imgIds' in case['params']:
+                ev.params.imgIds = case['params']['imgIds']
+            if 'catIds' in case['params']:
+                ev.params.catIds = case['params']['catIds']
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -342,6 +347,9 @@ def cases():
         make_case('larger', 19, n_images=120, cat_ids=(1, 2, 3, 4), lam_gt=2.0, n_fp=3.0, p_crowd=0.05,
                   score_levels=[round(x, 2) for x in np.linspace(0.05, 1.0, 20)], dups=0.05, overflow=1),
     ]
+    subset = make_case('subset_images_and_categories', 36, n_images=30, cat_ids=(1, 2, 3, 4), lam_gt=2.0, n_fp=2.0)
+    subset['params'] = {'imgIds': sorted(subset['images'])[::3], 'catIds': [4, 2, 11]}
+    out.append(subset)
     for s in range(20, 36):  # random mixtures of every trap
         rng = np.random.default_rng(1000 + s)
         out.append(make_case(

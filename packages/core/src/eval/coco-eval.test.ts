@@ -20,7 +20,8 @@ describe('evaluateCoco matches pycocotools COCOeval exactly', () => {
   for (const c of fixture.cases) {
     it(c.name, () => {
       const { gt, dt } = caseToCoco(c);
-      const result = evaluateCoco(gt, dt, c.params ? { params: { iouThrs: c.params.iouThrs } } : {});
+      const { iouThrs, imgIds, catIds } = c.params ?? {};
+      const result = evaluateCoco(gt, dt, { params: iouThrs ? { iouThrs } : {}, imgIds, catIds });
       const e = c.expected;
       expect(result.imgIds).toEqual(e.imgIds);
       expect(result.catIds).toEqual(e.catIds);

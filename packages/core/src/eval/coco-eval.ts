@@ -54,6 +54,10 @@ export function defaultCocoEvalParams(): CocoEvalParams {
 export interface CocoEvalOptions {
   /** Override some parameters (e.g. `{ iouThrs: [0.4] }`); the rest stay pycocotools' defaults. */
   params?: Partial<CocoEvalParams>;
+  /** Evaluate only these images (pycocotools `params.imgIds`; default: every image of the ground truth). */
+  imgIds?: readonly number[];
+  /** Evaluate only these categories (pycocotools `params.catIds`; default: every category). */
+  catIds?: readonly number[];
   /** File names used in error messages. */
   gtFile?: string;
   dtFile?: string;
@@ -163,8 +167,9 @@ function prepare(gt: CocoDataset, dt: readonly CocoResult[], params: CocoEvalPar
     if (!isFiniteNumber(category?.id)) fail(gtFile, `category without a numeric id: ${JSON.stringify(category)}`);
     catIdList.push(category.id);
   }
-  const imgIds = sortedUnique(imageIdList);
-  const catIds = sortedUnique(catIdList);
+  const allImages = new Set(imageIdList);
+  const imgIds = sortedUnique(options.imgIds ? [...options.imgIds] : imageIdList);
+  const catIds = sortedUnique(options.catIds ? [...options.catIds] : catIdList);
   const I = imgIds.length;
   const K = catIds.length;
   const imgIndex = new Map<number, number>();
@@ -223,12 +228,12 @@ function prepare(gt: CocoDataset, dt: readonly CocoResult[], params: CocoEvalPar
   const dtCount = new Int32Array(groups + 1);
   for (let n = 0; n < dt.length; n++) {
     const det = dt[n];
-    const i = imgIndex.get(det?.image_id);
-    if (i === undefined) {
+    if (!allImages.has(det?.image_id)) {
       fail(dtFile, `detection ${n} is on image ${JSON.stringify(det?.image_id)}, which is not in the ground truth`);
     }
+    const i = imgIndex.get(det.image_id);
     const k = catIndex.get(det.category_id);
-    if (k === undefined) {
+    if (i === undefined || k === undefined) {
       dtKey[n] = -1;
       continue;
     }
