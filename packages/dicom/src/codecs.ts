@@ -38,8 +38,9 @@ const loaded = new Map<CodecName, Promise<WasmModule>>();
 function load(name: CodecName): Promise<WasmModule> {
   let module = loaded.get(name);
   if (!module) {
-    const factory = require(specs[name].module) as () => Promise<WasmModule>;
-    module = factory();
+    const factory = require(specs[name].module) as (overrides: object) => Promise<WasmModule>;
+    // OpenJPEG prints "[INFO] ..." through printf; keep stdout clean for `--json` output.
+    module = factory({ print: () => {}, printErr: () => {} });
     loaded.set(name, module);
   }
   return module;

@@ -1,6 +1,21 @@
 export const VERSION = '0.1.0';
 export { preloadCodecs } from './codecs.js';
+export {
+  type BatchOptions,
+  type ConvertFailure,
+  type ConvertJob,
+  type ConvertManifest,
+  type ConvertOptions,
+  type ConvertSuccess,
+  convertBatch,
+  convertOne,
+  encodeGrey,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+  planConversion,
+} from './convert.js';
 export { DicomError, type DicomErrorCode } from './errors.js';
+export { type DicomInfo, type DicomInfoFailure, dicomInfo, isInfoFailure, type LutSummary } from './info.js';
 export {
   isPresetName,
   minMax,

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { registerDicomCommands } from './dicom.js';
 import { registerEvalCommands } from './eval.js';
 
 /** Each command group registers itself here (one line per group; only implemented commands appear). */
 export const commandGroups: ((program: Command) => void)[] = [];
 commandGroups.push(registerEvalCommands);
+commandGroups.push(registerDicomCommands);
