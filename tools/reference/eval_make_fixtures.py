@@ -154,6 +154,8 @@ def evaluate(case):
                 ev.params.imgIds = case['params']['imgIds']
             if 'catIds' in case['params']:
                 ev.params.catIds = case['params']['catIds']
+            if 'useCats' in case['params']:
+                ev.params.useCats = case['params']['useCats']
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -350,6 +352,10 @@ def cases():
     subset = make_case('subset_images_and_categories', 36, n_images=30, cat_ids=(1, 2, 3, 4), lam_gt=2.0, n_fp=2.0)
     subset['params'] = {'imgIds': sorted(subset['images'])[::3], 'catIds': [4, 2, 11]}
     out.append(subset)
+    agnostic = make_case('class_agnostic_usecats_0', 37, n_images=25, cat_ids=(1, 2, 3), lam_gt=2.5, n_fp=2.0,
+                         score_levels=[0.2, 0.5, 0.8], dups=0.2, p_crowd=0.1, unknown_cat_dets=4)
+    agnostic['params'] = {'useCats': 0}
+    out.append(agnostic)
     for s in range(20, 36):  # random mixtures of every trap
         rng = np.random.default_rng(1000 + s)
         out.append(make_case(

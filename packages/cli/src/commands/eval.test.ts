@@ -85,6 +85,23 @@ describe('cxr eval', () => {
     expect(run.json<{ ap_at_iou: { AP: number } }>().ap_at_iou.AP).toBe(vin.expected.stats[0]);
   });
 
+  it('pools categories with --class-agnostic exactly as pycocotools with useCats = 0', async () => {
+    const agnostic = fixture.cases.find((c) => c.name === 'class_agnostic_usecats_0') as FixtureCase;
+    const agnosticFiles = writeCase(agnostic);
+    const run = await runCli([
+      'eval',
+      '--gt',
+      agnosticFiles.gt,
+      '--dt',
+      agnosticFiles.dt,
+      '--json',
+      '--class-agnostic',
+    ]);
+    const out = run.json<{ stats: number[]; per_category: { id: number; name: string }[] }>();
+    expect(out.stats).toEqual(agnostic.expected.stats);
+    expect(out.per_category.map((c) => [c.id, c.name])).toEqual([[-1, 'all']]);
+  });
+
   it('prints a human table', async () => {
     const run = await runCli(['eval', '--gt', files.gt, '--dt', files.dt, '--quiet']);
     expect(run.exitCode).toBe(0);

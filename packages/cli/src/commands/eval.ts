@@ -22,6 +22,7 @@ interface EvalFlags {
   dt: string;
   iou?: string;
   froc?: boolean;
+  classAgnostic?: boolean;
   frocHit?: string;
   frocIou?: string;
 }
@@ -60,6 +61,7 @@ export function registerEvalCommands(program: Command): void {
       .requiredOption('--gt <coco.json>', 'ground truth (COCO dataset)')
       .requiredOption('--dt <results.json>', 'detections (COCO results list: image_id, category_id, bbox, score)')
       .option('--iou <t>', 'also report AP at this single IoU threshold (VinBigData uses 0.4)')
+      .option('--class-agnostic', 'COCO metrics over all categories pooled (pycocotools useCats = 0)')
       .option('--froc', 'also report FROC: sensitivity at 1/8 … 8 false positives per image')
       .option('--froc-hit <kind>', 'FROC hit criterion: iou (IoU ≥ --froc-iou) or center (box center inside)', 'iou')
       .option('--froc-iou <t>', 'IoU a detection needs to hit a ground-truth box for FROC', '0.5'),
@@ -78,8 +80,10 @@ export function registerEvalCommands(program: Command): void {
       }
 
       const started = performance.now();
-      const coco = evaluateCoco(gt, dt, files);
-      const atIou = iou === undefined ? undefined : evaluateCoco(gt, dt, { ...files, params: { iouThrs: [iou] } });
+      const useCats = !flags.classAgnostic;
+      const coco = evaluateCoco(gt, dt, { ...files, useCats });
+      const atIou =
+        iou === undefined ? undefined : evaluateCoco(gt, dt, { ...files, useCats, params: { iouThrs: [iou] } });
       const rsna = rsnaMap(gt, dt, files);
       const frocResult = hit ? froc(gt, dt, { ...files, hit }) : undefined;
       ctx.log(

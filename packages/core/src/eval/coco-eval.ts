@@ -58,6 +58,11 @@ export interface CocoEvalOptions {
   imgIds?: readonly number[];
   /** Evaluate only these categories (pycocotools `params.catIds`; default: every category). */
   catIds?: readonly number[];
+  /**
+   * false: ignore categories, pooling every evaluated category into one (pycocotools `params.useCats = 0`,
+   * reported as category id -1). Default true.
+   */
+  useCats?: boolean;
   /** File names used in error messages. */
   gtFile?: string;
   dtFile?: string;
@@ -177,6 +182,13 @@ function prepare(gt: CocoDataset, dt: readonly CocoResult[], params: CocoEvalPar
   const catIndex = new Map<number, number>();
   for (let k = 0; k < K; k++) catIndex.set(catIds[k], k);
   const groups = K * I;
+  const useCats = options.useCats ?? true;
+  // Fine groups: (category, image) with categories; (image, category) without, so that an image's boxes are
+  // contiguous in category order, which is the order pycocotools concatenates them in when useCats = 0.
+  const fineKey = (k: number, i: number) => (useCats ? k * I + i : i * K + k);
+  const coarse = (starts: Int32Array) =>
+    useCats ? starts : Int32Array.from({ length: I + 1 }, (_, i) => starts[i * K]);
+  const coarseGroups = useCats ? groups : I;
 
   // Ground truth: keep annotations of known images and categories, grouped stably by (category, image).
   const annotations = gt.annotations;
@@ -195,13 +207,14 @@ function prepare(gt: CocoDataset, dt: readonly CocoResult[], params: CocoEvalPar
     checkBox(ann.bbox, gtFile, what);
     if (!isFiniteNumber(ann.area)) fail(gtFile, `${what}: area must be a finite number`);
     if (ann.iscrowd === undefined) fail(gtFile, `${what}: iscrowd is missing (0 or 1)`);
-    gtKey[n] = k * I + i;
-    gtCount[k * I + i + 1]++;
+    gtKey[n] = fineKey(k, i);
+    gtCount[gtKey[n] + 1]++;
     nGt++;
   }
-  const gtStart = new Int32Array(groups + 1);
-  for (let g = 0; g < groups; g++) gtStart[g + 1] = gtStart[g] + gtCount[g + 1];
-  const fill = gtStart.slice(0, groups);
+  const gtFineStart = new Int32Array(groups + 1);
+  for (let g = 0; g < groups; g++) gtFineStart[g + 1] = gtFineStart[g] + gtCount[g + 1];
+  const fill = gtFineStart.slice(0, groups);
+  const gtStart = coarse(gtFineStart);
   const gtX = new Float64Array(nGt);
   const gtY = new Float64Array(nGt);
   const gtW = new Float64Array(nGt);
@@ -239,13 +252,14 @@ function prepare(gt: CocoDataset, dt: readonly CocoResult[], params: CocoEvalPar
     }
     checkBox(det.bbox, dtFile, `detection ${n}`);
     if (!isFiniteNumber(det.score)) fail(dtFile, `detection ${n}: score must be a finite number`);
-    dtKey[n] = k * I + i;
-    dtCount[k * I + i + 1]++;
+    dtKey[n] = fineKey(k, i);
+    dtCount[dtKey[n] + 1]++;
   }
-  const rawStart = new Int32Array(groups + 1);
-  for (let g = 0; g < groups; g++) rawStart[g + 1] = rawStart[g] + dtCount[g + 1];
-  const rawFill = rawStart.slice(0, groups);
-  const rawOrder = new Int32Array(rawStart[groups]);
+  const rawFineStart = new Int32Array(groups + 1);
+  for (let g = 0; g < groups; g++) rawFineStart[g + 1] = rawFineStart[g] + dtCount[g + 1];
+  const rawFill = rawFineStart.slice(0, groups);
+  const rawOrder = new Int32Array(rawFineStart[groups]);
+  const rawStart = coarse(rawFineStart);
   const rawScore = new Float64Array(dt.length);
   for (let n = 0; n < dt.length; n++) {
     const key = dtKey[n];
@@ -254,9 +268,11 @@ function prepare(gt: CocoDataset, dt: readonly CocoResult[], params: CocoEvalPar
     rawScore[n] = dt[n].score;
   }
   const maxDet = params.maxDets[params.maxDets.length - 1];
-  const dtStart = new Int32Array(groups + 1);
-  for (let g = 0; g < groups; g++) dtStart[g + 1] = dtStart[g] + Math.min(maxDet, rawStart[g + 1] - rawStart[g]);
-  const nDt = dtStart[groups];
+  const dtStart = new Int32Array(coarseGroups + 1);
+  for (let g = 0; g < coarseGroups; g++) {
+    dtStart[g + 1] = dtStart[g] + Math.min(maxDet, rawStart[g + 1] - rawStart[g]);
+  }
+  const nDt = dtStart[coarseGroups];
   const dtX = new Float64Array(nDt);
   const dtY = new Float64Array(nDt);
   const dtW = new Float64Array(nDt);
@@ -264,7 +280,7 @@ function prepare(gt: CocoDataset, dt: readonly CocoResult[], params: CocoEvalPar
   const dtArea = new Float64Array(nDt);
   const dtScore = new Float64Array(nDt);
   const dtRank = new Int32Array(nDt);
-  for (let g = 0; g < groups; g++) {
+  for (let g = 0; g < coarseGroups; g++) {
     const start = rawStart[g];
     const end = rawStart[g + 1];
     if (start === end) continue;
@@ -285,7 +301,7 @@ function prepare(gt: CocoDataset, dt: readonly CocoResult[], params: CocoEvalPar
   }
   const prepared: Prepared = {
     imgIds,
-    catIds,
+    catIds: useCats ? catIds : [-1],
     gtStart,
     gtX,
     gtY,
@@ -542,7 +558,7 @@ export function evaluateCoco(
     const lastMaxDet = params.maxDets[M - 1];
     return {
       id,
-      name: names.get(id) ?? String(id),
+      name: options.useCats === false ? 'all' : (names.get(id) ?? String(id)),
       AP: summarize(result, { ap: true, maxDets: lastMaxDet, categoryIndex: k }),
       AP50: summarize(result, { ap: true, iouThr: 0.5, maxDets: lastMaxDet, categoryIndex: k }),
       AP75: summarize(result, { ap: true, iouThr: 0.75, maxDets: lastMaxDet, categoryIndex: k }),

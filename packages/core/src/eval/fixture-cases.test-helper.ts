@@ -18,7 +18,7 @@ export interface FixtureCase {
   categories: [number, string][];
   gt: [number, number, number, number, number, number, number, number, 0 | 1][];
   dt: [number, number, number, number, number, number, number][];
-  params?: { iouThrs?: number[]; imgIds?: number[]; catIds?: number[] };
+  params?: { iouThrs?: number[]; imgIds?: number[]; catIds?: number[]; useCats?: 0 | 1 };
   expected: {
     imgIds: number[];
     catIds: number[];
