@@ -154,6 +154,10 @@ def evaluate(case):
                 ev.params.imgIds = case['params']['imgIds']
             if 'catIds' in case['params']:
                 ev.params.catIds = case['params']['catIds']
+            for key in ('recThrs', 'maxDets', 'areaRng'):
+                if key in case['params']:
+                    setattr(ev.params, key, np.array(case['params'][key], dtype=np.float64) if key == 'recThrs'
+                            else case['params'][key])
             if 'useCats' in case['params']:
                 ev.params.useCats = case['params']['useCats']
         ev.evaluate()
@@ -356,6 +360,11 @@ def cases():
                          score_levels=[0.2, 0.5, 0.8], dups=0.2, p_crowd=0.1, unknown_cat_dets=4)
     agnostic['params'] = {'useCats': 0}
     out.append(agnostic)
+    custom = make_case('custom_maxdets_recthrs_arearng', 38, n_images=12, cat_ids=(1, 2), lam_gt=3.0, n_fp=8.0,
+                       overflow=1)
+    custom['params'] = {'maxDets': [20, 1, 5], 'recThrs': np.linspace(0.0, 1.0, 11).tolist(),
+                        'areaRng': [[0, 1e10], [0, 2000], [2000, 20000], [20000, 1e10]]}
+    out.append(custom)
     for s in range(20, 36):  # random mixtures of every trap
         rng = np.random.default_rng(1000 + s)
         out.append(make_case(

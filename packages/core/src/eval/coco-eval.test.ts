@@ -20,8 +20,8 @@ describe('evaluateCoco matches pycocotools COCOeval exactly', () => {
   for (const c of fixture.cases) {
     it(c.name, () => {
       const { gt, dt } = caseToCoco(c);
-      const { iouThrs, imgIds, catIds, useCats } = c.params ?? {};
-      const options = { params: iouThrs ? { iouThrs } : {}, imgIds, catIds, useCats: useCats !== 0 };
+      const { imgIds, catIds, useCats, ...params } = c.params ?? {};
+      const options = { params, imgIds, catIds, useCats: useCats !== 0 };
       const result = evaluateCoco(gt, dt, options);
       const e = c.expected;
       expect(result.imgIds).toEqual(e.imgIds);

@@ -18,7 +18,15 @@ export interface FixtureCase {
   categories: [number, string][];
   gt: [number, number, number, number, number, number, number, number, 0 | 1][];
   dt: [number, number, number, number, number, number, number][];
-  params?: { iouThrs?: number[]; imgIds?: number[]; catIds?: number[]; useCats?: 0 | 1 };
+  params?: {
+    iouThrs?: number[];
+    recThrs?: number[];
+    maxDets?: number[];
+    areaRng?: [number, number][];
+    imgIds?: number[];
+    catIds?: number[];
+    useCats?: 0 | 1;
+  };
   expected: {
     imgIds: number[];
     catIds: number[];
