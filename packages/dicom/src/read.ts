@@ -58,7 +58,15 @@ export async function readDicomHeader(
   options: { file?: string } = {},
 ): Promise<DicomHeader> {
   const { parsed, file } = await loadDicom(source, options.file);
-  const header = readHeader(parsed);
+  let header: DicomHeader;
+  try {
+    header = readHeader(parsed);
+  } catch (thrown) {
+    throw new DicomError('invalid_header', `header attributes cannot be read (${thrownMessage(thrown)})`, {
+      file,
+      cause: thrown,
+    });
+  }
   checkFrameCount(header, file);
   return header;
 }
@@ -97,6 +105,9 @@ interface Layout {
   photometric: string;
 }
 
+/** 2^27 samples (e.g. 11585 x 11585 grey): far above any radiograph, low enough that a bogus header cannot exhaust memory. */
+const MAX_SAMPLES_PER_FRAME = 2 ** 27;
+
 function requireLayout(header: DicomHeader, file: string): Layout {
   const missing = (name: string, tag: string) =>
     new DicomError('invalid_header', `${name} ${tag} is missing or invalid`, { file });
@@ -122,6 +133,13 @@ function requireLayout(header: DicomHeader, file: string): Layout {
   let highBit = header.highBit ?? bitsStored - 1;
   if (highBit < bitsStored - 1 || highBit >= bitsAllocated) highBit = bitsStored - 1;
   const samples = header.samplesPerPixel ?? 1;
+  if (header.rows * header.columns * samples > MAX_SAMPLES_PER_FRAME) {
+    throw new DicomError(
+      'unsupported_pixel_format',
+      `${header.columns}x${header.rows}x${samples} samples per frame exceed the ${MAX_SAMPLES_PER_FRAME} supported`,
+      { file },
+    );
+  }
   if (samples !== 1 && samples !== 3) {
     throw new DicomError('unsupported_pixel_format', `Samples per Pixel ${samples} is not supported (1 or 3)`, {
       file,
@@ -401,8 +419,10 @@ function concatFragments(dataSet: DataSet, fragments: Fragment[]): Uint8Array {
   return out;
 }
 
-/** Sample precision from a JPEG stream's SOF marker, or null when there is none. */
-export function jpegPrecision(encoded: Uint8Array): { precision: number; sof: number } | null {
+/** Frame header (SOF marker) of a JPEG stream, or null when there is none. */
+export function jpegPrecision(
+  encoded: Uint8Array,
+): { precision: number; sof: number; height: number; width: number; components: number } | null {
   let at = 2;
   while (at + 4 < encoded.length) {
     if (encoded[at] !== 0xff) {
@@ -414,8 +434,18 @@ export function jpegPrecision(encoded: Uint8Array): { precision: number; sof: nu
       at += marker === 0xff ? 1 : 2;
       continue;
     }
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      return at + 4 < encoded.length ? { precision: encoded[at + 4], sof: marker } : null;
+    if (
+      (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) ||
+      marker === 0xf7
+    ) {
+      if (at + 9 >= encoded.length) return null;
+      return {
+        precision: encoded[at + 4],
+        sof: marker,
+        height: (encoded[at + 5] << 8) | encoded[at + 6],
+        width: (encoded[at + 7] << 8) | encoded[at + 8],
+        components: encoded[at + 9],
+      };
     }
     const length = (encoded[at + 2] << 8) | encoded[at + 3];
     at += 2 + length;
@@ -501,6 +531,7 @@ async function decodeCompressed(
     case 'jpeg-extended': {
       const sof = jpegPrecision(encoded);
       if (sof === null) throw new Error('no JPEG frame header (SOF) found');
+      checkJpegGeometry(sof, layout);
       if (sof.sof === 0xc3) return decodeLossless(encoded, layout);
       if (sof.precision === 12 && layout.samples === 1) return decodeTwelveBit(encoded);
       if (sof.precision !== 8) {
@@ -514,8 +545,12 @@ async function decodeCompressed(
     }
     case 'jpeg-lossless':
       return decodeLossless(encoded, layout);
-    case 'jpeg-ls':
+    case 'jpeg-ls': {
+      const sof = jpegPrecision(encoded);
+      if (sof === null) throw new Error('no JPEG-LS frame header (SOF55) found');
+      checkJpegGeometry(sof, layout);
       return decodeWithWasm('charls', encoded);
+    }
     case 'jpeg-2000':
       return decodeWithWasm('openjpeg', encoded);
     default:
@@ -536,9 +571,20 @@ function decodeTwelveBit(encoded: Uint8Array): DecodedFrame {
   };
 }
 
+/** Refuse before decoding when the JPEG's own frame header disagrees with the DICOM header (saves decoding garbage). */
+function checkJpegGeometry(sof: { width: number; height: number; components: number }, layout: Layout): void {
+  if (sof.width !== layout.columns || sof.height !== layout.rows || sof.components !== layout.samples) {
+    throw new Error(
+      `JPEG frame is ${sof.width}x${sof.height}x${sof.components}, header says ${layout.columns}x${layout.rows}x${layout.samples}`,
+    );
+  }
+}
+
 async function decodeLossless(encoded: Uint8Array, layout: Layout): Promise<DecodedFrame> {
   const sof = jpegPrecision(encoded);
-  const precision = sof?.precision ?? layout.bitsStored;
+  if (sof === null) throw new Error('no JPEG frame header (SOF) found');
+  checkJpegGeometry(sof, layout);
+  const precision = sof.precision;
   const bytesPerSample = precision > 8 ? 2 : 1;
   const samples = await decodeJpegLossless(encoded, bytesPerSample);
   const bytes =
