@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerDatasetCommands } from './dataset.js';
 import { registerDicomCommands } from './dicom.js';
 import { registerEvalCommands } from './eval.js';
 
@@ -6,3 +7,4 @@ import { registerEvalCommands } from './eval.js';
 export const commandGroups: ((program: Command) => void)[] = [];
 commandGroups.push(registerEvalCommands);
 commandGroups.push(registerDicomCommands);
+commandGroups.push(registerDatasetCommands);
