@@ -63,7 +63,7 @@ export function registerWasmTrainingKernels(): RegisteredKernel[] {
 /** Runs kernels of one backend directly (no engine, no tape) and frees every intermediate at the end. */
 class KernelScope {
   private readonly temporaries: TensorInfo[] = [];
-  private readonly backend: KernelBackend;
+  readonly backend: KernelBackend;
   private readonly backendName: string;
 
   constructor(backend: KernelBackend, backendName: string) {
@@ -80,6 +80,12 @@ class KernelScope {
       backend: this.backend,
     });
     const info = Array.isArray(out) ? out[0] : out;
+    this.temporaries.push(info);
+    return info;
+  }
+
+  /** Frees `info` with the other intermediates. */
+  track(info: TensorInfo): TensorInfo {
     this.temporaries.push(info);
     return info;
   }
@@ -153,12 +159,16 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
       );
       return scope.keep(scope.run('Reshape', { x: matMul(xT, dyMatrix) }, { shape: filterShape }));
     }
-    // dWᵀ per tap = dyᵀ·window: one transpose of dy serves every tap; windows stay channels-last.
-    const dyT = scope.run('Transpose', { x: dyMatrix }, { perm: [1, 0] }); // [Co, rows]
     if (pointwise) {
+      const dyT = scope.run('Transpose', { x: dyMatrix }, { perm: [1, 0] }); // [Co, rows]
       const product = matMul(dyT, scope.run('Reshape', { x }, { shape: [rows, inChannels] })); // [Co, Ci]
       const dw = scope.run('Transpose', { x: product }, { perm: [1, 0] });
       return scope.keep(scope.run('Reshape', { x: dw }, { shape: filterShape }));
+    }
+    if (strideHeight === 1 && strideWidth === 1) {
+      const taps = shiftedGridTaps(scope, x, dy, info);
+      const stacked = scope.run('Concat', taps, { axis: 0 }); // [kh·kw·Ci, Co]
+      return scope.keep(scope.run('Reshape', { x: stacked }, { shape: filterShape }));
     }
     // Pad so every tap's strided window lies inside; extra rows/columns past the last window are never read.
     const spanHeight = (outHeight - 1) * strideHeight + filterHeight;
@@ -181,16 +191,17 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
         },
       );
     }
+    const channelsFirst = scope.run('Transpose', { x: padded }, { perm: [3, 0, 1, 2] }); // [Ci, N, Hp, Wp]
     const taps: TensorInfo[] = [];
     for (let i = 0; i < filterHeight; i++) {
       for (let j = 0; j < filterWidth; j++) {
         const window = scope.run(
           'StridedSlice',
-          { x: padded },
+          { x: channelsFirst },
           {
-            begin: [0, i, j, 0],
-            end: [batchSize, i + (outHeight - 1) * strideHeight + 1, j + (outWidth - 1) * strideWidth + 1, inChannels],
-            strides: [1, strideHeight, strideWidth, 1],
+            begin: [0, 0, i, j],
+            end: [inChannels, batchSize, i + (outHeight - 1) * strideHeight + 1, j + (outWidth - 1) * strideWidth + 1],
+            strides: [1, 1, strideHeight, strideWidth],
             beginMask: 0,
             endMask: 0,
             ellipsisMask: 0,
@@ -198,21 +209,115 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
             shrinkAxisMask: 0,
           },
         );
-        taps.push(matMul(dyT, scope.run('Reshape', { x: window }, { shape: [rows, inChannels] }))); // [Co, Ci]
+        taps.push(matMul(scope.run('Reshape', { x: window }, { shape: [inChannels, rows] }), dyMatrix)); // [Ci, Co]
       }
     }
-    const stacked = scope.run(
-      'Reshape',
-      { x: scope.run('Concat', taps, { axis: 0 }) },
-      {
-        shape: [filterHeight * filterWidth, outChannels, inChannels],
-      },
-    );
-    const dw = scope.run('Transpose', { x: stacked }, { perm: [0, 2, 1] });
-    return scope.keep(scope.run('Reshape', { x: dw }, { shape: filterShape }));
+    const stacked = taps.length === 1 ? taps[0] : scope.run('Concat', taps, { axis: 0 });
+    return scope.keep(scope.run('Reshape', { x: stacked }, { shape: filterShape }));
   } finally {
     scope.dispose();
   }
+}
+
+/**
+ * Stride-1 filter-gradient taps without gathering windows: on the padded grid flattened to rows
+ * [N·Hp·Wp, C], tap (i, j)'s window is the contiguous row range shifted by i·Wp + j, provided dy is laid on
+ * the same grid with zeros outside its Ho×Wo corner (those zeros also cancel every shift that crosses into the
+ * next row or image). With x channels-first, each tap is (x's columns shifted by the tap)·dy: one copy per
+ * channel and one XNNPACK product whose b (dy) is the same tensor for every tap, so it is packed once.
+ */
+function shiftedGridTaps(
+  scope: KernelScope,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: ReturnType<typeof convInfoOf>,
+): TensorInfo[] {
+  const { batchSize, inChannels, outChannels, outHeight, outWidth, filterHeight, filterWidth, padInfo } = info;
+  const gridHeight = outHeight + filterHeight - 1;
+  const gridWidth = outWidth + filterWidth - 1;
+  const bottom = gridHeight - info.inHeight - padInfo.top;
+  const right = gridWidth - info.inWidth - padInfo.left;
+  let grid = x;
+  if (padInfo.top || padInfo.left || bottom || right) {
+    if (bottom < 0 || right < 0) {
+      grid = scope.run(
+        'Slice',
+        { x },
+        {
+          begin: [0, 0, 0, 0],
+          size: [batchSize, info.inHeight + Math.min(0, bottom), info.inWidth + Math.min(0, right), inChannels],
+        },
+      );
+    }
+    grid = scope.run(
+      'PadV2',
+      { x: grid },
+      {
+        paddings: [
+          [0, 0],
+          [padInfo.top, Math.max(0, bottom)],
+          [padInfo.left, Math.max(0, right)],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
+  }
+  const cells = batchSize * gridHeight * gridWidth;
+  // dy is zero on the last (kh−1)·Wp + kw−1 cells of the grid, so rows past `span` are never needed.
+  const maxShift = (filterHeight - 1) * gridWidth + (filterWidth - 1);
+  const span = cells - maxShift;
+  const xT = scope.run(
+    'Transpose',
+    { x: scope.run('Reshape', { x: grid }, { shape: [cells, inChannels] }) },
+    {
+      perm: [1, 0],
+    },
+  ); // [Ci, cells]
+  const dyGrid = scope.run(
+    'PadV2',
+    { x: dy },
+    {
+      paddings: [
+        [0, 0],
+        [0, gridHeight - outHeight],
+        [0, gridWidth - outWidth],
+        [0, 0],
+      ],
+      constantValue: 0,
+    },
+  );
+  // The same b for every tap: XNNPACK packs it once (its operator cache is keyed on b's tensor).
+  const dyRows = scope.run(
+    'Slice',
+    { x: scope.run('Reshape', { x: dyGrid }, { shape: [cells, outChannels] }) },
+    {
+      begin: [0, 0],
+      size: [span, outChannels],
+    },
+  );
+  const taps: TensorInfo[] = [];
+  for (let i = 0; i < filterHeight; i++) {
+    for (let j = 0; j < filterWidth; j++) {
+      const window = scope.track(columnRange(scope.backend as WasmBackendLike, xT, i * gridWidth + j, span));
+      taps.push(scope.run('BatchMatMul', { a: window, b: dyRows }, { transposeA: false, transposeB: false })); // [Ci, Co]
+    }
+  }
+  return taps;
+}
+
+/** Columns [begin, begin + width) of a row-major [rows, columns] float tensor: one copy per row. */
+function columnRange(backend: WasmBackendLike, matrix: TensorInfo, begin: number, width: number): TensorInfo {
+  const [rows, columns] = matrix.shape;
+  const out = backend.makeOutput([rows, width], matrix.dtype);
+  // Views after makeOutput: allocating may grow (and so detach) the wasm heap.
+  const target = backend.typedArrayFromHeap(out);
+  const source = backend.typedArrayFromHeap(matrix);
+  for (let r = 0; r < rows; r++) {
+    const from = r * columns + begin;
+    target.set(source.subarray(from, from + width), r * width);
+  }
+  return out;
 }
 
 interface TileArgs {
