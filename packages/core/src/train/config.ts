@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { parseConfig } from '../config.js';
+import { engineConfigSchema } from '../engine/schema.js';
 
 const positive = () => z.number().positive();
 const fraction = () => z.number().min(0).max(1);

@@ -9,25 +9,29 @@ const schedule = (extra: Record<string, unknown>) =>
 describe('learningRateAt', () => {
   it('warms up linearly from lr·factor, then holds', () => {
     const s = schedule({ warmupSteps: 10, warmupFactor: 0.1, type: 'constant' });
-    expect(learningRateAt(1, s, 0, 100, 5)).toBeCloseTo(0.1, 12);
-    expect(learningRateAt(1, s, 5, 100, 5)).toBeCloseTo(0.55, 12);
-    expect(learningRateAt(1, s, 10, 100, 5)).toBe(1);
-    expect(learningRateAt(1, s, 400, 100, 5)).toBe(1);
+    const at = (globalStep: number) => ({ globalStep, epoch: 0, epochFraction: 0, totalEpochs: 5 });
+    expect(learningRateAt(1, s, at(0))).toBeCloseTo(0.1, 12);
+    expect(learningRateAt(1, s, at(5))).toBeCloseTo(0.55, 12);
+    expect(learningRateAt(1, s, at(10))).toBe(1);
+    expect(learningRateAt(1, s, at(400))).toBe(1);
   });
 
   it('steps by gamma at each milestone epoch', () => {
     const s = schedule({ warmupSteps: 0, type: 'step', milestones: [3, 5], gamma: 0.1 });
-    // 10 steps per epoch: epoch 1 = steps 0–9, epoch 3 starts at step 20, epoch 5 at step 40.
-    expect(learningRateAt(0.003, s, 19, 10, 6)).toBeCloseTo(0.003, 15);
-    expect(learningRateAt(0.003, s, 20, 10, 6)).toBeCloseTo(0.0003, 15);
-    expect(learningRateAt(0.003, s, 40, 10, 6)).toBeCloseTo(0.00003, 15);
+    // Milestones are 1-based epochs: the 3rd epoch (index 2) runs at 0.1×, the 5th (index 4) at 0.01×.
+    const at = (epoch: number) => ({ globalStep: 1000, epoch, epochFraction: 0.5, totalEpochs: 6 });
+    expect(learningRateAt(0.003, s, at(1))).toBeCloseTo(0.003, 15);
+    expect(learningRateAt(0.003, s, at(2))).toBeCloseTo(0.0003, 15);
+    expect(learningRateAt(0.003, s, at(4))).toBeCloseTo(0.00003, 15);
   });
 
   it('follows a half cosine to minFactor', () => {
     const s = schedule({ warmupSteps: 0, type: 'cosine', minFactor: 0 });
-    expect(learningRateAt(2, s, 0, 10, 1)).toBeCloseTo(2, 12);
-    expect(learningRateAt(2, s, 9, 10, 1)).toBeCloseTo(0, 12);
-    expect(learningRateAt(2, s, 4.5, 10, 1)).toBeCloseTo(1, 12);
+    const at = (epoch: number, epochFraction: number) => ({ globalStep: 50, epoch, epochFraction, totalEpochs: 4 });
+    expect(learningRateAt(2, s, at(0, 0))).toBeCloseTo(2, 12);
+    expect(learningRateAt(2, s, at(2, 0))).toBeCloseTo(1, 12);
+    expect(learningRateAt(2, s, at(3, 0.5))).toBeCloseTo(1 - Math.cos(Math.PI / 8), 12);
+    expect(learningRateAt(2, s, at(4, 0))).toBeCloseTo(0, 12);
   });
 });
 

@@ -1,0 +1,437 @@
+/**
+ * The training loop: the seed's recipe (SGD-Nesterov, warm-up then step/cosine, batch 4, augmentation
+ * moving boxes with pixels), validation every epoch (loss + COCO metrics from the evaluator), `best` and
+ * `last` checkpoints written atomically, and exact resumption.
+ *
+ * Determinism: every random draw comes from a stream derived from (seed, purpose, epoch, position) —
+ * the sampler's order, each image's augmentation, and the detector's own sampling (reseeded before each
+ * step through `stepRandom`) — so the run is a pure function of the config and the data on the cpu
+ * backend, and a run resumed from a mid-epoch checkpoint produces the same weights as one never stopped.
+ */
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../atomic.js';
+import type { CocoResult } from '../coco.js';
+import { FedcxrError } from '../errors.js';
+import { COCO_STAT_NAMES, type CocoEvalResult, evaluateCoco, precisionRecallCurve } from '../eval/coco-eval.js';
+import type { Detection, Detector, DetectorImage, DetectorTarget } from '../model.js';
+import { tf } from '../tf.js';
+import { buildAugmentation, type Sample } from '../transforms/transforms.js';
+import {
+  type ModelCard,
+  pointCheckpoint,
+  pruneSnapshots,
+  readSnapshot,
+  type Snapshot,
+  writeJsonl,
+  writeSnapshot,
+} from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import type { DetectionDataset } from './dataset.js';
+import { SgdOptimizer } from './optimizer.js';
+import { deriveSeed, type Rng, rngFor } from './rng.js';
+import { EpochSampler } from './sampler.js';
+import { learningRateAt } from './schedule.js';
+
+const VERSION = '0.1.0';
+
+/** One line of `log.jsonl`: what an epoch did. */
+export interface EpochRecord {
+  epoch: number;
+  steps: number;
+  images: number;
+  lr: number;
+  seconds: number;
+  /** Mean training losses over the epoch (each named loss and their sum, `loss`). */
+  train: Record<string, number>;
+  /** Validation: mean losses, `loss`, and COCO metrics (AP, AP50, … ARl) when validated this epoch. */
+  val?: Record<string, number>;
+  perCategory?: { id: number; name: string; AP: number; AP50: number }[];
+  best?: boolean;
+}
+
+/** Curves and sample predictions of one validation, kept for the report. */
+export interface ValidationDetail {
+  epoch: number;
+  pr: { id: number; name: string; recall: number[]; precision: number[] }[];
+  /** Detections per validation image (original pixels), for the first `reportImages` images. */
+  samples: { index: number; imageId: number; detections: Detection[]; target: DetectorTarget }[];
+  results: CocoResult[];
+}
+
+export interface TrainState {
+  format: 'fedcxr-train-state';
+  version: 1;
+  /** Next epoch to run (0-based) and next step inside it. */
+  epoch: number;
+  stepInEpoch: number;
+  globalStep: number;
+  optimizerIterations: number;
+  /** Sums of the losses over the steps done in the current epoch (so a resumed epoch's means are exact). */
+  epochSums: Record<string, number>;
+  epochSeconds: number;
+  history: EpochRecord[];
+  best: { epoch: number; metric: string; value: number; tag: string } | null;
+  config: TrainConfig;
+}
+
+export type TrainEvent =
+  | { type: 'epoch-start'; epoch: number; epochs: number; steps: number; startStep: number }
+  | { type: 'step'; epoch: number; step: number; steps: number; lr: number; losses: Record<string, number> }
+  | { type: 'validation-start'; epoch: number; images: number }
+  | { type: 'epoch-end'; record: EpochRecord }
+  | { type: 'checkpoint'; kind: 'last' | 'best'; dir: string };
+
+export interface TrainRunOptions {
+  config: TrainConfig;
+  detector: Detector;
+  train: DetectionDataset;
+  val?: DetectionDataset;
+  /** Where the run lives (default `<config.runsDir>/<config.name>`). */
+  runDir?: string;
+  /** Continue from `<runDir>/checkpoints/last.json`. */
+  resume?: boolean;
+  /** The detector's random source, reseeded before every step (pass the same Rng the detector draws from). */
+  stepRandom?: Rng;
+  onEvent?: (event: TrainEvent) => void;
+  /** Stops after the current step (a checkpoint is written first when `stopCheckpoint` is set). */
+  signal?: AbortSignal;
+  /** Called after each epoch with the run so far (the report hooks in here). */
+  afterEpoch?: (run: TrainRunSummary, detail: ValidationDetail | undefined) => Promise<void>;
+}
+
+export interface TrainRunSummary {
+  runDir: string;
+  history: EpochRecord[];
+  best: TrainState['best'];
+  config: TrainConfig;
+  classes: readonly string[];
+  stepsDone: number;
+}
+
+export async function trainDetector(options: TrainRunOptions): Promise<TrainRunSummary> {
+  const { config, detector, train, val } = options;
+  const runDir = options.runDir ?? join(config.runsDir, config.name);
+  await mkdir(runDir, { recursive: true });
+  const variables = detector.trainableVariables();
+  const slotNames = variables.map((_, i) => `momentum.${i}`);
+  const noDecay = config.optimizer.noDecayPatterns.map((p) => new RegExp(p));
+  const optimizer = new SgdOptimizer({
+    momentum: config.optimizer.momentum,
+    nesterov: config.optimizer.nesterov,
+    weightDecay: config.optimizer.weightDecay,
+    noDecay: (name) => noDecay.some((re) => re.test(name)),
+  });
+  const sampler = new EpochSampler(
+    { imageClasses: range(train.size).map((i) => Array.from(train.target(i).labels)) },
+    config.sampler,
+    config.seed,
+  );
+  const augment = buildAugmentation(config.augmentation);
+  const logFile = join(runDir, 'log.jsonl');
+
+  let state: TrainState = {
+    format: 'fedcxr-train-state',
+    version: 1,
+    epoch: 0,
+    stepInEpoch: 0,
+    globalStep: 0,
+    optimizerIterations: 0,
+    epochSums: {},
+    epochSeconds: 0,
+    history: [],
+    best: null,
+    config,
+  };
+  if (options.resume) {
+    const snapshot = await readSnapshot<TrainState>(runDir, 'last');
+    if (!snapshot) {
+      throw new FedcxrError('no_checkpoint', 'nothing to resume: no checkpoints/last.json', { file: runDir });
+    }
+    if (snapshot.state.format !== 'fedcxr-train-state') {
+      throw new FedcxrError('bad_checkpoint', 'not a fedcxr training state', {
+        file: join(snapshot.dir, 'state.json'),
+      });
+    }
+    detector.setWeights(snapshot.weights, { strict: true });
+    optimizer.setSlots(snapshot.optimizerSlots);
+    optimizer.checkSlots(variables, slotNames);
+    optimizer.iterations = snapshot.state.optimizerIterations;
+    state = { ...snapshot.state, config };
+    await writeJsonl(logFile, state.history);
+  } else {
+    await writeJsonl(logFile, []);
+  }
+  await writeJsonAtomic(join(runDir, 'config.json'), config);
+
+  const snapshotNow = async (extra: { metrics?: Record<string, number> } = {}): Promise<string> => {
+    const tag = `e${String(state.epoch).padStart(3, '0')}-s${String(state.globalStep).padStart(7, '0')}`;
+    const snapshot: Snapshot<TrainState> = {
+      weights: detector.getWeights(),
+      optimizerSlots: await optimizer.getSlots(),
+      card: modelCard(config, detector, train, state, extra.metrics ?? {}),
+      state: { ...state, optimizerIterations: optimizer.iterations },
+    };
+    await writeSnapshot(runDir, tag, snapshot);
+    return tag;
+  };
+
+  try {
+    for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
+      const indices = sampler.epochIndices(epoch);
+      const steps = Math.ceil(indices.length / config.batchSize);
+      options.onEvent?.({ type: 'epoch-start', epoch, epochs: config.epochs, steps, startStep: state.stepInEpoch });
+      let lr = 0;
+      for (let step = state.stepInEpoch; step < steps; step++) {
+        const started = performance.now();
+        const batch = indices.slice(step * config.batchSize, (step + 1) * config.batchSize);
+        const samples = await Promise.all(
+          batch.map(async (imageIndex, k) => {
+            const sample: Sample = { image: await train.loadImage(imageIndex), target: train.target(imageIndex) };
+            return augment(sample, rngFor(config.seed, 'augment', epoch, step * config.batchSize + k));
+          }),
+        );
+        options.stepRandom?.setState(deriveSeed(config.seed, 'detector', epoch, step));
+        lr = learningRateAt(config.optimizer.lr, config.schedule, {
+          globalStep: state.globalStep,
+          epoch,
+          epochFraction: step / steps,
+          totalEpochs: config.epochs,
+        });
+        const losses = trainStep(detector, optimizer, variables, slotNames, samples, lr);
+        for (const [name, value] of Object.entries(losses))
+          state.epochSums[name] = (state.epochSums[name] ?? 0) + value;
+        state.globalStep++;
+        state.stepInEpoch = step + 1;
+        state.epochSeconds += (performance.now() - started) / 1000;
+        options.onEvent?.({ type: 'step', epoch, step, steps, lr, losses });
+        if (step + 1 === steps) break; // the epoch end below checkpoints (and honours a stop request)
+        const stopping = options.signal?.aborted === true;
+        const periodic = config.checkpoint.everySteps > 0 && state.globalStep % config.checkpoint.everySteps === 0;
+        if (periodic || stopping) {
+          const tag = await snapshotNow();
+          await pointCheckpoint(runDir, 'last', tag);
+          await pruneSnapshots(runDir);
+          options.onEvent?.({ type: 'checkpoint', kind: 'last', dir: join(runDir, 'checkpoints', tag) });
+        }
+        if (stopping) throw stopped(epoch, step);
+      }
+
+      // End of epoch: validate, log, checkpoint.
+      const record: EpochRecord = {
+        epoch: epoch + 1,
+        steps,
+        images: indices.length,
+        lr,
+        seconds: 0,
+        train: Object.fromEntries(Object.entries(state.epochSums).map(([k, v]) => [k, v / Math.max(1, steps)])),
+      };
+      let detail: ValidationDetail | undefined;
+      const validateNow = val && ((epoch + 1) % config.validation.everyEpochs === 0 || epoch + 1 === config.epochs);
+      if (val && validateNow) {
+        options.onEvent?.({ type: 'validation-start', epoch, images: val.size });
+        const started = performance.now();
+        const validation = await validate(detector, val, config, epoch, options.stepRandom);
+        state.epochSeconds += (performance.now() - started) / 1000;
+        record.val = validation.metrics;
+        record.perCategory = validation.perCategory;
+        detail = validation.detail;
+      }
+      record.seconds = state.epochSeconds;
+      const metricValue = pickMetric(record, config.validation.metric);
+      const improved =
+        metricValue !== undefined &&
+        (state.best === null ||
+          (config.validation.mode === 'max' ? metricValue > state.best.value : metricValue < state.best.value));
+      if (improved) record.best = true;
+      state.history.push(record);
+      state.epoch = epoch + 1;
+      state.stepInEpoch = 0;
+      state.epochSums = {};
+      state.epochSeconds = 0;
+      const tag = `e${String(state.epoch).padStart(3, '0')}-s${String(state.globalStep).padStart(7, '0')}`;
+      if (improved && metricValue !== undefined) {
+        state.best = { epoch: epoch + 1, metric: config.validation.metric, value: metricValue, tag };
+      } else if (!val) {
+        // Without validation data, "best" is simply the latest epoch.
+        state.best = { epoch: epoch + 1, metric: 'epoch', value: epoch + 1, tag };
+      }
+      const written = await snapshotNow({ metrics: record.val });
+      await pointCheckpoint(runDir, 'last', written);
+      options.onEvent?.({ type: 'checkpoint', kind: 'last', dir: join(runDir, 'checkpoints', written) });
+      if (state.best?.tag === written) {
+        await pointCheckpoint(runDir, 'best', written);
+        options.onEvent?.({ type: 'checkpoint', kind: 'best', dir: join(runDir, 'checkpoints', written) });
+        if (detail) await writeJsonAtomic(join(runDir, 'best-validation.json'), detail);
+      }
+      await pruneSnapshots(runDir);
+      await appendFile(logFile, `${JSON.stringify(record)}\n`);
+      options.onEvent?.({ type: 'epoch-end', record });
+      if (detail) await writeJsonAtomic(join(runDir, 'last-validation.json'), detail);
+      await options.afterEpoch?.(summary(), detail);
+      if (options.signal?.aborted && epoch + 1 < config.epochs) throw stopped(epoch, steps - 1);
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return summary();
+
+  function summary(): TrainRunSummary {
+    return {
+      runDir,
+      history: state.history,
+      best: state.best,
+      config,
+      classes: detector.classes,
+      stepsDone: state.globalStep,
+    };
+  }
+}
+
+/** One optimizer step: losses → gradients → SGD update. Returns the losses (and their sum, `loss`). */
+function trainStep(
+  detector: Detector,
+  optimizer: SgdOptimizer,
+  variables: tf.Variable[],
+  slotNames: string[],
+  samples: Sample[],
+  lr: number,
+): Record<string, number> {
+  const images = samples.map((s) => s.image);
+  const targets = samples.map((s) => s.target);
+  const parts: Record<string, tf.Scalar> = {};
+  const { value, grads } = tf.variableGrads(() => {
+    const losses = detector.losses(images, targets);
+    const names = Object.keys(losses).sort();
+    if (names.length === 0) throw new FedcxrError('internal', `${detector.architecture} returned no losses`);
+    for (const name of names) parts[name] = tf.keep(losses[name].clone());
+    return tf.addN(names.map((n) => losses[n])) as tf.Scalar;
+  }, variables);
+  const out: Record<string, number> = {};
+  for (const [name, tensor] of Object.entries(parts)) {
+    out[name] = tensor.dataSync()[0];
+    tensor.dispose();
+  }
+  out.loss = value.dataSync()[0];
+  value.dispose();
+  if (!Number.isFinite(out.loss)) {
+    tf.dispose(Object.values(grads));
+    throw new FedcxrError('diverged', `training loss is ${out.loss} (lower the learning rate?)`);
+  }
+  optimizer.applyGradients(variables, grads, lr, slotNames);
+  tf.dispose(Object.values(grads));
+  return out;
+}
+
+/** Validation loss (mean over batches) and COCO metrics of the detector's predictions. */
+export async function validate(
+  detector: Detector,
+  val: DetectionDataset,
+  config: TrainConfig,
+  epoch: number,
+  stepRandom?: Rng,
+): Promise<{ metrics: Record<string, number>; perCategory: EpochRecord['perCategory']; detail: ValidationDetail }> {
+  const sums: Record<string, number> = {};
+  let batches = 0;
+  const results: CocoResult[] = [];
+  const samples: ValidationDetail['samples'] = [];
+  for (let start = 0; start < val.size; start += config.batchSize) {
+    const indices = range(Math.min(config.batchSize, val.size - start)).map((k) => start + k);
+    const images: DetectorImage[] = await Promise.all(indices.map((i) => val.loadImage(i)));
+    const targets = indices.map((i) => val.target(i));
+    stepRandom?.setState(deriveSeed(config.seed, 'validation', epoch, batches));
+    const losses = tf.tidy(() => {
+      const named = detector.losses(images, targets);
+      return Object.fromEntries(Object.entries(named).map(([k, v]) => [k, v.dataSync()[0]]));
+    });
+    let total = 0;
+    for (const [name, value] of Object.entries(losses)) {
+      sums[name] = (sums[name] ?? 0) + value;
+      total += value;
+    }
+    sums.loss = (sums.loss ?? 0) + total;
+    batches++;
+    const detections = await detector.predict(images);
+    detections.forEach((list, k) => {
+      const index = indices[k];
+      const imageId = val.coco.images[index].id;
+      for (const d of list) {
+        const [x1, y1, x2, y2] = d.box;
+        const category = val.categories[d.label - 1];
+        if (!category) continue;
+        results.push({ image_id: imageId, category_id: category.id, bbox: [x1, y1, x2 - x1, y2 - y1], score: d.score });
+      }
+      if (index < config.validation.reportImages)
+        samples.push({ index, imageId, detections: list, target: targets[k] });
+    });
+  }
+  const metrics: Record<string, number> = {};
+  for (const [name, sum] of Object.entries(sums)) metrics[name] = sum / Math.max(1, batches);
+  const evaluation: CocoEvalResult = evaluateCoco(val.coco, results);
+  COCO_STAT_NAMES.forEach((name, i) => {
+    metrics[name] = evaluation.stats[i];
+  });
+  const perCategory = evaluation.perCategory.map((c) => ({ id: c.id, name: c.name, AP: c.AP, AP50: c.AP50 }));
+  const pr = evaluation.catIds.map((id, k) => {
+    const curve = precisionRecallCurve(evaluation, k, 0.5) ?? { recall: [], precision: [] };
+    const name = val.categories.find((c) => c.id === id)?.name ?? String(id);
+    return { id, name, ...curve };
+  });
+  return { metrics, perCategory, detail: { epoch: epoch + 1, pr, samples, results } };
+}
+
+/** A metric of an epoch by name: `AP`, `AP50`, … from validation, `loss`/`val_loss` (validation loss), `train_loss`. */
+export function pickMetric(record: EpochRecord, metric: string): number | undefined {
+  if (metric === 'train_loss') return record.train.loss;
+  if (!record.val) return undefined;
+  return record.val[metric === 'val_loss' ? 'loss' : metric];
+}
+
+function stopped(epoch: number, step: number): FedcxrError {
+  return new FedcxrError(
+    'aborted',
+    `training stopped after epoch ${epoch + 1}, step ${step + 1}; continue with --resume`,
+  );
+}
+
+function modelCard(
+  config: TrainConfig,
+  detector: Detector,
+  train: DetectionDataset,
+  state: TrainState,
+  metrics: Record<string, number>,
+): ModelCard {
+  return {
+    format: 'fedcxr-model',
+    version: 1,
+    detector: config.model.detector,
+    architecture: detector.architecture,
+    backbone: config.model.backbone,
+    classes: [...detector.classes],
+    categoryIds: train.categories.map((c) => c.id),
+    preprocessing: {
+      normalization: config.data.normalization,
+      minSize: config.model.minSize,
+      maxSize: config.model.maxSize,
+    },
+    options: config.model.options,
+    training: {
+      epoch: state.epoch,
+      globalStep: state.globalStep,
+      seed: config.seed,
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      optimizer: config.optimizer,
+      schedule: config.schedule,
+      augmentation: config.augmentation,
+      sampler: config.sampler,
+      trainImages: train.size,
+    },
+    metrics,
+    provenance: { createdAt: new Date().toISOString(), fedcxrVersion: VERSION, run: config.name },
+  };
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
