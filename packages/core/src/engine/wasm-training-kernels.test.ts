@@ -43,6 +43,10 @@ describe('wasm training kernels', () => {
     { k: 1, s: 2, pad: 'valid', h: 8, ci: 6, co: 5 },
     { k: 1, s: 1, pad: 'same', h: 5, ci: 8, co: 3 },
     { k: 1, s: 1, pad: 'valid', h: 6, ci: 3, co: 7 },
+    { k: 1, s: 1, pad: 'valid', h: 4, ci: 66, co: 130 },
+    { k: 1, s: 1, pad: 'valid', h: 4, ci: 140, co: 70 },
+    { k: 3, s: 1, pad: 'same', h: 5, ci: 3, co: 70 },
+    { k: 3, s: 2, pad: 'same', h: 6, ci: 2, co: 65 },
     { k: 7, s: 2, pad: 'same', h: 16, ci: 3, co: 4 },
     { k: 2, s: 2, pad: 'valid', h: 7, ci: 2, co: 3 },
   ];

@@ -16,7 +16,7 @@
  *
  * NCHW data or dilated convolutions fall back to the cpu kernels as well.
  */
-import { type KernelBackend, type KernelFunc, type NamedAttrMap, type TensorInfo, tf } from '../tf.js';
+import { type DataId, type KernelBackend, type KernelFunc, type NamedAttrMap, type TensorInfo, tf } from '../tf.js';
 
 type Inputs = Record<string, TensorInfo> | TensorInfo[];
 
@@ -64,6 +64,8 @@ export function registerWasmTrainingKernels(): RegisteredKernel[] {
 class KernelScope {
   private readonly temporaries: TensorInfo[] = [];
   readonly backend: KernelBackend;
+  /** Column blocks cut from a b operand, by its data (see narrowProduct). */
+  readonly blocksOf = new Map<DataId, TensorInfo[]>();
   private readonly backendName: string;
 
   constructor(backend: KernelBackend, backendName: string) {
@@ -144,25 +146,21 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
   const { strideHeight, strideWidth, padInfo, inHeight, inWidth } = info;
   const rows = batchSize * outHeight * outWidth;
   const scope = new KernelScope(backend, 'wasm');
-  const matMul = (a: TensorInfo, b: TensorInfo) =>
-    scope.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
+  const matMul = (a: TensorInfo, b: TensorInfo) => narrowProduct(scope, a, b);
   try {
     const dyMatrix = scope.run('Reshape', { x: dy }, { shape: [rows, outChannels] });
     const unpadded = padInfo.top === 0 && padInfo.bottom === 0 && padInfo.left === 0 && padInfo.right === 0;
     const pointwise = filterHeight === 1 && filterWidth === 1 && strideHeight === 1 && strideWidth === 1 && unpadded;
-    if (pointwise && inChannels < outChannels) {
-      // dW = xᵀ·dy; transposing the narrower operand is the cheaper way to avoid a transposed-A product.
-      const xT = scope.run(
-        'Transpose',
-        { x: scope.run('Reshape', { x }, { shape: [rows, inChannels] }) },
-        { perm: [1, 0] },
-      );
-      return scope.keep(scope.run('Reshape', { x: matMul(xT, dyMatrix) }, { shape: filterShape }));
-    }
     if (pointwise) {
+      // dW = xᵀ·dy. XNNPACK wants neither operand transposed, so one is: the wider one; the narrower is the
+      // packed b (packing cost grows faster than linearly with b's width).
+      const xMatrix = scope.run('Reshape', { x }, { shape: [rows, inChannels] });
+      if (outChannels <= inChannels) {
+        const xT = scope.run('Transpose', { x: xMatrix }, { perm: [1, 0] }); // [Ci, rows]
+        return scope.keep(scope.run('Reshape', { x: matMul(xT, dyMatrix) }, { shape: filterShape }));
+      }
       const dyT = scope.run('Transpose', { x: dyMatrix }, { perm: [1, 0] }); // [Co, rows]
-      const product = matMul(dyT, scope.run('Reshape', { x }, { shape: [rows, inChannels] })); // [Co, Ci]
-      const dw = scope.run('Transpose', { x: product }, { perm: [1, 0] });
+      const dw = scope.run('Transpose', { x: matMul(dyT, xMatrix) }, { perm: [1, 0] }); // [Co, Ci] → [Ci, Co]
       return scope.keep(scope.run('Reshape', { x: dw }, { shape: filterShape }));
     }
     if (strideHeight === 1 && strideWidth === 1) {
@@ -300,10 +298,38 @@ function shiftedGridTaps(
   for (let i = 0; i < filterHeight; i++) {
     for (let j = 0; j < filterWidth; j++) {
       const window = scope.track(columnRange(scope.backend as WasmBackendLike, xT, i * gridWidth + j, span));
-      taps.push(scope.run('BatchMatMul', { a: window, b: dyRows }, { transposeA: false, transposeB: false })); // [Ci, Co]
+      taps.push(narrowProduct(scope, window, dyRows)); // [Ci, Co]
     }
   }
   return taps;
+}
+
+/** Widest b XNNPACK packs quickly: packing [K, N] costs far more than K·N copies once N grows past ~64. */
+const packedColumns = 64;
+
+/**
+ * a·b on XNNPACK with b split into ≤64-column blocks. The blocks are cut once per b and kept in the scope,
+ * so repeated products with the same b (the taps of one filter gradient) reuse XNNPACK's packed weights.
+ */
+function narrowProduct(scope: KernelScope, a: TensorInfo, b: TensorInfo): TensorInfo {
+  const product = (left: TensorInfo, right: TensorInfo) =>
+    scope.run('BatchMatMul', { a: left, b: right }, { transposeA: false, transposeB: false });
+  const columns = b.shape[1];
+  if (columns <= packedColumns) return product(a, b);
+  let blocks = scope.blocksOf.get(b.dataId);
+  if (!blocks) {
+    blocks = [];
+    for (let begin = 0; begin < columns; begin += packedColumns) {
+      const width = Math.min(packedColumns, columns - begin);
+      blocks.push(scope.track(columnRange(scope.backend as WasmBackendLike, b, begin, width)));
+    }
+    scope.blocksOf.set(b.dataId, blocks);
+  }
+  return scope.run(
+    'Concat',
+    blocks.map((block) => product(a, block)),
+    { axis: 1 },
+  );
 }
 
 /** Columns [begin, begin + width) of a row-major [rows, columns] float tensor: one copy per row. */
