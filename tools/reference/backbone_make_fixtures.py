@@ -14,6 +14,7 @@ Usage:
   V=$(bash ../shared/tools/python-reference-env.sh)
   $V/bin/python tools/reference/backbone_make_fixtures.py                     # checkpoints + fixtures
   $V/bin/python tools/reference/backbone_make_fixtures.py --checkpoints-only --arch resnet50_fpn
+  $V/bin/python tools/reference/backbone_make_fixtures.py --import-layouts   # COCO / ImageNet layouts
 """
 import argparse
 import collections
@@ -144,12 +145,36 @@ def summarize(name, t, g):
     }
 
 
+def save_import_layouts(cache):
+    """Checkpoints in the official files' layouts (random weights) for the import tests."""
+    os.makedirs(cache, exist_ok=True)
+    torch.manual_seed(0)
+    coco = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+    # The 2019 COCO file predates torch's zip format: write the legacy serialization like it.
+    files = {
+        "fasterrcnn_resnet50_fpn_coco-layout.pth": (coco.state_dict(), False),
+        "resnet50-imagenet-layout.pth": (torchvision.models.resnet50().state_dict(), True),
+        "swin_t-imagenet-layout.pth": (torchvision.models.swin_t().state_dict(), True),
+    }
+    for name, (state, zip_format) in files.items():
+        path = os.path.join(cache, name)
+        torch.save(state, path + ".tmp", _use_new_zipfile_serialization=zip_format)
+        os.replace(path + ".tmp", path)
+        print(f"{path}: {len(state)} tensors", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--arch", action="append", choices=sorted(SEEDS), help="default: all")
     parser.add_argument("--cache", default=os.path.join(ROOT, ".cache", "reference", "backbones"))
     parser.add_argument("--checkpoints-only", action="store_true", help="write the .pth files, not the fixtures")
+    parser.add_argument(
+        "--import-layouts", action="store_true", help="only write COCO/ImageNet-layout checkpoints for import tests"
+    )
     args = parser.parse_args()
+    if args.import_layouts:
+        save_import_layouts(args.cache)
+        return
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     for arch in args.arch or sorted(SEEDS):
         started = time.time()

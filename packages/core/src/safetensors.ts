@@ -26,6 +26,8 @@ const BYTES_PER_ELEMENT: Record<string, number> = {
   BOOL: 1,
 };
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 /** Largest header the reader accepts (the reference implementation's limit). */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
@@ -113,6 +115,12 @@ export function decodeElements(
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   switch (dtype) {
     case 'F32': {
+      if (LITTLE_ENDIAN_HOST) {
+        // One copy of the bytes into a fresh (aligned) buffer instead of a DataView call per element.
+        const data = new Float32Array(count);
+        new Uint8Array(data.buffer).set(raw.subarray(0, count * 4));
+        return { dtype: 'float32', shape, data };
+      }
       const data = new Float32Array(count);
       for (let i = 0; i < count; i++) data[i] = view.getFloat32(i * 4, true);
       return { dtype: 'float32', shape, data };
@@ -215,7 +223,11 @@ export function encodeSafetensors(tensors: NamedTensors, metadata: Record<string
     const data = tensor.data;
     switch (tensor.dtype) {
       case 'float32':
-        for (let i = 0; i < data.length; i++) view.setFloat32(base + i * 4, data[i], true);
+        if (LITTLE_ENDIAN_HOST && data instanceof Float32Array) {
+          out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), base);
+        } else {
+          for (let i = 0; i < data.length; i++) view.setFloat32(base + i * 4, data[i], true);
+        }
         break;
       case 'float16':
         for (let i = 0; i < data.length; i++) view.setUint16(base + i * 2, numberToFloat16Bits(data[i]), true);

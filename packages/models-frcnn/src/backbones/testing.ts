@@ -51,7 +51,17 @@ export function syntheticImages(batch: number, height: number, width: number): t
  * Python reference environment cannot be built here.
  */
 export function cachedCheckpoint(arch: string): { path?: string; reason?: string } {
-  const path = `${backboneCache}/${arch}.pth`;
+  return cached(`${backboneCache}/${arch}.pth`, ['--checkpoints-only', '--arch', arch]);
+}
+
+/** The COCO/ImageNet-layout checkpoints (random weights) for import tests, generated on demand. */
+export function cachedImportLayout(
+  name: 'fasterrcnn_resnet50_fpn_coco-layout' | 'resnet50-imagenet-layout' | 'swin_t-imagenet-layout',
+): { path?: string; reason?: string } {
+  return cached(`${backboneCache}/${name}.pth`, ['--import-layouts']);
+}
+
+function cached(path: string, scriptArgs: string[]): { path?: string; reason?: string } {
   if (existsSync(path)) return { path };
   let venv: string;
   try {
@@ -67,18 +77,11 @@ export function cachedCheckpoint(arch: string): { path?: string; reason?: string
   try {
     execFileSync(
       `${venv}/bin/python`,
-      [
-        `${repoRoot}tools/reference/backbone_make_fixtures.py`,
-        '--checkpoints-only',
-        '--arch',
-        arch,
-        '--cache',
-        backboneCache,
-      ],
+      [`${repoRoot}tools/reference/backbone_make_fixtures.py`, ...scriptArgs, '--cache', backboneCache],
       { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 },
     );
   } catch (error) {
-    return { reason: `generating ${arch}.pth failed: ${(error as Error).message.split('\n')[0]}` };
+    return { reason: `generating ${path} failed: ${(error as Error).message.split('\n')[0]}` };
   }
   console.log(`generated ${path} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return { path };

@@ -255,6 +255,15 @@ function gatherStrided(
     );
   }
   const rank = shape.length;
+  let contiguous = true;
+  for (let d = rank - 1, expected = 1; d >= 0; d--) {
+    if (shape[d] !== 1 && stride[d] !== expected) contiguous = false;
+    expected *= shape[d];
+  }
+  if (contiguous) {
+    out.set(source.subarray(offset, offset + count) as ArrayLike<number>);
+    return { dtype: flat.dtype, shape, data: out };
+  }
   const index = new Array<number>(rank).fill(0);
   let at = offset;
   for (let i = 0; i < count; i++) {

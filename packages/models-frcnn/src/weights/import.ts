@@ -1,0 +1,373 @@
+/**
+ * Importing torchvision checkpoints into the project's model directory: the full Faster R-CNN layout
+ * (`fasterrcnn_resnet50_fpn_coco-258fb6c6.pth`: backbone.body.*, backbone.fpn.*, rpn.*, roi_heads.*) and the
+ * ImageNet classification layouts (resnet18/50/101, swin_t: no `backbone.body.` prefix, an `fc.`/`head.`
+ * classifier to drop, swin's final `norm.`). Tensors stay in torchvision layout (the model directory's
+ * safetensors can be read by PyTorch as is); ops/layout.ts converts when they enter tfjs variables.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { backbones, FedcxrError, type NamedTensors, readSafetensors } from '@fedcxr/core';
+import { type Preprocessing, saveModelDir, TORCHVISION_PREPROCESSING } from '../model-dir.js';
+import { readPth } from './pth.js';
+
+/** torchvision detector names accepted as --arch, and the backbone each implies. */
+export const ARCH_ALIASES: Record<string, string> = {
+  fasterrcnn_resnet50_fpn: 'resnet50_fpn',
+  fasterrcnn_resnet101_fpn: 'resnet101_fpn',
+  fasterrcnn_resnet18_fpn: 'resnet18_fpn',
+  fasterrcnn_swin_t_fpn: 'swin_t_fpn',
+};
+
+/** The registered backbone name for an --arch value (a backbone name or a torchvision detector name). */
+export function backboneForArch(arch: string): string {
+  const name = ARCH_ALIASES[arch] ?? arch;
+  if (!backbones.has(name)) {
+    throw new FedcxrError(
+      'usage',
+      `unknown architecture "${arch}"; use one of ${[...backbones.list(), ...Object.keys(ARCH_ALIASES)].join(', ')}`,
+    );
+  }
+  return name;
+}
+
+export type CheckpointLayout = 'detector' | 'imagenet';
+
+export interface ConvertedCheckpoint {
+  layout: CheckpointLayout;
+  /** torchvision FasterRCNN keys, torchvision layouts. */
+  weights: NamedTensors;
+  /** Source keys not carried over (classifier heads, bookkeeping buffers). */
+  dropped: string[];
+  /** Classes (incl. background) of the checkpoint's box predictor, when it has one. */
+  numClasses?: number;
+}
+
+const PREDICTOR = 'roi_heads.box_predictor.';
+
+/** Reads a .pth or .safetensors file's tensors. */
+export async function readCheckpoint(file: string): Promise<NamedTensors> {
+  if (file.endsWith('.safetensors')) return (await readSafetensors(file)).tensors;
+  const head = new Uint8Array(8);
+  try {
+    const handle = await open(file, 'r');
+    try {
+      await handle.read(head, 0, 8, 0);
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    throw new FedcxrError('file_unreadable', `cannot read: ${(error as Error).message}`, { file });
+  }
+  // safetensors under another extension: an 8-byte length then '{'.
+  if (head[0] !== 0x50 && head[0] !== 0x80 && head[7] === 0) return (await readSafetensors(file)).tensors;
+  return readPth(file);
+}
+
+/**
+ * Maps a checkpoint's keys onto the FasterRCNN layout for `backbone` and checks names and shapes against it.
+ * Detector checkpoints keep every key (minus num_batches_tracked); ImageNet ones get `backbone.body.`.
+ */
+export function convertCheckpoint(source: NamedTensors, backbone: string, file = 'checkpoint'): ConvertedCheckpoint {
+  const keys = [...source.keys()];
+  const layout: CheckpointLayout = keys.some((k) => k.startsWith('backbone.')) ? 'detector' : 'imagenet';
+  const weights: NamedTensors = new Map();
+  const dropped: string[] = [];
+  const swin = backbone.startsWith('swin');
+  for (const [key, tensor] of source) {
+    if (key.endsWith('.num_batches_tracked')) {
+      dropped.push(key);
+      continue;
+    }
+    if (layout === 'detector') {
+      weights.set(key, tensor);
+      continue;
+    }
+    const classifier = swin ? /^(head|norm)\./.test(key) : key.startsWith('fc.');
+    if (classifier) dropped.push(key);
+    else weights.set(`backbone.body.${key}`, tensor);
+  }
+  checkAgainstBackbone(weights, backbone, layout, file);
+  const clsScore = weights.get(`${PREDICTOR}cls_score.weight`);
+  return { layout, weights, dropped, numClasses: clsScore?.shape[0] };
+}
+
+/** Every `backbone.body.*` key must exist in the backbone with the same shape, and the body must be complete. */
+function checkAgainstBackbone(weights: NamedTensors, backbone: string, layout: CheckpointLayout, file: string): void {
+  const expected = backboneShapes(backbone);
+  const unexpected: string[] = [];
+  for (const [key, tensor] of weights) {
+    if (!key.startsWith('backbone.')) continue;
+    const shape = expected.get(key);
+    if (!shape) {
+      if (!key.endsWith('.relative_position_index')) unexpected.push(key);
+      continue;
+    }
+    if (shape.join(',') !== tensor.shape.join(',')) {
+      throw new FedcxrError(
+        'weights_mismatch',
+        `${key} has shape [${tensor.shape}] but ${backbone} needs [${shape}]: is --arch right?`,
+        { file },
+      );
+    }
+  }
+  const missingBody = [...expected.keys()].filter((key) => key.startsWith('backbone.body.') && !weights.has(key));
+  const missingFpn = [...expected.keys()].filter((key) => key.startsWith('backbone.fpn.') && !weights.has(key));
+  const problems: string[] = [];
+  if (unexpected.length > 0)
+    problems.push(`${unexpected.length} keys ${backbone} does not have (${unexpected.slice(0, 3).join(', ')}…)`);
+  if (missingBody.length > 0)
+    problems.push(`${missingBody.length} ${backbone} keys missing (${missingBody.slice(0, 3).join(', ')}…)`);
+  if (layout === 'detector' && missingFpn.length > 0) problems.push(`${missingFpn.length} FPN keys missing`);
+  if (problems.length > 0) {
+    throw new FedcxrError('weights_mismatch', `not a ${backbone} ${layout} checkpoint: ${problems.join('; ')}`, {
+      file,
+    });
+  }
+}
+
+const shapeCache = new Map<string, Map<string, number[]>>();
+
+/** torchvision-layout shapes of a backbone's variables (built once, then disposed). */
+export function backboneShapes(backbone: string): Map<string, number[]> {
+  let shapes = shapeCache.get(backbone);
+  if (!shapes) {
+    const built = backbones.build(backbone, {});
+    // tfjs layouts back to torchvision's: convs HWIO → OIHW, linear weights [in, out] → [out, in].
+    shapes = new Map(
+      [...built.variables()].map(([key, variable]) => {
+        const s = variable.shape;
+        if (s.length === 4) return [key, [s[3], s[2], s[0], s[1]]];
+        if (s.length === 2 && key.endsWith('.weight')) return [key, [s[1], s[0]]];
+        return [key, [...s]];
+      }),
+    );
+    built.dispose?.();
+    shapeCache.set(backbone, shapes);
+  }
+  return shapes;
+}
+
+/**
+ * For a class-count change: removes `roi_heads.box_predictor.*` when its class count differs from
+ * `numClasses` (incl. background), so the detector re-initializes the predictor. Returns the dropped keys.
+ */
+export function dropBoxPredictor(
+  weights: NamedTensors,
+  numClasses: number,
+): { weights: NamedTensors; dropped: string[]; kept: boolean } {
+  const clsScore = weights.get(`${PREDICTOR}cls_score.weight`);
+  if (!clsScore || clsScore.shape[0] === numClasses) return { weights, dropped: [], kept: Boolean(clsScore) };
+  const out: NamedTensors = new Map();
+  const dropped: string[] = [];
+  for (const [key, tensor] of weights) {
+    if (key.startsWith(PREDICTOR)) dropped.push(key);
+    else out.set(key, tensor);
+  }
+  return { weights: out, dropped, kept: false };
+}
+
+/** torchvision's COCO category names for the 91-way predictor (index = label; 'N/A' are unused ids). */
+export const COCO_CLASSES: readonly string[] = [
+  '__background__',
+  'person',
+  'bicycle',
+  'car',
+  'motorcycle',
+  'airplane',
+  'bus',
+  'train',
+  'truck',
+  'boat',
+  'traffic light',
+  'fire hydrant',
+  'N/A',
+  'stop sign',
+  'parking meter',
+  'bench',
+  'bird',
+  'cat',
+  'dog',
+  'horse',
+  'sheep',
+  'cow',
+  'elephant',
+  'bear',
+  'zebra',
+  'giraffe',
+  'N/A',
+  'backpack',
+  'umbrella',
+  'N/A',
+  'N/A',
+  'handbag',
+  'tie',
+  'suitcase',
+  'frisbee',
+  'skis',
+  'snowboard',
+  'sports ball',
+  'kite',
+  'baseball bat',
+  'baseball glove',
+  'skateboard',
+  'surfboard',
+  'tennis racket',
+  'bottle',
+  'N/A',
+  'wine glass',
+  'cup',
+  'fork',
+  'knife',
+  'spoon',
+  'bowl',
+  'banana',
+  'apple',
+  'sandwich',
+  'orange',
+  'broccoli',
+  'carrot',
+  'hot dog',
+  'pizza',
+  'donut',
+  'cake',
+  'chair',
+  'couch',
+  'potted plant',
+  'bed',
+  'N/A',
+  'dining table',
+  'N/A',
+  'N/A',
+  'toilet',
+  'N/A',
+  'tv',
+  'laptop',
+  'mouse',
+  'remote',
+  'keyboard',
+  'cell phone',
+  'microwave',
+  'oven',
+  'toaster',
+  'sink',
+  'refrigerator',
+  'N/A',
+  'book',
+  'clock',
+  'vase',
+  'scissors',
+  'teddy bear',
+  'hair drier',
+  'toothbrush',
+];
+
+export interface ImportOptions {
+  /** A backbone name (resnet50_fpn…) or a torchvision detector name (fasterrcnn_resnet50_fpn). */
+  arch: string;
+  /** Classes incl. background (torchvision's num_classes); a different count re-initializes the predictor. */
+  numClasses?: number;
+  /** Class names without background (implies numClasses = length + 1). */
+  classes?: string[];
+  out: string;
+  preprocessing?: Preprocessing;
+  /** Where the file came from (e.g. its download URL), for the card. */
+  url?: string;
+}
+
+export interface ImportSummary {
+  out: string;
+  backbone: string;
+  layout: CheckpointLayout;
+  tensors: number;
+  dropped: string[];
+  classes: string[];
+  uninitialized: string[];
+}
+
+/** Reads a torchvision checkpoint and writes it as a model directory (see model-dir.ts). */
+export async function importCheckpoint(file: string, options: ImportOptions): Promise<ImportSummary> {
+  const backbone = backboneForArch(options.arch);
+  const source = await readCheckpoint(file);
+  const converted = convertCheckpoint(source, backbone, file);
+  let classes: string[];
+  if (options.classes) {
+    if (options.numClasses !== undefined && options.numClasses !== options.classes.length + 1) {
+      throw new FedcxrError(
+        'usage',
+        `--num-classes ${options.numClasses} disagrees with ${options.classes.length} class names (+ background)`,
+      );
+    }
+    classes = ['__background__', ...options.classes];
+  } else if (options.numClasses !== undefined) {
+    if (!Number.isInteger(options.numClasses) || options.numClasses < 2) {
+      throw new FedcxrError(
+        'usage',
+        `--num-classes counts the background too: an integer ≥ 2, got ${options.numClasses}`,
+      );
+    }
+    classes =
+      options.numClasses === COCO_CLASSES.length && converted.numClasses === COCO_CLASSES.length
+        ? [...COCO_CLASSES]
+        : ['__background__', ...Array.from({ length: options.numClasses - 1 }, (_, i) => `class_${i + 1}`)];
+  } else if (converted.numClasses === COCO_CLASSES.length) {
+    classes = [...COCO_CLASSES];
+  } else if (converted.numClasses !== undefined) {
+    classes = ['__background__', ...Array.from({ length: converted.numClasses - 1 }, (_, i) => `class_${i + 1}`)];
+  } else {
+    throw new FedcxrError(
+      'usage',
+      'this checkpoint has no detector head: give --num-classes N (incl. background) or --classes',
+      {
+        file,
+      },
+    );
+  }
+  const { weights, dropped } = dropBoxPredictor(converted.weights, classes.length);
+  const uninitialized =
+    converted.layout === 'imagenet'
+      ? ['backbone.fpn.', 'rpn.', 'roi_heads.']
+      : dropped.length > 0 || converted.numClasses === undefined
+        ? ['roi_heads.box_predictor.']
+        : [];
+  await saveModelDir(
+    options.out,
+    {
+      architecture: 'fasterrcnn',
+      backbone,
+      classes,
+      preprocessing: options.preprocessing ?? TORCHVISION_PREPROCESSING,
+      provenance: {
+        createdAt: new Date().toISOString(),
+        createdBy: 'fedcxr weights import',
+        source: {
+          kind: 'torchvision-checkpoint',
+          file: basename(file),
+          sha256: await sha256File(file),
+          layout: converted.layout,
+          url: options.url,
+        },
+        dropped: [...converted.dropped, ...dropped],
+      },
+      weights: { uninitialized },
+    },
+    weights,
+  );
+  return {
+    out: options.out,
+    backbone,
+    layout: converted.layout,
+    tensors: weights.size,
+    dropped: [...converted.dropped, ...dropped],
+    classes,
+    uninitialized,
+  };
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
