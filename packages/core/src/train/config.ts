@@ -42,7 +42,7 @@ export const scheduleConfigSchema = z.object({
 export const modelConfigSchema = z.object({
   detector: z.string().min(1).default('faster_rcnn'),
   backbone: z.string().min(1).default('resnet50_fpn'),
-  /** Foreground classes; taken from the training data's categories when absent. */
+  /** Foreground classes (background not counted); taken from the training data's categories when absent. */
   numClasses: z.number().int().positive().optional(),
   /** torchvision's transform: shorter side resized to minSize, longer side at most maxSize. */
   minSize: z.number().int().positive().default(800),

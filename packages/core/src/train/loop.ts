@@ -14,6 +14,7 @@ import { writeJsonAtomic } from '../atomic.js';
 import type { CocoResult } from '../coco.js';
 import { FedcxrError } from '../errors.js';
 import { COCO_STAT_NAMES, type CocoEvalResult, evaluateCoco, precisionRecallCurve } from '../eval/coco-eval.js';
+import { froc } from '../eval/froc.js';
 import type { Detection, Detector, DetectorImage, DetectorTarget } from '../model.js';
 import { tf } from '../tf.js';
 import { buildAugmentation, type Sample } from '../transforms/transforms.js';
@@ -54,6 +55,8 @@ export interface EpochRecord {
 export interface ValidationDetail {
   epoch: number;
   pr: { id: number; name: string; recall: number[]; precision: number[] }[];
+  /** FROC (IoU ≥ 0.5 hits, LUNA16 operating points): the curve and the sensitivity at each FP rate. */
+  froc: { fpRates: number[]; sensitivities: number[]; score: number; fpsPerImage: number[]; sensitivity: number[] };
   /** Detections per validation image (original pixels), for the first `reportImages` images. */
   samples: { index: number; imageId: number; detections: Detection[]; target: DetectorTarget }[];
   results: CocoResult[];
@@ -377,7 +380,16 @@ export async function validate(
     const name = val.categories.find((c) => c.id === id)?.name ?? String(id);
     return { id, name, ...curve };
   });
-  return { metrics, perCategory, detail: { epoch: epoch + 1, pr, samples, results } };
+  const frocResult = froc(val.coco, results);
+  metrics.FROC = Number.isNaN(frocResult.score) ? -1 : frocResult.score;
+  const frocDetail = {
+    fpRates: frocResult.fpRates,
+    sensitivities: frocResult.sensitivities,
+    score: metrics.FROC,
+    fpsPerImage: frocResult.curve.fpsPerImage,
+    sensitivity: frocResult.curve.sensitivity,
+  };
+  return { metrics, perCategory, detail: { epoch: epoch + 1, pr, froc: frocDetail, samples, results } };
 }
 
 /** A metric of an epoch by name: `AP`, `AP50`, … from validation, `loss`/`val_loss` (validation loss), `train_loss`. */

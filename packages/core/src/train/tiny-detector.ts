@@ -10,7 +10,14 @@
  * (dx, dy, log w, log h) relative to the cell center and the stride.
  */
 import { FedcxrError } from '../errors.js';
-import type { Detection, Detector, DetectorImage, DetectorOptions, DetectorTarget } from '../model.js';
+import {
+  type Detection,
+  type Detector,
+  type DetectorImage,
+  type DetectorOptions,
+  type DetectorTarget,
+  detectors,
+} from '../model.js';
 import type { NamedTensors } from '../tensors.js';
 import { tf } from '../tf.js';
 import { Rng } from './rng.js';
@@ -329,13 +336,26 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-/** Builds tiny_grid from the detector registry's options (`inputSize`, `width`, `seed` settings). */
+/**
+ * Builds tiny_grid from the detector registry's options. As for faster_rcnn (torchvision's convention),
+ * `numClasses` counts the background and `classes[0]` is '__background__'. Settings: inputSize, width, seed.
+ */
 export function buildTinyGridDetector(options: DetectorOptions): TinyGridDetector {
   return new TinyGridDetector({
-    numClasses: options.numClasses,
-    classes: options.classes,
+    numClasses: options.numClasses - 1,
+    classes: options.classes?.slice(1),
     inputSize: typeof options.inputSize === 'number' ? options.inputSize : undefined,
     width: typeof options.width === 'number' ? options.width : undefined,
     seed: typeof options.seed === 'number' ? options.seed : undefined,
   });
+}
+
+/** Registers tiny_grid in core's detector registry (idempotent). */
+export function registerTinyGridDetector(): void {
+  if (detectors.has('tiny_grid')) return;
+  detectors.register(
+    'tiny_grid',
+    buildTinyGridDetector,
+    'a minimal single-scale grid detector for smoke tests and CPU demos (not a chest X-ray model)',
+  );
 }

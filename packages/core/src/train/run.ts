@@ -1,0 +1,134 @@
+/**
+ * `cxr train` as a library call: config → engine → datasets → detector (from the registry) → training →
+ * report. The loop itself (loop.ts) knows nothing of files or registries; this is the wiring.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EngineInfo } from '../engine/engine.js';
+import { initEngine } from '../engine/engine.js';
+import { FedcxrError } from '../errors.js';
+import { type Detector, detectors } from '../model.js';
+import { readSafetensors } from '../safetensors.js';
+import type { TrainConfig } from './config.js';
+import { type DetectionDataset, openCocoDataset } from './dataset.js';
+import { type TrainEvent, type TrainRunSummary, trainDetector, type ValidationDetail } from './loop.js';
+import { Rng } from './rng.js';
+import { registerTinyGridDetector } from './tiny-detector.js';
+
+export interface RunTrainingOptions {
+  resume?: boolean;
+  onEvent?: (event: TrainEvent) => void;
+  /** Log lines for people (engine choice, data sizes). */
+  log?: (message: string) => void;
+  signal?: AbortSignal;
+  /** Called after every epoch (e.g. to write the HTML report); gets the datasets for pictures. */
+  afterEpoch?: (
+    run: TrainRunSummary,
+    detail: ValidationDetail | undefined,
+    data: { train: DetectionDataset; val?: DetectionDataset },
+  ) => Promise<void>;
+}
+
+export interface TrainingOutcome extends TrainRunSummary {
+  engine: EngineInfo;
+  trainImages: number;
+  valImages: number;
+}
+
+/**
+ * Builds the configured detector with the run's random source wired in: `permutation` (faster_rcnn's
+ * balanced samplers) and `random` draw from `stepRandom`, which the loop reseeds before each step.
+ */
+export function buildTrainingDetector(config: TrainConfig, classNames: readonly string[], stepRandom: Rng): Detector {
+  registerTinyGridDetector();
+  const numClasses = config.model.numClasses ?? classNames.length;
+  if (numClasses !== classNames.length) {
+    throw new FedcxrError(
+      'invalid_config',
+      `model.numClasses is ${numClasses} but the training data has ${classNames.length} categories (${classNames.join(', ')})`,
+    );
+  }
+  const random = () => stepRandom.next();
+  const permutation = (n: number): Int32Array => {
+    const out = Int32Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [out[i], out[j]] = [out[j], out[i]];
+    }
+    return out;
+  };
+  return detectors.build(config.model.detector, {
+    backbone: config.model.backbone,
+    numClasses: numClasses + 1,
+    classes: ['__background__', ...classNames],
+    backboneOptions: { trainableLayers: config.model.trainableLayers },
+    minSize: config.model.minSize,
+    maxSize: config.model.maxSize,
+    seed: config.seed,
+    random,
+    permutation,
+    ...config.model.options,
+  });
+}
+
+/** Loads starting weights (transfer learning): a model directory or a .safetensors file. */
+export async function loadInitialWeights(detector: Detector, path: string): Promise<void> {
+  let file = path;
+  try {
+    if ((await stat(path)).isDirectory()) file = join(path, 'weights.safetensors');
+  } catch (error) {
+    throw new FedcxrError('weights_unreadable', `cannot read: ${(error as Error).message}`, { file: path });
+  }
+  if (!file.endsWith('.safetensors')) {
+    throw new FedcxrError(
+      'weights_unreadable',
+      'model.weights must be a model directory or a .safetensors file (import .pth files with `cxr weights import` first)',
+      { file },
+    );
+  }
+  const { tensors } = await readSafetensors(file);
+  // Not strict: as in the seed, a COCO checkpoint's box predictor may not fit the new class count.
+  detector.setWeights(tensors, { strict: false });
+}
+
+export async function runTraining(config: TrainConfig, options: RunTrainingOptions = {}): Promise<TrainingOutcome> {
+  const engine = await initEngine(config.engine);
+  options.log?.(`engine: ${engine.reason}`);
+  const train = await openCocoDataset(config.data.train, { imageDir: config.data.imageDir, limit: config.data.limit });
+  const val = config.data.val
+    ? await openCocoDataset(config.data.val, {
+        imageDir: config.data.imageDir,
+        limit: config.data.limit,
+        categories: train.categories,
+      })
+    : undefined;
+  if (train.size === 0) throw new FedcxrError('bad_annotations', 'no training images', { file: config.data.train });
+  options.log?.(
+    `data: ${train.size} training images${val ? `, ${val.size} validation images` : ', no validation set'}`,
+  );
+  const stepRandom = new Rng(config.seed);
+  const detector = buildTrainingDetector(
+    config,
+    train.categories.map((c) => c.name),
+    stepRandom,
+  );
+  try {
+    if (config.model.weights && !options.resume) await loadInitialWeights(detector, config.model.weights);
+    const run = await trainDetector({
+      config,
+      detector,
+      train,
+      val,
+      resume: options.resume,
+      stepRandom,
+      onEvent: options.onEvent,
+      signal: options.signal,
+      afterEpoch: options.afterEpoch
+        ? (summary, detail) => options.afterEpoch!(summary, detail, { train, val })
+        : undefined,
+    });
+    return { ...run, engine, trainImages: train.size, valImages: val?.size ?? 0 };
+  } finally {
+    detector.dispose();
+  }
+}
