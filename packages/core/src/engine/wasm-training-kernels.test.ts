@@ -102,6 +102,33 @@ describe('wasm training kernels', () => {
     }
   });
 
+  it('Sum and Mean over leading axes (and any other axes) match the cpu backend', async () => {
+    const shape = [3, 4, 5, 6];
+    const data = values(3 * 4 * 5 * 6, 77);
+    const cases: { axis: number | number[]; keepDims: boolean }[] = [
+      { axis: [0, 1, 2], keepDims: false },
+      { axis: [2, 1, 0], keepDims: true },
+      { axis: 0, keepDims: false },
+      { axis: [-4, -3], keepDims: true },
+      { axis: [1, 2], keepDims: false },
+      { axis: [0, 1, 2, 3], keepDims: false },
+    ];
+    for (const { axis, keepDims } of cases) {
+      const run = () =>
+        tf.tidy(() => {
+          const x = tf.tensor(data, shape);
+          const sum = tf.sum(x, axis, keepDims);
+          const mean = tf.mean(x, axis, keepDims);
+          return { shape: sum.shape, sum: sum.dataSync() as Float32Array, mean: mean.dataSync() as Float32Array };
+        });
+      const cpu = await onBackend('cpu', run);
+      const wasm = await onBackend('wasm', run);
+      expect(wasm.shape, `axis ${axis}`).toEqual(cpu.shape);
+      expect(relativeError(wasm.sum, cpu.sum), `sum over ${axis}`).toBeLessThan(1e-6);
+      expect(relativeError(wasm.mean, cpu.mean), `mean over ${axis}`).toBeLessThan(1e-6);
+    }
+  });
+
   it('a conv/bn/relu/maxpool/residual net has the same gradients on wasm as on cpu (1e-4 relative)', async () => {
     const shapes: Record<string, number[]> = {
       conv1: [3, 3, 3, 8],

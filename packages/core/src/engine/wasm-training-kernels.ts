@@ -11,6 +11,9 @@
  *   in/out channels swapped, on XNNPACK's convolution.
  * - Tile (replaces wasm's, ~100× slower than a copy): block copies that double in place. The gradients of
  *   mean/sum/moments (every batch norm) broadcast through Tile, so it sits on the training hot path.
+ * - Sum and Mean over leading axes (replace wasm's for that case only): wasm transposes the whole input to
+ *   make the reduced axes innermost first; batch norm's statistics and gradients all reduce over [0, 1, 2].
+ *   Summed here row by row into float64 accumulators, straight from the wasm heap.
  * - Every other kernel the cpu backend has and wasm lacks (UnsortedSegmentSum, the depthwise backprops, …):
  *   runs the cpu backend's kernel on a copy of the inputs. Correct, not fast; none is on a ResNet's hot path.
  *
@@ -45,6 +48,10 @@ export function registerWasmTrainingKernels(): RegisteredKernel[] {
     Conv2DBackpropInput: conv2dBackpropInput as unknown as KernelFunc,
     Tile: tile as unknown as KernelFunc,
   };
+  for (const kernelName of ['Sum', 'Mean'] as const) {
+    const original = tf.getKernel(kernelName, 'wasm')?.kernelFunc;
+    if (original) fast[kernelName] = leadingAxesReduction(kernelName, original);
+  }
   for (const [kernelName, kernelFunc] of Object.entries(fast)) {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
@@ -302,6 +309,38 @@ function shiftedGridTaps(
     }
   }
   return taps;
+}
+
+/**
+ * Sum/Mean that reduce the leading axes of a float32 tensor (e.g. [0, 1, 2] of NHWC) without a transpose:
+ * rows are added into float64 accumulators. Any other case goes to wasm's own kernel.
+ */
+function leadingAxesReduction(kind: 'Sum' | 'Mean', original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { inputs, attrs } = args;
+    const backend = args.backend as WasmBackendLike;
+    const x = (inputs as { x: TensorInfo }).x;
+    const { axis, keepDims } = attrs as { axis: number | number[]; keepDims: boolean };
+    const rank = x.shape.length;
+    const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)))].sort(
+      (a, b) => a - b,
+    );
+    const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+    if (x.dtype !== 'float32' || !leading) return original(args);
+    const rows = x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
+    const columns = x.shape.slice(axes.length).reduce((a, b) => a * b, 1);
+    const outShape = keepDims ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length);
+    const out = backend.makeOutput(outShape, 'float32');
+    const target = backend.typedArrayFromHeap(out);
+    const source = backend.typedArrayFromHeap(x);
+    const totals = new Float64Array(columns);
+    for (let r = 0, offset = 0; r < rows; r++, offset += columns) {
+      for (let c = 0; c < columns; c++) totals[c] += source[offset + c];
+    }
+    const scale = kind === 'Mean' ? 1 / rows : 1;
+    for (let c = 0; c < columns; c++) target[c] = totals[c] * scale;
+    return out;
+  };
 }
 
 /** Widest b XNNPACK packs quickly: packing [K, N] costs far more than K·N copies once N grows past ~64. */
