@@ -1,0 +1,56 @@
+/**
+ * Round trip import → COCO → pycocotools. The import of a fixed phantom is compared byte for byte with
+ * tools/reference/fixtures/dataset/roundtrip/annotations.json, which pycocotools loaded and evaluated
+ * (tools/reference/dataset_pycocotools_roundtrip.py wrote pycocotools.json). Regenerate with
+ * FEDCXR_REGENERATE_FIXTURES=1, then rerun the Python script.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CocoDataset } from '@fedcxr/core';
+import { generateChestPhantom } from '@fedcxr/dicom';
+import { afterAll, describe, expect, it } from 'vitest';
+import { importDataset } from './import.js';
+
+const fixtures = fileURLToPath(new URL('../../../../tools/reference/fixtures/dataset/roundtrip/', import.meta.url));
+const scratch = await mkdtemp(join(tmpdir(), 'fedcxr-roundtrip-'));
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+describe('import → COCO → pycocotools', () => {
+  it('the import is the file pycocotools loaded, and pycocotools found it complete and consistent', async () => {
+    const phantom = await generateChestPhantom({
+      out: join(scratch, 'export'),
+      seed: 7,
+      size: 96,
+      patients: 6,
+      testImages: 0,
+    });
+    const summary = await importDataset({ format: 'seed', src: phantom.root, out: join(scratch, 'out'), size: 64 });
+    const text = await readFile(summary.annotationsFile, 'utf8');
+    if (process.env.FEDCXR_REGENERATE_FIXTURES) await writeFile(join(fixtures, 'annotations.json'), text);
+    expect(text).toBe(await readFile(join(fixtures, 'annotations.json'), 'utf8'));
+
+    const coco = JSON.parse(text) as CocoDataset;
+    const seen = JSON.parse(await readFile(join(fixtures, 'pycocotools.json'), 'utf8')) as {
+      images: number;
+      annotations: number;
+      categories: string[];
+      annotations_per_category: Record<string, number>;
+      stats_gt_as_detections: number[];
+      patients: number;
+    };
+    expect(seen.images).toBe(coco.images.length);
+    expect(seen.annotations).toBe(coco.annotations.length);
+    expect(seen.categories).toEqual(coco.categories.map((c) => c.name));
+    expect(seen.patients).toBe(6);
+    for (const category of coco.categories) {
+      expect(seen.annotations_per_category[category.name]).toBe(
+        coco.annotations.filter((a) => a.category_id === category.id).length,
+      );
+    }
+    // Ground truth scored against itself: AP and AR are 1 wherever the area range has objects.
+    expect(seen.stats_gt_as_detections[0]).toBeCloseTo(1, 9);
+    expect(seen.stats_gt_as_detections[8]).toBeCloseTo(1, 9);
+  });
+});
