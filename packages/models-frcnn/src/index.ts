@@ -1,7 +1,6 @@
 export const VERSION = '0.1.0';
 // Backbones (importing the package registers resnet18_fpn, resnet50_fpn, resnet101_fpn, swin_t_fpn).
 export * from './backbones/index.js';
-export { findStateDict, PickledObject, parsePth, readPth } from './weights/pth.js';
 export {
   loadModelDir,
   MODEL_CARD_FILE,
@@ -26,8 +25,8 @@ export {
 export {
   ARCH_ALIASES,
   backboneForArch,
-  COCO_CLASSES,
   type CheckpointLayout,
+  COCO_CLASSES,
   type ConvertedCheckpoint,
   convertCheckpoint,
   dropBoxPredictor,
@@ -36,3 +35,4 @@ export {
   importCheckpoint,
   readCheckpoint,
 } from './weights/import.js';
+export { findStateDict, PickledObject, parsePth, readPth } from './weights/pth.js';

@@ -2,9 +2,11 @@ import type { Command } from 'commander';
 import { registerDatasetCommands } from './dataset.js';
 import { registerDicomCommands } from './dicom.js';
 import { registerEvalCommands } from './eval.js';
+import { registerWeightsCommands } from './weights.js';
 
 /** Each command group registers itself here (one line per group; only implemented commands appear). */
 export const commandGroups: ((program: Command) => void)[] = [];
 commandGroups.push(registerEvalCommands);
 commandGroups.push(registerDicomCommands);
 commandGroups.push(registerDatasetCommands);
+commandGroups.push(registerWeightsCommands);
