@@ -35,7 +35,10 @@ export interface ResnetFpnArchitecture {
 }
 
 export interface ExportedGraphs {
+  /** Backbone + FPN + RPN head, fused. */
   features: Uint8Array;
+  /** The RPN head alone, on the five FPN levels. */
+  rpnHead: Uint8Array;
   boxHead: Uint8Array;
   roiAlign: Uint8Array;
 }
@@ -196,7 +199,23 @@ function fpn(g: GraphBuilder, stages: string[]): string[] {
   return results;
 }
 
-/** Builds the three graphs from a state_dict in torchvision's layout. */
+const symbolic = (name: string, channels: number): OnnxValueInfo => ({
+  name,
+  dataType: OnnxDataType.FLOAT,
+  shape: ['batch', channels, `${name}_height`, `${name}_width`],
+});
+
+/** torchvision's RPNHead on one level: 3×3 conv + ReLU, then 1×1 objectness and box-delta convs. */
+function rpnHead(g: GraphBuilder, level: string, name: string, anchors: number): OnnxValueInfo[] {
+  const t = g.op('Relu', [g.conv(level, 'rpn.head.conv.0.0.weight', { bias: 'rpn.head.conv.0.0.bias', pad: 1 })]);
+  const objectness = g.conv(t, 'rpn.head.cls_logits.weight', { bias: 'rpn.head.cls_logits.bias', pad: 0 });
+  g.op('Identity', [objectness], undefined, `objectness_${name}`);
+  const deltas = g.conv(t, 'rpn.head.bbox_pred.weight', { bias: 'rpn.head.bbox_pred.bias', pad: 0 });
+  g.op('Identity', [deltas], undefined, `deltas_${name}`);
+  return [symbolic(`objectness_${name}`, anchors), symbolic(`deltas_${name}`, 4 * anchors)];
+}
+
+/** Builds the graphs from a state_dict in torchvision's layout. */
 export function exportFasterRcnnToOnnx(
   weights: NamedTensors,
   architecture: ResnetFpnArchitecture,
@@ -206,29 +225,11 @@ export function exportFasterRcnnToOnnx(
   const g = new GraphBuilder(weights);
   const levels = fpn(g, resnetBody(g, 'images', architecture.depth));
   const outputs: OnnxValueInfo[] = [];
-  const symbolic = (name: string, channels: number): OnnxValueInfo => ({
-    name,
-    dataType: OnnxDataType.FLOAT,
-    shape: ['batch', channels, `${name}_height`, `${name}_width`],
-  });
   levels.forEach((level, i) => {
     const name = FPN_LEVELS[i];
     g.op('Identity', [level], undefined, `feature_${name}`);
     outputs.push(symbolic(`feature_${name}`, 256));
-    const t = g.op('Relu', [g.conv(level, 'rpn.head.conv.0.0.weight', { bias: 'rpn.head.conv.0.0.bias', pad: 1 })]);
-    g.op(
-      'Identity',
-      [g.conv(t, 'rpn.head.cls_logits.weight', { bias: 'rpn.head.cls_logits.bias', pad: 0 })],
-      undefined,
-      `objectness_${name}`,
-    );
-    g.op(
-      'Identity',
-      [g.conv(t, 'rpn.head.bbox_pred.weight', { bias: 'rpn.head.bbox_pred.bias', pad: 0 })],
-      undefined,
-      `deltas_${name}`,
-    );
-    outputs.push(symbolic(`objectness_${name}`, anchors), symbolic(`deltas_${name}`, 4 * anchors));
+    outputs.push(...rpnHead(g, level, name, anchors));
   });
   const features = encodeOnnxModel({
     graphName: 'fedcxr_faster_rcnn_features',
@@ -239,6 +240,18 @@ export function exportFasterRcnnToOnnx(
     outputs,
     docString: 'fedcxr Faster R-CNN: normalized padded images -> FPN features and RPN head outputs (NCHW)',
     metadata,
+  });
+
+  // The RPN head alone, on given feature maps (AblationCAM re-runs it on ablated features).
+  const r = new GraphBuilder(weights);
+  const rpnOutputs = FPN_LEVELS.flatMap((name) => rpnHead(r, `feature_${name}`, name, anchors));
+  const rpnHeadGraph = encodeOnnxModel({
+    graphName: 'fedcxr_faster_rcnn_rpn_head',
+    opset: OPSET,
+    nodes: r.nodes,
+    initializers: r.initializers,
+    inputs: FPN_LEVELS.map((name) => symbolic(`feature_${name}`, 256)),
+    outputs: rpnOutputs,
   });
 
   const h = new GraphBuilder(weights);
@@ -260,7 +273,7 @@ export function exportFasterRcnnToOnnx(
   });
 
   const roiAlign = exportRoiAlignGraph(7, 2);
-  return { features, boxHead, roiAlign };
+  return { features, rpnHead: rpnHeadGraph, boxHead, roiAlign };
 }
 
 /** ONNX RoiAlign for one FPN level (boxes pre-scaled to the level; torchvision's aligned=False). */

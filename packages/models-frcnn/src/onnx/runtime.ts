@@ -73,6 +73,20 @@ export function readOnnxMetadata(bytes: Uint8Array): Record<string, string> {
   return out;
 }
 
+export type NetworkOutputs = ort.InferenceSession.OnnxValueMapType;
+
+/** The padded batch's size and each image's resized and original [height, width]. */
+export interface BatchMeta {
+  batchHeight: number;
+  batchWidth: number;
+  imageSizes: [number, number][];
+  originalSizes: [number, number][];
+}
+
+export function rpnHeadPath(featuresPath: string): string {
+  return `${featuresPath.replace(/\.onnx$/i, '')}.rpn_head.onnx`;
+}
+
 export function boxHeadPath(featuresPath: string): string {
   return featuresPath.replace(/\.onnx$/i, '') + '.box_head.onnx';
 }
@@ -90,6 +104,7 @@ export class OnnxFasterRcnn {
     private readonly features: ort.InferenceSession,
     private readonly boxHead: ort.InferenceSession,
     private readonly roiAlign: ort.InferenceSession,
+    private readonly rpnHeadSession: ort.InferenceSession | null,
   ) {}
 
   get classes(): readonly string[] {
@@ -97,17 +112,19 @@ export class OnnxFasterRcnn {
   }
 
   static async load(path: string, options: OnnxLoadOptions = {}): Promise<OnnxFasterRcnn> {
-    let featureBytes: Uint8Array;
-    let headBytes: Uint8Array;
+    let features: Uint8Array;
+    let boxHead: Uint8Array;
     try {
-      featureBytes = await readFile(path);
-      headBytes = await readFile(boxHeadPath(path));
+      features = await readFile(path);
+      boxHead = await readFile(boxHeadPath(path));
     } catch (error) {
       throw new FedcxrError('model_unreadable', `cannot read the exported model: ${(error as Error).message}`, {
         file: path,
       });
     }
-    const metadata = readOnnxMetadata(featureBytes);
+    // The standalone RPN head is only needed for AblationCAM; older exports may lack it.
+    const rpnHead = await readFile(rpnHeadPath(path)).catch(() => undefined);
+    const metadata = readOnnxMetadata(features);
     if (!metadata[ONNX_SETTINGS_KEY]) {
       throw new FedcxrError('invalid_onnx', 'not a fedcxr export (no detector settings in its metadata)', {
         file: path,
@@ -115,30 +132,69 @@ export class OnnxFasterRcnn {
     }
     const settings = JSON.parse(metadata[ONNX_SETTINGS_KEY]) as FasterRcnnSettings;
     const card = metadata[ONNX_CARD_KEY] ? (JSON.parse(metadata[ONNX_CARD_KEY]) as Record<string, unknown>) : {};
+    return OnnxFasterRcnn.fromGraphs({ features, boxHead, rpnHead }, settings, card, options);
+  }
+
+  /** Builds the runtime from graphs in memory (e.g. exported on the fly from a model directory). */
+  static async fromGraphs(
+    graphs: { features: Uint8Array; boxHead: Uint8Array; rpnHead?: Uint8Array },
+    settings: FasterRcnnSettings,
+    card: Record<string, unknown> = {},
+    options: OnnxLoadOptions = {},
+  ): Promise<OnnxFasterRcnn> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: options.executionProviders ?? ['cpu'],
       graphOptimizationLevel: 'all',
     };
     if (options.intraOpThreads !== undefined) sessionOptions.intraOpNumThreads = options.intraOpThreads;
-    const [features, boxHead, roiAlign] = await Promise.all([
-      ort.InferenceSession.create(featureBytes, sessionOptions),
-      ort.InferenceSession.create(headBytes, sessionOptions),
+    const [features, boxHead, roiAlign, rpnHead] = await Promise.all([
+      ort.InferenceSession.create(graphs.features, sessionOptions),
+      ort.InferenceSession.create(graphs.boxHead, sessionOptions),
       ort.InferenceSession.create(
         exportRoiAlignGraph(settings.roi.outputSize, settings.roi.samplingRatio),
         sessionOptions,
       ),
+      graphs.rpnHead ? ort.InferenceSession.create(graphs.rpnHead, sessionOptions) : Promise.resolve(null),
     ]);
-    return new OnnxFasterRcnn(settings, card, features, boxHead, roiAlign);
+    return new OnnxFasterRcnn(settings, card, features, boxHead, roiAlign, rpnHead);
   }
 
   /** Detections in each original image's pixels, exactly as the tfjs detector's predict. */
   async predict(images: readonly DetectorImage[]): Promise<Detection[][]> {
+    const { outputs, meta } = await this.forward(images);
+    return this.detect(outputs, meta);
+  }
+
+  /** Transform + network: FPN features and RPN head outputs (NCHW) for a batch, and its geometry. */
+  async forward(images: readonly DetectorImage[]): Promise<{ outputs: NetworkOutputs; meta: BatchMeta }> {
     const batch = batchImages(images, this.settings.transform);
     const [n, batchHeight, batchWidth] = batch.tensor.shape;
     const nchw = tf.tidy(() => tf.transpose(batch.tensor, [0, 3, 1, 2]).dataSync() as Float32Array);
     batch.tensor.dispose();
-    const out = await this.features.run({ images: new ort.Tensor('float32', nchw, [n, 3, batchHeight, batchWidth]) });
+    const outputs = await this.features.run({
+      images: new ort.Tensor('float32', nchw, [n, 3, batchHeight, batchWidth]),
+    });
+    return {
+      outputs,
+      meta: { batchHeight, batchWidth, imageSizes: batch.imageSizes, originalSizes: batch.originalSizes },
+    };
+  }
 
+  /** The RPN head alone on given FPN levels (`feature_<level>`, NCHW); needs the exported RPN head graph. */
+  async rpnHead(features: NetworkOutputs): Promise<NetworkOutputs> {
+    if (!this.rpnHeadSession) {
+      throw new FedcxrError(
+        'onnx_rpn_head_missing',
+        'this export has no standalone RPN head graph (re-export the model)',
+      );
+    }
+    return this.rpnHeadSession.run(features);
+  }
+
+  /** Proposals, RoI pooling, box head and postprocess on network outputs, as the tfjs detector does. */
+  async detect(out: NetworkOutputs, meta: BatchMeta): Promise<Detection[][]> {
+    const { batchHeight, batchWidth } = meta;
+    const n = meta.imageSizes.length;
     const levelNames = FPN_LEVELS.slice(0, this.settings.rpn.anchorSizes.length);
     const featureSizes = levelNames.map(
       (name) => [out[`feature_${name}`].dims[2], out[`feature_${name}`].dims[3]] as [number, number],
@@ -167,15 +223,7 @@ export class OnnxFasterRcnn {
       }
       levelStart += perLevel[level];
     });
-    const proposals = selectProposals(
-      objectness,
-      deltas,
-      anchors,
-      perLevel,
-      batch.imageSizes,
-      this.settings.rpn,
-      false,
-    );
+    const proposals = selectProposals(objectness, deltas, anchors, perLevel, meta.imageSizes, this.settings.rpn, false);
 
     const pooledNames = this.settings.roi.featureNames;
     const k = this.settings.numClasses;
@@ -184,7 +232,7 @@ export class OnnxFasterRcnn {
       const boxes = proposals[image].boxes;
       const count = boxes.length / 4;
       const size = this.settings.roi.outputSize;
-      const { pooled, channels } = await this.pool(out, pooledNames, boxes, image, batch.imageSizes);
+      const { pooled, channels } = await this.pool(out, pooledNames, boxes, image, meta.imageSizes);
       const head = await this.boxHead.run({ pooled: new ort.Tensor('float32', pooled, [count, channels, size, size]) });
       const logits = head.class_logits.data as Float32Array;
       const probabilities = softmaxRows(logits, count, k);
@@ -193,10 +241,10 @@ export class OnnxFasterRcnn {
         head.box_regression.data as Float32Array,
         boxes,
         k,
-        batch.imageSizes[image],
+        meta.imageSizes[image],
         this.settings.roi,
       );
-      const original = resizeBoxes(detections.boxes, batch.imageSizes[image], batch.originalSizes[image]);
+      const original = resizeBoxes(detections.boxes, meta.imageSizes[image], meta.originalSizes[image]);
       results.push(
         Array.from(detections.scores, (score, i) => ({
           box: [original[i * 4], original[i * 4 + 1], original[i * 4 + 2], original[i * 4 + 3]] as [
@@ -256,7 +304,12 @@ export class OnnxFasterRcnn {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.features.release(), this.boxHead.release(), this.roiAlign.release()]);
+    await Promise.all([
+      this.features.release(),
+      this.boxHead.release(),
+      this.roiAlign.release(),
+      this.rpnHeadSession?.release(),
+    ]);
   }
 }
 

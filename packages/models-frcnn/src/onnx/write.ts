@@ -1,7 +1,7 @@
 import { FedcxrError, writeFileAtomic } from '@fedcxr/core';
 import type { FasterRcnn } from '../detector/faster-rcnn.js';
 import { exportFasterRcnnToOnnx, type ResnetFpnArchitecture } from './export.js';
-import { boxHeadPath, ONNX_CARD_KEY, ONNX_SETTINGS_KEY } from './runtime.js';
+import { boxHeadPath, ONNX_CARD_KEY, ONNX_SETTINGS_KEY, rpnHeadPath } from './runtime.js';
 
 /** The ResNet depth behind a registered backbone name, for backbones the ONNX export supports. */
 export function exportableDepth(backboneName: string): ResnetFpnArchitecture['depth'] {
@@ -16,7 +16,8 @@ export function exportableDepth(backboneName: string): ResnetFpnArchitecture['de
 }
 
 /**
- * Writes `<out>` (network: features + RPN head, settings in its metadata) and `<out minus .onnx>.box_head.onnx`,
+ * Writes `<out>` (network: features + RPN head, settings in its metadata), `<name>.box_head.onnx` and
+ * `<name>.rpn_head.onnx` (for AblationCAM),
  * atomically. Returns the paths written.
  */
 export async function writeOnnxExport(
@@ -33,5 +34,6 @@ export async function writeOnnxExport(
   );
   await writeFileAtomic(out, graphs.features);
   await writeFileAtomic(boxHeadPath(out), graphs.boxHead);
-  return [out, boxHeadPath(out)];
+  await writeFileAtomic(rpnHeadPath(out), graphs.rpnHead);
+  return [out, boxHeadPath(out), rpnHeadPath(out)];
 }
