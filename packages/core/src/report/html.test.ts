@@ -130,7 +130,7 @@ describe('training report', () => {
             width: svg.getBoundingClientRect().width,
             paths: [...svg.querySelectorAll('path.series')].map((p) => ({
               points: Number(p.getAttribute('data-points')),
-              length: (p as SVGPathElement).getTotalLength(),
+              length: (p as unknown as { getTotalLength(): number }).getTotalLength(),
             })),
           })),
         );
@@ -151,8 +151,8 @@ describe('training report', () => {
         }
         const images = await page.$$eval('#predictions img', (imgs) =>
           imgs.map((img) => ({
-            complete: (img as HTMLImageElement).complete,
-            width: (img as HTMLImageElement).naturalWidth,
+            complete: (img as unknown as { complete: boolean }).complete,
+            width: (img as unknown as { naturalWidth: number }).naturalWidth,
           })),
         );
         expect(images).toEqual([
