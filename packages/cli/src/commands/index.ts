@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerDatasetCommands } from './dataset.js';
 import { registerDicomCommands } from './dicom.js';
+import { registerDoctorCommands } from './doctor.js';
 import { registerEvalCommands } from './eval.js';
 import { registerWeightsCommands } from './weights.js';
 
@@ -10,3 +11,4 @@ commandGroups.push(registerEvalCommands);
 commandGroups.push(registerDicomCommands);
 commandGroups.push(registerDatasetCommands);
 commandGroups.push(registerWeightsCommands);
+commandGroups.push(registerDoctorCommands);
