@@ -4,7 +4,7 @@
  * ../dataset/import.ts (the DICOM-aware import pipeline).
  */
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   type CocoDataset,
   checkDataset,
@@ -13,16 +13,14 @@ import {
   datasetStats,
   FedcxrError,
   formatIssue,
-  readCocoFile,
   type SplitCounts,
-  splitByPatient,
   statsHtml,
   writeFileAtomic,
-  writeJsonAtomic,
 } from '@fedcxr/core';
 import { isPresetName, PRESETS } from '@fedcxr/dicom';
 import type { Command } from 'commander';
 import { importDataset } from '../dataset/import.js';
+import { splitAnnotationsFile } from '../dataset/split.js';
 import { action, createProgress, ExitCode, withCommonOptions } from '../framework.js';
 
 interface ImportFlags {
@@ -144,22 +142,14 @@ export function registerDatasetCommands(program: Command): void {
   ).action(
     action(async (ctx, file: string, flags: SplitFlags) => {
       if (flags.by !== 'patient') throw new FedcxrError('usage', `--by must be "patient", got "${flags.by}"`);
-      const { dataset } = await readCocoFile(file);
-      const splits = splitByPatient(dataset, {
+      const { files: written, splits: counts } = await splitAnnotationsFile(file, {
         val: Number(flags.val),
         test: Number(flags.test ?? '0'),
         folds: flags.folds === undefined ? undefined : integerFlag('--folds', flags.folds, 2),
         seed: integerFlag('--seed', flags.seed, 0),
+        out: flags.out,
       });
-      const outDir = flags.out ?? dirname(file);
-      const written: string[] = [];
-      for (const split of splits) {
-        const target = join(outDir, `${split.name}.json`);
-        await writeJsonAtomic(target, relocate(split.dataset, dirname(file), outDir));
-        written.push(target);
-      }
       ctx.log(`wrote ${written.join(', ')}`);
-      const counts = splits.map((s) => s.counts);
       return { data: { files: written, splits: counts }, human: countsTable(counts) };
     }),
   );
@@ -240,18 +230,6 @@ async function readJson(file: string): Promise<CocoDataset> {
   } catch (error) {
     throw new FedcxrError('invalid_coco', `not valid JSON: ${(error as Error).message}`, { file });
   }
-}
-
-/** Split files written elsewhere keep pointing at the same images. */
-function relocate(dataset: CocoDataset, fromDir: string, toDir: string): CocoDataset {
-  if (resolve(fromDir) === resolve(toDir)) return dataset;
-  return {
-    ...dataset,
-    images: dataset.images.map((image) => ({
-      ...image,
-      file_name: isAbsolute(image.file_name) ? image.file_name : relative(toDir, join(fromDir, image.file_name)),
-    })),
-  };
 }
 
 function countsTable(counts: SplitCounts[]): string {

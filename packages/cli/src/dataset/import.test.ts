@@ -53,4 +53,25 @@ describe('import → COCO → pycocotools', () => {
     expect(seen.stats_gt_as_detections[0]).toBeCloseTo(1, 9);
     expect(seen.stats_gt_as_detections[8]).toBeCloseTo(1, 9);
   });
+
+  it('worker threads give exactly the same dataset as the main thread', async () => {
+    const phantom = await generateChestPhantom({
+      out: join(scratch, 'export-w'),
+      seed: 8,
+      size: 64,
+      patients: 5,
+      testImages: 0,
+    });
+    const inThread = await importDataset({ format: 'seed', src: phantom.root, out: join(scratch, 'w0'), workers: 0 });
+    const pooled = await importDataset({ format: 'seed', src: phantom.root, out: join(scratch, 'w2'), workers: 2 });
+    expect(pooled.workers).toBe(2);
+    expect(inThread.workers).toBe(0);
+    expect(pooled.images).toBe(phantom.train.length);
+    expect(await readFile(pooled.annotationsFile, 'utf8')).toBe(await readFile(inThread.annotationsFile, 'utf8'));
+    const first = JSON.parse(await readFile(pooled.annotationsFile, 'utf8')) as CocoDataset;
+    const name = first.images[3].file_name;
+    expect(Buffer.compare(await readFile(join(scratch, 'w2', name)), await readFile(join(scratch, 'w0', name)))).toBe(
+      0,
+    );
+  });
 });

@@ -9,7 +9,11 @@
  * (longer side = `size`, aspect kept) and map the boxes with the same transform; write the PNG atomically.
  * A file that fails is reported and skipped; the batch goes on. Images without boxes (negatives) are kept.
  */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import {
   type CocoAnnotation,
   type CocoDataset,
@@ -53,6 +57,8 @@ export interface ImportOptions {
   imageFormat?: 'png' | 'png16';
   /** Format parser options (mask threshold/min area, includeTest, patientPattern, namesFile, imagesDir, classes). */
   parse?: ParseSourceOptions;
+  /** Worker threads; default: available cores (at most 8); 0 or 1 converts in this thread. */
+  workers?: number;
   onProgress?: (done: number, total: number, file: string) => void;
 }
 
@@ -67,6 +73,8 @@ export interface ImportSummary {
   skipped: { file: string; message: string }[];
   /** Everything the parser and the import noticed, with locations. */
   issues: DatasetIssue[];
+  /** Worker threads used (0: all in this thread). */
+  workers: number;
   seconds: number;
 }
 
@@ -90,53 +98,61 @@ export async function importDataset(options: ImportOptions): Promise<ImportSumma
   const usedNames = new Set<string>();
   const total = source.items.length;
 
-  for (let index = 0; index < total; index++) {
-    const item = source.items[index];
-    try {
-      const loaded = await loadImage(item.path, preset);
-      const boxes = sourceBoxes(item, loaded.image.width, loaded.image.height, issues);
-      const resized = options.size
-        ? resizeKeepAspect(loaded.image, options.size, { letterbox: options.letterbox ?? false })
-        : null;
-      const out = resized ?? loaded.image;
-      const fileName = uniqueName(usedNames, `images/${stem(item.path)}.png`);
-      await writeFileAtomic(
-        join(options.out, fileName),
-        encodeGrey(out.data, out.width, out.height, options.imageFormat ?? 'png'),
-      );
-      const id = images.length + 1;
-      const patientId = item.patientId ?? loaded.patientId ?? stem(item.path);
-      images.push({
-        id,
-        file_name: fileName,
-        width: out.width,
-        height: out.height,
-        patient_id: patientId,
-        source_path: relative(sourceRoot, item.path),
-        original_width: loaded.image.width,
-        original_height: loaded.image.height,
-        ...(item.extra ?? {}),
-      });
-      for (const box of boxes) {
-        const mapped = resized ? boxToResized(box.bbox, resized.transform) : box.bbox;
-        const bbox = mapped.map(round3) as [number, number, number, number];
-        annotations.push({
-          id: annotations.length + 1,
-          image_id: id,
-          category_id: categoryId.get(box.category) as number,
-          bbox,
-          area: round3(bbox[2] * bbox[3]),
-          iscrowd: 0,
-        });
-      }
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      skipped.push({ file: item.path, message });
+  // Output names are fixed before any work starts, so ids and names do not depend on completion order.
+  const jobs: ConvertJob[] = source.items.map((item, index) => ({
+    index,
+    item,
+    settings: {
+      preset,
+      size: options.size,
+      letterbox: options.letterbox ?? false,
+      imageFormat: options.imageFormat ?? 'png',
+      outFile: join(options.out, uniqueName(usedNames, `images/${stem(item.path)}.png`)),
+    },
+  }));
+  const { results, workers } = await convertAll(jobs, options.workers, (done, job) =>
+    options.onProgress?.(done, total, job.item.path),
+  );
+  for (const job of jobs) {
+    const result = results[job.index];
+    const item = job.item;
+    if (!result.ok) {
+      skipped.push({ file: item.path, message: result.message });
       issues.push(
-        issueAt('error', 'import_failed', item.path, undefined, `${message.replace(`${item.path}: `, '')}; skipped`),
+        issueAt(
+          'error',
+          'import_failed',
+          item.path,
+          undefined,
+          `${result.message.replace(`${item.path}: `, '')}; skipped`,
+        ),
       );
+      continue;
     }
-    options.onProgress?.(index + 1, total, item.path);
+    const converted = result.converted;
+    issues.push(...converted.issues);
+    const id = images.length + 1;
+    images.push({
+      id,
+      file_name: relative(options.out, job.settings.outFile).split('\\').join('/'),
+      width: converted.width,
+      height: converted.height,
+      patient_id: item.patientId ?? converted.patientId ?? stem(item.path),
+      source_path: relative(sourceRoot, item.path),
+      original_width: converted.originalWidth,
+      original_height: converted.originalHeight,
+      ...(item.extra ?? {}),
+    });
+    for (const box of converted.boxes) {
+      annotations.push({
+        id: annotations.length + 1,
+        image_id: id,
+        category_id: categoryId.get(box.category) as number,
+        bbox: box.bbox,
+        area: round3(box.bbox[2] * box.bbox[3]),
+        iscrowd: 0,
+      });
+    }
   }
 
   const dataset: CocoDataset = {
@@ -167,8 +183,142 @@ export async function importDataset(options: ImportOptions): Promise<ImportSumma
     categories: categories.map((c) => ({ id: c.id, name: c.name, boxes: boxesPerCategory.get(c.id) ?? 0 })),
     skipped,
     issues,
+    workers,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** What one worker (or the main thread) does for one item. Plain data in and out: it crosses threads. */
+export interface ConvertSettings {
+  preset: PresetName;
+  size: number | undefined;
+  letterbox: boolean;
+  imageFormat: 'png' | 'png16';
+  outFile: string;
+}
+
+export interface ConvertJob {
+  index: number;
+  item: SourceItem;
+  settings: ConvertSettings;
+}
+
+export interface ConvertedItem {
+  width: number;
+  height: number;
+  originalWidth: number;
+  originalHeight: number;
+  patientId: string | undefined;
+  /** In the written image's pixels, rounded to 1/1000 px. */
+  boxes: { category: string; bbox: [number, number, number, number] }[];
+  issues: DatasetIssue[];
+}
+
+export type ConvertResult = { ok: true; converted: ConvertedItem } | { ok: false; message: string };
+
+/** Read → normalize → boxes into real pixels → resize (boxes too) → write PNG. */
+export async function convertItem(item: SourceItem, settings: ConvertSettings): Promise<ConvertedItem> {
+  const loaded = await loadImage(item.path, settings.preset);
+  const issues: DatasetIssue[] = [];
+  const boxes = sourceBoxes(item, loaded.image.width, loaded.image.height, issues);
+  const resized = settings.size
+    ? resizeKeepAspect(loaded.image, settings.size, { letterbox: settings.letterbox })
+    : null;
+  const out = resized ?? loaded.image;
+  await writeFileAtomic(settings.outFile, encodeGrey(out.data, out.width, out.height, settings.imageFormat));
+  return {
+    width: out.width,
+    height: out.height,
+    originalWidth: loaded.image.width,
+    originalHeight: loaded.image.height,
+    patientId: loaded.patientId,
+    boxes: boxes.map((box) => ({
+      category: box.category,
+      bbox: (resized ? boxToResized(box.bbox, resized.transform) : box.bbox).map(round3) as [
+        number,
+        number,
+        number,
+        number,
+      ],
+    })),
+    issues,
+  };
+}
+
+/** Below this many items (unless workers are asked for) all runs in this thread: starting workers costs more. */
+const MIN_ITEMS_FOR_WORKERS = 64;
+
+async function convertAll(
+  jobs: ConvertJob[],
+  workers: number | undefined,
+  onDone: (done: number, job: ConvertJob) => void,
+): Promise<{ results: ConvertResult[]; workers: number }> {
+  const results: ConvertResult[] = new Array(jobs.length);
+  let done = 0;
+  const record = (job: ConvertJob, result: ConvertResult) => {
+    results[job.index] = result;
+    onDone(++done, job);
+  };
+  const script = workerScript();
+  const count = Math.min(workers ?? Math.min(8, availableParallelism()), Math.ceil(jobs.length / 4));
+  if (script === null || count < 2 || (workers === undefined && jobs.length < MIN_ITEMS_FOR_WORKERS)) {
+    for (const job of jobs) {
+      try {
+        record(job, { ok: true, converted: await convertItem(job.item, job.settings) });
+      } catch (error) {
+        record(job, { ok: false, message: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    return { results, workers: 0 };
+  }
+  let next = 0;
+  const runWorker = (): Promise<void> =>
+    new Promise((resolve) => {
+      const worker = new Worker(script.url, { execArgv: script.execArgv });
+      let current: ConvertJob | null = null;
+      const feed = () => {
+        current = next < jobs.length ? jobs[next++] : null;
+        if (current === null) {
+          void worker.terminate().then(() => resolve());
+          return;
+        }
+        worker.postMessage(current);
+      };
+      worker.on('message', (result: ConvertResult) => {
+        if (current) record(current, result);
+        feed();
+      });
+      worker.on('error', (error) => {
+        // The thread died (a decoder crashed it): fail its item, let a fresh worker take the rest.
+        if (current) record(current, { ok: false, message: `${current.item.path}: worker failed: ${error.message}` });
+        current = null;
+        void worker.terminate();
+        runWorker().then(resolve);
+      });
+      feed();
+    });
+  await Promise.all(Array.from({ length: count }, runWorker));
+  return { results, workers: count };
+}
+
+/**
+ * The worker entry: built beside the CLI bundle (dist/dataset/import-worker.js) or, when running from the
+ * TypeScript sources (tests, a clone without a build), the .ts file loaded through Node's type transform
+ * and the workspace's source resolver. Null when neither is available: everything then runs in this thread.
+ */
+function workerScript(): { url: URL; execArgv: string[] } | null {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    const hooks = new URL('../../../federated/src/ts-source-register.mjs', here);
+    const url = new URL('./import-worker.ts', here);
+    if (!existsSync(fileURLToPath(hooks)) || !existsSync(fileURLToPath(url))) return null;
+    return { url, execArgv: ['--experimental-transform-types', '--no-warnings', '--import', hooks.href] };
+  }
+  for (const candidate of ['./dataset/import-worker.js', './import-worker.js']) {
+    const url = new URL(candidate, here);
+    if (existsSync(fileURLToPath(url))) return { url, execArgv: [] };
+  }
+  return null;
 }
 
 interface LoadedImage {
