@@ -1,0 +1,324 @@
+/**
+ * Prediction latency at 512 px, Faster R-CNN ResNet-50-FPN (torchvision's fasterrcnn_resnet50_fpn
+ * architecture, 8 classes, min_size = max_size = 512): our ONNX export on onnxruntime-node (`OnnxFasterRcnn`,
+ * default CPU provider, and with intraOpThreads = --threads) against torchvision on the CPU
+ * (torch.set_num_threads(--threads), eval, inference_mode), in the same run, on the same random weights and
+ * the same images. Prints the median ms/image of each engine, the ratio, where the time goes, and whether
+ * both engines found the same top detections.
+ *
+ * Run: `npm run bench:predict -- [--images 3] [--rounds 2] [--threads 2]`. Needs Python with torch,
+ * torchvision and safetensors: $FEDCXR_PYTHON, else $REFERENCE_VENV/bin/python, else the reference venv
+ * (/tmp/fedcxr-reference-venv). Weights are generated once into .cache/bench by
+ * tools/reference/predict_bench_weights.py; the ONNX files are exported there from them.
+ *
+ * Each round runs every engine over every image (engines interleaved by round, so load changes on a shared
+ * machine hit all of them); one warm-up pass per engine is excluded.
+ */
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { type Backbone, type Detection, type DetectorImage, readSafetensors, tf } from '@fedcxr/core';
+import type * as ort from 'onnxruntime-node';
+import { fasterRcnnSettings } from '../../packages/models-frcnn/src/detector/faster-rcnn.ts';
+import { exportFasterRcnnToOnnx } from '../../packages/models-frcnn/src/onnx/export.ts';
+import { boxHeadPath, ONNX_SETTINGS_KEY, OnnxFasterRcnn } from '../../packages/models-frcnn/src/onnx/runtime.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cacheDir = join(root, '.cache/bench');
+const weightsPath = join(cacheDir, 'frcnn-resnet50-fpn-c8.safetensors');
+const onnxPath = join(cacheDir, 'frcnn-resnet50-fpn-c8-512.onnx');
+const SIZE = 512;
+const NUM_CLASSES = 8;
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback;
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
+  return value;
+}
+const imageCount = option('images', 3);
+const rounds = option('rounds', 2);
+const threads = option('threads', 2);
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+function pythonPath(): string {
+  const candidates = [
+    process.env.FEDCXR_PYTHON,
+    process.env.REFERENCE_VENV && join(process.env.REFERENCE_VENV, 'bin/python'),
+    '/tmp/fedcxr-reference-venv/bin/python',
+  ];
+  const found = candidates.find((p): p is string => !!p && existsSync(p));
+  if (!found) {
+    throw new Error('bench:predict needs Python with torch/torchvision: set FEDCXR_PYTHON or REFERENCE_VENV');
+  }
+  return found;
+}
+
+/** Deterministic chest-film-like test images: smooth bright field, darker lung-like lobes, fine noise. */
+function syntheticImages(count: number): DetectorImage[] {
+  let state = 12345;
+  const random = () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state / 4294967296;
+  };
+  return Array.from({ length: count }, (_, n) => {
+    const pixels = new Float32Array(SIZE * SIZE * 3);
+    const cx = [0.32 + 0.02 * n, 0.68 - 0.02 * n];
+    for (let y = 0; y < SIZE; y++) {
+      for (let x = 0; x < SIZE; x++) {
+        const u = x / SIZE;
+        const v = y / SIZE;
+        let value = 0.75 - 0.2 * v;
+        for (const c of cx) value -= 0.45 * Math.exp(-(((u - c) / 0.13) ** 2) - ((v - 0.5) / 0.28) ** 2);
+        value += 0.1 * Math.sin(40 * v + n) * Math.exp(-(((u - 0.5) / 0.3) ** 2)) + 0.04 * (random() - 0.5);
+        const clamped = Math.min(1, Math.max(0, value));
+        pixels.fill(clamped, (y * SIZE + x) * 3, (y * SIZE + x) * 3 + 3);
+      }
+    }
+    return { pixels, height: SIZE, width: SIZE, channels: 3 as const };
+  });
+}
+
+/** Exports (once per weights file) the ONNX graphs the bench loads. */
+async function ensureOnnx(python: string): Promise<void> {
+  if (!existsSync(weightsPath)) {
+    log(`generating random weights into ${weightsPath} ...`);
+    execFileSync(python, [join(root, 'tools/reference/predict_bench_weights.py'), weightsPath], { stdio: 'inherit' });
+  }
+  if (existsSync(onnxPath) && statSync(onnxPath).mtimeMs > statSync(weightsPath).mtimeMs) return;
+  const started = performance.now();
+  const { tensors } = await readSafetensors(weightsPath);
+  const fpn = { outputs: ['0', '1', '2', '3', 'pool'].map((name, i) => ({ name, stride: 4 * 2 ** i, channels: 256 })) };
+  const settings = fasterRcnnSettings(
+    { backbone: 'resnet50_fpn', numClasses: NUM_CLASSES, minSize: SIZE, maxSize: SIZE },
+    fpn as unknown as Backbone,
+  );
+  const graphs = exportFasterRcnnToOnnx(
+    tensors,
+    { depth: 50, numClasses: NUM_CLASSES },
+    { [ONNX_SETTINGS_KEY]: JSON.stringify(settings) },
+  );
+  writeFileSync(boxHeadPath(onnxPath), graphs.boxHead);
+  writeFileSync(onnxPath, graphs.features);
+  log(`exported ${onnxPath} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+type Pieces = Record<string, number>;
+interface Timed {
+  total: number;
+  pieces: Pieces;
+  /** All detections (ORT) or the top 5 (torchvision's answer), in score order. */
+  detections: Detection[];
+  count: number;
+}
+
+/** Times OnnxFasterRcnn.predict and splits it by wrapping its three ORT sessions' run (bench-only access). */
+function instrument(model: OnnxFasterRcnn): (image: DetectorImage) => Promise<Timed> {
+  const sessions = model as unknown as Record<'features' | 'roiAlign' | 'boxHead', ort.InferenceSession>;
+  const marks: Record<string, number> = {};
+  let roiAlign = 0;
+  const wrap = (name: 'features' | 'roiAlign' | 'boxHead') => {
+    const session = sessions[name];
+    const run = session.run.bind(session) as (feeds: ort.InferenceSession.FeedsType) => Promise<unknown>;
+    (session as unknown as { run: typeof run }).run = async (feeds) => {
+      const start = performance.now();
+      marks[`${name}Start`] ??= start;
+      const out = await run(feeds);
+      const end = performance.now();
+      marks[`${name}End`] = end;
+      if (name === 'roiAlign') roiAlign += end - start;
+      return out;
+    };
+  };
+  wrap('features');
+  wrap('roiAlign');
+  wrap('boxHead');
+  return async (image) => {
+    for (const key of Object.keys(marks)) delete marks[key];
+    roiAlign = 0;
+    const start = performance.now();
+    const [detections] = await model.predict([image]);
+    const end = performance.now();
+    const poolStart = marks.roiAlignStart ?? marks.boxHeadStart;
+    return {
+      total: end - start,
+      detections,
+      count: detections.length,
+      pieces: {
+        transform: marks.featuresStart - start,
+        'ORT features (backbone+FPN+RPN head)': marks.featuresEnd - marks.featuresStart,
+        'TS proposals (anchors, decode, top-k, NMS)': poolStart - marks.featuresEnd,
+        'ORT RoiAlign': roiAlign,
+        'TS pooling glue': marks.boxHeadStart - poolStart - roiAlign,
+        'ORT box head': marks.boxHeadEnd - marks.boxHeadStart,
+        'TS postprocess': end - marks.boxHeadEnd,
+      },
+    };
+  };
+}
+
+interface TorchAnswer {
+  total_ms: number;
+  pieces_ms: Pieces;
+  detections: number;
+  top: number[][];
+}
+
+class TorchWorker {
+  private readonly pending: { resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
+  constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (line) => this.pending.shift()?.resolve(line));
+    child.stderr.on('data', (chunk) => process.stderr.write(chunk));
+    child.on('exit', (code) => {
+      for (const waiter of this.pending.splice(0)) waiter.reject(new Error(`torch worker exited with ${code}`));
+    });
+  }
+  static async start(python: string, imagesFile: string): Promise<TorchWorker> {
+    const script = join(root, 'tools/reference/predict_torch_worker.py');
+    const args = [script, weightsPath, imagesFile, String(imageCount), String(SIZE), String(threads)];
+    const worker = new TorchWorker(spawn(python, args, { stdio: 'pipe' }));
+    const ready = JSON.parse(await worker.next());
+    log(`torch ${ready.torch}, ${ready.threads} threads`);
+    return worker;
+  }
+  private next(): Promise<string> {
+    return new Promise((resolve, reject) => this.pending.push({ resolve, reject }));
+  }
+  async run(index: number): Promise<Timed> {
+    this.child.stdin.write(`run ${index}\n`);
+    const answer = JSON.parse(await this.next()) as TorchAnswer;
+    const detections = answer.top.map(([score, label, ...box]) => ({
+      score,
+      label,
+      box: box as [number, number, number, number],
+    }));
+    return { total: answer.total_ms, pieces: answer.pieces_ms, detections, count: answer.detections };
+  }
+  stop(): void {
+    this.child.stdin.end('quit\n');
+  }
+}
+
+/** Top-5 agreement: same labels, scores within 1e-4, boxes within 0.01 px. */
+function compareTop(ours: Detection[], torch: Detection[]): { same: boolean; scoreDiff: number; boxDiff: number } {
+  let scoreDiff = 0;
+  let boxDiff = 0;
+  let same = ours.length >= torch.length;
+  torch.forEach((t, k) => {
+    const o = ours[k];
+    if (!o) return;
+    scoreDiff = Math.max(scoreDiff, Math.abs(o.score - t.score));
+    t.box.forEach((v, c) => {
+      boxDiff = Math.max(boxDiff, Math.abs(o.box[c] - v));
+    });
+    if (o.label !== t.label) same = false;
+  });
+  return { same: same && scoreDiff < 1e-4 && boxDiff < 0.01, scoreDiff, boxDiff };
+}
+
+async function main(): Promise<void> {
+  await tf.setBackend('cpu');
+  const python = pythonPath();
+  await ensureOnnx(python);
+  const images = syntheticImages(imageCount);
+  const folder = mkdtempSync(join(tmpdir(), 'bench-predict-'));
+  const imagesFile = join(folder, 'images.bin');
+  const all = new Float32Array(imageCount * SIZE * SIZE * 3);
+  images.forEach((image, i) => {
+    all.set(image.pixels, i * SIZE * SIZE * 3);
+  });
+  writeFileSync(imagesFile, new Uint8Array(all.buffer));
+
+  log(
+    `load before: ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')} (cores: ${navigator.hardwareConcurrency})`,
+  );
+  const torch = await TorchWorker.start(python, imagesFile);
+  const ortDefault = await OnnxFasterRcnn.load(onnxPath);
+  const ortThreads = await OnnxFasterRcnn.load(onnxPath, { intraOpThreads: threads });
+  const engines: [string, (i: number) => Promise<Timed>][] = [
+    [
+      'ORT node (default CPU)',
+      (
+        (p) => (i: number) =>
+          p(images[i])
+      )(instrument(ortDefault)),
+    ],
+    [
+      `ORT node (intraOp ${threads})`,
+      (
+        (p) => (i: number) =>
+          p(images[i])
+      )(instrument(ortThreads)),
+    ],
+    [`torchvision (${threads} threads)`, (i) => torch.run(i)],
+  ];
+
+  const results = new Map<string, Timed[]>(engines.map(([name]) => [name, []]));
+  try {
+    for (const [name, run] of engines) {
+      const warm = await run(0);
+      log(`warm-up ${name}: ${warm.total.toFixed(0)} ms`);
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, run] of engines) {
+        for (let i = 0; i < imageCount; i++) results.get(name)!.push(await run(i));
+      }
+      log(`round ${round + 1}/${rounds} done`);
+    }
+  } finally {
+    torch.stop();
+    await ortDefault.dispose();
+    await ortThreads.dispose();
+    rmSync(folder, { recursive: true, force: true });
+  }
+
+  const medians = new Map([...results].map(([name, runs]) => [name, median(runs.map((r) => r.total))]));
+  const torchName = engines[2][0];
+  log('');
+  log(
+    `Faster R-CNN ResNet-50-FPN, ${SIZE}×${SIZE}, ${NUM_CLASSES} classes, CPU, ${imageCount} images × ${rounds} rounds`,
+  );
+  log(
+    `load after: ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  );
+  for (const [name, ms] of medians) {
+    const ratio = medians.get(torchName)! / ms;
+    log(`${name.padEnd(28)} ${ms.toFixed(1).padStart(9)} ms/image (median)   torch/this = ${ratio.toFixed(2)}`);
+  }
+  for (const [name, runs] of results) {
+    log(`\n${name}: median ms per piece`);
+    for (const piece of Object.keys(runs[0].pieces)) {
+      log(
+        `  ${piece.padEnd(44)} ${median(runs.map((r) => r.pieces[piece]))
+          .toFixed(1)
+          .padStart(9)}`,
+      );
+    }
+  }
+  log('\nsame detections (top 5 per image: labels, scores within 1e-4, boxes within 0.01 px), ORT vs torchvision:');
+  for (let i = 0; i < imageCount; i++) {
+    const ours = results.get(engines[0][0])![i];
+    const theirs = results.get(torchName)![i];
+    const { same, scoreDiff, boxDiff } = compareTop(ours.detections, theirs.detections);
+    log(
+      `  image ${i}: ${same ? 'yes' : 'NO'} (max score diff ${scoreDiff.toExponential(1)}, box diff ${boxDiff.toExponential(1)} px; ${ours.count} vs ${theirs.count} detections)`,
+    );
+  }
+  const best = Math.min(medians.get(engines[0][0])!, medians.get(engines[1][0])!);
+  log(`\nratio torchvision / ORT (best ORT setting): ${(medians.get(torchName)! / best).toFixed(2)}×`);
+}
+
+await main();
