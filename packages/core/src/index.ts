@@ -47,6 +47,7 @@ export {
   writeGreyRaster,
 } from './raster.js';
 export { Registry } from './registry.js';
+export * from './report/index.js';
 export {
   decodeElements,
   decodeSafetensors,
@@ -60,3 +61,5 @@ export {
 export { elementCount, type HostDType, type HostTensor, type NamedTensors } from './tensors.js';
 export type { Rank, Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from './tf.js';
 export { tf } from './tf.js';
+export * from './train/index.js';
+export * from './transforms/index.js';

@@ -46,7 +46,8 @@ async function reportInput(): Promise<TrainingReportInput> {
     return {
       index,
       imageId: im.id,
-      target: { boxes: Float32Array.from(boxes), labels: Int32Array.from(anns.map((a) => a.category_id)) },
+      boxes,
+      labels: anns.map((a) => a.category_id),
       detections: anns.map((a) => ({
         box: [a.bbox[0] + 1, a.bbox[1], a.bbox[0] + a.bbox[2], a.bbox[1] + a.bbox[3]] as [
           number,

@@ -200,8 +200,8 @@ export async function predictionImages(
     const image = await loadImage(sample.index);
     const { pixels, width, height, scale } = downscale(image, options.maxSide ?? 320);
     const boxes: OverlayBox[] = [];
-    for (let i = 0; i < sample.target.labels.length; i++) {
-      const b = Array.from(sample.target.boxes.subarray(i * 4, i * 4 + 4)).map((v) => v * scale);
+    for (let i = 0; i < sample.labels.length; i++) {
+      const b = sample.boxes.slice(i * 4, i * 4 + 4).map((v) => v * scale);
       boxes.push({ box: b as [number, number, number, number], color: [0, 200, 0] });
     }
     const shown = sample.detections.filter((d) => d.score >= (options.minScore ?? 0.3));
@@ -217,7 +217,7 @@ export async function predictionImages(
     out.push({
       title: options.title?.(sample.imageId) ?? `image ${sample.imageId}`,
       src: `data:image/png;base64,${Buffer.from(png).toString('base64')}`,
-      caption: `${sample.target.labels.length} true, ${shown.length} predicted`,
+      caption: `${sample.labels.length} true, ${shown.length} predicted`,
     });
   }
   return out;

@@ -127,7 +127,7 @@ export const trainConfigSchema = z.object({
   sampler: samplerConfigSchema.prefault({}),
   validation: validationConfigSchema.prefault({}),
   checkpoint: checkpointConfigSchema.prefault({}),
-  engine: z.object({ backend: z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto') }).prefault({}),
+  engine: engineConfigSchema,
 });
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;

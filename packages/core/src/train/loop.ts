@@ -15,7 +15,7 @@ import type { CocoResult } from '../coco.js';
 import { FedcxrError } from '../errors.js';
 import { COCO_STAT_NAMES, type CocoEvalResult, evaluateCoco, precisionRecallCurve } from '../eval/coco-eval.js';
 import { froc } from '../eval/froc.js';
-import type { Detection, Detector, DetectorImage, DetectorTarget } from '../model.js';
+import type { Detection, Detector, DetectorImage } from '../model.js';
 import { tf } from '../tf.js';
 import { buildAugmentation, type Sample } from '../transforms/transforms.js';
 import {
@@ -58,7 +58,7 @@ export interface ValidationDetail {
   /** FROC (IoU ≥ 0.5 hits, LUNA16 operating points): the curve and the sensitivity at each FP rate. */
   froc: { fpRates: number[]; sensitivities: number[]; score: number; fpsPerImage: number[]; sensitivity: number[] };
   /** Detections per validation image (original pixels), for the first `reportImages` images. */
-  samples: { index: number; imageId: number; detections: Detection[]; target: DetectorTarget }[];
+  samples: { index: number; imageId: number; detections: Detection[]; boxes: number[]; labels: number[] }[];
   results: CocoResult[];
 }
 
@@ -364,8 +364,10 @@ export async function validate(
         if (!category) continue;
         results.push({ image_id: imageId, category_id: category.id, bbox: [x1, y1, x2 - x1, y2 - y1], score: d.score });
       }
-      if (index < config.validation.reportImages)
-        samples.push({ index, imageId, detections: list, target: targets[k] });
+      if (index < config.validation.reportImages) {
+        const { boxes, labels } = targets[k];
+        samples.push({ index, imageId, detections: list, boxes: Array.from(boxes), labels: Array.from(labels) });
+      }
     });
   }
   const metrics: Record<string, number> = {};

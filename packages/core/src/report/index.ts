@@ -1,0 +1,9 @@
+export { type LineChartOptions, type LineSeries, lineChart } from './charts.js';
+export {
+  predictionImages,
+  type ReportImage,
+  renderTrainingReport,
+  type TrainingReportInput,
+  writeTrainingReport,
+} from './html.js';
+export { writeRunReport } from './run-report.js';

@@ -1,0 +1,18 @@
+export {
+  type Affine,
+  adjustIntensity,
+  buildAugmentation,
+  composeAffine,
+  flipHorizontal,
+  type RandomTransform,
+  randomFlipHorizontal,
+  randomIntensity,
+  randomRotation,
+  randomScale,
+  rotationAbout,
+  type Sample,
+  scalingAbout,
+  transformBoxes,
+  type WarpOptions,
+  warpAffine,
+} from './transforms.js';
