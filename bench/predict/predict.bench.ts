@@ -22,9 +22,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Backbone, type Detection, type DetectorImage, readSafetensors, tf } from '@fedcxr/core';
 import type * as ort from 'onnxruntime-node';
-import { fasterRcnnSettings } from '../../packages/models-frcnn/src/detector/faster-rcnn.ts';
-import { exportFasterRcnnToOnnx } from '../../packages/models-frcnn/src/onnx/export.ts';
-import { boxHeadPath, ONNX_SETTINGS_KEY, OnnxFasterRcnn } from '../../packages/models-frcnn/src/onnx/runtime.ts';
+import { fasterRcnnSettings } from '../../packages/models-frcnn/src/detector/faster-rcnn.js';
+import { exportFasterRcnnToOnnx } from '../../packages/models-frcnn/src/onnx/export.js';
+import { boxHeadPath, ONNX_SETTINGS_KEY, OnnxFasterRcnn } from '../../packages/models-frcnn/src/onnx/runtime.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cacheDir = join(root, '.cache/bench');
