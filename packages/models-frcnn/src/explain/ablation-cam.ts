@@ -54,6 +54,7 @@ export interface AblationCamOptions {
   /** Runs the detector's heads (RPN, ROI heads, postprocess) on a batch of feature maps. */
   runHeads: (features: Map<string, tf.Tensor4D>) => Promise<Detection[][]>;
   target: BoxScoreTarget;
+  /** Size to scale the CAM to (pytorch-grad-cam: the input image). */
   imageHeight: number;
   imageWidth: number;
   /** Ablated passes per head run (pytorch-grad-cam's batch_size, default 32). */
@@ -64,7 +65,12 @@ export interface AblationCamOptions {
 }
 
 export interface AblationCamResult {
+  /** ReLU + min-max scaled CAM at imageHeight × imageWidth. */
   cam: Float32Array;
+  /** Σ weight · |activation| at the common feature size (before ReLU and scaling). */
+  raw: Float64Array;
+  rawHeight: number;
+  rawWidth: number;
   /** Per-channel weight (levels × channels, level-major). */
   weights: Float32Array;
   originalScore: number;
@@ -114,7 +120,14 @@ export async function ablationCam(options: AblationCamOptions): Promise<Ablation
     for (let c = 0; c < channelCount; c++) s += weights[c] * activations[p * channelCount + c];
     cam[p] = s;
   }
-  return { cam: scaleCam(cam, h, w, options.imageHeight, options.imageWidth), weights, originalScore: original };
+  return {
+    cam: scaleCam(cam, h, w, options.imageHeight, options.imageWidth),
+    raw: cam,
+    rawHeight: h,
+    rawWidth: w,
+    weights,
+    originalScore: original,
+  };
 }
 
 /** One level's features repeated for each ablated channel, with that channel set to ABLATION_VALUE. */

@@ -1,0 +1,154 @@
+/**
+ * Explaining a detection end to end on ONNX Runtime: run the network once, pick the detections to explain,
+ * then EigenCAM (one SVD of the FPN activations) or AblationCAM (the RPN and ROI heads re-run on ablated
+ * FPN channels, in batches) — the definitions live in eigencam.ts and ablation-cam.ts.
+ *
+ * The CAM is computed over the padded, resized batch the network saw; it is scaled to that batch, cropped to
+ * the image's resized area and resized to the original image, so heat lands on the right pixels even when the
+ * transform resized or padded (pytorch-grad-cam resizes the whole map to the input instead; the two agree when
+ * there is no padding and no resize).
+ */
+import { type Detection, type DetectorImage, FedcxrError, tf } from '@fedcxr/core';
+import * as ort from 'onnxruntime-node';
+import { FPN_LEVELS } from '../onnx/export.js';
+import type { BatchMeta, NetworkOutputs, OnnxFasterRcnn } from '../onnx/runtime.js';
+import { ablationCam } from './ablation-cam.js';
+import { concatenateLevels, firstComponentProjection, scaleCam } from './eigencam.js';
+
+export type CamMethod = 'eigencam' | 'ablationcam';
+
+export interface ExplainOptions {
+  method: CamMethod;
+  /** Explain only this detection (index into the image's detections, best first). */
+  detection?: number;
+  /** Without `detection`: explain every detection scoring at least this (default 0.5; at least the best one). */
+  scoreThreshold?: number;
+  batchSize?: number;
+  ratioChannelsToAblate?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Explanation {
+  method: CamMethod;
+  /** Heat in [0, 1] at the original image's size, row-major. */
+  cam: Float32Array;
+  height: number;
+  width: number;
+  detections: Detection[];
+  explained: Detection[];
+  /** AblationCAM only: per-channel weights (levels × 256) and the unablated box score. */
+  weights?: Float32Array;
+  originalScore?: number;
+}
+
+export async function explainDetections(
+  model: OnnxFasterRcnn,
+  image: DetectorImage,
+  options: ExplainOptions,
+): Promise<Explanation> {
+  const { outputs, meta } = await model.forward([image]);
+  const detections = (await model.detect(outputs, meta))[0];
+  const explained = pickTargets(detections, options);
+  const features = toTensors(outputs);
+  try {
+    let raw: ArrayLike<number>;
+    let rawHeight: number;
+    let rawWidth: number;
+    let extra: Pick<Explanation, 'weights' | 'originalScore'> = {};
+    if (options.method === 'eigencam') {
+      const stacked = concatenateLevels(features);
+      [, rawHeight, rawWidth] = stacked.shape;
+      raw = firstComponentProjection(stacked.dataSync() as Float32Array, rawHeight * rawWidth, stacked.shape[3]);
+      stacked.dispose();
+    } else {
+      const result = await ablationCam({
+        features,
+        runHeads: (ablated) => runHeads(model, ablated, meta),
+        target: { boxes: explained.map((d) => d.box), labels: explained.map((d) => d.label) },
+        imageHeight: meta.batchHeight,
+        imageWidth: meta.batchWidth,
+        batchSize: options.batchSize,
+        ratioChannelsToAblate: options.ratioChannelsToAblate,
+        onProgress: options.onProgress,
+      });
+      raw = result.raw;
+      rawHeight = result.rawHeight;
+      rawWidth = result.rawWidth;
+      extra = { weights: result.weights, originalScore: result.originalScore };
+    }
+    const [height, width] = meta.originalSizes[0];
+    const cam = camToImage(raw, rawHeight, rawWidth, meta);
+    return { method: options.method, cam, height, width, detections, explained, ...extra };
+  } finally {
+    for (const t of features.values()) t.dispose();
+  }
+}
+
+function pickTargets(detections: Detection[], options: ExplainOptions): Detection[] {
+  if (detections.length === 0) throw new FedcxrError('explain_no_detection', 'the model detects nothing on this image');
+  if (options.detection !== undefined) {
+    const chosen = detections[options.detection];
+    if (!chosen) {
+      throw new FedcxrError(
+        'usage',
+        `detection ${options.detection} does not exist: the model found ${detections.length} (0–${detections.length - 1})`,
+      );
+    }
+    return [chosen];
+  }
+  const threshold = options.scoreThreshold ?? 0.5;
+  const above = detections.filter((d) => d.score >= threshold);
+  return above.length > 0 ? above : [detections[0]];
+}
+
+/** NCHW ORT feature maps → NHWC tfjs tensors, in FPN level order. */
+function toTensors(outputs: NetworkOutputs): Map<string, tf.Tensor4D> {
+  const map = new Map<string, tf.Tensor4D>();
+  for (const name of FPN_LEVELS) {
+    const t = outputs[`feature_${name}`];
+    if (!t) continue;
+    const [n, c, h, w] = t.dims;
+    map.set(
+      name,
+      tf.tidy(() => tf.transpose(tf.tensor4d(t.data as Float32Array, [n, c, h, w]), [0, 2, 3, 1]) as tf.Tensor4D),
+    );
+  }
+  return map;
+}
+
+/** The heads on a batch of (ablated) NHWC feature maps of ONE image, repeated. */
+async function runHeads(
+  model: OnnxFasterRcnn,
+  features: Map<string, tf.Tensor4D>,
+  meta: BatchMeta,
+): Promise<Detection[][]> {
+  const inputs: Record<string, ort.Tensor> = {};
+  let count = 0;
+  for (const [name, t] of features) {
+    const [n, h, w, c] = t.shape;
+    count = n;
+    const nchw = tf.tidy(() => tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array);
+    inputs[`feature_${name}`] = new ort.Tensor('float32', nchw, [n, c, h, w]);
+  }
+  const rpn = await model.rpnHead(inputs);
+  const repeated: BatchMeta = {
+    batchHeight: meta.batchHeight,
+    batchWidth: meta.batchWidth,
+    imageSizes: Array.from({ length: count }, () => meta.imageSizes[0]),
+    originalSizes: Array.from({ length: count }, () => meta.originalSizes[0]),
+  };
+  return model.detect({ ...inputs, ...rpn }, repeated);
+}
+
+/** ReLU + min-max, scaled over the padded batch, cropped to the resized image, resized to the original. */
+function camToImage(raw: ArrayLike<number>, rawHeight: number, rawWidth: number, meta: BatchMeta): Float32Array {
+  const padded = scaleCam(raw, rawHeight, rawWidth, meta.batchHeight, meta.batchWidth);
+  const [h, w] = meta.imageSizes[0];
+  const [oh, ow] = meta.originalSizes[0];
+  if (h === meta.batchHeight && w === meta.batchWidth && h === oh && w === ow) return padded;
+  return tf.tidy(() => {
+    const t = tf.tensor4d(padded, [1, meta.batchHeight, meta.batchWidth, 1]);
+    const cropped = tf.slice(t, [0, 0, 0, 0], [1, h, w, 1]) as tf.Tensor4D;
+    return tf.image.resizeBilinear(cropped, [oh, ow], false, true).dataSync() as Float32Array;
+  });
+}
