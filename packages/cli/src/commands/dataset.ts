@@ -164,14 +164,13 @@ export function registerDatasetCommands(program: Command): void {
         'also write a self-contained HTML page with histograms (default: stats.html beside the input)',
       ),
   ).action(
-    action(async (ctx, file: string, flags: { html?: string | boolean }) => {
+    action(async (_ctx, file: string, flags: { html?: string | boolean }) => {
       const dataset = await readJson(file);
       const stats = datasetStats(dataset);
       let htmlFile: string | null = null;
       if (flags.html) {
         htmlFile = typeof flags.html === 'string' ? flags.html : join(dirname(file), 'stats.html');
         await writeFileAtomic(htmlFile, statsHtml(stats, `Dataset statistics: ${file}`));
-        ctx.log(`wrote ${htmlFile}`);
       }
       const side = stats.boxSide;
       const human = [
@@ -235,7 +234,7 @@ async function readJson(file: string): Promise<CocoDataset> {
 function countsTable(counts: SplitCounts[]): string {
   const classes = Object.keys(counts[0]?.classes ?? {});
   const width = Math.max(12, ...classes.map((c) => c.length)) + 2;
-  const header = `${'split'.padEnd(width)}${counts.map((c) => c.name.padStart(14)).join('')}`;
+  const header = `${'split (class: images/boxes)'.padEnd(width)}${counts.map((c) => c.name.padStart(14)).join('')}`;
   const row = (label: string, values: string[]) =>
     `${label.padEnd(width)}${values.map((v) => v.padStart(14)).join('')}`;
   return [
@@ -258,7 +257,7 @@ function countsTable(counts: SplitCounts[]): string {
     ),
     ...classes.map((name) =>
       row(
-        `${name} (img/box)`.slice(0, width - 1),
+        name,
         counts.map((c) => `${c.classes[name].images}/${c.classes[name].boxes}`),
       ),
     ),

@@ -217,8 +217,10 @@ function barChart(title: string, labels: string[], series: Series[]): string {
   const groupWidth = series.length * barWidth + gap;
   const height = 180;
   const left = 40;
-  const bottom = 90;
-  const width = left + Math.max(1, labels.length) * groupWidth + 20;
+  const bottom = 160;
+  const top = 18;
+  // Room on the right for the last rotated label.
+  const width = left + Math.max(1, labels.length) * groupWidth + 160;
   const max = Math.max(1, ...series.flatMap((s) => s.values));
   const bars: string[] = [];
   labels.forEach((label, i) => {
@@ -227,25 +229,25 @@ function barChart(title: string, labels: string[], series: Series[]): string {
       const h = (v / max) * height;
       const x = left + i * groupWidth + k * barWidth;
       bars.push(
-        `<rect x="${x}" y="${10 + height - h}" width="${barWidth - 2}" height="${h}" fill="${s.color}"><title>${esc(label)}: ${v} ${esc(s.name)}</title></rect>`,
-        `<text x="${x + barWidth / 2 - 1}" y="${6 + height - h}" font-size="9" text-anchor="middle">${v}</text>`,
+        `<rect x="${x}" y="${top + height - h}" width="${barWidth - 2}" height="${h}" fill="${s.color}"><title>${esc(label)}: ${v} ${esc(s.name)}</title></rect>`,
+        `<text x="${x + barWidth / 2 - 1}" y="${top - 4 + height - h}" font-size="9" text-anchor="middle">${v}</text>`,
       );
     });
     const cx = left + i * groupWidth + (series.length * barWidth) / 2;
     bars.push(
-      `<text transform="translate(${cx},${height + 16}) rotate(40)" font-size="10">${esc(label.length > 28 ? `${label.slice(0, 27)}…` : label)}</text>`,
+      `<text transform="translate(${cx},${top + height + 8}) rotate(40)" font-size="10">${esc(label.length > 28 ? `${label.slice(0, 27)}…` : label)}</text>`,
     );
   });
   const legend = series
     .map(
       (s, k) =>
-        `<rect x="${left + k * 80}" y="${height + bottom - 12}" width="10" height="10" fill="${s.color}"/><text x="${left + k * 80 + 14}" y="${height + bottom - 3}" font-size="10">${esc(s.name)}</text>`,
+        `<rect x="${left + k * 80}" y="${top + height + bottom - 12}" width="10" height="10" fill="${s.color}"/><text x="${left + k * 80 + 14}" y="${top + height + bottom - 3}" font-size="10">${esc(s.name)}</text>`,
     )
     .join('');
   return `<figure><figcaption>${esc(title)}</figcaption>
-<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + bottom}" role="img" aria-label="${esc(title)}">
-<line x1="${left - 4}" y1="${10 + height}" x2="${width - 10}" y2="${10 + height}" stroke="#999"/>
-<text x="${left - 8}" y="16" font-size="10" text-anchor="end">${max}</text><text x="${left - 8}" y="${10 + height}" font-size="10" text-anchor="end">0</text>
+<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + height + bottom}" role="img" aria-label="${esc(title)}">
+<line x1="${left - 4}" y1="${top + height}" x2="${width - 10}" y2="${top + height}" stroke="#999"/>
+<text x="${left - 8}" y="${top + 6}" font-size="10" text-anchor="end">${max}</text><text x="${left - 8}" y="${top + height}" font-size="10" text-anchor="end">0</text>
 ${bars.join('\n')}
 ${legend}
 </svg></figure>`;
