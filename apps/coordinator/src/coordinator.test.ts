@@ -1,7 +1,7 @@
 import { evaluateTabular } from '@fedcxr/federated';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyAuditLog } from './audit.js';
-import { MODEL, makeSiteData, newAgent, newCoordinator, tempDir } from './testing.js';
+import { MODEL, makeSiteData, newAgent, newCoordinator, tempDir, trainerFor } from './testing.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -52,5 +52,41 @@ describe('coordinator + site agents (FedAvg on a real tfjs model)', () => {
     expect(evaluation.metrics.accuracy).toBeGreaterThan(0.8);
     const entries = verifyAuditLog(`${dir.path}/audit.jsonl`);
     expect(entries).toBeGreaterThan(10);
+  });
+
+  it('runs FedProx (μ reaches every local trainer) with coordinate-wise median aggregation', async () => {
+    const dir = tempDir();
+    const data = makeSiteData(3);
+    const coordinator = newCoordinator(
+      dir.path,
+      data.sites.map((s) => s.id),
+      { mu: 0.5, aggregation: 'median' },
+    );
+    const url = await coordinator.start();
+    const seen: number[] = [];
+    const agents = data.sites.map((site) => {
+      const inner = trainerFor(site);
+      return newAgent(url, site, {
+        trainer: {
+          train: (global, plan, signal) => {
+            seen.push(plan.mu);
+            return inner.train(global, plan, signal);
+          },
+          evaluate: (global) => inner.evaluate(global),
+        },
+      });
+    });
+    await Promise.all(agents.map((a) => a.start()));
+    cleanups.push(
+      dir.remove,
+      () => coordinator.close(),
+      async () => {
+        for (const a of agents) await a.stop();
+      },
+    );
+    const before = evaluateTabular(MODEL, coordinator.globalModel, data.test).metrics.accuracy;
+    for (let r = 0; r < 2; r++) expect((await coordinator.runRound()).aggregation).toBe('median');
+    expect(seen).toEqual([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+    expect(evaluateTabular(MODEL, coordinator.globalModel, data.test).metrics.accuracy).toBeGreaterThan(before + 0.2);
   });
 });

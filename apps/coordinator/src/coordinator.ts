@@ -246,7 +246,6 @@ export class Coordinator extends EventEmitter {
     if (this.open) clearTimeout(this.open.timer);
     if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
     for (const { ingest } of this.open?.ingests.values() ?? []) ingest.close();
-    this.io?.disconnectSockets(true);
     await new Promise<void>((resolve) => (this.io ? this.io.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
     this.emit('closed');

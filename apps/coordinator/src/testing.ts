@@ -71,8 +71,13 @@ export function newCoordinator(
   stateDir: string,
   siteIds: string[],
   round: CoordinatorConfigInput['round'] = {},
+  model: TabularModelOptions = MODEL,
 ): Coordinator {
-  return new Coordinator(coordinatorConfig(stateDir, siteIds, round), { initialModel: createTabularModel(MODEL, 1) });
+  return new Coordinator(coordinatorConfig(stateDir, siteIds, round), { initialModel: createTabularModel(model, 1) });
+}
+
+export function trainerFor(site: SiteFixture, model: TabularModelOptions = MODEL): TabularTrainer {
+  return new TabularTrainer(model, site.train, site.validation);
 }
 
 export function newAgent(url: string, site: SiteFixture, extra: Partial<SiteAgentOptions> = {}): SiteAgent {
@@ -80,7 +85,7 @@ export function newAgent(url: string, site: SiteFixture, extra: Partial<SiteAgen
     url,
     siteId: site.id,
     token: siteToken(site.id),
-    trainer: new TabularTrainer(MODEL, site.train, site.validation),
+    trainer: trainerFor(site),
     ackTimeoutMs: 5000,
     ...extra,
   });

@@ -58,6 +58,7 @@ export class SiteAgent extends EventEmitter {
   private socket: Socket | undefined;
   private job: { key: string; round: number; controller: AbortController; done: Promise<unknown> } | undefined;
   private finished: FinishedUpdate | undefined;
+  private stopping = false;
   private readonly ackTimeoutMs: number;
   private readonly log: (message: string) => void;
 
@@ -88,6 +89,9 @@ export class SiteAgent extends EventEmitter {
     socket.on('disconnect', (reason) => {
       this.log(`${siteId}: disconnected (${reason})`);
       this.job?.controller.abort();
+      // socket.io retries by itself except after a server-side disconnect (e.g. a coordinator shutting down).
+      if (reason === 'io server disconnect' && !this.stopping)
+        setTimeout(() => this.stopping || socket.connect(), 500).unref();
     });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
@@ -107,9 +111,12 @@ export class SiteAgent extends EventEmitter {
 
   /** Closes the connection (the coordinator sees the site go offline). */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.job?.controller.abort();
     this.socket?.disconnect();
-    await this.job?.done.catch(() => {});
+    // A trainer may only notice the abort at its next step: wait a little, never forever.
+    const job = this.job?.done.catch(() => {});
+    if (job) await Promise.race([job, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     this.socket = undefined;
   }
 
