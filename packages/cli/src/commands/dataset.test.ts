@@ -115,7 +115,7 @@ describe('cxr dataset on the synthetic seed export', () => {
     const resized = await readJson<CocoDataset>(join(small, 'annotations.json'));
     expect(resized.annotations).toHaveLength(coco.annotations.length);
     resized.annotations.forEach((a, k) => {
-      a.bbox.forEach((v, j) => expect(v).toBeCloseTo(coco.annotations[k].bbox[j] / 2, 6));
+      for (const [j, v] of a.bbox.entries()) expect(v).toBeCloseTo(coco.annotations[k].bbox[j] / 2, 6);
     });
     expect(resized.images.every((i) => i.width === 64 && i.height === 64 && i.original_width === 128)).toBe(true);
   });

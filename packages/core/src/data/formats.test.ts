@@ -134,7 +134,7 @@ describe('seed', () => {
     ]);
     expect(byName.get('A_1.dcm')?.declaredSize).toEqual({ width: 64, height: 48 });
     const jpegBox = byName.get('B_1.dcm')?.boxes[0].bbox as number[];
-    [20, 20, 30, 20].forEach((v, k) => expect(Math.abs(jpegBox[k] - v)).toBeLessThanOrEqual(1));
+    for (const [k, v] of [20, 20, 30, 20].entries()) expect(Math.abs(jpegBox[k] - v)).toBeLessThanOrEqual(1);
     expect(byName.get('C_1.dcm')?.boxes).toEqual([{ category: 'cardiac_hypertrophy', bbox: [1, 2, 3, 4] }]);
     expect(byName.get('D_1.dcm')?.boxes).toEqual([]);
     const issues = source.issues.map(formatIssue);
