@@ -110,6 +110,46 @@ def synthetic_images(batch, height, width):
     return (1.8 * v).float()
 
 
+# Gradient checks: loss = sum over levels of mean(map^2) on a small image, eval mode; these parameters.
+GRADIENT_CASES = {
+    "resnet18_fpn": {
+        "input": (1, 64, 64),
+        "params": [
+            "body.layer4.1.conv2.weight",
+            "body.layer2.0.downsample.0.weight",
+            "fpn.inner_blocks.0.0.weight",
+            "fpn.layer_blocks.3.0.bias",
+        ],
+    },
+    "swin_t_fpn": {
+        "input": (1, 64, 64),
+        "params": [
+            "body.features.7.1.mlp.3.weight",
+            "body.features.6.reduction.weight",
+            "body.features.5.0.attn.relative_position_bias_table",
+            "body.features.5.1.norm1.weight",
+            "body.features.3.1.attn.qkv.weight",
+            "fpn.inner_blocks.1.0.weight",
+        ],
+    },
+}
+
+
+def gradient_fixture(model, arch, g):
+    spec = GRADIENT_CASES[arch]
+    params = dict(model.named_parameters())
+    model.zero_grad()
+    outputs = model(synthetic_images(*spec["input"]))
+    loss = sum((v.double() ** 2).mean() for v in outputs.values())
+    loss.backward()
+    grads = []
+    for name in spec["params"]:
+        grad = params[name].grad
+        summary = summarize(f"backbone.{name}", grad, g)
+        grads.append(summary)
+    return {"input": [spec["input"][0], 3, spec["input"][1], spec["input"][2]], "loss": float(loss.detach()), "params": grads}
+
+
 def checkpoint_path(cache, arch):
     return os.path.join(cache, f"{arch}.pth")
 
@@ -191,6 +231,7 @@ def main():
             cases.append(
                 {"input": [batch, 3, height, width], "levels": [summarize(k, v, g) for k, v in outputs.items()]}
             )
+        gradients = gradient_fixture(model, arch, g) if arch in GRADIENT_CASES else None
         fixture = {
             "arch": arch,
             "seed": SEEDS[arch],
@@ -200,6 +241,8 @@ def main():
             "num_tensors": len(state),
             "cases": cases,
         }
+        if gradients:
+            fixture["gradients"] = gradients
         path = os.path.join(FIXTURES, f"{arch}.json")
         with open(path, "w") as f:
             json.dump(fixture, f)

@@ -44,6 +44,28 @@ export function applyFpn(params: ParamStore, features: readonly tf.Tensor4D[]): 
     lastInner = tf.add(lateral, topDown);
     results.unshift(conv('layer_blocks', i, lastInner, 1));
   }
-  results.push(tf.maxPool(results[results.length - 1], 1, 2, 'valid'));
+  results.push(lastLevelMaxPool(results[results.length - 1]));
   return results;
+}
+
+/**
+ * LastLevelMaxPool: max_pool2d(kernel 1, stride 2) = every other row and column, starting at 0. Written
+ * with pad/reshape/slice (whose gradients every backend has) because the wasm backend's MaxPoolGrad is
+ * wrong for kernel 1, stride 2 on odd sizes (measured against cpu).
+ */
+export function lastLevelMaxPool(x: tf.Tensor4D): tf.Tensor4D {
+  const [batch, height, width, channels] = x.shape;
+  const padded =
+    height % 2 || width % 2
+      ? tf.pad(x, [
+          [0, 0],
+          [0, height % 2],
+          [0, width % 2],
+          [0, 0],
+        ])
+      : x;
+  const h2 = Math.ceil(height / 2);
+  const w2 = Math.ceil(width / 2);
+  const pairs = tf.reshape(padded, [batch * h2, 2, w2, 2 * channels]);
+  return tf.reshape(tf.slice(pairs, [0, 0, 0, 0], [-1, 1, -1, channels]), [batch, h2, w2, channels]);
 }

@@ -22,6 +22,8 @@ export interface BackboneFixture {
   weights_checksum: number;
   num_tensors: number;
   cases: { input: [number, number, number, number]; levels: LevelFixture[] }[];
+  /** loss = Σ_levels mean(map²) in eval mode; torch autograd gradients of some parameters (torch layouts). */
+  gradients?: { input: [number, number, number, number]; loss: number; params: LevelFixture[] };
 }
 
 export function readBackboneFixture(arch: string): BackboneFixture {
@@ -85,6 +87,60 @@ export function compareWithFixture(backbone: Backbone, fixture: BackboneFixture)
     for (const map of outputs.values()) map.dispose();
     return result;
   });
+}
+
+export interface GradientComparison {
+  name: string;
+  shapeOk: boolean;
+  worstSampleError: number;
+  stdError: number;
+}
+
+/** tf.variableGrads of the fixture's loss; gradients brought back to torch layout and compared. */
+export function compareGradients(
+  backbone: Backbone,
+  fixture: BackboneFixture,
+): { loss: number; lossError: number; params: GradientComparison[] } {
+  const spec = fixture.gradients;
+  if (!spec) throw new Error(`fixture ${fixture.arch} has no gradients`);
+  const [batch, , height, width] = spec.input;
+  const images = syntheticImages(batch, height, width);
+  const variables = backbone.variables();
+  const chosen = spec.params.map((p) => {
+    const variable = variables.get(p.name);
+    if (!variable) throw new Error(`backbone has no variable ${p.name}`);
+    return variable;
+  });
+  const { value, grads } = tf.variableGrads(() => {
+    const outputs = backbone.apply(images, false);
+    return tf.addN([...outputs.values()].map((map) => tf.mean(tf.square(map)))) as tf.Scalar;
+  }, chosen);
+  const loss = value.dataSync()[0];
+  const params = spec.params.map((p, i) => {
+    const grad = grads[chosen[i].name];
+    // tfjs layouts → torch: HWIO → OIHW, linear [in, out] → [out, in].
+    const perm = grad.rank === 4 ? [3, 2, 0, 1] : grad.rank === 2 && p.name.endsWith('.weight') ? [1, 0] : undefined;
+    const torchGrad = perm ? tf.transpose(grad, perm) : grad;
+    const shapeOk = torchGrad.shape.join() === p.shape_nchw.join();
+    const data = torchGrad.dataSync();
+    const strides = p.shape_nchw.map((_, d) => p.shape_nchw.slice(d + 1).reduce((a, b) => a * b, 1));
+    let worstSampleError = 0;
+    p.samples.index_nchw.forEach((index, k) => {
+      const flat = index.reduce((sum, v, d) => sum + v * strides[d], 0);
+      const want = p.samples.values[k];
+      worstSampleError = Math.max(worstSampleError, Math.abs(data[flat] - want) / Math.max(Math.abs(want), p.std));
+    });
+    let sum = 0;
+    for (const v of data) sum += v;
+    const mean = sum / data.length;
+    let squares = 0;
+    for (const v of data) squares += (v - mean) ** 2;
+    const stdError = Math.abs(Math.sqrt(squares / data.length) - p.std) / p.std;
+    if (torchGrad !== grad) torchGrad.dispose();
+    return { name: p.name, shapeOk, worstSampleError, stdError };
+  });
+  tf.dispose([images, value, ...Object.values(grads)]);
+  return { loss, lossError: Math.abs(loss - spec.loss) / Math.abs(spec.loss), params };
 }
 
 export { tf };

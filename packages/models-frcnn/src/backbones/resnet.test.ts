@@ -2,7 +2,7 @@ import { backbones, tf } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readPth } from '../weights/pth.js';
 import './index.js';
-import { compareWithFixture, readBackboneFixture, weightsChecksum } from './parity.js';
+import { compareGradients, compareWithFixture, readBackboneFixture, weightsChecksum } from './parity.js';
 import type { ResNetFpnBackbone } from './resnet.js';
 import { cachedCheckpoint, useFastestBackend } from './testing.js';
 
@@ -74,5 +74,26 @@ describe('ResNet-FPN structure', () => {
     expect(() => backbones.build('resnet18_fpn', { trainableLayers: 6 })).toThrow(/trainableLayers/);
     for (const b of [backbone, all, none]) b.dispose();
     expect(tf.memory().numTensors).toBeGreaterThanOrEqual(0);
+  });
+});
+
+const gradientCheckpoint = cachedCheckpoint('resnet18_fpn');
+describe.skipIf(!gradientCheckpoint.path)('resnet18_fpn gradients', () => {
+  it(`match torch autograd within ${TOLERANCE} (relative) through FrozenBN, residuals and the FPN`, async () => {
+    const fixture = readBackboneFixture('resnet18_fpn');
+    const backbone = backbones.build('resnet18_fpn', {});
+    backbone.loadWeights?.(await readPth(gradientCheckpoint.path!), { strict: true });
+    const started = performance.now();
+    const result = compareGradients(backbone, fixture);
+    console.log(`resnet18_fpn gradients on ${backend} in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    console.log(`loss ${result.loss} (torch ${fixture.gradients?.loss}) error ${result.lossError.toExponential(2)}`);
+    expect(result.lossError).toBeLessThan(TOLERANCE);
+    for (const p of result.params) {
+      console.log(`  ${p.name}: sample ${p.worstSampleError.toExponential(2)} std ${p.stdError.toExponential(2)}`);
+      expect(p.shapeOk, p.name).toBe(true);
+      expect(p.worstSampleError, p.name).toBeLessThan(TOLERANCE);
+      expect(p.stdError, p.name).toBeLessThan(TOLERANCE);
+    }
+    backbone.dispose?.();
   });
 });

@@ -2,7 +2,7 @@ import { backbones } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readPth } from '../weights/pth.js';
 import './index.js';
-import { compareWithFixture, readBackboneFixture, weightsChecksum } from './parity.js';
+import { compareGradients, compareWithFixture, readBackboneFixture, weightsChecksum } from './parity.js';
 import { relativePositionIndex, type SwinTFpnBackbone, shiftedWindowMask } from './swin.js';
 import { cachedCheckpoint, useFastestBackend } from './testing.js';
 
@@ -79,5 +79,25 @@ describe('Swin-T pieces', () => {
     expect(trainable).toContain('backbone.body.features.6.norm.weight');
     expect(backbone.outputs.map((o) => o.stride)).toEqual([4, 8, 16, 32, 64]);
     backbone.dispose();
+  });
+});
+
+describe.skipIf(!checkpoint.path)('swin_t_fpn gradients', () => {
+  it(`match torch autograd within ${TOLERANCE} (relative): attention, relative bias, LayerNorm, patch merging`, async () => {
+    const fixture = readBackboneFixture('swin_t_fpn');
+    const backbone = backbones.build('swin_t_fpn', {});
+    backbone.loadWeights?.(await readPth(checkpoint.path!), { strict: true });
+    const started = performance.now();
+    const result = compareGradients(backbone, fixture);
+    console.log(`swin_t_fpn gradients on ${backend} in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    console.log(`loss ${result.loss} (torch ${fixture.gradients?.loss}) error ${result.lossError.toExponential(2)}`);
+    expect(result.lossError).toBeLessThan(TOLERANCE);
+    for (const p of result.params) {
+      console.log(`  ${p.name}: sample ${p.worstSampleError.toExponential(2)} std ${p.stdError.toExponential(2)}`);
+      expect(p.shapeOk, p.name).toBe(true);
+      expect(p.worstSampleError, p.name).toBeLessThan(TOLERANCE);
+      expect(p.stdError, p.name).toBeLessThan(TOLERANCE);
+    }
+    backbone.dispose?.();
   });
 });

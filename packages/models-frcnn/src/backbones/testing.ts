@@ -6,26 +6,18 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import * as core from '@fedcxr/core';
-import { tf } from '@fedcxr/core';
+import { initEngine, tf } from '@fedcxr/core';
 
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 export const backboneCache = `${repoRoot}.cache/reference/backbones`;
 export const backboneFixtures = `${repoRoot}tools/reference/fixtures/backbones`;
 
-/** wasm (XNNPACK) when it loads, else cpu; uses core's initEngine once it exists. */
+/** wasm (XNNPACK, with core's training kernels) through core's initEngine, else cpu. */
 export async function useFastestBackend(): Promise<string> {
-  const init = (core as Record<string, unknown>).initEngine;
-  if (typeof init === 'function') {
-    await (init as (options: { backend: string }) => Promise<unknown>)({ backend: 'wasm' }).catch(() => undefined);
-  }
-  if (tf.getBackend() !== 'wasm') {
-    try {
-      await import('@tensorflow/tfjs-backend-wasm');
-      await tf.setBackend('wasm');
-    } catch {
-      await tf.setBackend('cpu');
-    }
+  try {
+    await initEngine({ backend: 'wasm' });
+  } catch {
+    await initEngine({ backend: 'cpu' });
   }
   await tf.ready();
   return tf.getBackend();
