@@ -3,6 +3,7 @@ import { registerDatasetCommands } from './dataset.js';
 import { registerDicomCommands } from './dicom.js';
 import { registerDoctorCommands } from './doctor.js';
 import { registerEvalCommands } from './eval.js';
+import { registerTrainCommands } from './train.js';
 import { registerWeightsCommands } from './weights.js';
 
 /** Each command group registers itself here (one line per group; only implemented commands appear). */
@@ -12,3 +13,4 @@ commandGroups.push(registerDicomCommands);
 commandGroups.push(registerDatasetCommands);
 commandGroups.push(registerWeightsCommands);
 commandGroups.push(registerDoctorCommands);
+commandGroups.push(registerTrainCommands);

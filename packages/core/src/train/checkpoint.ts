@@ -12,46 +12,76 @@
  * complete snapshots. Snapshots no pointer names are deleted afterwards. `<runDir>/best` and
  * `<runDir>/last` are convenience symlinks to the same directories (a model directory each).
  */
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic.js';
 import { FedcxrError } from '../errors.js';
-import { readSafetensors, writeSafetensors } from '../safetensors.js';
+import { encodeSafetensors, readSafetensors, writeSafetensors } from '../safetensors.js';
 import type { NamedTensors } from '../tensors.js';
 
 export type CheckpointKind = 'last' | 'best';
 
+/**
+ * The model card, in the model-directory format of packages/models-frcnn (`model.json` beside
+ * `weights.safetensors`, whose SHA-256 it records), so a checkpoint directory loads as a model directory.
+ */
 export interface ModelCard {
   format: 'fedcxr-model';
   version: 1;
-  /** Registry name of the detector and its backbone. */
-  detector: string;
+  /** Detector registry name (e.g. 'faster_rcnn'). */
   architecture: string;
   backbone: string;
   /** Class names, index 0 '__background__'. */
   classes: string[];
   /** COCO category ids of classes[1..]. */
   categoryIds: number[];
-  preprocessing: { normalization: string; minSize: number; maxSize: number };
+  preprocessing: {
+    /** Network input normalization preset, and what it means. */
+    preset: string;
+    minSize: number;
+    maxSize: number;
+    imageMean: [number, number, number];
+    imageStd: [number, number, number];
+    inputChannels: 1 | 3;
+    /** How the images were made from DICOM (the dataset importer's intensity preset), so prediction repeats it. */
+    normalization: string;
+  };
   /** Detector settings from config (passed back to the factory when loading). */
   options: Record<string, unknown>;
-  training: Record<string, unknown>;
+  recipe: Record<string, unknown>;
   metrics: Record<string, number>;
-  provenance: { createdAt: string; fedcxrVersion: string; run: string };
+  provenance: {
+    createdAt: string;
+    createdBy: string;
+    source: { kind: 'training'; run: string; epoch: number; step: number };
+  };
+  weights: { file: 'weights.safetensors'; sha256: string; tensors: number; uninitialized: string[] };
 }
 
 export interface Snapshot<State> {
   weights: NamedTensors;
   optimizerSlots: NamedTensors;
-  card: ModelCard;
+  /** The card without its `weights` block (filled in from the bytes written). */
+  card: Omit<ModelCard, 'weights'>;
   state: State;
 }
 
 export async function writeSnapshot<State>(runDir: string, tag: string, snapshot: Snapshot<State>): Promise<string> {
   const dir = join(runDir, 'checkpoints', tag);
-  await writeSafetensors(join(dir, 'weights.safetensors'), snapshot.weights, { format: 'pt' });
+  const bytes = encodeSafetensors(snapshot.weights, { format: 'pt', producer: 'fedcxr' });
+  await writeFileAtomic(join(dir, 'weights.safetensors'), bytes);
   await writeSafetensors(join(dir, 'optimizer.safetensors'), snapshot.optimizerSlots);
-  await writeJsonAtomic(join(dir, 'model.json'), snapshot.card);
+  const card: ModelCard = {
+    ...snapshot.card,
+    weights: {
+      file: 'weights.safetensors',
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      tensors: snapshot.weights.size,
+      uninitialized: [],
+    },
+  };
+  await writeJsonAtomic(join(dir, 'model.json'), card);
   // state.json last: a snapshot without it is incomplete and never named by a pointer.
   await writeJsonAtomic(join(dir, 'state.json'), snapshot.state);
   return dir;

@@ -39,6 +39,7 @@ describe('trainDetector', () => {
     const cfg = config({
       epochs: 20,
       batchSize: 4,
+      model: { detector: 'tiny_grid', backbone: 'tiny' },
       optimizer: { lr: 0.005 },
       schedule: { warmupSteps: 10, type: 'cosine' },
       augmentation: { rotationDegrees: 0, brightness: 0, contrast: 0 },

@@ -408,41 +408,52 @@ function stopped(epoch: number, step: number): FedcxrError {
   );
 }
 
+const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
+
 function modelCard(
   config: TrainConfig,
   detector: Detector,
   train: DetectionDataset,
   state: TrainState,
   metrics: Record<string, number>,
-): ModelCard {
+): Omit<ModelCard, 'weights'> {
+  const option = <T>(name: string, fallback: T): T => (config.model.options[name] as T | undefined) ?? fallback;
   return {
     format: 'fedcxr-model',
     version: 1,
-    detector: config.model.detector,
-    architecture: detector.architecture,
+    architecture: config.model.detector,
     backbone: config.model.backbone,
     classes: [...detector.classes],
     categoryIds: train.categories.map((c) => c.id),
     preprocessing: {
-      normalization: config.data.normalization,
+      preset: option('preprocessingPreset', 'torchvision-imagenet'),
       minSize: config.model.minSize,
       maxSize: config.model.maxSize,
+      imageMean: option('imageMean', IMAGENET_MEAN),
+      imageStd: option('imageStd', IMAGENET_STD),
+      // Grey X-rays go in as one channel; the detector replicates it to three.
+      inputChannels: 1,
+      normalization: config.data.normalization,
     },
     options: config.model.options,
-    training: {
-      epoch: state.epoch,
-      globalStep: state.globalStep,
-      seed: config.seed,
+    recipe: {
       epochs: config.epochs,
       batchSize: config.batchSize,
+      seed: config.seed,
       optimizer: config.optimizer,
       schedule: config.schedule,
       augmentation: config.augmentation,
       sampler: config.sampler,
       trainImages: train.size,
+      trainData: config.data.train,
     },
     metrics,
-    provenance: { createdAt: new Date().toISOString(), fedcxrVersion: VERSION, run: config.name },
+    provenance: {
+      createdAt: new Date().toISOString(),
+      createdBy: `fedcxr ${VERSION} cxr train`,
+      source: { kind: 'training', run: config.name, epoch: state.epoch, step: state.globalStep },
+    },
   };
 }
 

@@ -8,6 +8,7 @@ import type { EngineInfo } from '../engine/engine.js';
 import { initEngine } from '../engine/engine.js';
 import { FedcxrError } from '../errors.js';
 import { type Detector, detectors } from '../model.js';
+import { writeRunReport } from '../report/run-report.js';
 import { readSafetensors } from '../safetensors.js';
 import type { TrainConfig } from './config.js';
 import { type DetectionDataset, openCocoDataset } from './dataset.js';
@@ -21,7 +22,9 @@ export interface RunTrainingOptions {
   /** Log lines for people (engine choice, data sizes). */
   log?: (message: string) => void;
   signal?: AbortSignal;
-  /** Called after every epoch (e.g. to write the HTML report); gets the datasets for pictures. */
+  /** Write `<runDir>/report.html` after every epoch (default true). */
+  report?: boolean;
+  /** Called after every epoch; gets the datasets for pictures. */
   afterEpoch?: (
     run: TrainRunSummary,
     detail: ValidationDetail | undefined,
@@ -31,6 +34,8 @@ export interface RunTrainingOptions {
 
 export interface TrainingOutcome extends TrainRunSummary {
   engine: EngineInfo;
+  /** Path of report.html (absent when reports are off). */
+  report?: string;
   trainImages: number;
   valImages: number;
 }
@@ -123,11 +128,18 @@ export async function runTraining(config: TrainConfig, options: RunTrainingOptio
       stepRandom,
       onEvent: options.onEvent,
       signal: options.signal,
-      afterEpoch: options.afterEpoch
-        ? (summary, detail) => options.afterEpoch!(summary, detail, { train, val })
-        : undefined,
+      afterEpoch: async (summary, detail) => {
+        if (options.report !== false) await writeRunReport(summary, { val });
+        await options.afterEpoch?.(summary, detail, { train, val });
+      },
     });
-    return { ...run, engine, trainImages: train.size, valImages: val?.size ?? 0 };
+    return {
+      ...run,
+      engine,
+      trainImages: train.size,
+      valImages: val?.size ?? 0,
+      report: options.report !== false ? join(run.runDir, 'report.html') : undefined,
+    };
   } finally {
     detector.dispose();
   }
