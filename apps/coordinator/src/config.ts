@@ -11,7 +11,14 @@ export const coordinatorConfigSchema = z.strictObject({
   /** Bearer token of the admin API (`cxr fed round start`). */
   adminToken: z.string().min(16),
   /** PEM file paths; when present the coordinator serves HTTPS/WSS only. */
-  tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+  tls: z
+    .strictObject({
+      cert: z.string(),
+      key: z.string(),
+      /** When set, sites must also present a client certificate from this CA whose CN is their site id. */
+      clientCa: z.string().optional(),
+    })
+    .optional(),
   sites: z.array(z.strictObject({ id: siteIdSchema, token: z.string().min(16) })).min(1),
   /** Initial global model when the state dir is empty: a model file, or the small tabular model. */
   initialModel: z.string().optional(),

@@ -20,6 +20,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { FedcxrError, type NamedTensors, parseConfig, writeFileAtomic, writeJsonAtomic } from '@fedcxr/core';
 import {
   type Ack,
@@ -210,8 +211,17 @@ export class Coordinator extends EventEmitter {
     await this.loadState();
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.http(req, res);
     if (this.config.tls) {
-      const [cert, key] = await Promise.all([readFile(this.config.tls.cert), readFile(this.config.tls.key)]);
-      this.server = createHttpsServer({ cert, key }, handler);
+      const { tls } = this.config;
+      const [cert, key, clientCa] = await Promise.all([
+        readFile(tls.cert),
+        readFile(tls.key),
+        tls.clientCa ? readFile(tls.clientCa) : undefined,
+      ]);
+      // With clientCa, the TLS layer verifies the chain; the handshake check below binds CN to the site id.
+      this.server = createHttpsServer(
+        { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}) },
+        handler,
+      );
     } else this.server = createHttpServer(handler);
     this.io = new SocketServer(this.server, {
       maxHttpBufferSize: this.config.round.chunkBytes + LIMITS.envelopeBytes,
@@ -705,6 +715,14 @@ export class Coordinator extends EventEmitter {
     if (!timingSafeEqual(expected, sha256Buffer(token))) {
       refuse('bad credentials', siteId);
       return;
+    }
+    if (this.config.tls?.clientCa) {
+      const tlsSocket = socket.request.socket as TLSSocket;
+      const peer = tlsSocket.getPeerCertificate?.();
+      if (!tlsSocket.authorized || !peer || peer.subject?.CN !== siteId) {
+        refuse('client certificate missing, untrusted, or not issued to this site', siteId);
+        return;
+      }
     }
     socket.data.siteId = siteId;
     next();

@@ -1,5 +1,6 @@
 export const VERSION = '0.1.0';
 
+export { type DevCertificateFiles, type DevCertificateOptions, generateDevCertificates } from './certs.js';
 export {
   bytesPerElement,
   chunksOf,

@@ -39,6 +39,9 @@ export interface SiteAgentOptions {
   trainer: LocalTrainer;
   /** PEM of the CA that signed the coordinator's certificate (for https/wss URLs). */
   ca?: string;
+  /** PEM client certificate and key, when the coordinator requires mutual TLS. */
+  cert?: string;
+  key?: string;
   /** Seconds to wait for each acknowledgement. */
   ackTimeoutMs?: number;
   log?: (message: string) => void;
@@ -70,13 +73,14 @@ export class SiteAgent extends EventEmitter {
 
   /** Connects and resolves once authenticated; rejects on refused credentials. */
   async start(): Promise<void> {
-    const { url, siteId, token, ca } = this.options;
+    const { url, siteId, token, ca, cert, key } = this.options;
     const socket = io(url, {
       transports: ['websocket'],
       auth: { protocol: PROTOCOL_VERSION, role: 'site', siteId, token },
       reconnectionDelay: 200,
       reconnectionDelayMax: 2000,
       ...(ca ? { ca, rejectUnauthorized: true } : {}),
+      ...(cert && key ? { cert, key } : {}),
     });
     this.socket = socket;
     socket.on('round:plan', (raw: unknown) => this.onPlan(raw));
@@ -103,7 +107,15 @@ export class SiteAgent extends EventEmitter {
         ) {
           socket.disconnect();
           reject(new FedcxrError('site_refused', `coordinator refused ${siteId}: ${error.message}`));
-        } else reject(new FedcxrError('site_unreachable', `cannot reach ${url}: ${error.message}`));
+        } else {
+          socket.disconnect();
+          // engine.io wraps the transport failure (e.g. a TLS verification error) in `description`.
+          const cause = (error as Error & { description?: { message?: string; error?: Error } }).description;
+          const detail = cause?.error?.message ?? cause?.message ?? '';
+          reject(
+            new FedcxrError('site_unreachable', `cannot reach ${url}: ${error.message}${detail ? ` (${detail})` : ''}`),
+          );
+        }
       });
     });
     this.log(`${siteId}: connected to ${url}`);
