@@ -3,9 +3,9 @@
  *
  * tfjs' cropAndResize samples differently (it extrapolates outside [0, size-1] and does not average a
  * sampling grid) and has no gradient. Here the sample positions and bilinear weights are computed on the
- * host in float32 exactly as the kernel does; the forward pass gathers the four neighbours of every
- * sample and sums them weighted, and the backward pass scatters the output gradient back with the same
- * weights (tf.customGrad). Work is split into chunks of RoIs to bound memory.
+ * host in float32 exactly as the kernel does; the forward pass sums the four neighbours of every sample
+ * with those weights, and the backward pass scatters the output gradient back with the same weights
+ * (tf.customGrad), both over typed arrays on the host.
  */
 import { tf } from '@fedcxr/core';
 
@@ -34,61 +34,74 @@ interface SamplePlan {
  * Returns [K, outputSize, outputSize, C].
  */
 export function roiAlign(features: tf.Tensor4D, rois: Float32Array, options: RoiAlignOptions): tf.Tensor4D {
-  const [n, height, width, channels] = features.shape;
-  const numRois = rois.length / 5;
-  const out = options.outputSize;
-  if (numRois === 0) return tf.zeros([0, out, out, channels]);
-  const plan = planSamples(rois, height, width, options);
-  const rowsPerRoi = out * out * plan.entriesPerBin;
-  // Keep each gathered block under ~4M floats.
-  const roisPerChunk = Math.max(1, Math.floor(4_000_000 / (rowsPerRoi * channels)));
-  const totalRows = n * height * width;
-
-  const run = tf.customGrad(((input: tf.Tensor) => {
-    const flat = tf.reshape(input, [totalRows, channels]) as tf.Tensor2D;
-    const pieces: tf.Tensor[] = [];
-    for (let start = 0; start < numRois; start += roisPerChunk) {
-      const count = Math.min(roisPerChunk, numRois - start);
-      pieces.push(
-        tf.tidy(() => {
-          const { idx, w } = chunkPlan(plan, start * rowsPerRoi, count * rowsPerRoi);
-          const gathered = tf.mul(tf.gather(flat, idx), w);
-          return tf.sum(tf.reshape(gathered, [count * out * out, plan.entriesPerBin, channels]), 1);
-        }),
-      );
-    }
-    const value = tf.reshape(pieces.length === 1 ? pieces[0] : tf.concat(pieces, 0), [numRois, out, out, channels]);
-    const gradFunc = (dy: tf.Tensor) => {
-      const dyFlat = tf.reshape(dy, [numRois * out * out, channels]);
-      let grad: tf.Tensor = tf.zeros([totalRows, channels]);
-      for (let start = 0; start < numRois; start += roisPerChunk) {
-        const count = Math.min(roisPerChunk, numRois - start);
-        const next = tf.tidy(() => {
-          const { idx, w } = chunkPlan(plan, start * rowsPerRoi, count * rowsPerRoi);
-          const bins = tf.slice(dyFlat, [start * out * out, 0], [count * out * out, channels]);
-          const spread = tf.reshape(
-            tf.broadcastTo(tf.expandDims(bins, 1), [count * out * out, plan.entriesPerBin, channels]),
-            [count * rowsPerRoi, channels],
-          );
-          const updates = tf.mul(spread, w);
-          return tf.add(grad, tf.scatterND(tf.reshape(idx, [-1, 1]), updates, [totalRows, channels]));
-        });
-        grad.dispose();
-        grad = next;
-      }
-      dyFlat.dispose();
-      return tf.reshape(grad, [n, height, width, channels]);
-    };
-    return { value, gradFunc };
-  }) as tf.CustomGradientFunc<tf.Tensor>);
-  return run(features) as tf.Tensor4D;
+  return pooledFromLevels(
+    [features],
+    [rois],
+    [Int32Array.from({ length: rois.length / 5 }, (_, i) => i)],
+    options.outputSize,
+    [options],
+  );
 }
 
-function chunkPlan(plan: SamplePlan, from: number, length: number): { idx: tf.Tensor1D; w: tf.Tensor2D } {
-  return {
-    idx: tf.tensor1d(plan.indices.subarray(from, from + length), 'int32'),
-    w: tf.tensor2d(plan.weights.subarray(from, from + length), [length, 1]),
-  };
+/**
+ * Pools RoIs from several maps in one differentiable step: level l pools `roisPerLevel[l]` from
+ * `maps[l]` into output rows `targetsPerLevel[l]`. The weighted sums run on the host over typed arrays
+ * (tfjs' gather and its segment-sum gradient are far too slow on the cpu backend for K × 49 × 16 rows).
+ */
+function pooledFromLevels(
+  maps: readonly tf.Tensor4D[],
+  roisPerLevel: readonly Float32Array[],
+  targetsPerLevel: readonly Int32Array[],
+  out: number,
+  optionsPerLevel: readonly RoiAlignOptions[],
+): tf.Tensor4D {
+  const channels = maps[0].shape[3];
+  const numRois = targetsPerLevel.reduce((sum, t) => sum + t.length, 0);
+  if (numRois === 0) return tf.zeros([0, out, out, channels]);
+  const plans = maps.map((map, l) => planSamples(roisPerLevel[l], map.shape[1], map.shape[2], optionsPerLevel[l]));
+  const binsPerRoi = out * out;
+  const run = tf.customGrad(((...inputs: tf.Tensor[]) => {
+    const pooled = new Float32Array(numRois * binsPerRoi * channels);
+    plans.forEach((plan, l) => {
+      const source = inputs[l].dataSync() as Float32Array;
+      forEachEntry(plan, targetsPerLevel[l], binsPerRoi, channels, (o, s, w) => {
+        for (let c = 0; c < channels; c++) pooled[o + c] += w * source[s + c];
+      });
+    });
+    const value = tf.tensor4d(pooled, [numRois, out, out, channels]);
+    const gradFunc = (dy: tf.Tensor) => {
+      const upstream = dy.dataSync() as Float32Array;
+      return plans.map((plan, l) => {
+        const grad = new Float32Array(maps[l].size);
+        forEachEntry(plan, targetsPerLevel[l], binsPerRoi, channels, (o, s, w) => {
+          for (let c = 0; c < channels; c++) grad[s + c] += w * upstream[o + c];
+        });
+        return tf.tensor(grad, maps[l].shape);
+      });
+    };
+    return { value, gradFunc };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return run(...maps) as tf.Tensor4D;
+}
+
+/** Calls visit(output offset, source offset, weight) for every non-zero sample entry of a plan. */
+function forEachEntry(
+  plan: SamplePlan,
+  targets: Int32Array,
+  binsPerRoi: number,
+  channels: number,
+  visit: (outputOffset: number, sourceOffset: number, weight: number) => void,
+): void {
+  const { indices, weights, entriesPerBin } = plan;
+  targets.forEach((target, r) => {
+    for (let b = 0; b < binsPerRoi; b++) {
+      const o = (target * binsPerRoi + b) * channels;
+      const first = (r * binsPerRoi + b) * entriesPerBin;
+      for (let e = first; e < first + entriesPerBin; e++) {
+        if (weights[e] !== 0) visit(o, indices[e] * channels, weights[e]);
+      }
+    }
+  });
 }
 
 /** The sample grid of torchvision's roi_align_forward_kernel_impl (pre_calc_for_bilinear_interpolate). */
@@ -219,34 +232,24 @@ export function multiScaleRoiAlign(
       allBoxes.set(boxes.subarray(i * 4, i * 4 + 4), k * 4);
     }
   });
-  const channels = featureMaps[0].shape[3];
-  if (featureMaps.length === 1) {
-    return roiAlign(featureMaps[0], rois, { ...options, spatialScale: scales[0], aligned: false });
-  }
-  const levels = mapBoxLevels(allBoxes, kMin, kMax, options.canonicalScale, options.canonicalLevel);
-  return tf.tidy(() => {
-    const pooled: tf.Tensor4D[] = [];
-    const order: number[] = [];
-    featureMaps.forEach((map, level) => {
-      const members: number[] = [];
-      levels.forEach((l, i) => {
-        if (l === level) members.push(i);
-      });
-      if (members.length === 0) return;
-      const subset = new Float32Array(members.length * 5);
-      members.forEach((i, j) => {
-        subset.set(rois.subarray(i * 5, i * 5 + 5), j * 5);
-      });
-      pooled.push(roiAlign(map, subset, { ...options, spatialScale: scales[level], aligned: false }));
-      order.push(...members);
+  const levels =
+    featureMaps.length === 1
+      ? new Int32Array(total)
+      : mapBoxLevels(allBoxes, kMin, kMax, options.canonicalScale, options.canonicalLevel);
+  const roisPerLevel: Float32Array[] = [];
+  const targetsPerLevel: Int32Array[] = [];
+  featureMaps.forEach((_, level) => {
+    const members: number[] = [];
+    levels.forEach((l, i) => {
+      if (l === level) members.push(i);
     });
-    if (pooled.length === 0) return tf.zeros([0, options.outputSize, options.outputSize, channels]);
-    const stacked = pooled.length === 1 ? pooled[0] : tf.concat(pooled, 0);
-    // stacked row j holds box order[j]; put every box back in its input position.
-    const inverse = new Int32Array(total);
-    order.forEach((box, j) => {
-      inverse[box] = j;
+    const subset = new Float32Array(members.length * 5);
+    members.forEach((i, j) => {
+      subset.set(rois.subarray(i * 5, i * 5 + 5), j * 5);
     });
-    return tf.gather(stacked, tf.tensor1d(inverse, 'int32')) as tf.Tensor4D;
+    roisPerLevel.push(subset);
+    targetsPerLevel.push(Int32Array.from(members));
   });
+  const perLevel = scales.map((spatialScale) => ({ ...options, spatialScale, aligned: false }));
+  return pooledFromLevels(featureMaps, roisPerLevel, targetsPerLevel, options.outputSize, perLevel);
 }

@@ -1,0 +1,59 @@
+/**
+ * Shared by the parity tests and the benchmark: reads a fixture written by
+ * tools/reference/frcnn_make_fixtures.py (images, targets, expected proposals/detections/losses).
+ */
+import type { DetectorImage, DetectorTarget, HostTensor, NamedTensors } from '@fedcxr/core';
+import type { Permutation } from '../ops/matcher.js';
+
+/** The permutation the Python reference substitutes for torch.randperm (a reversed arange). */
+export const reversedPermutation: Permutation = (n) => Int32Array.from({ length: n }, (_, i) => n - 1 - i);
+
+export interface ParityImage {
+  image: DetectorImage;
+  target: DetectorTarget;
+  proposals: Float32Array;
+  proposalCount: number;
+  boxes: Float32Array;
+  scores: Float32Array;
+  labels: Int32Array;
+}
+
+function need(tensors: NamedTensors, name: string): HostTensor {
+  const t = tensors.get(name);
+  if (!t) throw new Error(`parity fixture lacks ${name}`);
+  return t;
+}
+
+export function parityImages(tensors: NamedTensors): ParityImage[] {
+  const out: ParityImage[] = [];
+  for (let i = 0; tensors.has(`image${i}.pixels`); i++) {
+    const pixels = need(tensors, `image${i}.pixels`);
+    const [height, width, channels] = pixels.shape;
+    out.push({
+      image: { pixels: Float32Array.from(pixels.data), height, width, channels: channels as 1 | 3 },
+      target: {
+        boxes: Float32Array.from(need(tensors, `image${i}.target_boxes`).data),
+        labels: Int32Array.from(need(tensors, `image${i}.target_labels`).data),
+      },
+      proposals: Float32Array.from(need(tensors, `image${i}.proposals`).data),
+      proposalCount: need(tensors, `image${i}.proposal_count`).data[0],
+      boxes: Float32Array.from(need(tensors, `image${i}.boxes`).data),
+      scores: Float32Array.from(need(tensors, `image${i}.scores`).data),
+      labels: Int32Array.from(need(tensors, `image${i}.labels`).data),
+    });
+  }
+  return out;
+}
+
+export function parityLosses(tensors: NamedTensors): Record<string, number> {
+  const losses: Record<string, number> = {};
+  for (const [name, t] of tensors) if (name.startsWith('loss.')) losses[name.slice(5)] = t.data[0];
+  return losses;
+}
+
+/** The tensors under `prefix` with the prefix removed (e.g. 'weights.'). */
+export function withoutPrefix(tensors: NamedTensors, prefix: string): NamedTensors {
+  const out: NamedTensors = new Map();
+  for (const [name, t] of tensors) if (name.startsWith(prefix)) out.set(name.slice(prefix.length), t);
+  return out;
+}
