@@ -8,7 +8,7 @@ export function isImageFile(name: string): boolean {
   return IMAGE_EXTENSIONS.includes(extname(name).toLowerCase());
 }
 
-export function stem(name: string): string {
+export function fileStem(name: string): string {
   const base = name.split(/[\\/]/).pop() ?? name;
   const ext = extname(base);
   return ext ? base.slice(0, -ext.length) : base;
@@ -51,7 +51,7 @@ export async function listFiles(dir: string, keep: (name: string) => boolean = (
  * file's stem; the stem itself without a pattern or when the pattern does not match.
  */
 export function patientFromName(path: string, pattern: RegExp | undefined): string {
-  const name = stem(path);
+  const name = fileStem(path);
   if (!pattern) return name;
   const match = pattern.exec(name);
   if (!match) return name;

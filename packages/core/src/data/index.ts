@@ -2,7 +2,7 @@
 export { type CheckResult, checkDataset } from './check.js';
 export { type CocoValidation, cocoErrors, readCocoFile, validateCoco } from './coco-validate.js';
 export { type CsvRow, type CsvTable, csvNumber, labelError, parseCsv } from './csv.js';
-export { isImageFile, listFiles, patientFromName, stem } from './files.js';
+export { fileStem, isImageFile, listFiles, patientFromName } from './files.js';
 export { type CocoParseOptions, parseCocoSource } from './formats/coco.js';
 export { DATASET_FORMATS, type ParseSourceOptions, parseDatasetSource } from './formats/index.js';
 export { parseRsna, RSNA_CATEGORY, RSNA_CLASS_INFO_FILE, RSNA_LABELS_FILE } from './formats/rsna.js';
@@ -41,7 +41,7 @@ export {
   type DatasetStats,
   type Distribution,
   datasetStats,
-  distribution,
+  describeDistribution,
   type Histogram,
   statsHtml,
 } from './stats.js';

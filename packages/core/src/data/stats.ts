@@ -93,17 +93,17 @@ export function datasetStats(dataset: CocoDataset): DatasetStats {
     categories,
     boxesPerImage: integerHistogram(dataset.images.map((image) => perImage.get(image.id) ?? 0)),
     imagesPerPatient: integerHistogram([...perPatient.values()]),
-    boxWidth: distribution(widths),
-    boxHeight: distribution(heights),
-    boxSide: distribution(sides),
+    boxWidth: describeDistribution(widths),
+    boxHeight: describeDistribution(heights),
+    boxSide: describeDistribution(sides),
     boxSideHistogram: binnedHistogram(sides, 12),
-    boxRelativeArea: distribution(relative),
+    boxRelativeArea: describeDistribution(relative),
     areaRanges,
     imageSizes,
   };
 }
 
-export function distribution(values: number[]): Distribution {
+export function describeDistribution(values: number[]): Distribution {
   if (values.length === 0) return { count: 0, min: 0, p25: 0, median: 0, p75: 0, max: 0, mean: 0 };
   const sorted = [...values].sort((a, b) => a - b);
   const q = (p: number) => {

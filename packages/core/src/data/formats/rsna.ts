@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { csvNumber, labelError, parseCsv } from '../csv.js';
-import { isDirectory, isFile, listFiles, readText, stem } from '../files.js';
+import { fileStem, isDirectory, isFile, listFiles, readText } from '../files.js';
 import { type DatasetIssue, issueAt as issue, type SourceDataset, type SourceItem } from '../source.js';
 
 export const RSNA_LABELS_FILE = 'stage_2_train_labels.csv';
@@ -93,7 +93,7 @@ export async function parseRsna(root: string): Promise<SourceDataset> {
     }
   }
   const files = await listFiles(imageDir, (name) => name.toLowerCase().endsWith('.dcm'));
-  const fileByPatient = new Map(files.map((file) => [stem(file), file]));
+  const fileByPatient = new Map(files.map((file) => [fileStem(file), file]));
   const items: SourceItem[] = [];
   for (const item of byPatient.values()) {
     const file = fileByPatient.get(item.patientId as string);

@@ -1,6 +1,6 @@
 /**
  * The seed study's hospital export (PRODUCT.md):
- *   train/<class>/image/*.dcm, train/<class>/mark/* (one binary mask per DICOM, same stem, PNG or JPEG),
+ *   train/<class>/image/*.dcm, train/<class>/mark/* (one binary mask per DICOM, same fileStem, PNG or JPEG),
  *   train.csv (file, category, box), test/image/*.dcm (unlabelled; imported only on request).
  * Boxes come from the masks (see mask.ts for the rules); `train.csv` is checked against them and every
  * disagreement is reported with its line. When a mask is missing, the CSV's boxes are used (with a warning).
@@ -14,7 +14,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readGreyRaster } from '../../raster.js';
 import { type CsvRow, csvNumber, labelError, parseCsv } from '../csv.js';
-import { isDirectory, isFile, listFiles, readText, stem } from '../files.js';
+import { fileStem, isDirectory, isFile, listFiles, readText } from '../files.js';
 import { boxIou, type MaskBoxOptions, maskToBoxes } from '../mask.js';
 import { SEED_FINDING_CLASSES, SEED_NORMAL_CLASS } from '../seed-classes.js';
 import { type DatasetIssue, issueAt, type SourceBox, type SourceDataset, type SourceItem } from '../source.js';
@@ -79,7 +79,7 @@ export async function parseSeed(root: string, options: SeedParseOptions = {}): P
       for (const file of await listFiles(markDir, (name) =>
         MASK_EXTENSIONS.some((e) => name.toLowerCase().endsWith(e)),
       )) {
-        masks.set(stem(file), join(markDir, file));
+        masks.set(fileStem(file), join(markDir, file));
       }
     }
     for (const file of images) {
@@ -109,8 +109,8 @@ export async function parseSeed(root: string, options: SeedParseOptions = {}): P
         items.push({ path, boxes: [], labelSource: `train/${category}/image/${file}` });
         continue;
       }
-      const maskPath = masks.get(stem(file));
-      masks.delete(stem(file));
+      const maskPath = masks.get(fileStem(file));
+      masks.delete(fileStem(file));
       let boxes: SourceBox[];
       let declaredSize: SourceItem['declaredSize'];
       if (maskPath === undefined) {
