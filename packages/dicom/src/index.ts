@@ -23,6 +23,7 @@ export {
   type NormalizedImage,
   type NormalizeOptions,
   normalize,
+  normalizeResized,
   PRESETS,
   type PresetName,
   seedTransform,
@@ -53,6 +54,7 @@ export {
   type ResizeOptions,
   type ResizeTransform,
   resizeKeepAspect,
+  resizeRows,
   resizeTransform,
 } from './resize.js';
 export {

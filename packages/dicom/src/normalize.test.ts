@@ -2,9 +2,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { modalityLut, normalize, PRESETS, seedTransform, simplestColorBalance, windowTransform } from './normalize.js';
+import {
+  modalityLut,
+  normalize,
+  normalizeResized,
+  PRESETS,
+  seedTransform,
+  simplestColorBalance,
+  windowTransform,
+} from './normalize.js';
 import type { DicomHeader } from './parse.js';
 import { type DicomImage, readDicom } from './read.js';
+import { resizeKeepAspect } from './resize.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const samplesDir = join(repoRoot, '../shared/data/dicom-samples');
@@ -212,4 +221,25 @@ describe('scb and minmax presets, colour', () => {
     expect(out.data[0]).toBeCloseTo(0.299, 6);
     expect(out.data[1]).toBeCloseTo(1, 6);
   });
+});
+
+describe.skipIf(!hasSamples)('fast paths give the same floats as the per-pixel definitions', () => {
+  it.each(['CR-MONO1-10-chest.dcm', 'CT_small.dcm', 'MR_small.dcm', 'JPEG2000.dcm', 'JPGExtended.dcm'])(
+    '%s: table path = per-pixel path, normalizeResized = resizeKeepAspect(normalize)',
+    async (name) => {
+      const image = await readDicom(join(samplesDir, name));
+      for (const preset of PRESETS) {
+        const table = normalize(image, preset);
+        const direct = normalize(image, preset, { perPixel: true });
+        expect(Buffer.from(table.data.buffer).equals(Buffer.from(direct.data.buffer)), `${name} ${preset}`).toBe(true);
+        const fused = normalizeResized(image, preset, 50);
+        const twoStep = resizeKeepAspect(table, 50);
+        expect(
+          Buffer.from(fused.data.buffer).equals(Buffer.from(twoStep.data.buffer)),
+          `${name} ${preset} resized`,
+        ).toBe(true);
+        expect(fused.transform).toEqual(twoStep.transform);
+      }
+    },
+  );
 });

@@ -1,6 +1,7 @@
 import { DicomError } from './errors.js';
 import type { DicomHeader, DicomLut } from './parse.js';
 import type { DicomFrame, DicomImage } from './read.js';
+import { type ResizedImage, type ResizeOptions, resizeKeepAspect, resizeRows } from './resize.js';
 
 /** A grey image with values in [0, 1], row-major. */
 export interface NormalizedImage {
@@ -25,6 +26,8 @@ export interface NormalizeOptions {
   s1?: number;
   /** `scb`: percent of pixels saturated at the bright end (default 1). */
   s2?: number;
+  /** Compute every pixel separately instead of through a per-value table (same result; slower; for checks). */
+  perPixel?: boolean;
 }
 
 export function isPresetName(name: string): name is PresetName {
@@ -69,25 +72,180 @@ export function normalize(image: DicomImage, preset: PresetName, options: Normal
     });
   }
   const invert = photometric === 'MONOCHROME1';
-  let data: Float32Array;
-  switch (preset) {
-    case 'seed':
-      data = seedTransform(frame.stored, header, options, invert);
-      break;
-    case 'window':
-      data = windowTransform(modalityLut(frame.stored, header), header, options);
-      break;
-    case 'scb':
-      data = simplestColorBalance(modalityLut(frame.stored, header), options.s1 ?? 1, options.s2 ?? 1);
-      break;
-    case 'minmax':
-      data = minMax(modalityLut(frame.stored, header));
-      break;
-    default:
-      throw new DicomError('invalid_header', `unknown preset ${String(preset)} (use ${PRESETS.join(', ')})`);
+  if (!isPresetName(preset)) {
+    throw new DicomError('invalid_header', `unknown preset ${String(preset)} (use ${PRESETS.join(', ')})`);
   }
-  if (invert && preset !== 'seed') for (let i = 0; i < data.length; i++) data[i] = 1 - data[i];
-  return { data, width, height };
+  const table = options.perPixel ? null : presetTable(frame.stored, header, preset, options, invert);
+  if (!table) return { data: normalizeDirect(frame.stored, header, preset, options, invert), width, height };
+  const { stored } = frame;
+  const out = new Float32Array(stored.length);
+  const { values, offset } = table;
+  for (let i = 0; i < stored.length; i++) out[i] = values[stored[i] - offset];
+  return { data: out, width, height };
+}
+
+/**
+ * normalize + resizeKeepAspect in one go, without materializing the full-size normalized image when the preset
+ * is a per-value table (the usual case). The result is identical to `resizeKeepAspect(normalize(...), size)`.
+ */
+export function normalizeResized(
+  image: DicomImage,
+  preset: PresetName,
+  size: number,
+  options: NormalizeOptions & ResizeOptions = {},
+): ResizedImage {
+  const frame = image.frames[options.frame ?? 0];
+  const photometric = (image.header.photometricInterpretation ?? 'MONOCHROME2').toUpperCase();
+  const table =
+    frame && frame.samplesPerPixel === 1 && photometric !== 'PALETTE COLOR' && isPresetName(preset) && !options.perPixel
+      ? presetTable(frame.stored, image.header, preset, options, photometric === 'MONOCHROME1')
+      : null;
+  if (!table) return resizeKeepAspect(normalize(image, preset, options), size, options);
+  const { stored, columns } = frame;
+  const row = new Float32Array(columns);
+  const { values, offset } = table;
+  return resizeRows(columns, frame.rows, size, options, (y) => {
+    const start = y * columns;
+    for (let x = 0; x < columns; x++) row[x] = values[stored[start + x] - offset];
+    return row;
+  });
+}
+
+/** Per-pixel path for stored ranges too wide for a table. */
+function normalizeDirect(
+  stored: Int32Array,
+  header: DicomHeader,
+  preset: PresetName,
+  options: NormalizeOptions,
+  invert: boolean,
+): Float32Array {
+  let data: Float32Array;
+  if (preset === 'seed') return seedTransform(stored, header, options, invert);
+  if (preset === 'window') data = windowTransform(modalityLut(stored, header), header, options);
+  else if (preset === 'scb') data = simplestColorBalance(modalityLut(stored, header), options.s1 ?? 1, options.s2 ?? 1);
+  else data = minMax(modalityLut(stored, header));
+  if (invert) for (let i = 0; i < data.length; i++) data[i] = 1 - data[i];
+  return data;
+}
+
+interface IntegerDomain {
+  min: number;
+  max: number;
+  /** How many pixels hold each value min..max (computed on first use: only min..max and scb need it). */
+  counts(): Uint32Array;
+}
+
+/** Stored values span at most this many integers → every preset is computed once per value and looked up. */
+const MAX_TABLE = 1 << 22;
+
+/** Value counts of a frame, cached because presets are often computed several times from one decoded frame. */
+const domainCache = new WeakMap<Int32Array, IntegerDomain | null>();
+
+function integerDomain(stored: Int32Array): IntegerDomain | null {
+  const cached = domainCache.get(stored);
+  if (cached !== undefined) return cached;
+  let min = 2 ** 31;
+  let max = -(2 ** 31);
+  for (let i = 0; i < stored.length; i++) {
+    const v = stored[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  let domain: IntegerDomain | null = null;
+  if (stored.length > 0 && max - min + 1 <= MAX_TABLE) {
+    let counts: Uint32Array | null = null;
+    domain = {
+      min,
+      max,
+      counts() {
+        if (!counts) {
+          counts = new Uint32Array(max - min + 1);
+          for (let i = 0; i < stored.length; i++) counts[stored[i] - min]++;
+        }
+        return counts;
+      },
+    };
+  }
+  domainCache.set(stored, domain);
+  return domain;
+}
+
+/**
+ * The preset as a table over every stored value between the frame's min and max, or null when that range is too
+ * wide. Same results as normalizeDirect, bit for bit (the same array functions run on the table of candidate
+ * values), but each value is transformed once: a 1024² 8-bit radiograph needs 256 logarithms, not a million.
+ */
+function presetTable(
+  stored: Int32Array,
+  header: DicomHeader,
+  preset: PresetName,
+  options: NormalizeOptions,
+  invert: boolean,
+): { values: Float32Array; offset: number } | null {
+  const domain = integerDomain(stored);
+  if (!domain) return null;
+  const { min, max } = domain;
+  const values = new Int32Array(max - min + 1);
+  for (let k = 0; k < values.length; k++) values[k] = min + k;
+  let table: Float32Array;
+  if (preset === 'seed') {
+    table = seedTransform(values, header, options, invert);
+  } else {
+    const modal = modalityLut(values, header);
+    const index = options.windowIndex ?? 0;
+    const hasVoi =
+      header.voiLutSequence !== null ||
+      ((header.windowCenter?.[index] ?? header.windowCenter?.[0]) !== undefined &&
+        (header.windowWidth?.[index] ?? header.windowWidth?.[0] ?? 0) > 0);
+    if (preset === 'window' && hasVoi) {
+      table = windowTransform(modal, header, options);
+    } else {
+      // min..max and simplest colour balance look at the values present, weighted by their counts.
+      let low: number;
+      let high: number;
+      if (preset !== 'scb' && header.modalityLutSequence === null) {
+        // A linear rescale maps the extreme stored values (both present) onto the extreme modality values.
+        low = Math.min(modal[0], modal[modal.length - 1]);
+        high = Math.max(modal[0], modal[modal.length - 1]);
+      } else {
+        const present: Array<[number, number]> = [];
+        const counts = domain.counts();
+        for (let k = 0; k < counts.length; k++) if (counts[k] > 0) present.push([modal[k], counts[k]]);
+        present.sort((a, b) => a[0] - b[0]);
+        low = present[0][0];
+        high = present[present.length - 1][0];
+      }
+      if (preset === 'scb') {
+        const present: Array<[number, number]> = [];
+        const counts = domain.counts();
+        for (let k = 0; k < counts.length; k++) if (counts[k] > 0) present.push([modal[k], counts[k]]);
+        present.sort((a, b) => a[0] - b[0]);
+        const s1 = options.s1 ?? 1;
+        const s2 = options.s2 ?? 1;
+        checkSaturations(s1, s2);
+        low = valueAtRank(present, Math.floor((stored.length * s1) / 100));
+        high = valueAtRank(present, Math.max(0, Math.ceil((stored.length * (100 - s2)) / 100) - 1));
+      }
+      table = stretch(modal, low, high);
+    }
+    if (invert) for (let k = 0; k < table.length; k++) table[k] = 1 - table[k];
+  }
+  return { values: table, offset: min };
+}
+
+function valueAtRank(sortedWithCounts: Array<[number, number]>, rank: number): number {
+  let seen = 0;
+  for (const [value, count] of sortedWithCounts) {
+    seen += count;
+    if (rank < seen) return value;
+  }
+  return sortedWithCounts[sortedWithCounts.length - 1][0];
+}
+
+function checkSaturations(s1: number, s2: number): void {
+  if (s1 < 0 || s2 < 0 || s1 + s2 >= 100) {
+    throw new RangeError(`scb saturations s1=${s1} s2=${s2} must be ≥ 0 and sum < 100`);
+  }
 }
 
 /** The seed transform; see `normalize`. Exported for tests against the formula. */
@@ -216,8 +374,7 @@ function stretch(values: ArrayLike<number>, low: number, high: number): Float32A
 export function simplestColorBalance(values: ArrayLike<number>, s1: number, s2: number): Float32Array {
   const n = values.length;
   if (n === 0) return new Float32Array(0);
-  if (s1 < 0 || s2 < 0 || s1 + s2 >= 100)
-    throw new RangeError(`scb saturations s1=${s1} s2=${s2} must be ≥ 0 and sum < 100`);
+  checkSaturations(s1, s2);
   const sorted = Float64Array.from(values).sort();
   const low = sorted[Math.floor((n * s1) / 100)];
   const high = sorted[Math.max(0, Math.ceil((n * (100 - s2)) / 100) - 1)];

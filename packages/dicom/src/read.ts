@@ -105,6 +105,8 @@ interface Layout {
   photometric: string;
 }
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** 2^27 samples (e.g. 11585 x 11585 grey): far above any radiograph, low enough that a bogus header cannot exhaust memory. */
 const MAX_SAMPLES_PER_FRAME = 2 ** 27;
 
@@ -271,6 +273,18 @@ export function applyStoredBits(values: Int32Array, layout: Pick<Layout, 'bitsSt
   const { bitsStored, highBit, signed } = layout;
   const shift = highBit + 1 - bitsStored;
   if (bitsStored >= 32) return;
+  if (!signed && shift === 0) {
+    // Common case: only the mask matters; skip the pass when nothing lies above Bits Stored.
+    const limit = 2 ** bitsStored;
+    let clean = true;
+    for (let i = 0; i < values.length; i++) {
+      if (values[i] >= limit || values[i] < 0) {
+        clean = false;
+        break;
+      }
+    }
+    if (clean) return;
+  }
   const mask = 2 ** bitsStored - 1;
   const signBit = 2 ** (bitsStored - 1);
   const range = 2 ** bitsStored;
@@ -506,14 +520,25 @@ async function encapsulatedFrame(
   const values = new Int32Array(count);
   const wide = decoded.bitsPerSample > 8;
   if (decoded.bytes.length < count * (wide ? 2 : 1)) throw corrupt('decoder returned too few bytes');
-  if (wide) {
-    const view = new DataView(decoded.bytes.buffer, decoded.bytes.byteOffset, decoded.bytes.byteLength);
+  const { bytes } = decoded;
+  if (wide && (bytes.byteOffset % 2 !== 0 || !LITTLE_ENDIAN_HOST)) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = 0; i < count; i++)
       values[i] = decoded.signed ? view.getInt16(2 * i, true) : view.getUint16(2 * i, true);
+  } else if (wide) {
+    // Typed-array set converts natively (the wasm decoders emit little-endian samples, as this host is).
+    values.set(
+      decoded.signed
+        ? new Int16Array(bytes.buffer, bytes.byteOffset, count)
+        : new Uint16Array(bytes.buffer, bytes.byteOffset, count),
+    );
   } else {
-    for (let i = 0; i < count; i++) values[i] = decoded.signed ? (decoded.bytes[i] << 24) >> 24 : decoded.bytes[i];
+    values.set(decoded.signed ? new Int8Array(bytes.buffer, bytes.byteOffset, count) : bytes.subarray(0, count));
   }
-  applyStoredBits(values, { ...layout, highBit: layout.bitsStored - 1 });
+  // Unsigned samples no wider than Bits Stored need no masking.
+  if (decoded.signed || layout.signed || decoded.bitsPerSample > layout.bitsStored) {
+    applyStoredBits(values, { ...layout, highBit: layout.bitsStored - 1 });
+  }
   // JPEG and JPEG 2000 decoders apply their own colour transform; JPEG-LS colour data are stored as is.
   const alreadyRgb = encoding !== 'jpeg-ls';
   return finishColour(values, layout, alreadyRgb, false);

@@ -62,35 +62,84 @@ export function resizeTransform(
  * some, as Pillow's BILINEAR does. Pixel centres map as x_out + 0.5 = (x_in + 0.5) · scale.
  */
 export function resizeKeepAspect(image: NormalizedImage, size: number, options: ResizeOptions = {}): ResizedImage {
-  const transform = resizeTransform(image.width, image.height, size, options);
+  const { data, width } = image;
+  return resizeRows(width, image.height, size, options, (y) => data.subarray(y * width, (y + 1) * width));
+}
+
+/**
+ * The resampler behind resizeKeepAspect, reading the source one row at a time from `sourceRow(y)` (a row of
+ * `width` values; the returned array may be reused between calls), so callers can produce rows on the fly.
+ */
+export function resizeRows(
+  width: number,
+  height: number,
+  size: number,
+  options: ResizeOptions,
+  sourceRow: (y: number) => Float32Array,
+): ResizedImage {
+  const transform = resizeTransform(width, height, size, options);
   const { contentWidth, contentHeight, outputWidth, outputHeight } = transform;
-  const horizontal = kernelWeights(image.width, contentWidth);
-  const vertical = kernelWeights(image.height, contentHeight);
-  // Pass 1: rows (source height × content width).
-  const temp = new Float32Array(image.height * contentWidth);
-  const src = image.data;
-  for (let y = 0; y < image.height; y++) {
-    const row = y * image.width;
-    for (let x = 0; x < contentWidth; x++) {
-      const start = horizontal.starts[x];
-      const count = horizontal.counts[x];
-      const base = x * horizontal.stride;
-      let sum = 0;
-      for (let k = 0; k < count; k++) sum += src[row + start + k] * horizontal.weights[base + k];
-      temp[y * contentWidth + x] = sum;
+  const horizontal = kernelWeights(width, contentWidth);
+  const vertical = kernelWeights(height, contentHeight);
+  // Pass 1: each source row → contentWidth samples.
+  const temp = new Float32Array(height * contentWidth);
+  {
+    const { starts, counts, weights, stride } = horizontal;
+    for (let y = 0; y < height; y++) {
+      const src = sourceRow(y);
+      const outRow = y * contentWidth;
+      for (let x = 0; x < contentWidth; x++) {
+        const f = starts[x];
+        const b = x * stride;
+        const count = counts[x];
+        // Unrolled for the usual tap counts; the same additions in the same order as the loop below.
+        let sum: number;
+        if (count === 4) {
+          sum =
+            src[f] * weights[b] +
+            src[f + 1] * weights[b + 1] +
+            src[f + 2] * weights[b + 2] +
+            src[f + 3] * weights[b + 3];
+        } else if (count === 2) {
+          sum = src[f] * weights[b] + src[f + 1] * weights[b + 1];
+        } else if (count === 3) {
+          sum = src[f] * weights[b] + src[f + 1] * weights[b + 1] + src[f + 2] * weights[b + 2];
+        } else {
+          sum = 0;
+          for (let k = 0; k < count; k++) sum += src[f + k] * weights[b + k];
+        }
+        temp[outRow + x] = sum;
+      }
     }
   }
-  // Pass 2: columns, into the (possibly padded) canvas.
+  // Pass 2: each output row is a weighted sum of a few rows of `temp` (sequential memory access).
   const out = new Float32Array(outputWidth * outputHeight);
   if (options.padValue) out.fill(options.padValue);
-  for (let y = 0; y < contentHeight; y++) {
-    const start = vertical.starts[y];
-    const count = vertical.counts[y];
-    const base = y * vertical.stride;
-    for (let x = 0; x < contentWidth; x++) {
-      let sum = 0;
-      for (let k = 0; k < count; k++) sum += temp[(start + k) * contentWidth + x] * vertical.weights[base + k];
-      out[y * outputWidth + x] = sum;
+  {
+    const { starts, counts, weights, stride } = vertical;
+    for (let y = 0; y < contentHeight; y++) {
+      const count = counts[y];
+      const b = y * stride;
+      const r = starts[y] * contentWidth;
+      const o = y * outputWidth;
+      if (count === 4) {
+        const w0 = weights[b];
+        const w1 = weights[b + 1];
+        const w2 = weights[b + 2];
+        const w3 = weights[b + 3];
+        const r1 = r + contentWidth;
+        const r2 = r1 + contentWidth;
+        const r3 = r2 + contentWidth;
+        for (let x = 0; x < contentWidth; x++) {
+          out[o + x] = temp[r + x] * w0 + temp[r1 + x] * w1 + temp[r2 + x] * w2 + temp[r3 + x] * w3;
+        }
+      } else {
+        for (let x = 0; x < contentWidth; x++) {
+          let sum = 0;
+          for (let k = 0; k < count; k++) sum += temp[r + k * contentWidth + x] * weights[b + k];
+          out[o + x] = sum;
+        }
+      }
     }
   }
   return { data: out, width: outputWidth, height: outputHeight, transform };
