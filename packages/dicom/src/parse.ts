@@ -1,3 +1,4 @@
+import { inflateRawSync } from 'node:zlib';
 import dicomParser, { type DataSet, type Element } from 'dicom-parser';
 import { DicomError, thrownMessage } from './errors.js';
 import {
@@ -47,6 +48,18 @@ function inferRawSyntax(bytes: Uint8Array): string | null {
   return IMPLICIT_VR_LITTLE_ENDIAN;
 }
 
+/**
+ * Deflated data sets: dicom-parser's own Node path calls Buffer#copy, which plain Uint8Arrays lack, so inflate here:
+ * the file meta bytes as they are, followed by the raw-inflated rest.
+ */
+function inflater(bytes: Uint8Array, position: number): Uint8Array {
+  const inflated = inflateRawSync(bytes.subarray(position));
+  const out = new Uint8Array(position + inflated.length);
+  out.set(bytes.subarray(0, position), 0);
+  out.set(inflated, position);
+  return out;
+}
+
 /** Parses a whole DICOM file; every failure becomes a DicomError naming `file`. */
 export function parseDicomBytes(bytes: Uint8Array, file: string): ParsedDicom {
   const hasPreamble = bytes.length >= 132 && ascii(bytes, 128, 4) === 'DICM';
@@ -66,7 +79,7 @@ export function parseDicomBytes(bytes: Uint8Array, file: string): ParsedDicom {
   let dataSet: DataSet;
   let truncation: string | null = null;
   try {
-    dataSet = dicomParser.parseDicom(bytes, rawSyntax ? { TransferSyntaxUID: rawSyntax } : {});
+    dataSet = dicomParser.parseDicom(bytes, rawSyntax ? { TransferSyntaxUID: rawSyntax, inflater } : { inflater });
   } catch (thrown) {
     const message = thrownMessage(thrown);
     const partial = (thrown as { dataSet?: DataSet } | null)?.dataSet;
