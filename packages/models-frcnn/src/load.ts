@@ -1,0 +1,47 @@
+/**
+ * A model directory → a ready detector: the card names the detector and backbone in the registries and the
+ * preprocessing; the weights load by torchvision name. Cards from `cxr weights import` and from training
+ * checkpoints are both model directories.
+ */
+import { detectors, FedcxrError, type NamedTensors } from '@fedcxr/core';
+import type { FasterRcnn } from './detector/faster-rcnn.js';
+import { registerFasterRcnn } from './detector/faster-rcnn.js';
+import { loadModelDir, type ModelCard } from './model-dir.js';
+
+/** Older/alternative spellings of registry names that cards may carry. */
+const DETECTOR_ALIASES: Record<string, string> = { fasterrcnn: 'faster_rcnn', faster_rcnn: 'faster_rcnn' };
+
+export interface LoadedDetector {
+  detector: FasterRcnn;
+  card: ModelCard & Record<string, unknown>;
+  weights: NamedTensors;
+}
+
+export async function loadDetector(dir: string): Promise<LoadedDetector> {
+  const { card, weights } = await loadModelDir(dir);
+  registerFasterRcnn();
+  const name = DETECTOR_ALIASES[card.architecture] ?? card.architecture;
+  if (!detectors.has(name)) {
+    throw new FedcxrError(
+      'model_dir',
+      `unknown detector "${card.architecture}" (registered: ${detectors.list().join(', ')})`,
+      {
+        file: dir,
+      },
+    );
+  }
+  const extra = card as ModelCard & { options?: Record<string, unknown> };
+  const detector = detectors.build(name, {
+    backbone: card.backbone,
+    numClasses: card.classes.length,
+    classes: card.classes,
+    minSize: card.preprocessing.minSize,
+    maxSize: card.preprocessing.maxSize,
+    imageMean: card.preprocessing.imageMean,
+    imageStd: card.preprocessing.imageStd,
+    ...(extra.options ?? {}),
+  }) as FasterRcnn;
+  // A directory whose card lists uninitialized parts (an ImageNet backbone import) keeps the fresh heads.
+  detector.setWeights(weights, { strict: card.weights.uninitialized.length === 0 });
+  return { detector, card: card as LoadedDetector['card'], weights };
+}
