@@ -21,13 +21,13 @@ const uid = (value: string): Uint8Array => {
 const us = (...values: number[]): Uint8Array => {
   const bytes = new Uint8Array(2 * values.length);
   const view = new DataView(bytes.buffer);
-  values.forEach((v, i) => view.setUint16(2 * i, v, true));
+  for (const [i, v] of values.entries()) view.setUint16(2 * i, v, true);
   return bytes;
 };
 const words = (values: number[], littleEndian = true): Uint8Array => {
   const bytes = new Uint8Array(2 * values.length);
   const view = new DataView(bytes.buffer);
-  values.forEach((v, i) => view.setUint16(2 * i, v & 0xffff, littleEndian));
+  for (const [i, v] of values.entries()) view.setUint16(2 * i, v & 0xffff, littleEndian);
   return bytes;
 };
 
