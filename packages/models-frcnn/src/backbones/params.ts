@@ -112,14 +112,32 @@ export class ParamStore {
 
 // Initializers (torchvision's defaults), producing tfjs layouts.
 
+let randomInitSkipped = false;
+
+/**
+ * Runs a (synchronous) model construction with zeros instead of random draws: for models whose weights are
+ * loaded right after (tfjs draws random numbers in JavaScript, seconds for ResNet-101).
+ */
+export function withoutRandomInit<T>(build: () => T): T {
+  const previous = randomInitSkipped;
+  randomInitSkipped = true;
+  try {
+    return build();
+  } finally {
+    randomInitSkipped = previous;
+  }
+}
+
 /** kaiming_normal_(mode='fan_out', nonlinearity='relu') for a conv [kh, kw, in, out] (torchvision ResNet). */
 export function kaimingNormalFanOut(kh: number, kw: number, inChannels: number, outChannels: number): tf.Tensor {
+  if (randomInitSkipped) return tf.zeros([kh, kw, inChannels, outChannels]);
   const std = Math.sqrt(2 / (outChannels * kh * kw));
   return tf.randomNormal([kh, kw, inChannels, outChannels], 0, std, 'float32');
 }
 
 /** kaiming_uniform_(a) for a conv [kh, kw, in, out] (a = 1: torchvision's FPN; a = √5: nn.Conv2d's default). */
 export function kaimingUniform(kh: number, kw: number, inChannels: number, outChannels: number, a: number): tf.Tensor {
+  if (randomInitSkipped) return tf.zeros([kh, kw, inChannels, outChannels]);
   const gain = Math.sqrt(2 / (1 + a * a));
   const bound = gain * Math.sqrt(3 / (inChannels * kh * kw));
   return tf.randomUniform([kh, kw, inChannels, outChannels], -bound, bound, 'float32');
@@ -127,11 +145,19 @@ export function kaimingUniform(kh: number, kw: number, inChannels: number, outCh
 
 /** trunc_normal_(std) within ±2 (absolute, as torch's defaults) for a linear [in, out] or a table. */
 export function truncatedNormal(shape: number[], std: number): tf.Tensor {
+  if (randomInitSkipped) return tf.zeros(shape);
   return tf.tidy(() => tf.clipByValue(tf.truncatedNormal(shape, 0, std, 'float32'), -2, 2));
 }
 
 /** xavier_uniform_ for a linear [in, out]. */
 export function xavierUniform(inFeatures: number, outFeatures: number): tf.Tensor {
+  if (randomInitSkipped) return tf.zeros([inFeatures, outFeatures]);
   const bound = Math.sqrt(6 / (inFeatures + outFeatures));
   return tf.randomUniform([inFeatures, outFeatures], -bound, bound, 'float32');
+}
+
+/** normal(0, std) for small vectors (e.g. swin's MLP biases). */
+export function normal(shape: number[], std: number): tf.Tensor {
+  if (randomInitSkipped) return tf.zeros(shape);
+  return tf.randomNormal(shape, 0, std, 'float32');
 }

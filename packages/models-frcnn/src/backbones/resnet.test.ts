@@ -24,7 +24,7 @@ for (const arch of ['resnet18_fpn', 'resnet50_fpn', 'resnet101_fpn']) {
       expect(Math.abs(weightsChecksum(weights) - fixture.weights_checksum) / fixture.weights_checksum).toBeLessThan(
         1e-9,
       );
-      const backbone = backbones.build(arch, {}) as ResNetFpnBackbone;
+      const backbone = backbones.build(arch, { randomInit: false }) as ResNetFpnBackbone;
       const report = backbone.loadWeights(weights, { strict: true });
       expect(report.missing).toEqual([]);
       expect(report.loaded.length + report.ignored.length).toBe(fixture.num_tensors);
@@ -50,7 +50,7 @@ for (const arch of ['resnet18_fpn', 'resnet50_fpn', 'resnet101_fpn']) {
 
 describe('ResNet-FPN structure', () => {
   it('has torchvision keys, shapes and trainable_layers semantics', () => {
-    const backbone = backbones.build('resnet50_fpn', { trainableLayers: 2 }) as ResNetFpnBackbone;
+    const backbone = backbones.build('resnet50_fpn', { trainableLayers: 2, randomInit: false }) as ResNetFpnBackbone;
     const vars = backbone.variables();
     expect(vars.size).toBe(281); // torchvision's state_dict size (FrozenBatchNorm2d has no num_batches_tracked)
     expect(vars.get('backbone.body.conv1.weight')?.shape).toEqual([7, 7, 3, 64]);
@@ -68,8 +68,15 @@ describe('ResNet-FPN structure', () => {
       ['pool', 64, 256],
     ]);
     const all = backbones.build('resnet18_fpn', { trainableLayers: 5 }) as ResNetFpnBackbone;
+    // torchvision's init: conv kaiming_normal(fan_out) → std √(2 / (64·7·7)); FPN kaiming_uniform(a=1), bias 0.
+    const conv1 = all.variables().get('backbone.body.conv1.weight')!;
+    expect(tf.moments(conv1).variance.sqrt().dataSync()[0]).toBeCloseTo(Math.sqrt(2 / (64 * 49)), 3);
+    const lateral = all.variables().get('backbone.fpn.inner_blocks.0.0.weight')!;
+    expect(tf.max(tf.abs(lateral)).dataSync()[0]).toBeLessThanOrEqual(Math.sqrt(3 / 64));
+    expect(tf.max(tf.abs(lateral)).dataSync()[0]).toBeGreaterThan(0.9 * Math.sqrt(3 / 64));
+    expect(tf.max(tf.abs(all.variables().get('backbone.body.bn1.running_var')!)).dataSync()[0]).toBe(1);
     expect([...all.variables()].filter(([k, v]) => k.includes('conv1.weight') && !v.trainable)).toEqual([]);
-    const none = backbones.build('resnet18_fpn', { trainableLayers: 0 }) as ResNetFpnBackbone;
+    const none = backbones.build('resnet18_fpn', { trainableLayers: 0, randomInit: false }) as ResNetFpnBackbone;
     expect([...none.variables()].filter(([, v]) => v.trainable).every(([k]) => k.includes('.fpn.'))).toBe(true);
     expect(() => backbones.build('resnet18_fpn', { trainableLayers: 6 })).toThrow(/trainableLayers/);
     for (const b of [backbone, all, none]) b.dispose();
@@ -81,7 +88,7 @@ const gradientCheckpoint = cachedCheckpoint('resnet18_fpn');
 describe.skipIf(!gradientCheckpoint.path)('resnet18_fpn gradients', () => {
   it(`match torch autograd within ${TOLERANCE} (relative) through FrozenBN, residuals and the FPN`, async () => {
     const fixture = readBackboneFixture('resnet18_fpn');
-    const backbone = backbones.build('resnet18_fpn', {});
+    const backbone = backbones.build('resnet18_fpn', { randomInit: false });
     backbone.loadWeights?.(await readPth(gradientCheckpoint.path!), { strict: true });
     const started = performance.now();
     const result = compareGradients(backbone, fixture);

@@ -38,6 +38,8 @@ export interface ResNetFpnOptions extends BackboneOptions {
   trainableLayers?: number;
   /** Key prefix of every variable (default 'backbone.', as inside torchvision's FasterRCNN). */
   prefix?: string;
+  /** false: zeros instead of random initial values (weights are loaded right after). Default true. */
+  randomInit?: boolean;
 }
 
 interface BlockPlan {

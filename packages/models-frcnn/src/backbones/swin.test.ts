@@ -21,7 +21,7 @@ describe.skipIf(!checkpoint.path)("swin_t_fpn matches torchvision's swin_t featu
     const weights = await readPth(checkpoint.path!);
     expect(weights.size).toBe(fixture.num_tensors);
     expect(Math.abs(weightsChecksum(weights) - fixture.weights_checksum) / fixture.weights_checksum).toBeLessThan(1e-9);
-    const backbone = backbones.build('swin_t_fpn', {}) as SwinTFpnBackbone;
+    const backbone = backbones.build('swin_t_fpn', { randomInit: false }) as SwinTFpnBackbone;
     const report = backbone.loadWeights(weights, { strict: true });
     expect(report.missing).toEqual([]);
     expect(report.ignored.length).toBe(12); // one relative_position_index per block, checked against ours
@@ -68,7 +68,7 @@ describe('Swin-T pieces', () => {
   });
 
   it('has swin_t keys and stage-wise trainable layers', () => {
-    const backbone = backbones.build('swin_t_fpn', { trainableLayers: 1 }) as SwinTFpnBackbone;
+    const backbone = backbones.build('swin_t_fpn', { trainableLayers: 1, randomInit: false }) as SwinTFpnBackbone;
     const vars = backbone.variables();
     expect(vars.get('backbone.body.features.0.0.weight')?.shape).toEqual([4, 4, 3, 96]);
     expect(vars.get('backbone.body.features.5.3.attn.qkv.weight')?.shape).toEqual([384, 1152]);
@@ -85,7 +85,7 @@ describe('Swin-T pieces', () => {
 describe.skipIf(!checkpoint.path)('swin_t_fpn gradients', () => {
   it(`match torch autograd within ${TOLERANCE} (relative): attention, relative bias, LayerNorm, patch merging`, async () => {
     const fixture = readBackboneFixture('swin_t_fpn');
-    const backbone = backbones.build('swin_t_fpn', {});
+    const backbone = backbones.build('swin_t_fpn', { randomInit: false });
     backbone.loadWeights?.(await readPth(checkpoint.path!), { strict: true });
     const started = performance.now();
     const result = compareGradients(backbone, fixture);

@@ -16,7 +16,7 @@ import {
   type WeightLoadReport,
 } from '@fedcxr/core';
 import { applyFpn, defineFpn, fpnOutputs } from './fpn.js';
-import { kaimingUniform, ParamStore, truncatedNormal, xavierUniform } from './params.js';
+import { kaimingUniform, normal, ParamStore, truncatedNormal, xavierUniform } from './params.js';
 
 export const SWIN_T = {
   patchSize: 4,
@@ -35,6 +35,8 @@ export interface SwinTFpnOptions extends BackboneOptions {
   /** Stochastic depth rate at the last block (linearly from 0), training only; default 0.2 as swin_t. */
   stochasticDepthProb?: number;
   prefix?: string;
+  /** false: zeros instead of random initial values (weights are loaded right after). Default true. */
+  randomInit?: boolean;
 }
 
 interface BlockPlan {
@@ -105,9 +107,9 @@ export class SwinTFpnBackbone implements Backbone {
         this.defineLayerNorm(`${name}.norm2`, dim);
         const hidden = dim * mlpRatio;
         p.add(`${name}.mlp.0.weight`, xavierUniform(dim, hidden), 'linear', true);
-        p.add(`${name}.mlp.0.bias`, tf.randomNormal([hidden], 0, 1e-6), 'plain', true);
+        p.add(`${name}.mlp.0.bias`, normal([hidden], 1e-6), 'plain', true);
         p.add(`${name}.mlp.3.weight`, xavierUniform(hidden, dim), 'linear', true);
-        p.add(`${name}.mlp.3.bias`, tf.randomNormal([dim], 0, 1e-6), 'plain', true);
+        p.add(`${name}.mlp.3.bias`, normal([dim], 1e-6), 'plain', true);
         blocks.push(plan);
       }
       this.stages.push(blocks);

@@ -47,7 +47,7 @@ describe.skipIf(Boolean(reason))('importing torchvision checkpoints', () => {
     expect(weights.get('roi_heads.box_predictor.cls_score.weight')?.shape).toEqual([91, 1024]);
     expect(weights.get('rpn.head.conv.0.0.weight')?.shape).toEqual([256, 256, 3, 3]);
     // The backbone part loads strictly into the registered backbone.
-    const backbone = backbones.build('resnet50_fpn', {});
+    const backbone = backbones.build('resnet50_fpn', { randomInit: false });
     const report = backbone.loadWeights?.(weights, { strict: true });
     expect(report?.loaded.length).toBe(backbone.variables().size);
     backbone.dispose?.();
@@ -87,7 +87,7 @@ describe.skipIf(Boolean(reason))('importing torchvision checkpoints', () => {
         expect(key.startsWith('backbone.body.'), key).toBe(true);
         expect(sameTensor(tensor, source.get(key.slice('backbone.body.'.length))), key).toBe(true);
       }
-      const backbone = backbones.build(arch, {});
+      const backbone = backbones.build(arch, { randomInit: false });
       const report = backbone.loadWeights?.(weights);
       expect(report?.unexpected).toEqual([]);
       expect(report?.missing.every((k) => k.startsWith('backbone.fpn.'))).toBe(true);

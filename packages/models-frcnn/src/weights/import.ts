@@ -134,7 +134,7 @@ const shapeCache = new Map<string, Map<string, number[]>>();
 export function backboneShapes(backbone: string): Map<string, number[]> {
   let shapes = shapeCache.get(backbone);
   if (!shapes) {
-    const built = backbones.build(backbone, {});
+    const built = backbones.build(backbone, { randomInit: false });
     // tfjs layouts back to torchvision's: convs HWIO → OIHW, linear weights [in, out] → [out, in].
     shapes = new Map(
       [...built.variables()].map(([key, variable]) => {
