@@ -11,6 +11,11 @@
  * (/tmp/fedcxr-reference-venv). Weights are generated once into .cache/bench by
  * tools/reference/predict_bench_weights.py; the ONNX files are exported there from them.
  *
+ * With --ablation-batches K (≥ 2), it also times AblationCAM on image 0 (explainDetections on ORT, and the
+ * same ablated passes in torchvision): K batches of --cam-batch ablated channels each, then the time for all
+ * 1280 channels is extrapolated as setup + ⌈1280 / batch⌉ × the median batch (a full run takes tens of
+ * minutes on 2 cores).
+ *
  * Each round runs every engine over every image (engines interleaved by round, so load changes on a shared
  * machine hit all of them); one warm-up pass per engine is excluded.
  */
@@ -23,8 +28,14 @@ import { fileURLToPath } from 'node:url';
 import { type Backbone, type Detection, type DetectorImage, readSafetensors, tf } from '@fedcxr/core';
 import type * as ort from 'onnxruntime-node';
 import { fasterRcnnSettings } from '../../packages/models-frcnn/src/detector/faster-rcnn.js';
+import { explainDetections } from '../../packages/models-frcnn/src/explain/pipeline.js';
 import { exportFasterRcnnToOnnx } from '../../packages/models-frcnn/src/onnx/export.js';
-import { boxHeadPath, ONNX_SETTINGS_KEY, OnnxFasterRcnn } from '../../packages/models-frcnn/src/onnx/runtime.js';
+import {
+  boxHeadPath,
+  ONNX_SETTINGS_KEY,
+  OnnxFasterRcnn,
+  rpnHeadPath,
+} from '../../packages/models-frcnn/src/onnx/runtime.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cacheDir = join(root, '.cache/bench');
@@ -42,6 +53,8 @@ function option(name: string, fallback: number): number {
 const imageCount = option('images', 3);
 const rounds = option('rounds', 2);
 const threads = option('threads', 2);
+const ablationBatches = process.argv.includes('--ablation-batches') ? option('ablation-batches', 2) : 0;
+const camBatch = option('cam-batch', 16);
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const median = (values: number[]) => {
@@ -94,7 +107,8 @@ async function ensureOnnx(python: string): Promise<void> {
     log(`generating random weights into ${weightsPath} ...`);
     execFileSync(python, [join(root, 'tools/reference/predict_bench_weights.py'), weightsPath], { stdio: 'inherit' });
   }
-  if (existsSync(onnxPath) && statSync(onnxPath).mtimeMs > statSync(weightsPath).mtimeMs) return;
+  const fresh = (file: string) => existsSync(file) && statSync(file).mtimeMs > statSync(weightsPath).mtimeMs;
+  if (fresh(onnxPath) && fresh(rpnHeadPath(onnxPath))) return;
   const started = performance.now();
   const { tensors } = await readSafetensors(weightsPath);
   const fpn = { outputs: ['0', '1', '2', '3', 'pool'].map((name, i) => ({ name, stride: 4 * 2 ** i, channels: 256 })) };
@@ -108,6 +122,7 @@ async function ensureOnnx(python: string): Promise<void> {
     { [ONNX_SETTINGS_KEY]: JSON.stringify(settings) },
   );
   writeFileSync(boxHeadPath(onnxPath), graphs.boxHead);
+  writeFileSync(rpnHeadPath(onnxPath), graphs.rpnHead);
   writeFileSync(onnxPath, graphs.features);
   log(`exported ${onnxPath} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
@@ -122,12 +137,17 @@ interface Timed {
 }
 
 /** Times OnnxFasterRcnn.predict and splits it by wrapping its three ORT sessions' run (bench-only access). */
+/** Time spent inside ORT session runs, all instrumented models together. */
+let ortBusyMs = 0;
+
 function instrument(model: OnnxFasterRcnn): (image: DetectorImage) => Promise<Timed> {
-  const sessions = model as unknown as Record<'features' | 'roiAlign' | 'boxHead', ort.InferenceSession>;
+  type SessionName = 'features' | 'roiAlign' | 'boxHead' | 'rpnHeadSession';
+  const sessions = model as unknown as Record<SessionName, ort.InferenceSession | null>;
   const marks: Record<string, number> = {};
   let roiAlign = 0;
-  const wrap = (name: 'features' | 'roiAlign' | 'boxHead') => {
+  const wrap = (name: SessionName) => {
     const session = sessions[name];
+    if (!session) return;
     const run = session.run.bind(session) as (feeds: ort.InferenceSession.FeedsType) => Promise<unknown>;
     (session as unknown as { run: typeof run }).run = async (feeds) => {
       const start = performance.now();
@@ -136,12 +156,14 @@ function instrument(model: OnnxFasterRcnn): (image: DetectorImage) => Promise<Ti
       const end = performance.now();
       marks[`${name}End`] = end;
       if (name === 'roiAlign') roiAlign += end - start;
+      ortBusyMs += end - start;
       return out;
     };
   };
   wrap('features');
   wrap('roiAlign');
   wrap('boxHead');
+  wrap('rpnHeadSession');
   return async (image) => {
     for (const key of Object.keys(marks)) delete marks[key];
     roiAlign = 0;
@@ -203,9 +225,45 @@ class TorchWorker {
     }));
     return { total: answer.total_ms, pieces: answer.pieces_ms, detections, count: answer.detections };
   }
+  async ablate(index: number): Promise<{ setupMs: number; batchMs: number[]; channels: number }> {
+    this.child.stdin.write(`ablate ${index} ${camBatch} ${ablationBatches}\n`);
+    const answer = JSON.parse(await this.next());
+    return { setupMs: answer.setup_ms, batchMs: answer.batch_ms, channels: answer.channels };
+  }
   stop(): void {
     this.child.stdin.end('quit\n');
   }
+}
+
+class StopAblation extends Error {}
+
+/** AblationCAM on ORT: explainDetections stopped after `ablationBatches` batches (progress marks time them). */
+async function ablationOnOrt(
+  model: OnnxFasterRcnn,
+  image: DetectorImage,
+): Promise<{ setupMs: number; batchMs: number[]; channels: number; ortMs?: number[] }> {
+  const marks: number[] = [];
+  const busy: number[] = [];
+  let channels = 0;
+  const start = performance.now();
+  try {
+    await explainDetections(model, image, {
+      method: 'ablationcam',
+      detection: 0,
+      batchSize: camBatch,
+      onProgress: (_done, total) => {
+        marks.push(performance.now());
+        busy.push(ortBusyMs);
+        channels = total;
+        if (marks.length >= ablationBatches) throw new StopAblation();
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof StopAblation)) throw error;
+  }
+  const batchMs = marks.slice(1).map((t, i) => t - marks[i]);
+  const ortMs = busy.slice(1).map((t, i) => t - busy[i]);
+  return { setupMs: marks[0] - start - median(batchMs), batchMs, channels, ortMs };
 }
 
 /** Top-5 agreement: same labels, scores within 1e-4, boxes within 0.01 px. */
@@ -265,6 +323,10 @@ async function main(): Promise<void> {
   ];
 
   const results = new Map<string, Timed[]>(engines.map(([name]) => [name, []]));
+  let ablation: {
+    ort: Awaited<ReturnType<typeof ablationOnOrt>>;
+    torch: Awaited<ReturnType<typeof ablationOnOrt>>;
+  } | null = null;
   try {
     for (const [name, run] of engines) {
       const warm = await run(0);
@@ -275,6 +337,10 @@ async function main(): Promise<void> {
         for (let i = 0; i < imageCount; i++) results.get(name)!.push(await run(i));
       }
       log(`round ${round + 1}/${rounds} done`);
+    }
+    if (ablationBatches > 0) {
+      log(`AblationCAM: ${ablationBatches} batches of ${camBatch} ablated channels on each engine ...`);
+      ablation = { ort: await ablationOnOrt(ortThreads, images[0]), torch: await torch.ablate(0) };
     }
   } finally {
     torch.stop();
@@ -313,8 +379,31 @@ async function main(): Promise<void> {
     const ours = results.get(engines[0][0])![i];
     const theirs = results.get(torchName)![i];
     const { same, scoreDiff, boxDiff } = compareTop(ours.detections, theirs.detections);
+    const top = (d: Detection | undefined) =>
+      d ? `${d.label}@${d.score.toFixed(4)} [${d.box.map((v) => v.toFixed(1)).join(', ')}]` : 'none';
     log(
-      `  image ${i}: ${same ? 'yes' : 'NO'} (max score diff ${scoreDiff.toExponential(1)}, box diff ${boxDiff.toExponential(1)} px; ${ours.count} vs ${theirs.count} detections)`,
+      `  image ${i}: top ${top(ours.detections[0])} vs ${top(theirs.detections[0])}: ${same ? 'yes' : 'NO'} (max score diff ${scoreDiff.toExponential(1)}, box diff ${boxDiff.toExponential(1)} px; ${ours.count} vs ${theirs.count} detections)`,
+    );
+  }
+  if (ablation) {
+    log(
+      `\nAblationCAM, image 0, batches of ${camBatch} ablated channels (${ablationBatches} timed, rest extrapolated):`,
+    );
+    const estimates = new Map<string, number>();
+    for (const [name, a] of [
+      [engines[1][0], ablation.ort],
+      [torchName, ablation.torch],
+    ] as const) {
+      const perBatch = median(a.batchMs);
+      const estimate = a.setupMs + Math.ceil(a.channels / camBatch) * perBatch;
+      estimates.set(name, estimate);
+      const inOrt = 'ortMs' in a && a.ortMs ? `, of which in ORT sessions ${median(a.ortMs).toFixed(0)} ms/batch` : '';
+      log(
+        `  ${name.padEnd(28)} setup ${a.setupMs.toFixed(0)} ms, ${perBatch.toFixed(0)} ms/batch (${(perBatch / camBatch).toFixed(0)} ms/ablated pass; batches ${a.batchMs.map((v) => v.toFixed(0)).join(', ')}), ${a.channels} channels → ${(estimate / 1000).toFixed(0)} s/image${inOrt}`,
+      );
+    }
+    log(
+      `  ratio torchvision / ORT AblationCAM: ${(estimates.get(torchName)! / estimates.get(engines[1][0])!).toFixed(2)}×`,
     );
   }
   const best = Math.min(medians.get(engines[0][0])!, medians.get(engines[1][0])!);

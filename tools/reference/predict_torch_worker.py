@@ -7,6 +7,11 @@ Node side predicts on). The model is predict_bench_weights.build_model() with th
 torch.set_num_threads(<threads>), under torch.inference_mode(). The worker reads one command per line on
 stdin and answers one JSON line on stdout:
   "run <i>"   → {"total_ms", "pieces_ms": {...}, "detections": n, "top": [[score, label, x1, y1, x2, y2], ...]}
+  "ablate <i> <batch> <batches>" → AblationCAM's cost on image i: one normal pass, then <batches> batches of
+                <batch> ablated copies of the FPN features (one channel each set to -1000, channels in order
+                from level '0' channel 0, as pytorch-grad-cam's AblationLayerFasterRCNN) through the RPN and ROI
+                heads and postprocess, each scored by FasterRCNNBoxScoreTarget for the top detection:
+                {"setup_ms", "batch_ms": [...], "channels": 1280, "original_score", "scores": [...]}
   "quit"      → exits.
 The pass is GeneralizedRCNN.forward's eval path written out (transform, backbone, rpn, roi_heads,
 postprocess), so its pieces can be timed; forward hooks split the RPN head convs and the RoI pooling /
@@ -20,6 +25,8 @@ import time
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from torchvision.models.detection.image_list import ImageList
+from torchvision.ops import box_iou
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from predict_bench_weights import build_model  # noqa: E402
@@ -78,6 +85,47 @@ def main(weights: str, images_path: str, count: int, size: int, threads: int) ->
             "top": top,
         }
 
+    def box_score(box, label, d) -> float:
+        # pytorch-grad-cam's FasterRCNNBoxScoreTarget for one target box.
+        if len(d["boxes"]) == 0:
+            return 0.0
+        ious = box_iou(box[None], d["boxes"])[0]
+        best = int(ious.argmax())
+        if float(ious[best]) > 0.5 and int(d["labels"][best]) == label:
+            return float(ious[best]) + float(d["scores"][best])
+        return 0.0
+
+    def ablate(i: int, batch_size: int, batches: int) -> dict:
+        image = images[i]
+        original_size = [tuple(image.shape[-2:])]
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            batch, _ = model.transform([image])
+            features = model.backbone(batch.tensors)
+            proposals, _ = model.rpn(batch, features)
+            detections, _ = model.roi_heads(features, proposals, batch.image_sizes)
+            d = model.transform.postprocess(detections, batch.image_sizes, original_size)[0]
+            box, label = d["boxes"][0], int(d["labels"][0])
+            original = box_score(box, label, d)
+            setup = time.perf_counter() - t0
+            names = list(features.keys())
+            per_level = features[names[0]].shape[1]
+            batch_ms, scores = [], []
+            for k in range(batches):
+                t = time.perf_counter()
+                channels = range(k * batch_size, (k + 1) * batch_size)
+                ablated = {n: f.repeat(batch_size, 1, 1, 1) for n, f in features.items()}
+                for j, c in enumerate(channels):
+                    ablated[names[c // per_level]][j, c % per_level] = -1000.0
+                images_batch = ImageList(batch.tensors.expand(batch_size, -1, -1, -1), batch.image_sizes * batch_size)
+                proposals, _ = model.rpn(images_batch, ablated)
+                out, _ = model.roi_heads(ablated, proposals, images_batch.image_sizes)
+                out = model.transform.postprocess(out, images_batch.image_sizes, original_size * batch_size)
+                scores += [box_score(box, label, o) for o in out]
+                batch_ms.append(round((time.perf_counter() - t) * 1000, 3))
+        return {"setup_ms": round(setup * 1000, 3), "batch_ms": batch_ms, "channels": per_level * len(names),
+                "original_score": original, "scores": scores}
+
     print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
     for line in sys.stdin:
         command = line.split()
@@ -85,6 +133,8 @@ def main(weights: str, images_path: str, count: int, size: int, threads: int) ->
             break
         if command[0] == "run":
             print(json.dumps(run(int(command[1]))), flush=True)
+        elif command[0] == "ablate":
+            print(json.dumps(ablate(int(command[1]), int(command[2]), int(command[3]))), flush=True)
         else:
             print(json.dumps({"error": f"unknown command {line.strip()}"}), flush=True)
 
