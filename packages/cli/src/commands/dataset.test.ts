@@ -203,6 +203,43 @@ describe('cxr dataset on the synthetic seed export', () => {
     expect(summary.skipped[0].file).toContain(victim.file);
   });
 
+  it('a mask drawn at another size than its DICOM: boxes scaled to the DICOM, with a warning', async () => {
+    const other = await generateChestPhantom({
+      out: join(scratch, 'resized-mask'),
+      seed: 6,
+      size: 64,
+      patients: 2,
+      testImages: 0,
+      jpegMaskFraction: 0,
+    });
+    const victim = other.train.find((i) => i.mask) as (typeof other.train)[number];
+    const mask = await readGreyRaster(join(other.root, victim.mask as string));
+    const big = new Uint8Array(128 * 128);
+    for (let y = 0; y < 128; y++) for (let x = 0; x < 128; x++) big[y * 128 + x] = mask.data[(y >> 1) * 64 + (x >> 1)];
+    await writeFile(
+      join(other.root, victim.mask as string),
+      encodeGreyPng({ width: 128, height: 128, channels: 1, bitDepth: 8, data: big }),
+    );
+    const run = await runCli([
+      'dataset',
+      'import',
+      '--format',
+      'seed',
+      other.root,
+      '--out',
+      join(scratch, 'resized-mask-out'),
+      '--json',
+    ]);
+    expect(run.exitCode).toBe(0);
+    const summary = run.json<{ issues: { code: string; file: string; message: string }[] }>();
+    const warning = summary.issues.find((i) => i.code === 'size_mismatch');
+    expect(warning?.file).toContain(victim.mask);
+    expect(warning?.message).toMatch(/labels are for 128x128 but .* is 64x64: boxes scaled/);
+    const imported = await readJson<CocoDataset>(join(scratch, 'resized-mask-out', 'annotations.json'));
+    const image = imported.images.find((i) => i.source_path === victim.file);
+    expect(imported.annotations.filter((a) => a.image_id === image?.id).map((a) => a.bbox)).toEqual(victim.boxes);
+  });
+
   it('usage errors exit 2 with a clear message', async () => {
     const run = await runCli(['dataset', 'import', '--format', 'dicomdir', phantom.root, '--out', join(scratch, 'x')]);
     expect(run.exitCode).toBe(2);

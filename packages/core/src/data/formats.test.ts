@@ -70,6 +70,18 @@ describe('rsna', () => {
     expect(codes).toEqual(['class_target_mismatch@4', 'missing_file@5', 'unlabelled_image@-']);
   });
 
+  it('lists 20 missing images, then counts the rest', async () => {
+    const root = join(scratch, 'rsna-many');
+    const rows = Array.from({ length: 25 }, (_, i) => `q${i},,,,,0`);
+    await put(join(root, 'stage_2_train_labels.csv'), ['patientId,x,y,width,height,Target', ...rows].join('\n'));
+    await put(join(root, 'dicom', 'q3.dcm'), 'x');
+    const source = await parseDatasetSource('rsna', root);
+    expect(source.items.map((i) => i.patientId)).toEqual(['q3']);
+    const missing = source.issues.filter((i) => i.code === 'missing_file');
+    expect(missing).toHaveLength(21);
+    expect(formatIssue(missing[20])).toMatch(/\.\.\. and 4 more labelled patients without an image/);
+  });
+
   it('malformed rows are errors naming file and line', async () => {
     const cases: [string, RegExp][] = [
       ['p1,10,20,abc,40,1', /line 2: column "width" is not a number: "abc"/],

@@ -13,6 +13,9 @@ export const RSNA_LABELS_FILE = 'stage_2_train_labels.csv';
 export const RSNA_CLASS_INFO_FILE = 'stage_2_detailed_class_info.csv';
 export const RSNA_CATEGORY = 'lung_opacity';
 
+/** Missing or unlabelled images listed one by one before the rest are summed up in one line. */
+const LISTED_MISSING = 20;
+
 export async function parseRsna(root: string): Promise<SourceDataset> {
   const labelsFile = join(root, RSNA_LABELS_FILE);
   const text = await readText(labelsFile);
@@ -95,23 +98,48 @@ export async function parseRsna(root: string): Promise<SourceDataset> {
   const files = await listFiles(imageDir, (name) => name.toLowerCase().endsWith('.dcm'));
   const fileByPatient = new Map(files.map((file) => [fileStem(file), file]));
   const items: SourceItem[] = [];
+  // The full challenge label file lists ~27k patients; a subset of images is normal, so missing images are
+  // listed individually only up to a point, then counted.
+  const missing: { patientId: string; line: number }[] = [];
   for (const item of byPatient.values()) {
     const file = fileByPatient.get(item.patientId as string);
     if (file === undefined) {
-      issues.push(
-        issue('warning', 'missing_file', labelsFile, item.line, `no image ${item.patientId}.dcm in ${imageDir}`),
-      );
+      missing.push({ patientId: item.patientId as string, line: item.line });
       continue;
     }
     const { target: _target, line: _line, ...rest } = item;
     items.push({ ...rest, path: join(imageDir, file) });
   }
-  for (const [patientId, file] of fileByPatient) {
-    if (!byPatient.has(patientId)) {
-      issues.push(
-        issue('warning', 'unlabelled_image', join(imageDir, file), undefined, `no row in ${RSNA_LABELS_FILE}; skipped`),
-      );
-    }
+  for (const { patientId, line } of missing.slice(0, LISTED_MISSING)) {
+    issues.push(issue('warning', 'missing_file', labelsFile, line, `no image ${patientId}.dcm in ${imageDir}`));
+  }
+  if (missing.length > LISTED_MISSING) {
+    issues.push(
+      issue(
+        'warning',
+        'missing_file',
+        labelsFile,
+        undefined,
+        `... and ${missing.length - LISTED_MISSING} more labelled patients without an image in ${imageDir}`,
+      ),
+    );
+  }
+  const unlabelled = [...fileByPatient].filter(([patientId]) => !byPatient.has(patientId));
+  for (const [, file] of unlabelled.slice(0, LISTED_MISSING)) {
+    issues.push(
+      issue('warning', 'unlabelled_image', join(imageDir, file), undefined, `no row in ${RSNA_LABELS_FILE}; skipped`),
+    );
+  }
+  if (unlabelled.length > LISTED_MISSING) {
+    issues.push(
+      issue(
+        'warning',
+        'unlabelled_image',
+        imageDir,
+        undefined,
+        `... and ${unlabelled.length - LISTED_MISSING} more images without a row in ${RSNA_LABELS_FILE}; skipped`,
+      ),
+    );
   }
   return { format: 'rsna', root, categories: [RSNA_CATEGORY], items, issues };
 }
