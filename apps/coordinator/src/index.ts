@@ -1,5 +1,6 @@
 export const VERSION = '0.1.0';
 
+export { coordinatorRequest } from './admin-client.js';
 export {
   type AggregationRule,
   FedAvgAccumulator,
@@ -21,3 +22,4 @@ export {
   randomToken,
 } from './coordinator.js';
 export { dashboardHtml } from './dashboard.js';
+export { type SimulationOptions, type SimulationReport, simulate } from './simulate.js';

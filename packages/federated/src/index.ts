@@ -1,6 +1,7 @@
 export const VERSION = '0.1.0';
 
 export { type DevCertificateFiles, type DevCertificateOptions, generateDevCertificates } from './certs.js';
+export { COCO_GRID, readCoco, rowsFromCoco } from './coco-features.js';
 export {
   bytesPerElement,
   chunksOf,
@@ -30,6 +31,14 @@ export {
 export { clipAndNoise, type DpApplied, gaussianEpsilon } from './dp.js';
 export * from './protocol.js';
 export { SiteAgent, type SiteAgentOptions } from './site-agent.js';
+export {
+  localTrainers,
+  type SiteConfig,
+  siteAgentFromConfig,
+  siteConfigSchema,
+  type TrainerBuildOptions,
+} from './site-config.js';
+export { type SiteProcess, spawnSiteProcess } from './spawn.js';
 export {
   createTabularModel,
   evaluateTabular,

@@ -3,6 +3,7 @@ import { registerDatasetCommands } from './dataset.js';
 import { registerDicomCommands } from './dicom.js';
 import { registerDoctorCommands } from './doctor.js';
 import { registerEvalCommands } from './eval.js';
+import { registerFedCommands } from './fed.js';
 import { registerTrainCommands } from './train.js';
 import { registerWeightsCommands } from './weights.js';
 
@@ -14,3 +15,4 @@ commandGroups.push(registerDatasetCommands);
 commandGroups.push(registerWeightsCommands);
 commandGroups.push(registerDoctorCommands);
 commandGroups.push(registerTrainCommands);
+commandGroups.push(registerFedCommands);
