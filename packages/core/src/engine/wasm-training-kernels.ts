@@ -4,8 +4,8 @@
  * forward convolution) and a transposed-A matrix product that runs at ~0.3 GFLOP/s. Registered here:
  *
  * - Conv2DBackpropFilter: an im2col product. The filter gradient of tap (i, j) is xᵢⱼᵀ·dy where xᵢⱼ is the
- *   (padded, strided) input window the tap sees, so the whole gradient is one product per tap on XNNPACK's
- *   matrix kernel, computed as dyᵀ·xᵢⱼ (dy transposed once) since transposed-A products are the slow path.
+ *   (padded, strided) input window the tap sees, so the whole gradient is im2colᵀ·dy, one XNNPACK product
+ *   [kh·kw·Ci, rows]·[rows, Co] that lands in the filter's own layout (details at each function).
  * - Conv2DBackpropInput (replaces the slow one): the input gradient is a stride-1 convolution of dy (with
  *   zeros inserted between rows/columns when the forward stride is > 1) by the spatially flipped filter with
  *   in/out channels swapped, on XNNPACK's convolution.
@@ -171,9 +171,7 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
       return scope.keep(scope.run('Reshape', { x: dw }, { shape: filterShape }));
     }
     if (strideHeight === 1 && strideWidth === 1) {
-      const taps = shiftedGridTaps(scope, x, dy, info);
-      const stacked = scope.run('Concat', taps, { axis: 0 }); // [kh·kw·Ci, Co]
-      return scope.keep(scope.run('Reshape', { x: stacked }, { shape: filterShape }));
+      return scope.keep(scope.run('Reshape', { x: shiftedGridProduct(scope, x, dy, info) }, { shape: filterShape }));
     }
     // Pad so every tap's strided window lies inside; extra rows/columns past the last window are never read.
     const spanHeight = (outHeight - 1) * strideHeight + filterHeight;
@@ -197,28 +195,27 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
       );
     }
     const channelsFirst = scope.run('Transpose', { x: padded }, { perm: [3, 0, 1, 2] }); // [Ci, N, Hp, Wp]
-    const taps: TensorInfo[] = [];
+    // im2colᵀ [kh·kw·Ci, rows] gathered with the stride, then one product for all taps.
+    const wasm = backend as WasmBackendLike;
+    const columns = scope.track(wasm.makeOutput([filterHeight * filterWidth * inChannels, rows], 'float32'));
+    const target = wasm.typedArrayFromHeap(columns);
+    const source = wasm.typedArrayFromHeap(channelsFirst);
+    const [, , paddedHeight, paddedWidth] = channelsFirst.shape;
+    let at = 0;
     for (let i = 0; i < filterHeight; i++) {
       for (let j = 0; j < filterWidth; j++) {
-        const window = scope.run(
-          'StridedSlice',
-          { x: channelsFirst },
-          {
-            begin: [0, 0, i, j],
-            end: [inChannels, batchSize, i + (outHeight - 1) * strideHeight + 1, j + (outWidth - 1) * strideWidth + 1],
-            strides: [1, 1, strideHeight, strideWidth],
-            beginMask: 0,
-            endMask: 0,
-            ellipsisMask: 0,
-            newAxisMask: 0,
-            shrinkAxisMask: 0,
-          },
-        );
-        taps.push(matMul(scope.run('Reshape', { x: window }, { shape: [inChannels, rows] }), dyMatrix)); // [Ci, Co]
+        for (let c = 0; c < inChannels; c++) {
+          for (let n = 0; n < batchSize; n++) {
+            const image = (c * batchSize + n) * paddedHeight;
+            for (let h = 0; h < outHeight; h++) {
+              let from = (image + i + h * strideHeight) * paddedWidth + j;
+              for (let w = 0; w < outWidth; w++, from += strideWidth) target[at++] = source[from];
+            }
+          }
+        }
       }
     }
-    const stacked = taps.length === 1 ? taps[0] : scope.run('Concat', taps, { axis: 0 });
-    return scope.keep(scope.run('Reshape', { x: stacked }, { shape: filterShape }));
+    return scope.keep(scope.run('Reshape', { x: narrowProduct(scope, columns, dyMatrix) }, { shape: filterShape }));
   } finally {
     scope.dispose();
   }
@@ -231,12 +228,12 @@ function conv2dBackpropFilter(args: ConvGradArgs<{ x: TensorInfo; dy: TensorInfo
  * next row or image). With x channels-first, each tap is (x's columns shifted by the tap)·dy: one copy per
  * channel and one XNNPACK product whose b (dy) is the same tensor for every tap, so it is packed once.
  */
-function shiftedGridTaps(
+function shiftedGridProduct(
   scope: KernelScope,
   x: TensorInfo,
   dy: TensorInfo,
   info: ReturnType<typeof convInfoOf>,
-): TensorInfo[] {
+): TensorInfo {
   const { batchSize, inChannels, outChannels, outHeight, outWidth, filterHeight, filterWidth, padInfo } = info;
   const gridHeight = outHeight + filterHeight - 1;
   const gridWidth = outWidth + filterWidth - 1;
@@ -301,14 +298,23 @@ function shiftedGridTaps(
       size: [span, outChannels],
     },
   );
-  const taps: TensorInfo[] = [];
+  // im2colᵀ [kh·kw·Ci, span]: row (tap, ci) is x's channel ci shifted by the tap; one product for all taps.
+  const backend = scope.backend as WasmBackendLike;
+  const columns = backend.makeOutput([filterHeight * filterWidth * inChannels, span], 'float32');
+  scope.track(columns);
+  const target = backend.typedArrayFromHeap(columns);
+  const source = backend.typedArrayFromHeap(xT);
+  let row = 0;
   for (let i = 0; i < filterHeight; i++) {
     for (let j = 0; j < filterWidth; j++) {
-      const window = scope.track(columnRange(scope.backend as WasmBackendLike, xT, i * gridWidth + j, span));
-      taps.push(narrowProduct(scope, window, dyRows)); // [Ci, Co]
+      const shift = i * gridWidth + j;
+      for (let c = 0; c < inChannels; c++, row++) {
+        const from = c * cells + shift;
+        target.set(source.subarray(from, from + span), row * span);
+      }
     }
   }
-  return taps;
+  return narrowProduct(scope, columns, dyRows); // [kh·kw·Ci, Co]
 }
 
 /**
