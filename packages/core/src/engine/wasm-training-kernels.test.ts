@@ -41,6 +41,8 @@ describe('wasm training kernels', () => {
     { k: 3, s: 2, pad: 'same', h: 9, ci: 4, co: 7 },
     { k: 3, s: 2, pad: 'valid', h: 10, ci: 3, co: 4 },
     { k: 1, s: 2, pad: 'valid', h: 8, ci: 6, co: 5 },
+    { k: 1, s: 2, pad: 'same', h: 7, ci: 4, co: 9 },
+    { k: 1, s: 3, pad: 'valid', h: 10, ci: 3, co: 2 },
     { k: 1, s: 1, pad: 'same', h: 5, ci: 8, co: 3 },
     { k: 1, s: 1, pad: 'valid', h: 6, ci: 3, co: 7 },
     { k: 1, s: 1, pad: 'valid', h: 4, ci: 66, co: 130 },

@@ -467,10 +467,68 @@ function conv2dBackpropInput(args: ConvGradArgs<{ dy: TensorInfo; filter: Tensor
   if (top < 0 || left < 0) return cpuFallback('Conv2DBackpropInput')(args as never);
   const scope = new KernelScope(backend, 'wasm');
   try {
+    const strided = strideHeight > 1 || strideWidth > 1;
+    if (strided && filterHeight === 1 && filterWidth === 1 && padInfo.top === 0 && padInfo.left === 0) {
+      // A strided 1×1 convolution (ResNet's downsampling shortcut): dx is dy·Wᵀ at the sampled positions and
+      // zero elsewhere, so compute the product at Ho×Wo and spread it, instead of convolving inserted zeros.
+      const { inChannels } = info;
+      const swapped = scope.run('Transpose', { x: filter }, { perm: [0, 1, 3, 2] });
+      const product = scope.run(
+        'Conv2D',
+        { x: dy, filter: swapped },
+        { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] },
+      );
+      const spread = scope.run(
+        'Reshape',
+        { x: product },
+        { shape: [batchSize, outHeight, 1, outWidth, 1, inChannels] },
+      );
+      const zeroed = scope.run(
+        'PadV2',
+        { x: spread },
+        {
+          paddings: [
+            [0, 0],
+            [0, 0],
+            [0, strideHeight - 1],
+            [0, 0],
+            [0, strideWidth - 1],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
+      const height = outHeight * strideHeight;
+      const width = outWidth * strideWidth;
+      let dx = scope.run('Reshape', { x: zeroed }, { shape: [batchSize, height, width, inChannels] });
+      if (height > inHeight || width > inWidth) {
+        dx = scope.run(
+          'Slice',
+          { x: dx },
+          { begin: [0, 0, 0, 0], size: [batchSize, Math.min(height, inHeight), Math.min(width, inWidth), inChannels] },
+        );
+      }
+      if (height < inHeight || width < inWidth) {
+        dx = scope.run(
+          'PadV2',
+          { x: dx },
+          {
+            paddings: [
+              [0, 0],
+              [0, Math.max(0, inHeight - height)],
+              [0, Math.max(0, inWidth - width)],
+              [0, 0],
+            ],
+            constantValue: 0,
+          },
+        );
+      }
+      return scope.keep(dx);
+    }
     let source = dy;
     let sourceHeight = outHeight;
     let sourceWidth = outWidth;
-    if (strideHeight > 1 || strideWidth > 1) {
+    if (strided) {
       // Insert stride-1 zeros after every row/column: [N,Ho,1,Wo,1,C] padded to [N,Ho,sh,Wo,sw,C].
       const spread = scope.run('Reshape', { x: dy }, { shape: [batchSize, outHeight, 1, outWidth, 1, outChannels] });
       const zeroed = scope.run(
