@@ -3,6 +3,10 @@ export const VERSION = '0.1.0';
 export * from './backbones/index.js';
 // Faster R-CNN (importing the package registers the 'faster_rcnn' detector).
 export * from './detector/index.js';
+export { ABLATION_VALUE, ablationCam, type BoxScoreTarget, boxScore } from './explain/ablation-cam.js';
+export { concatenateLevels, eigenCam, firstComponentProjection, scaleCam } from './explain/eigencam.js';
+export { type CamMethod, type ExplainOptions, type Explanation, explainDetections } from './explain/pipeline.js';
+export { type LoadedDetector, loadDetector } from './load.js';
 export {
   loadModelDir,
   MODEL_CARD_FILE,
@@ -17,6 +21,19 @@ export {
   TORCHVISION_PREPROCESSING,
   validateCard,
 } from './model-dir.js';
+export { type ExportedGraphs, exportFasterRcnnToOnnx, FPN_LEVELS, type ResnetFpnArchitecture } from './onnx/export.js';
+export {
+  type BatchMeta,
+  boxHeadPath,
+  type NetworkOutputs,
+  ONNX_CARD_KEY,
+  ONNX_SETTINGS_KEY,
+  OnnxFasterRcnn,
+  type OnnxLoadOptions,
+  readOnnxMetadata,
+  rpnHeadPath,
+} from './onnx/runtime.js';
+export { exportableDepth, writeOnnxExport } from './onnx/write.js';
 export { BoxCoder, batchedNms, boxIou, nms } from './ops/boxes.js';
 export { type Permutation, randomPermutation } from './ops/matcher.js';
 export { multiScaleRoiAlign, type RoiAlignOptions, roiAlign } from './ops/roi-align.js';

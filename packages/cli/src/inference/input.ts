@@ -16,7 +16,6 @@ import {
   type PresetName,
   type ResizeTransform,
   readDicom,
-  resizeTransform,
   type SrSourceImage,
 } from '@fedcxr/dicom';
 

@@ -1,14 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Backbone, readSafetensors, tf } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fasterRcnnSettings } from '../detector/faster-rcnn.js';
 import { exportFasterRcnnToOnnx } from '../onnx/export.js';
+import { referenceCheckpoint, repoRoot, SKIP_REASON } from '../onnx/reference-checkpoint.js';
 import { OnnxFasterRcnn } from '../onnx/runtime.js';
 import { explainDetections } from './pipeline.js';
 
-const root = new URL('../../../../', import.meta.url).pathname;
+const root = repoRoot;
 interface CamFixture {
   image_shape: [number, number, 3];
   image_grey_u8_base64: string;
@@ -25,24 +25,6 @@ interface CamFixture {
   ablationcam: number[];
 }
 const fixture: CamFixture = JSON.parse(readFileSync(join(root, 'tools/reference/fixtures/explain/cams.json'), 'utf8'));
-const checkpointName: string = JSON.parse(
-  readFileSync(join(root, 'tools/reference/fixtures/onnx/resnet18_fpn.json'), 'utf8'),
-).checkpoint;
-
-function checkpointPath(): string | null {
-  const file = join(root, '.cache/reference', checkpointName);
-  if (existsSync(file)) return file;
-  const venv = process.env.REFERENCE_VENV ?? '/tmp/fedcxr-reference-venv';
-  if (!existsSync(join(venv, 'bin', 'python'))) return null;
-  execFileSync(
-    join(venv, 'bin', 'python'),
-    [join(root, 'tools/reference/onnx_make_fixtures.py'), join(root, '.cache/reference')],
-    {
-      stdio: 'ignore',
-    },
-  );
-  return file;
-}
 
 const fpnOutputs = {
   outputs: ['0', '1', '2', '3', 'pool'].map((name, i) => ({ name, stride: 4 * 2 ** i, channels: 256 })),
@@ -56,7 +38,7 @@ describe('EigenCAM and AblationCAM on a real Faster R-CNN match the torchvision 
 
   beforeAll(async () => {
     await tf.setBackend('cpu');
-    const checkpoint = checkpointPath();
+    const checkpoint = referenceCheckpoint();
     if (!checkpoint) return;
     const { min_size, max_size, pre_nms_top_n, post_nms_top_n } = fixture.settings;
     const settings = fasterRcnnSettings(
@@ -89,7 +71,7 @@ describe('EigenCAM and AblationCAM on a real Faster R-CNN match the torchvision 
   };
 
   it('EigenCAM', async (ctx) => {
-    if (!model) ctx.skip('no reference checkpoint and no Python reference environment to generate it');
+    if (!model) ctx.skip(SKIP_REASON);
     const result = await explainDetections(model!, image, { method: 'eigencam', detection: 0 });
     expect(result.detections[0].label).toBe(fixture.detection.label);
     expect(Math.abs(result.detections[0].score - fixture.detection.score)).toBeLessThan(1e-4);
@@ -98,14 +80,16 @@ describe('EigenCAM and AblationCAM on a real Faster R-CNN match the torchvision 
   });
 
   it('AblationCAM (pytorch-grad-cam ratio_channels_to_ablate, FasterRCNNBoxScoreTarget)', async (ctx) => {
-    if (!model) ctx.skip('no reference checkpoint and no Python reference environment to generate it');
+    if (!model) ctx.skip(SKIP_REASON);
     const result = await explainDetections(model!, image, {
       method: 'ablationcam',
       detection: 0,
       ratioChannelsToAblate: fixture.ratio_channels_to_ablate,
     });
     expect(Math.abs(result.originalScore! - fixture.original_score)).toBeLessThan(1e-4);
-    result.weights!.forEach((w, c) => expect(Math.abs(w - fixture.weights[c]), `weight ${c}`).toBeLessThan(1e-3));
+    result.weights!.forEach((w, c) => {
+      expect(Math.abs(w - fixture.weights[c]), `weight ${c}`).toBeLessThan(1e-3);
+    });
     expect(fixture.weights.filter((w) => w !== 0).length).toBeGreaterThan(0);
     compareStrided(result.cam, fixture.ablationcam);
   }, 180_000);

@@ -1,15 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors } from '@fedcxr/core';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mapBoxLevels } from '../ops/roi-align.js';
 import { exportFasterRcnnToOnnx, FPN_LEVELS } from './export.js';
+import { referenceCheckpoint, repoRoot, SKIP_REASON } from './reference-checkpoint.js';
 
-const root = new URL('../../../../', import.meta.url).pathname;
+const root = repoRoot;
 const fixturePath = join(root, 'tools/reference/fixtures/onnx/resnet18_fpn.json');
-const cacheDir = join(root, '.cache/reference');
 
 interface Sample {
   shape: number[];
@@ -32,20 +31,6 @@ interface Fixture {
 }
 const fixture: Fixture = JSON.parse(readFileSync(fixturePath, 'utf8'));
 
-/** The checkpoint is ~110 MB: generated into the cache by the reference script, never committed. */
-function ensureCheckpoint(): string | null {
-  const file = join(cacheDir, fixture.checkpoint);
-  if (existsSync(file)) return file;
-  const venv = process.env.REFERENCE_VENV ?? '/tmp/fedcxr-reference-venv';
-  if (!existsSync(join(venv, 'bin', 'python'))) return null;
-  const started = Date.now();
-  execFileSync(join(venv, 'bin', 'python'), [join(root, 'tools/reference/onnx_make_fixtures.py'), cacheDir], {
-    stdio: 'ignore',
-  });
-  console.log(`generated ${file} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return file;
-}
-
 function expectSample(actual: Float32Array, dims: readonly number[], reference: Sample, label: string): void {
   expect([...dims], label).toEqual(reference.shape);
   const scale = reference.abs_sum / actual.length;
@@ -62,7 +47,7 @@ describe('Faster R-CNN exported to ONNX runs in ONNX Runtime like torchvision', 
   let features: ort.InferenceSession.OnnxValueMapType | null = null;
 
   beforeAll(async () => {
-    const checkpoint = ensureCheckpoint();
+    const checkpoint = referenceCheckpoint();
     if (!checkpoint) return;
     const { tensors } = await readSafetensors(checkpoint);
     graphs = exportFasterRcnnToOnnx(tensors, { depth: 18, numClasses: 3 });
@@ -72,7 +57,7 @@ describe('Faster R-CNN exported to ONNX runs in ONNX Runtime like torchvision', 
   }, 120_000);
 
   it('FPN levels and RPN head outputs match torchvision within 1e-4', (ctx) => {
-    if (!features) ctx.skip('no reference checkpoint and no Python reference environment to generate it');
+    if (!features) ctx.skip(SKIP_REASON);
     const out = features!;
     FPN_LEVELS.forEach((level, i) => {
       expectSample(
@@ -97,7 +82,7 @@ describe('Faster R-CNN exported to ONNX runs in ONNX Runtime like torchvision', 
   });
 
   it('RoiAlign per level and the box head match torchvision', async (ctx) => {
-    if (!features || !graphs) ctx.skip('no reference checkpoint and no Python reference environment to generate it');
+    if (!features || !graphs) ctx.skip(SKIP_REASON);
     const out = features!;
     const roiSession = await ort.InferenceSession.create(graphs!.roiAlign);
     const boxes = Float32Array.from(fixture.rois.flat());
@@ -125,11 +110,11 @@ describe('Faster R-CNN exported to ONNX runs in ONNX Runtime like torchvision', 
     const head = await headSession.run({ pooled: new ort.Tensor('float32', pooled, [count, 256, 7, 7]) });
     const logits = head.class_logits.data as Float32Array;
     const regression = head.box_regression.data as Float32Array;
-    fixture.class_logits
-      .flat()
-      .forEach((v, i) => expect(Math.abs(logits[i] - v)).toBeLessThan(1e-4 * Math.max(1, Math.abs(v))));
-    fixture.box_regression
-      .flat()
-      .forEach((v, i) => expect(Math.abs(regression[i] - v)).toBeLessThan(1e-4 * Math.max(1, Math.abs(v))));
+    fixture.class_logits.flat().forEach((v, i) => {
+      expect(Math.abs(logits[i] - v)).toBeLessThan(1e-4 * Math.max(1, Math.abs(v)));
+    });
+    fixture.box_regression.flat().forEach((v, i) => {
+      expect(Math.abs(regression[i] - v)).toBeLessThan(1e-4 * Math.max(1, Math.abs(v)));
+    });
   });
 });

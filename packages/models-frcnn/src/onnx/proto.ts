@@ -213,6 +213,8 @@ export function floatInitializer(name: string, dims: number[], values: Float32Ar
 export function int64Initializer(name: string, values: number[]): InitializerTensor {
   const raw = new Uint8Array(values.length * 8);
   const view = new DataView(raw.buffer);
-  values.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
+  values.forEach((v, i) => {
+    view.setBigInt64(i * 8, BigInt(v), true);
+  });
   return { name, dims: [values.length], dataType: OnnxDataType.INT64, raw };
 }

@@ -1,38 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Backbone, readSafetensors, tf } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fasterRcnnSettings } from '../detector/faster-rcnn.js';
 import { exportFasterRcnnToOnnx } from './export.js';
+import { readOnnxFixture, referenceCheckpoint, SKIP_REASON } from './reference-checkpoint.js';
 import { boxHeadPath, ONNX_CARD_KEY, ONNX_SETTINGS_KEY, OnnxFasterRcnn, readOnnxMetadata } from './runtime.js';
 
-const root = new URL('../../../../', import.meta.url).pathname;
-interface Fixture {
-  checkpoint: string;
-  images_f32_base64: string[];
-  image_shapes: [number, number, 3][];
-  detections: { boxes: number[][]; labels: number[]; scores: number[] }[];
-}
-const fixture: Fixture = JSON.parse(
-  readFileSync(join(root, 'tools/reference/fixtures/onnx/resnet18_fpn.json'), 'utf8'),
-);
-
-function checkpointPath(): string | null {
-  const file = join(root, '.cache/reference', fixture.checkpoint);
-  if (existsSync(file)) return file;
-  const venv = process.env.REFERENCE_VENV ?? '/tmp/fedcxr-reference-venv';
-  if (!existsSync(join(venv, 'bin', 'python'))) return null;
-  execFileSync(
-    join(venv, 'bin', 'python'),
-    [join(root, 'tools/reference/onnx_make_fixtures.py'), join(root, '.cache/reference')],
-    {
-      stdio: 'ignore',
-    },
-  );
-  return file;
-}
+const fixture = readOnnxFixture();
 
 /** The FPN outputs a resnet*_fpn backbone declares; only its shape matters for the settings. */
 const fpnOutputs = {
@@ -45,7 +21,7 @@ describe('Faster R-CNN on ONNX Runtime', () => {
 
   beforeAll(async () => {
     await tf.setBackend('cpu');
-    const checkpoint = checkpointPath();
+    const checkpoint = referenceCheckpoint();
     if (!checkpoint) return;
     const settings = fasterRcnnSettings(
       { backbone: 'resnet18_fpn', numClasses: 3, minSize: 64, maxSize: 96 },
@@ -64,7 +40,7 @@ describe('Faster R-CNN on ONNX Runtime', () => {
   }, 120_000);
 
   it('carries the detector settings and card in the ONNX metadata', (ctx) => {
-    if (!model) ctx.skip('no reference checkpoint and no Python reference environment to generate it');
+    if (!model) ctx.skip(SKIP_REASON);
     const metadata = readOnnxMetadata(readFileSync(file));
     expect(JSON.parse(metadata[ONNX_CARD_KEY])).toEqual({ preset: 'seed' });
     expect(model!.settings.transform.minSize).toBe(64);
@@ -72,7 +48,7 @@ describe('Faster R-CNN on ONNX Runtime', () => {
   });
 
   it('gives torchvision’s detections: same order, boxes within 0.01 px, scores within 1e-4', async (ctx) => {
-    if (!model) ctx.skip('no reference checkpoint and no Python reference environment to generate it');
+    if (!model) ctx.skip(SKIP_REASON);
     const images = fixture.images_f32_base64.map((b64, i) => {
       const [height, width] = fixture.image_shapes[i];
       const pixels = new Float32Array(new Uint8Array(Buffer.from(b64, 'base64')).buffer);
@@ -85,9 +61,9 @@ describe('Faster R-CNN on ONNX Runtime', () => {
       detections.forEach((d, j) => {
         expect(Math.abs(d.score - reference.scores[j]), `image ${i} det ${j} score`).toBeLessThan(1e-4);
         expect(d.label, `image ${i} det ${j} label`).toBe(reference.labels[j]);
-        d.box.forEach((v, c) =>
-          expect(Math.abs(v - reference.boxes[j][c]), `image ${i} det ${j} box`).toBeLessThan(0.01),
-        );
+        d.box.forEach((v, c) => {
+          expect(Math.abs(v - reference.boxes[j][c]), `image ${i} det ${j} box`).toBeLessThan(0.01);
+        });
       });
     });
   });

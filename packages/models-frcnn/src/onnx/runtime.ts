@@ -88,7 +88,7 @@ export function rpnHeadPath(featuresPath: string): string {
 }
 
 export function boxHeadPath(featuresPath: string): string {
-  return featuresPath.replace(/\.onnx$/i, '') + '.box_head.onnx';
+  return `${featuresPath.replace(/\.onnx$/i, '')}.box_head.onnx`;
 }
 
 export interface OnnxLoadOptions {

@@ -2,39 +2,18 @@
  * The exported ONNX model against the tfjs detector it came from: a model directory (torchvision weights,
  * ResNet-18-FPN) loaded by `loadDetector`, exported by `writeOnnxExport`, both predicting the same images.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initEngine, readSafetensors } from '@fedcxr/core';
+import { initEngine } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../backbones/index.js';
 import { loadDetector } from '../load.js';
-import { saveModelDir } from '../model-dir.js';
+import { readOnnxFixture, referenceCheckpoint, SKIP_REASON, saveReferenceModelDir } from './reference-checkpoint.js';
 import { OnnxFasterRcnn } from './runtime.js';
 import { writeOnnxExport } from './write.js';
 
-const root = new URL('../../../../', import.meta.url).pathname;
-const fixture = JSON.parse(readFileSync(join(root, 'tools/reference/fixtures/onnx/resnet18_fpn.json'), 'utf8')) as {
-  checkpoint: string;
-  images_f32_base64: string[];
-  image_shapes: [number, number, 3][];
-};
-
-function checkpointPath(): string | null {
-  const file = join(root, '.cache/reference', fixture.checkpoint);
-  if (existsSync(file)) return file;
-  const venv = process.env.REFERENCE_VENV ?? '/tmp/fedcxr-reference-venv';
-  if (!existsSync(join(venv, 'bin', 'python'))) return null;
-  execFileSync(
-    join(venv, 'bin', 'python'),
-    [join(root, 'tools/reference/onnx_make_fixtures.py'), join(root, '.cache/reference')],
-    {
-      stdio: 'ignore',
-    },
-  );
-  return file;
-}
+const fixture = readOnnxFixture();
 
 describe('cxr export onnx: the ONNX model predicts what the tfjs model predicts', () => {
   let dir = '';
@@ -42,32 +21,14 @@ describe('cxr export onnx: the ONNX model predicts what the tfjs model predicts'
   beforeAll(async () => {
     // wasm (XNNPACK) makes the tfjs side's box head affordable: ~1,000 RoIs × 12,544 × 1,024 per image.
     await initEngine({ backend: 'wasm' });
-    const checkpoint = checkpointPath();
+    const checkpoint = referenceCheckpoint();
     if (!checkpoint) return;
     dir = mkdtempSync(join(tmpdir(), 'model-'));
-    const { tensors } = await readSafetensors(checkpoint);
-    await saveModelDir(
-      dir,
-      {
-        architecture: 'faster_rcnn',
-        backbone: 'resnet18_fpn',
-        classes: ['__background__', 'a', 'b'],
-        preprocessing: {
-          preset: 'torchvision-imagenet',
-          minSize: 64,
-          maxSize: 96,
-          imageMean: [0.485, 0.456, 0.406],
-          imageStd: [0.229, 0.224, 0.225],
-          inputChannels: 3,
-        },
-        provenance: { createdAt: '2026-11-26T00:00:00Z', createdBy: 'test' },
-      },
-      tensors,
-    );
+    await saveReferenceModelDir(dir, checkpoint);
   }, 120_000);
 
   it('same detections: boxes within 0.01 px, scores within 1e-4, same order and labels', async (ctx) => {
-    if (!dir) ctx.skip('no reference checkpoint and no Python reference environment to generate it');
+    if (!dir) ctx.skip(SKIP_REASON);
     const { detector, card } = await loadDetector(dir);
     const out = join(dir, 'export', 'model.onnx');
     const files = await writeOnnxExport(detector, out, { classes: card.classes });
@@ -95,7 +56,9 @@ describe('cxr export onnx: the ONNX model predicts what the tfjs model predicts'
         const o = fromOnnx[i][j];
         expect(o.label, `image ${i} det ${j}`).toBe(d.label);
         expect(Math.abs(o.score - d.score), `image ${i} det ${j} score`).toBeLessThan(1e-4);
-        d.box.forEach((v, c) => expect(Math.abs(o.box[c] - v), `image ${i} det ${j} box`).toBeLessThan(0.01));
+        d.box.forEach((v, c) => {
+          expect(Math.abs(o.box[c] - v), `image ${i} det ${j} box`).toBeLessThan(0.01);
+        });
       });
     });
     await onnx.dispose();
