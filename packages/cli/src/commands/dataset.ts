@@ -36,6 +36,7 @@ interface ImportFlags {
   images?: string;
   maskThreshold?: string;
   maskMinArea?: string;
+  workers?: string;
 }
 
 interface SplitFlags {
@@ -69,7 +70,8 @@ export function registerDatasetCommands(program: Command): void {
       .option('--names <file>', 'yolo: class names file')
       .option('--images <dir>', 'coco: folder the file_names are relative to (default: the JSON folder)')
       .option('--mask-threshold <t>', 'seed: mask foreground threshold, fraction of full scale', '0.5')
-      .option('--mask-min-area <px>', 'seed: smallest lesion component kept, in mask pixels', '4'),
+      .option('--mask-min-area <px>', 'seed: smallest lesion component kept, in mask pixels', '4')
+      .option('--workers <n>', 'worker threads (default: CPU cores, at most 8, for 64+ images; 0: none)'),
   ).action(
     action(async (ctx, src: string, flags: ImportFlags) => {
       const format = flags.format as DatasetFormat;
@@ -99,6 +101,7 @@ export function registerDatasetCommands(program: Command): void {
         size,
         letterbox: flags.letterbox ?? false,
         imageFormat: flags.bits === '16' ? 'png16' : 'png',
+        workers: flags.workers === undefined ? undefined : integerFlag('--workers', flags.workers, 0),
         parse: {
           includeTest: flags.includeTest ?? false,
           patientPattern,
