@@ -163,6 +163,9 @@ async function main(): Promise<void> {
       console.log(
         `  ${p.parallel} workers: fedcxr ${p.fedcxrImagesPerSecond.toFixed(1)} images/s (threads), pydicom ${p.pydicomImagesPerSecond.toFixed(1)} images/s (processes), ratio ${p.ratio.toFixed(2)}x`,
       );
+      console.log(
+        `  fedcxr with ${p.parallel} worker threads vs single-process pydicom: ${(p.fedcxrImagesPerSecond / report.pydicom.imagesPerSecond).toFixed(2)}x`,
+      );
     }
   }
 }

@@ -1,3 +1,4 @@
+import { FedcxrError } from '@fedcxr/core';
 import { DicomError } from './errors.js';
 import type { DicomHeader, DicomLut } from './parse.js';
 import type { DicomFrame, DicomImage } from './read.js';
@@ -73,7 +74,7 @@ export function normalize(image: DicomImage, preset: PresetName, options: Normal
   }
   const invert = photometric === 'MONOCHROME1';
   if (!isPresetName(preset)) {
-    throw new DicomError('invalid_header', `unknown preset ${String(preset)} (use ${PRESETS.join(', ')})`);
+    throw new FedcxrError('invalid_option', `unknown preset ${String(preset)} (use ${PRESETS.join(', ')})`);
   }
   const table = options.perPixel ? null : presetTable(frame.stored, header, preset, options, invert);
   if (!table) return { data: normalizeDirect(frame.stored, header, preset, options, invert), width, height };
@@ -244,7 +245,7 @@ function valueAtRank(sortedWithCounts: Array<[number, number]>, rank: number): n
 
 function checkSaturations(s1: number, s2: number): void {
   if (s1 < 0 || s2 < 0 || s1 + s2 >= 100) {
-    throw new RangeError(`scb saturations s1=${s1} s2=${s2} must be ≥ 0 and sum < 100`);
+    throw new FedcxrError('invalid_option', `scb saturations s1=${s1} s2=${s2} must be ≥ 0 and sum < 100`);
   }
 }
 

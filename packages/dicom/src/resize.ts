@@ -1,3 +1,4 @@
+import { FedcxrError } from '@fedcxr/core';
 import type { NormalizedImage } from './normalize.js';
 
 /**
@@ -38,7 +39,7 @@ export function resizeTransform(
   options: ResizeOptions = {},
 ): ResizeTransform {
   if (!(sourceWidth > 0 && sourceHeight > 0 && size > 0)) {
-    throw new RangeError(`cannot resize ${sourceWidth}x${sourceHeight} to ${size}`);
+    throw new FedcxrError('invalid_option', `cannot resize ${sourceWidth}x${sourceHeight} to ${size}`);
   }
   const scale = size / Math.max(sourceWidth, sourceHeight);
   const contentWidth = Math.max(1, Math.round(sourceWidth * scale));
