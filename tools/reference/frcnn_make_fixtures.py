@@ -3,11 +3,12 @@
   tiny      torchvision's FasterRCNN around a 3-conv backbone (strides 4/8/16, 16 channels), 3 classes,
             min_size 128, max_size 160, representation 32: weights + images + expected outputs in one small
             committed file (tools/reference/fixtures/frcnn/tiny.safetensors), so parity runs without Python.
-  resnet50  fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=3, min_size=256,
-            max_size=320): the checkpoint goes to .cache/reference/frcnn/ (.pth and .safetensors, not
+  resnet50  fasterrcnn_resnet50_fpn's layout (FrozenBatchNorm2d ResNet-50 + FPN), num_classes=3, min_size=256,
+            max_size=320, random weights: the checkpoint goes to .cache/reference/frcnn/ (.pth and .safetensors, not
             committed); expected outputs to tools/reference/fixtures/frcnn/resnet50_fpn_expected.safetensors.
 
 Sampling is made deterministic by replacing torch.randperm with a reversed arange (TS: reversedPermutation).
+resnet50-checkpoint writes only the cached checkpoint (what the TS parity test runs when it is missing).
 Run: $(bash ../shared/tools/python-reference-env.sh)/bin/python tools/reference/frcnn_make_fixtures.py [tiny|resnet50]...
 """
 import sys
@@ -18,10 +19,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
-from torchvision.models.detection import FasterRCNN, fasterrcnn_resnet50_fpn
+from torchvision.models import resnet50 as torchvision_resnet50
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tools" / "reference" / "fixtures" / "frcnn"
@@ -54,7 +57,9 @@ def images_and_targets(generator, sizes, channels):
         yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
         base = 0.5 + 0.4 * torch.sin(3 * xx + 2 * yy) * torch.cos(4 * yy)
         noise = 0.1 * torch.rand((c, h, w), generator=generator)
-        images.append((base[None].expand(c, h, w) + noise).clamp(0, 1).contiguous())
+        # Quantized to 8 bits so the fixture stores bytes; the model sees q / 255 (float32), as TS does.
+        quantized = ((base[None].expand(c, h, w) + noise).clamp(0, 1) * 255).round().to(torch.uint8)
+        images.append(quantized.float() / 255)
         boxes = torch.tensor([[0.1 * w, 0.15 * h, 0.55 * w, 0.6 * h], [0.4 * w, 0.3 * h, 0.95 * w, 0.9 * h]])
         targets.append({"boxes": boxes.float(), "labels": torch.tensor([1, 2])})
     return images, targets
@@ -83,7 +88,7 @@ def record(model, images, targets, out, proposal_count):
     for name, value in losses.items():
         out[f"loss.{name}"] = value.detach().reshape(1)
     for i, (im, t) in enumerate(zip(images, targets)):
-        out[f"image{i}.pixels"] = im.permute(1, 2, 0).contiguous()  # HWC as DetectorImage
+        out[f"image{i}.pixels"] = (im * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()  # HWC bytes
         out[f"image{i}.target_boxes"] = t["boxes"]
         out[f"image{i}.target_labels"] = t["labels"].to(torch.int32)
     print({k: float(v) for k, v in losses.items()})
@@ -125,15 +130,19 @@ def tiny():
     print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 
-def resnet50():
+def resnet50(checkpoint_only=False):
     torch.manual_seed(0)
-    model = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=3, min_size=256, max_size=320)
+    # fasterrcnn_resnet50_fpn as built with pretrained backbone weights (FrozenBatchNorm2d, 3 trainable
+    # layers); weights_backbone=None would switch to nn.BatchNorm2d, whose training-mode statistics differ.
+    backbone = _resnet_fpn_extractor(torchvision_resnet50(norm_layer=FrozenBatchNorm2d), 3)
+    model = FasterRCNN(backbone, num_classes=3, min_size=256, max_size=320)
     # Keep torchvision's init for the backbone (frozen BN statistics are identity); make the heads lively.
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.startswith(("rpn.", "roi_heads.")):
                 if p.dim() > 1:
-                    scale = 0.3 if "bbox_pred" in name else 1.0
+                    # Moderate logits: saturated sigmoids/softmaxes give tied scores whose order is arbitrary.
+                    scale = 0.05 if ("bbox_pred" in name or "cls" in name) else 1.0
                     p.copy_(torch.randn_like(p) * scale / p[0].numel() ** 0.5)
                 else:
                     p.copy_(torch.randn_like(p) * 0.1)
@@ -145,16 +154,19 @@ def resnet50():
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), CACHE / "fasterrcnn_resnet50_fpn_random.pth")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(CACHE / "fasterrcnn_resnet50_fpn_random.safetensors"))
+    print(f"wrote the checkpoint in {CACHE}")
+    if checkpoint_only:
+        return
     generator = torch.Generator().manual_seed(2)
     images, targets = images_and_targets(generator, [(200, 240), (180, 150)], [1, 3])
     out = {}
     record(model, images, targets, out, proposal_count=40)
     path = FIXTURES / "resnet50_fpn_expected.safetensors"
     save_file(out, str(path))
-    print(f"wrote {path} ({path.stat().st_size} bytes) and the checkpoint in {CACHE}")
+    print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":
     FIXTURES.mkdir(parents=True, exist_ok=True)
     for which in sys.argv[1:] or ["tiny", "resnet50"]:
-        {"tiny": tiny, "resnet50": resnet50}[which]()
+        {"tiny": tiny, "resnet50": resnet50, "resnet50-checkpoint": lambda: resnet50(True)}[which]()

@@ -129,7 +129,7 @@ interface Weight {
 
 /** Optional hook a backbone may offer when its layouts are not implied by rank (e.g. Swin's tables). */
 interface BackboneWithLayouts extends Backbone {
-  weightLayout?(name: string): WeightLayout;
+  layoutOf?(name: string): WeightLayout | undefined;
 }
 
 export class FasterRcnn implements Detector {
@@ -204,7 +204,7 @@ export class FasterRcnn implements Detector {
     const withLayouts = this.backbone as BackboneWithLayouts;
     for (const [name, variable] of this.backbone.variables()) {
       const layout =
-        withLayouts.weightLayout?.(name) ?? (variable.rank === 4 ? 'conv' : variable.rank === 2 ? 'linear' : 'plain');
+        withLayouts.layoutOf?.(name) ?? (variable.rank === 4 ? 'conv' : variable.rank === 2 ? 'linear' : 'plain');
       all.set(name.startsWith('backbone.') ? name : `backbone.${name}`, { variable, layout });
     }
     for (const [name, weight] of this.headWeights) all.set(name, weight);

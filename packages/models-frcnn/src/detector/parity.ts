@@ -30,7 +30,8 @@ export function parityImages(tensors: NamedTensors): ParityImage[] {
     const pixels = need(tensors, `image${i}.pixels`);
     const [height, width, channels] = pixels.shape;
     out.push({
-      image: { pixels: Float32Array.from(pixels.data), height, width, channels: channels as 1 | 3 },
+      // 8-bit samples; q / 255 in float32 as the reference computes it.
+      image: { pixels: Float32Array.from(pixels.data, (q) => q / 255), height, width, channels: channels as 1 | 3 },
       target: {
         boxes: Float32Array.from(need(tensors, `image${i}.target_boxes`).data),
         labels: Int32Array.from(need(tensors, `image${i}.target_labels`).data),

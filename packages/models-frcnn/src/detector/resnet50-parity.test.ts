@@ -1,0 +1,96 @@
+/**
+ * fasterrcnn_resnet50_fpn end to end against torchvision: the random-weight checkpoint (a real .pth,
+ * read by the .pth importer) is generated into .cache/reference/frcnn by
+ * tools/reference/frcnn_make_fixtures.py (about 40 s with the reference venv); the expected proposals,
+ * detections and losses are committed. Skips with a message when neither the checkpoint nor Python exists.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type Detector, detectors, initEngine, readSafetensors, tf } from '@fedcxr/core';
+import { describe, expect, it } from 'vitest';
+import '../backbones/index.js';
+import { readPth } from '../weights/pth.js';
+import { registerFasterRcnn } from './faster-rcnn.js';
+import { parityImages, parityLosses, reversedPermutation } from './parity.js';
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const CHECKPOINT = `${ROOT}.cache/reference/frcnn/fasterrcnn_resnet50_fpn_random.pth`;
+const EXPECTED = `${ROOT}tools/reference/fixtures/frcnn/resnet50_fpn_expected.safetensors`;
+
+function ensureCheckpoint(): string | null {
+  if (existsSync(CHECKPOINT)) return null;
+  try {
+    const venv = execFileSync('bash', [`${ROOT}../shared/tools/python-reference-env.sh`], { encoding: 'utf8' }).trim();
+    execFileSync(`${venv}/bin/python`, [`${ROOT}tools/reference/frcnn_make_fixtures.py`, 'resnet50-checkpoint'], {
+      stdio: 'ignore',
+    });
+    return existsSync(CHECKPOINT) ? null : 'the reference script ran but wrote no checkpoint';
+  } catch (error) {
+    return `no reference checkpoint and no Python reference environment (${(error as Error).message.split('\n')[0]})`;
+  }
+}
+
+const missing = ensureCheckpoint();
+if (missing) console.warn(`skipping the ResNet-50-FPN Faster R-CNN parity test: ${missing}`);
+
+describe.skipIf(missing !== null)(
+  'fasterrcnn_resnet50_fpn against torchvision (random weights, .pth import)',
+  async () => {
+    await initEngine({ backend: 'wasm' });
+    registerFasterRcnn();
+    const { tensors } = await readSafetensors(EXPECTED);
+    const images = parityImages(tensors);
+    const model: Detector = detectors.build('faster_rcnn', {
+      backbone: 'resnet50_fpn',
+      numClasses: 3,
+      minSize: 256,
+      maxSize: 320,
+      permutation: reversedPermutation,
+      backboneOptions: { randomInit: false },
+    });
+    model.setWeights(await readPth(CHECKPOINT));
+
+    it('detections in original pixels: same order and labels, boxes within 0.01 px, scores within 1e-4', async () => {
+      console.time('predict');
+      const detections = await model.predict(images.map((p) => p.image));
+      console.timeEnd('predict');
+      let worst = 0;
+      images.forEach((expected, i) => {
+        detections[i].forEach((d, k) => {
+          for (let c = 0; c < 4; c++) {
+            const diff = Math.abs(d.box[c] - expected.boxes[k * 4 + c]);
+            if (diff > worst)
+              console.log(i, k, c, d.box, Array.from(expected.boxes.subarray(k * 4, k * 4 + 4)), d.score);
+            worst = Math.max(worst, diff);
+          }
+        });
+      });
+      console.log('worst box diff', worst);
+      images.forEach((expected, i) => {
+        expect(detections[i].length).toBe(expected.scores.length);
+        detections[i].forEach((d, k) => {
+          expect(d.label, `image ${i} detection ${k}`).toBe(expected.labels[k]);
+          expect(Math.abs(d.score - expected.scores[k])).toBeLessThan(1e-4);
+          for (let c = 0; c < 4; c++) expect(Math.abs(d.box[c] - expected.boxes[k * 4 + c])).toBeLessThan(0.01);
+        });
+      });
+    });
+
+    it('training losses for a fixed batch with deterministic sampling within 1e-4', () => {
+      const expected = parityLosses(tensors);
+      const losses = tf.tidy(() => {
+        const out = model.losses(
+          images.map((p) => p.image),
+          images.map((p) => p.target),
+        );
+        return Object.fromEntries(Object.entries(out).map(([name, loss]) => [name, loss.dataSync()[0]]));
+      });
+      console.log(losses, expected);
+      expect(Object.keys(losses).sort()).toEqual(Object.keys(expected).sort());
+      for (const [name, value] of Object.entries(losses)) {
+        expect(Math.abs(value - expected[name]), `${name}: ${value} vs ${expected[name]}`).toBeLessThan(1e-4);
+      }
+    });
+  },
+);
