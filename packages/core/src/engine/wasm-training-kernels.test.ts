@@ -193,6 +193,7 @@ describe('wasm training kernels', () => {
     const w = tf.randomNormal([3, 3, 4, 4]) as Tensor4D;
     const before = tf.memory().numBytes;
     const backendIdsBefore = tf.backend().numDataIds();
+    const cpuIdsBefore = tf.engine().findBackend('cpu').numDataIds();
     for (let i = 0; i < 3; i++) {
       const [dx, dw] = tf.grads((a: Tensor, b: Tensor) => tf.sum(tf.conv2d(a as Tensor4D, b as Tensor4D, 2, 'same')))([
         x,
@@ -200,8 +201,14 @@ describe('wasm training kernels', () => {
       ]);
       dx.dispose();
       dw.dispose();
+      // 1×1 strided, and a bridged kernel (gather's gradient is UnsortedSegmentSum, run on cpu).
+      tf.grad((a: Tensor) => tf.sum(tf.conv2d(a as Tensor4D, tf.ones([1, 1, 4, 2]) as Tensor4D, 2, 'valid')))(
+        x,
+      ).dispose();
+      tf.grad((a: Tensor) => tf.sum(tf.gather(a, tf.tensor1d([0, 0, 3], 'int32'), 3)))(x).dispose();
     }
     expect(tf.memory().numBytes).toBe(before);
+    expect(tf.engine().findBackend('cpu').numDataIds()).toBe(cpuIdsBefore);
     // The kernels' own intermediates (pads, transposes, taps) live only in the backend: none may remain.
     expect(tf.backend().numDataIds()).toBe(backendIdsBefore);
     x.dispose();
