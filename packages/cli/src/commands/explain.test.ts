@@ -1,0 +1,102 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeGreyPng } from '@fedcxr/core';
+import { PNG } from 'pngjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  readOnnxFixture,
+  referenceCheckpoint,
+  SKIP_REASON,
+  saveReferenceModelDir,
+} from '../../../models-frcnn/src/onnx/reference-checkpoint.js';
+import { runCli } from '../testing.js';
+
+describe('cxr export onnx / cxr explain', () => {
+  let dir = '';
+  let image = '';
+
+  beforeAll(async () => {
+    const checkpoint = referenceCheckpoint();
+    if (!checkpoint) return;
+    dir = mkdtempSync(join(tmpdir(), 'cli-explain-'));
+    await saveReferenceModelDir(join(dir, 'model'), checkpoint);
+    // The fixture's first image (RGB floats) as an 8-bit grey PNG.
+    const fixture = readOnnxFixture();
+    const [height, width] = fixture.image_shapes[0];
+    const rgb = new Float32Array(new Uint8Array(Buffer.from(fixture.images_f32_base64[0], 'base64')).buffer);
+    const grey = Uint8Array.from({ length: height * width }, (_, i) => Math.round(rgb[i * 3] * 255));
+    image = join(dir, 'image.png');
+    writeFileSync(image, encodeGreyPng({ width, height, channels: 1, bitDepth: 8, data: grey }));
+  }, 120_000);
+
+  it('exports the three ONNX files and reports them as JSON', async (ctx) => {
+    if (!dir) ctx.skip(SKIP_REASON);
+    const out = join(dir, 'onnx', 'detector.onnx');
+    const run = await runCli(['export', 'onnx', '--model', join(dir, 'model'), '--out', out, '--json']);
+    expect(run.exitCode).toBe(0);
+    const files = run.json<{ files: string[] }>().files;
+    expect(files).toHaveLength(3);
+    for (const file of files) expect(existsSync(file)).toBe(true);
+  }, 120_000);
+
+  it('writes an EigenCAM overlay PNG the size of the image, from a model dir and from the .onnx file', async (ctx) => {
+    if (!dir) ctx.skip(SKIP_REASON);
+    for (const model of [join(dir, 'model'), join(dir, 'onnx', 'detector.onnx')]) {
+      const out = join(dir, `cam-${model.endsWith('.onnx') ? 'onnx' : 'dir'}.png`);
+      const run = await runCli([
+        'explain',
+        image,
+        '--model',
+        model,
+        '--method',
+        'eigencam',
+        '--detection',
+        '0',
+        '--out',
+        out,
+        '--json',
+      ]);
+      expect(run.exitCode, run.stdout).toBe(0);
+      const result = run.json<{ explained: { bbox: number[]; label: string; score: number }[] }>();
+      expect(result.explained).toHaveLength(1);
+      expect(['a', 'b']).toContain(result.explained[0].label);
+      const png = PNG.sync.read(readFileSync(out));
+      expect([png.width, png.height]).toEqual([96, 64]);
+      // Coloured (heat) pixels exist: a grey image would have r = g = b everywhere.
+      let coloured = 0;
+      for (let i = 0; i < png.data.length; i += 4) if (png.data[i] !== png.data[i + 2]) coloured++;
+      expect(coloured).toBeGreaterThan(1000);
+    }
+  }, 180_000);
+
+  it('names a missing detection and exits 2', async (ctx) => {
+    if (!dir) ctx.skip(SKIP_REASON);
+    const run = await runCli([
+      'explain',
+      image,
+      '--model',
+      join(dir, 'model'),
+      '--detection',
+      '5000',
+      '--out',
+      join(dir, 'x.png'),
+    ]);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/detection 5000 does not exist/);
+  }, 120_000);
+
+  it('says which file is not a model', async () => {
+    const run = await runCli([
+      'explain',
+      '/nonexistent.png',
+      '--model',
+      '/nonexistent-model',
+      '--out',
+      '/tmp/x.png',
+      '--json',
+    ]);
+    expect(run.exitCode).toBe(3);
+    expect(run.json<{ error: { code: string; message: string } }>().error.message).toContain('/nonexistent-model');
+  });
+});
