@@ -28,6 +28,11 @@ export interface Backbone {
    * variables(); keys outside this backbone are ignored. strict: every variable must be given.
    */
   loadWeights?(weights: NamedTensors, options?: { strict?: boolean; file?: string }): WeightLoadReport;
+  /**
+   * How a variable (full key) converts to torchvision's layout: 'conv' (HWIO ↔ OIHW), 'linear' ([in, out] ↔
+   * [out, in]) or 'plain'. Needed where rank does not tell (Swin's [169, heads] bias tables are 'plain').
+   */
+  layoutOf?(name: string): 'conv' | 'linear' | 'plain' | undefined;
   /** Current weights in torchvision layout (what loadWeights takes and safetensors stores). */
   getWeights?(): NamedTensors;
   dispose?(): void;

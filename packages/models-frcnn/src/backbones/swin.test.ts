@@ -101,3 +101,14 @@ describe.skipIf(!checkpoint.path)('swin_t_fpn gradients', () => {
     backbone.dispose?.();
   });
 });
+
+describe('Swin-T layouts', () => {
+  it('reports per-variable layouts (bias tables are plain though rank 2)', () => {
+    const backbone = backbones.build('swin_t_fpn', { randomInit: false });
+    expect(backbone.layoutOf?.('backbone.body.features.1.0.attn.relative_position_bias_table')).toBe('plain');
+    expect(backbone.layoutOf?.('backbone.body.features.1.0.attn.qkv.weight')).toBe('linear');
+    expect(backbone.layoutOf?.('backbone.body.features.0.0.weight')).toBe('conv');
+    expect(backbone.layoutOf?.('backbone.fpn.layer_blocks.0.0.bias')).toBe('plain');
+    backbone.dispose?.();
+  });
+});

@@ -297,6 +297,11 @@ export class SwinTFpnBackbone implements Backbone {
     return this.params.variables();
   }
 
+  /** How a variable's tfjs layout maps to torchvision's ('conv' HWIO↔OIHW, 'linear' [in,out]↔[out,in], 'plain'). */
+  layoutOf(name: string): 'conv' | 'linear' | 'plain' | undefined {
+    return this.params.layoutOf(name);
+  }
+
   loadWeights(weights: NamedTensors, options?: { strict?: boolean; file?: string }): WeightLoadReport {
     return this.params.loadWeights(weights, options);
   }
