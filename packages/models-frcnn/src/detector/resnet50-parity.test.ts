@@ -52,21 +52,7 @@ describe.skipIf(missing !== null)(
     model.setWeights(await readPth(CHECKPOINT));
 
     it('detections in original pixels: same order and labels, boxes within 0.01 px, scores within 1e-4', async () => {
-      console.time('predict');
       const detections = await model.predict(images.map((p) => p.image));
-      console.timeEnd('predict');
-      let worst = 0;
-      images.forEach((expected, i) => {
-        detections[i].forEach((d, k) => {
-          for (let c = 0; c < 4; c++) {
-            const diff = Math.abs(d.box[c] - expected.boxes[k * 4 + c]);
-            if (diff > worst)
-              console.log(i, k, c, d.box, Array.from(expected.boxes.subarray(k * 4, k * 4 + 4)), d.score);
-            worst = Math.max(worst, diff);
-          }
-        });
-      });
-      console.log('worst box diff', worst);
       images.forEach((expected, i) => {
         expect(detections[i].length).toBe(expected.scores.length);
         detections[i].forEach((d, k) => {
@@ -86,7 +72,6 @@ describe.skipIf(missing !== null)(
         );
         return Object.fromEntries(Object.entries(out).map(([name, loss]) => [name, loss.dataSync()[0]]));
       });
-      console.log(losses, expected);
       expect(Object.keys(losses).sort()).toEqual(Object.keys(expected).sort());
       for (const [name, value] of Object.entries(losses)) {
         expect(Math.abs(value - expected[name]), `${name}: ${value} vs ${expected[name]}`).toBeLessThan(1e-4);
