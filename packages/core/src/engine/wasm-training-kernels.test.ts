@@ -36,7 +36,38 @@ describe('wasm training kernels', () => {
     registerWasmTrainingKernels();
   });
 
-  const convCases: { k: number; s: number; pad: 'same' | 'valid'; h: number; ci: number; co: number }[] = [
+  type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+  const convCases: { k: number; s: number; pad: Pad; h: number; ci: number; co: number }[] = [
+    { k: 3, s: 3, pad: 'valid', h: 11, ci: 3, co: 4 },
+    { k: 2, s: 3, pad: 'valid', h: 10, ci: 2, co: 3 },
+    { k: 4, s: 2, pad: 'same', h: 9, ci: 3, co: 5 },
+    { k: 5, s: 2, pad: 'same', h: 12, ci: 2, co: 3 },
+    {
+      k: 3,
+      s: 2,
+      pad: [
+        [0, 0],
+        [3, 1],
+        [0, 4],
+        [0, 0],
+      ],
+      h: 7,
+      ci: 2,
+      co: 3,
+    },
+    {
+      k: 3,
+      s: 1,
+      pad: [
+        [0, 0],
+        [4, 0],
+        [1, 3],
+        [0, 0],
+      ],
+      h: 6,
+      ci: 2,
+      co: 3,
+    },
     { k: 3, s: 1, pad: 'same', h: 9, ci: 5, co: 6 },
     { k: 3, s: 2, pad: 'same', h: 9, ci: 4, co: 7 },
     { k: 3, s: 2, pad: 'valid', h: 10, ci: 3, co: 4 },
@@ -54,7 +85,7 @@ describe('wasm training kernels', () => {
   ];
 
   for (const c of convCases) {
-    it(`conv ${c.k}x${c.k} stride ${c.s} ${c.pad}: dx and dW equal the cpu backend's`, async () => {
+    it(`conv ${c.k}x${c.k} stride ${c.s} ${JSON.stringify(c.pad)}: dx and dW equal the cpu backend's`, async () => {
       const xShape: [number, number, number, number] = [2, c.h, c.h + 1, c.ci];
       const wShape: [number, number, number, number] = [c.k, c.k, c.ci, c.co];
       const xValues = values(

@@ -6,9 +6,9 @@
  * - Conv2DBackpropFilter: an im2col product. The filter gradient of tap (i, j) is xᵢⱼᵀ·dy where xᵢⱼ is the
  *   (padded, strided) input window the tap sees, so the whole gradient is im2colᵀ·dy, one XNNPACK product
  *   [kh·kw·Ci, rows]·[rows, Co] that lands in the filter's own layout (details at each function).
- * - Conv2DBackpropInput (replaces the slow one): the input gradient is a stride-1 convolution of dy (with
- *   zeros inserted between rows/columns when the forward stride is > 1) by the spatially flipped filter with
- *   in/out channels swapped, on XNNPACK's convolution.
+ * - Conv2DBackpropInput (replaces the slow one): the input gradient is a stride-1 convolution of dy by the
+ *   spatially flipped filter with in/out channels swapped, on XNNPACK's convolution; for stride > 1 one such
+ *   convolution per output phase (sub-pixel decomposition), interleaved.
  * - Tile (replaces wasm's, ~100× slower than a copy): block copies that double in place. The gradients of
  *   mean/sum/moments (every batch norm) broadcast through Tile, so it sits on the training hot path.
  * - Sum and Mean over leading axes (replace wasm's for that case only): wasm transposes the whole input to
@@ -460,11 +460,10 @@ function conv2dBackpropInput(args: ConvGradArgs<{ dy: TensorInfo; filter: Tensor
   const inputShape = attrs.inputShape as [number, number, number, number];
   const info = convInfoOf(inputShape, filter.shape as [number, number, number, number], attrs);
   if (info.dataFormat !== 'channelsLast') return cpuFallback('Conv2DBackpropInput')(args as never);
-  const { batchSize, outChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
+  const { batchSize, outHeight, outWidth, filterHeight, filterWidth } = info;
   const { strideHeight, strideWidth, padInfo, inHeight, inWidth } = info;
   const top = filterHeight - 1 - padInfo.top;
   const left = filterWidth - 1 - padInfo.left;
-  if (top < 0 || left < 0) return cpuFallback('Conv2DBackpropInput')(args as never);
   const scope = new KernelScope(backend, 'wasm');
   try {
     const strided = strideHeight > 1 || strideWidth > 1;
@@ -525,66 +524,150 @@ function conv2dBackpropInput(args: ConvGradArgs<{ dy: TensorInfo; filter: Tensor
       }
       return scope.keep(dx);
     }
-    let source = dy;
-    let sourceHeight = outHeight;
-    let sourceWidth = outWidth;
-    if (strided) {
-      // Insert stride-1 zeros after every row/column: [N,Ho,1,Wo,1,C] padded to [N,Ho,sh,Wo,sw,C].
-      const spread = scope.run('Reshape', { x: dy }, { shape: [batchSize, outHeight, 1, outWidth, 1, outChannels] });
-      const zeroed = scope.run(
-        'PadV2',
-        { x: spread },
-        {
-          paddings: [
-            [0, 0],
-            [0, 0],
-            [0, strideHeight - 1],
-            [0, 0],
-            [0, strideWidth - 1],
-            [0, 0],
-          ],
-          constantValue: 0,
-        },
-      );
-      sourceHeight = outHeight * strideHeight;
-      sourceWidth = outWidth * strideWidth;
-      source = scope.run('Reshape', { x: zeroed }, { shape: [batchSize, sourceHeight, sourceWidth, outChannels] });
-    }
-    let bottom = inHeight + filterHeight - 1 - sourceHeight - top;
-    let right = inWidth + filterWidth - 1 - sourceWidth - left;
-    if (bottom < 0 || right < 0) {
-      // Only trailing inserted zeros can be cut here; real dy rows always map inside the input.
-      const keepHeight = sourceHeight + Math.min(0, bottom);
-      const keepWidth = sourceWidth + Math.min(0, right);
-      source = scope.run(
-        'Slice',
-        { x: source },
-        { begin: [0, 0, 0, 0], size: [batchSize, keepHeight, keepWidth, outChannels] },
-      );
-      bottom = Math.max(0, bottom);
-      right = Math.max(0, right);
-    }
-    const flipped = scope.run('Reverse', { x: filter }, { dims: [0, 1] });
-    const swapped = scope.run('Transpose', { x: flipped }, { perm: [0, 1, 3, 2] }); // [kh, kw, Co, Ci]
-    const dx = scope.run(
-      'Conv2D',
-      { x: source, filter: swapped },
-      {
-        strides: [1, 1],
-        pad: [
-          [0, 0],
-          [top, bottom],
-          [left, right],
-          [0, 0],
-        ],
-        dataFormat: 'NHWC',
-        dilations: [1, 1],
-      },
+    if (strided) return scope.keep(stridedInputGradient(scope, dy, filter, info));
+    return scope.keep(
+      flippedConvolution(
+        scope,
+        dy,
+        filter,
+        [top, inHeight + filterHeight - 1 - outHeight - top],
+        [left, inWidth + filterWidth - 1 - outWidth - left],
+      ),
     );
-    return scope.keep(dx);
   } finally {
     scope.dispose();
   }
+}
+
+/**
+ * Σ over taps of dy shifted by the tap times the filter's transposed tap: a stride-1 convolution of dy by the
+ * spatially flipped filter with in/out channels swapped. Negative padding crops dy (rows no output reads).
+ */
+function flippedConvolution(
+  scope: KernelScope,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  [top, bottom]: [number, number],
+  [left, right]: [number, number],
+): TensorInfo {
+  let source = dy;
+  const [batch, height, width, channels] = dy.shape;
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const cropTop = Math.max(0, -top);
+    const cropLeft = Math.max(0, -left);
+    source = scope.run(
+      'Slice',
+      { x: dy },
+      {
+        begin: [0, cropTop, cropLeft, 0],
+        size: [batch, height - cropTop - Math.max(0, -bottom), width - cropLeft - Math.max(0, -right), channels],
+      },
+    );
+  }
+  const flipped = scope.run('Reverse', { x: filter }, { dims: [0, 1] });
+  const swapped = scope.run('Transpose', { x: flipped }, { perm: [0, 1, 3, 2] }); // [kh, kw, Co, Ci]
+  return scope.run(
+    'Conv2D',
+    { x: source, filter: swapped },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [Math.max(0, top), Math.max(0, bottom)],
+        [Math.max(0, left), Math.max(0, right)],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+    },
+  );
+}
+
+/** One output phase r of a strided input gradient along one axis (see stridedInputGradient). */
+interface AxisPhase {
+  /** First filter tap feeding this phase; the phase uses taps first, first + stride, … */
+  first: number;
+  taps: number;
+  /** Output positions r, r + stride, … below the input size. */
+  count: number;
+  /** dy padding (negative: crop) for the stride-1 convolution that computes the phase. */
+  before: number;
+  after: number;
+}
+
+function axisPhases(inSize: number, outSize: number, kernel: number, stride: number, pad: number): AxisPhase[] {
+  const phases: AxisPhase[] = [];
+  for (let r = 0; r < stride; r++) {
+    const first = (((r + pad) % stride) + stride) % stride;
+    const taps = first < kernel ? Math.ceil((kernel - first) / stride) : 0;
+    const count = r < inSize ? Math.ceil((inSize - r) / stride) : 0;
+    const offset = (r + pad - first) / stride;
+    const before = taps - 1 - offset;
+    phases.push({ first, taps, count, before, after: count - outSize - before + taps - 1 });
+  }
+  return phases;
+}
+
+/**
+ * dx of a strided convolution by phases (sub-pixel decomposition): the input positions h ≡ r (mod stride)
+ * only receive filter taps i ≡ r + pad (mod stride), so each of the stride² phases is a stride-1 convolution
+ * of dy by that subset of taps; the phases are then interleaved into dx. No multiply touches an inserted zero.
+ */
+function stridedInputGradient(
+  scope: KernelScope,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: ReturnType<typeof convInfoOf>,
+): TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, strideHeight, strideWidth } = info;
+  const rows = axisPhases(inHeight, outHeight, info.filterHeight, strideHeight, info.padInfo.top);
+  const columns = axisPhases(inWidth, outWidth, info.filterWidth, strideWidth, info.padInfo.left);
+  const backend = scope.backend as WasmBackendLike;
+  const dx = backend.makeOutput([batchSize, inHeight, inWidth, inChannels], 'float32');
+  const parts: { part: TensorInfo; rowPhase: number; columnPhase: number }[] = [];
+  for (let rh = 0; rh < strideHeight; rh++) {
+    for (let rw = 0; rw < strideWidth; rw++) {
+      const row = rows[rh];
+      const column = columns[rw];
+      if (row.taps === 0 || column.taps === 0 || row.count === 0 || column.count === 0) continue;
+      if (outHeight - Math.max(0, -row.before) - Math.max(0, -row.after) <= 0) continue;
+      if (outWidth - Math.max(0, -column.before) - Math.max(0, -column.after) <= 0) continue;
+      const subFilter = scope.run(
+        'StridedSlice',
+        { x: filter },
+        {
+          begin: [row.first, column.first, 0, 0],
+          end: filter.shape,
+          strides: [strideHeight, strideWidth, 1, 1],
+          beginMask: 0,
+          endMask: 0,
+          ellipsisMask: 0,
+          newAxisMask: 0,
+          shrinkAxisMask: 0,
+        },
+      );
+      const part = flippedConvolution(scope, dy, subFilter, [row.before, row.after], [column.before, column.after]);
+      parts.push({ part, rowPhase: rh, columnPhase: rw });
+    }
+  }
+  // Views after every allocation above (growing the heap detaches older views).
+  const target = backend.typedArrayFromHeap(dx);
+  target.fill(0);
+  for (const { part, rowPhase, columnPhase } of parts) {
+    const source = backend.typedArrayFromHeap(part);
+    const [, partHeight, partWidth] = part.shape;
+    let from = 0;
+    for (let n = 0; n < batchSize; n++) {
+      for (let q = 0; q < partHeight; q++) {
+        const h = q * strideHeight + rowPhase;
+        for (let p = 0; p < partWidth; p++) {
+          let to = ((n * inHeight + h) * inWidth + p * strideWidth + columnPhase) * inChannels;
+          for (let c = 0; c < inChannels; c++) target[to++] = source[from++];
+        }
+      }
+    }
+  }
+  return dx;
 }
 
 /** A wasm kernel that runs the cpu backend's kernel of the same name on copies of its inputs. */
