@@ -6,6 +6,7 @@ import { registerEvalCommands } from './eval.js';
 import { registerExplainCommands } from './explain.js';
 import { registerExportCommands } from './export.js';
 import { registerFedCommands } from './fed.js';
+import { registerPredictCommands } from './predict.js';
 import { registerTrainCommands } from './train.js';
 import { registerWeightsCommands } from './weights.js';
 
@@ -20,3 +21,4 @@ commandGroups.push(registerTrainCommands);
 commandGroups.push(registerFedCommands);
 commandGroups.push(registerExportCommands);
 commandGroups.push(registerExplainCommands);
+commandGroups.push(registerPredictCommands);

@@ -1,0 +1,107 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeGreyPng } from '@fedcxr/core';
+import { encodeDicom } from '@fedcxr/dicom';
+import dicomParser from 'dicom-parser';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  readOnnxFixture,
+  referenceCheckpoint,
+  SKIP_REASON,
+  saveReferenceModelDir,
+} from '../../../models-frcnn/src/onnx/reference-checkpoint.js';
+import { runCli } from '../testing.js';
+import type { ImagePrediction } from './predict.js';
+
+describe('cxr predict', () => {
+  let dir = '';
+  const sopInstanceUid = '1.2.826.0.1.3680043.8.498.1';
+
+  beforeAll(async () => {
+    const checkpoint = referenceCheckpoint();
+    if (!checkpoint) return;
+    dir = mkdtempSync(join(tmpdir(), 'cli-predict-'));
+    await saveReferenceModelDir(join(dir, 'model'), checkpoint);
+    const inputs = join(dir, 'inputs', 'nested');
+    mkdirSync(inputs, { recursive: true });
+    const fixture = readOnnxFixture();
+    const [height, width] = fixture.image_shapes[0];
+    const rgb = new Float32Array(new Uint8Array(Buffer.from(fixture.images_f32_base64[0], 'base64')).buffer);
+    const grey = Uint8Array.from({ length: height * width }, (_, i) => Math.round(rgb[i * 3] * 255));
+    writeFileSync(join(dir, 'inputs', 'a.png'), encodeGreyPng({ width, height, channels: 1, bitDepth: 8, data: grey }));
+    // A 12-bit MONOCHROME1 DICOM with a window, in a sub-folder (folders are walked recursively).
+    writeFileSync(
+      join(inputs, 'b.dcm'),
+      encodeDicom({
+        width: 120,
+        height: 80,
+        pixels: Uint16Array.from({ length: 120 * 80 }, (_, i) => (i * 37) % 4096),
+        bitsStored: 12,
+        photometric: 'MONOCHROME1',
+        windowCenter: 2048,
+        windowWidth: 4096,
+        patientId: 'P-PREDICT',
+        studyInstanceUid: '1.2.826.0.1.3680043.8.498.2',
+        seriesInstanceUid: '1.2.826.0.1.3680043.8.498.3',
+        sopInstanceUid,
+      }),
+    );
+    writeFileSync(join(inputs, 'broken.dcm'), 'this is not a DICOM file');
+  }, 120_000);
+
+  it('writes COCO results, CSV, overlays and a DICOM SR; reports the bad file and exits 1', async (ctx) => {
+    if (!dir) ctx.skip(SKIP_REASON);
+    const out = join(dir, 'out');
+    const run = await runCli([
+      'predict',
+      join(dir, 'inputs'),
+      '--model',
+      join(dir, 'model'),
+      '--out',
+      out,
+      '--score-thr',
+      '0.3',
+      '--json',
+    ]);
+    expect(run.exitCode).toBe(1);
+    const result = run.json<{ predictions: ImagePrediction[]; failed: { file: string; error: { code: string } }[] }>();
+    expect(result.predictions.map((p) => p.image.slice(dir.length))).toEqual(['/inputs/a.png', '/inputs/nested/b.dcm']);
+    expect(result.failed).toHaveLength(1);
+    expect(result.failed[0].file).toMatch(/broken\.dcm$/);
+    expect(result.predictions[1]).toMatchObject({ width: 120, height: 80 });
+    for (const p of result.predictions) {
+      for (const d of p.detections) {
+        expect(d.score).toBeGreaterThanOrEqual(0.3);
+        expect(d.bbox[0]).toBeGreaterThanOrEqual(0);
+        expect(d.bbox[0] + d.bbox[2]).toBeLessThanOrEqual(p.width + 1e-3);
+        expect(['a', 'b']).toContain(d.category);
+      }
+    }
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results.length).toBe(result.predictions.reduce((n, p) => n + p.detections.length, 0));
+    expect(results.length).toBeGreaterThan(0);
+    const csv = readFileSync(join(out, 'detections.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('image,class,score,x,y,w,h');
+    expect(csv.length - 1).toBe(results.length);
+    expect(readdirSync(join(out, 'overlays'))).toHaveLength(2);
+    const srFiles = readdirSync(join(out, 'sr'));
+    expect(srFiles).toHaveLength(1);
+    const sr = dicomParser.parseDicom(new Uint8Array(readFileSync(join(out, 'sr', srFiles[0]))));
+    expect(sr.string('x00100020')).toBe('P-PREDICT');
+    const evidence = sr.elements.x0040a375.items?.[0].dataSet?.elements.x00081115.items?.[0].dataSet;
+    expect(evidence?.elements.x00081199.items?.[0].dataSet?.string('x00081155')).toBe(sopInstanceUid);
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.failed).toHaveLength(1);
+  }, 240_000);
+
+  it('prints [{image, detections}] with --json and no --out', async (ctx) => {
+    if (!dir) ctx.skip(SKIP_REASON);
+    const run = await runCli(['predict', join(dir, 'inputs', 'a.png'), '--model', join(dir, 'model'), '--json']);
+    expect(run.exitCode).toBe(0);
+    const printed = run.json<ImagePrediction[]>();
+    expect(printed).toHaveLength(1);
+    expect(printed[0].detections.length).toBeGreaterThan(0);
+    expect(Object.keys(printed[0].detections[0]).sort()).toEqual(['bbox', 'category', 'category_id', 'score']);
+  }, 240_000);
+});
