@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { CocoDataset } from '@fedcxr/core';
 import { generateChestPhantom } from '@fedcxr/dicom';
 import { afterAll, describe, expect, it } from 'vitest';
-import { importDataset } from './import.js';
+import { convertAll, importDataset } from './import.js';
 
 const fixtures = fileURLToPath(new URL('../../../../tools/reference/fixtures/dataset/roundtrip/', import.meta.url));
 const scratch = await mkdtemp(join(tmpdir(), 'fedcxr-roundtrip-'));
@@ -73,5 +73,30 @@ describe('import → COCO → pycocotools', () => {
     expect(Buffer.compare(await readFile(join(scratch, 'w2', name)), await readFile(join(scratch, 'w0', name)))).toBe(
       0,
     );
+  });
+
+  it('a worker that cannot start hands its share to the main thread', async () => {
+    const phantom = await generateChestPhantom({
+      out: join(scratch, 'export-x'),
+      seed: 9,
+      size: 64,
+      patients: 3,
+      testImages: 0,
+    });
+    const jobs = phantom.train.map((image, index) => ({
+      index,
+      item: { path: join(phantom.root, image.file), boxes: [] },
+      settings: {
+        preset: 'seed' as const,
+        size: undefined,
+        letterbox: false,
+        imageFormat: 'png' as const,
+        outFile: join(scratch, 'x', `${index}.png`),
+      },
+    }));
+    const broken = { url: new URL('file:///nonexistent/import-worker.mjs'), execArgv: [] };
+    const { results } = await convertAll(jobs, 2, () => {}, broken);
+    expect(results).toHaveLength(jobs.length);
+    expect(results.every((r) => r.ok)).toBe(true);
   });
 });

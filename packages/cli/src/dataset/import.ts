@@ -248,10 +248,12 @@ export async function convertItem(item: SourceItem, settings: ConvertSettings): 
 /** Below this many items (unless workers are asked for) all runs in this thread: starting workers costs more. */
 const MIN_ITEMS_FOR_WORKERS = 64;
 
-async function convertAll(
+/** Converts every job, in worker threads when worth it; results in job order. Exported for tests. */
+export async function convertAll(
   jobs: ConvertJob[],
   workers: number | undefined,
   onDone: (done: number, job: ConvertJob) => void,
+  script: { url: URL; execArgv: string[] } | null = workerScript(),
 ): Promise<{ results: ConvertResult[]; workers: number }> {
   const results: ConvertResult[] = new Array(jobs.length);
   let done = 0;
@@ -259,16 +261,16 @@ async function convertAll(
     results[job.index] = result;
     onDone(++done, job);
   };
-  const script = workerScript();
+  const inThread = async (job: ConvertJob): Promise<ConvertResult> => {
+    try {
+      return { ok: true, converted: await convertItem(job.item, job.settings) };
+    } catch (error) {
+      return { ok: false, message: error instanceof Error ? error.message : String(error) };
+    }
+  };
   const count = Math.min(workers ?? Math.min(8, availableParallelism()), Math.ceil(jobs.length / 4));
   if (script === null || count < 2 || (workers === undefined && jobs.length < MIN_ITEMS_FOR_WORKERS)) {
-    for (const job of jobs) {
-      try {
-        record(job, { ok: true, converted: await convertItem(job.item, job.settings) });
-      } catch (error) {
-        record(job, { ok: false, message: error instanceof Error ? error.message : String(error) });
-      }
-    }
+    for (const job of jobs) record(job, await inThread(job));
     return { results, workers: 0 };
   }
   let next = 0;
@@ -276,6 +278,7 @@ async function convertAll(
     new Promise((resolve) => {
       const worker = new Worker(script.url, { execArgv: script.execArgv });
       let current: ConvertJob | null = null;
+      let answered = false;
       const feed = () => {
         current = next < jobs.length ? jobs[next++] : null;
         if (current === null) {
@@ -285,14 +288,23 @@ async function convertAll(
         worker.postMessage(current);
       };
       worker.on('message', (result: ConvertResult) => {
+        answered = true;
         if (current) record(current, result);
         feed();
       });
-      worker.on('error', (error) => {
-        // The thread died (a decoder crashed it): fail its item, let a fresh worker take the rest.
-        if (current) record(current, { ok: false, message: `${current.item.path}: worker failed: ${error.message}` });
+      worker.on('error', async (error) => {
+        const failed = current;
         current = null;
         void worker.terminate();
+        if (!answered) {
+          // The worker never started working (no resolver, a missing build file): this share runs here.
+          for (let job = failed; job !== null; job = next < jobs.length ? jobs[next++] : null)
+            record(job, await inThread(job));
+          resolve();
+          return;
+        }
+        // The thread died mid-item (a decoder crashed it): fail that item, a fresh worker takes the rest.
+        if (failed) record(failed, { ok: false, message: `${failed.item.path}: worker failed: ${error.message}` });
         runWorker().then(resolve);
       });
       feed();
