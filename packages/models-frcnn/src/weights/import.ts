@@ -349,7 +349,8 @@ export async function importCheckpoint(file: string, options: ImportOptions): Pr
           layout: converted.layout,
           url: options.url,
         },
-        dropped: [...converted.dropped, ...dropped],
+        // num_batches_tracked is bookkeeping (FrozenBatchNorm2d has none): not worth listing.
+        dropped: [...converted.dropped, ...dropped].filter((key) => !key.endsWith('.num_batches_tracked')),
       },
       weights: { uninitialized },
     },
