@@ -256,8 +256,10 @@ export class Coordinator extends EventEmitter {
     if (this.open) clearTimeout(this.open.timer);
     if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
     for (const { ingest } of this.open?.ingests.values() ?? []) ingest.close();
-    await new Promise<void>((resolve) => (this.io ? this.io.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections?.();
+    const closing = new Promise<void>((resolve) => (this.io ? this.io.close(() => resolve()) : resolve()));
+    // Keep-alive HTTP connections (a dashboard's browser) would otherwise hold server.close() open.
+    this.server?.closeAllConnections();
+    await closing;
     this.emit('closed');
   }
 

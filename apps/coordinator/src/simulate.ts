@@ -53,6 +53,8 @@ export interface SimulationOptions {
   onProgress?: (message: string) => void;
   /** Called once the coordinator listens (for dashboards/tests). */
   onCoordinator?: (coordinator: Coordinator) => void;
+  /** Awaited before each round, once every site is connected (lets a viewer follow round by round). */
+  beforeRound?: (round: number) => Promise<void>;
 }
 
 export interface SimulationReport {
@@ -153,6 +155,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     await Promise.all(processes.map((p) => p.ready));
     const rounds: RoundSummary[] = [];
     for (let r = 0; r < options.rounds; r++) {
+      await options.beforeRound?.(r + 1);
       const summary = await coordinator.runRound();
       if (summary.outcome !== 'aggregated')
         throw new FedcxrError('round_failed', `round ${summary.round} failed: ${summary.reason}`);

@@ -1,0 +1,112 @@
+/**
+ * The dashboard in headless Chromium against a running simulation: the page loads (only from the
+ * coordinator: no external request), lists the simulation's sites online, and its chart gains points as
+ * rounds complete, pushed live over socket.io.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Coordinator } from './coordinator.js';
+import { simulate } from './simulate.js';
+import { tempDir } from './testing.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+describe('dashboard', () => {
+  if (!existsSync(CHROMIUM)) {
+    it.skip(`needs ${CHROMIUM} (Debian chromium) for the headless browser test`, () => {});
+    return;
+  }
+  it('shows a running simulation’s sites and its chart updates live', async () => {
+    const { chromium } = await import('playwright-core');
+    const dir = tempDir('fedcxr-dash-');
+    const context = await chromium.launchPersistentContext(join(dir.path, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    try {
+      const page = await context.newPage();
+      const foreign: string[] = [];
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      let origin = '';
+      page.on('request', (request) => {
+        if (!request.url().startsWith(origin) && !request.url().startsWith('ws://127.0.0.1'))
+          foreign.push(request.url());
+      });
+      const t0 = performance.now();
+      const mark = (what: string) =>
+        process.env.FED_DEBUG && console.log(what, ((performance.now() - t0) / 1000).toFixed(1));
+      let resolveCoordinator: (c: Coordinator) => void = () => {};
+      const started = new Promise<Coordinator>((resolve) => {
+        resolveCoordinator = resolve;
+      });
+      const points = () => page.getAttribute('#chart', 'data-points').then(Number);
+      const seen: number[] = [];
+      const simulation = simulate({
+        sites: 2,
+        data: 'synthetic',
+        split: 'iid',
+        rounds: 3,
+        rows: 400,
+        workDir: join(dir.path, 'sim'),
+        onCoordinator: resolveCoordinator,
+        onProgress: (m) => mark(m),
+        // Round by round: the page must show the previous round's points (pushed live) before the next starts.
+        beforeRound: async (round) => {
+          if (round === 1) {
+            await page.waitForFunction(
+              () => document.querySelectorAll('#sites tr[data-site] td.online').length === 2,
+              undefined,
+              { timeout: 60_000 },
+            );
+            mark('sites online');
+          } else {
+            const before = seen[seen.length - 1] ?? 0;
+            await page.waitForFunction(
+              (n) => Number(document.querySelector('#chart')?.getAttribute('data-points')) > n,
+              before,
+              { timeout: 60_000 },
+            );
+          }
+          seen.push(await points());
+        },
+      });
+      const coordinator = await started;
+      mark('coordinator');
+      origin = coordinator.url;
+      await page.goto(`${coordinator.url}/`);
+      expect(await page.title()).toBe('fedcxr coordinator');
+      const report = await simulation;
+      mark('simulation done');
+      await page.waitForFunction(
+        (n) => Number(document.querySelector('#chart')?.getAttribute('data-points')) > n,
+        seen[2],
+        { timeout: 30_000 },
+      );
+      seen.push(await points());
+      const sites = await page.$$eval('#sites tr[data-site]', (rows) => rows.map((r) => r.getAttribute('data-site')));
+      expect(sites.sort()).toEqual(['site-1', 'site-2']);
+      expect(seen[0]).toBe(0);
+      for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]);
+      expect(report.rounds).toHaveLength(3);
+      expect(await page.$$eval('#chart polyline.series', (lines) => lines.length)).toBeGreaterThan(1);
+      expect(await page.textContent('#audit')).toMatch(/round_aggregated/);
+      expect(foreign).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+      dir.remove();
+    }
+  });
+});
