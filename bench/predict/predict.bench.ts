@@ -26,10 +26,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Backbone, type Detection, type DetectorImage, readSafetensors, tf } from '@fedcxr/core';
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import { fasterRcnnSettings } from '../../packages/models-frcnn/src/detector/faster-rcnn.js';
+import { ABLATION_VALUE, boxScore } from '../../packages/models-frcnn/src/explain/ablation-cam.js';
 import { explainDetections } from '../../packages/models-frcnn/src/explain/pipeline.js';
-import { exportFasterRcnnToOnnx } from '../../packages/models-frcnn/src/onnx/export.js';
+import { exportFasterRcnnToOnnx, FPN_LEVELS } from '../../packages/models-frcnn/src/onnx/export.js';
 import {
   boxHeadPath,
   ONNX_SETTINGS_KEY,
@@ -225,10 +226,10 @@ class TorchWorker {
     }));
     return { total: answer.total_ms, pieces: answer.pieces_ms, detections, count: answer.detections };
   }
-  async ablate(index: number): Promise<{ setupMs: number; batchMs: number[]; channels: number }> {
+  async ablate(index: number): Promise<AblationTiming> {
     this.child.stdin.write(`ablate ${index} ${camBatch} ${ablationBatches}\n`);
     const answer = JSON.parse(await this.next());
-    return { setupMs: answer.setup_ms, batchMs: answer.batch_ms, channels: answer.channels };
+    return { setupMs: answer.setup_ms, batchMs: answer.batch_ms, channels: answer.channels, scores: answer.scores };
   }
   stop(): void {
     this.child.stdin.end('quit\n');
@@ -238,10 +239,7 @@ class TorchWorker {
 class StopAblation extends Error {}
 
 /** AblationCAM on ORT: explainDetections stopped after `ablationBatches` batches (progress marks time them). */
-async function ablationOnOrt(
-  model: OnnxFasterRcnn,
-  image: DetectorImage,
-): Promise<{ setupMs: number; batchMs: number[]; channels: number; ortMs?: number[] }> {
+async function ablationOnOrt(model: OnnxFasterRcnn, image: DetectorImage): Promise<AblationTiming> {
   const marks: number[] = [];
   const busy: number[] = [];
   let channels = 0;
@@ -264,6 +262,59 @@ async function ablationOnOrt(
   const batchMs = marks.slice(1).map((t, i) => t - marks[i]);
   const ortMs = busy.slice(1).map((t, i) => t - busy[i]);
   return { setupMs: marks[0] - start - median(batchMs), batchMs, channels, ortMs };
+}
+
+interface AblationTiming {
+  setupMs: number;
+  batchMs: number[];
+  channels: number;
+  ortMs?: number[];
+  scores?: number[];
+}
+
+/**
+ * The same ablated passes with the features kept in ORT's NCHW layout: each pass copies the levels once and
+ * fills the ablated channel's contiguous h·w plane, no tfjs transposes (a sketch of the fix for pipeline.ts,
+ * bench-only). Returns each pass's FasterRCNNBoxScoreTarget score so it can be checked against torchvision's.
+ */
+async function ablationNchw(model: OnnxFasterRcnn, image: DetectorImage): Promise<AblationTiming> {
+  const start = performance.now();
+  const { outputs, meta } = await model.forward([image]);
+  const [top] = (await model.detect(outputs, meta))[0];
+  const target = { boxes: [top.box], labels: [top.label] };
+  const setupMs = performance.now() - start;
+  const levels = FPN_LEVELS.filter((name) => outputs[`feature_${name}`]);
+  const perLevel = outputs.feature_0.dims[1];
+  const batchMs: number[] = [];
+  const scores: number[] = [];
+  for (let b = 0; b < ablationBatches; b++) {
+    const t = performance.now();
+    const inputs: Record<string, ort.Tensor> = {};
+    levels.forEach((name, level) => {
+      const source = outputs[`feature_${name}`];
+      const [, c, h, w] = source.dims;
+      const data = source.data as Float32Array;
+      const out = new Float32Array(camBatch * data.length);
+      for (let i = 0; i < camBatch; i++) {
+        out.set(data, i * data.length);
+        const channel = b * camBatch + i;
+        if (Math.floor(channel / perLevel) !== level) continue;
+        const plane = i * data.length + (channel % perLevel) * h * w;
+        out.fill(ABLATION_VALUE, plane, plane + h * w);
+      }
+      inputs[`feature_${name}`] = new ort.Tensor('float32', out, [camBatch, c, h, w]);
+    });
+    const rpn = await model.rpnHead(inputs);
+    const repeated = {
+      ...meta,
+      imageSizes: Array.from({ length: camBatch }, () => meta.imageSizes[0]),
+      originalSizes: Array.from({ length: camBatch }, () => meta.originalSizes[0]),
+    };
+    const detections = await model.detect({ ...inputs, ...rpn }, repeated);
+    scores.push(...detections.map((d) => boxScore(target, d)));
+    batchMs.push(performance.now() - t);
+  }
+  return { setupMs, batchMs, channels: levels.length * perLevel, scores };
 }
 
 /** Top-5 agreement: same labels, scores within 1e-4, boxes within 0.01 px. */
@@ -323,10 +374,7 @@ async function main(): Promise<void> {
   ];
 
   const results = new Map<string, Timed[]>(engines.map(([name]) => [name, []]));
-  let ablation: {
-    ort: Awaited<ReturnType<typeof ablationOnOrt>>;
-    torch: Awaited<ReturnType<typeof ablationOnOrt>>;
-  } | null = null;
+  let ablation: { ort: AblationTiming; nchw: AblationTiming; torch: AblationTiming } | null = null;
   try {
     for (const [name, run] of engines) {
       const warm = await run(0);
@@ -340,7 +388,11 @@ async function main(): Promise<void> {
     }
     if (ablationBatches > 0) {
       log(`AblationCAM: ${ablationBatches} batches of ${camBatch} ablated channels on each engine ...`);
-      ablation = { ort: await ablationOnOrt(ortThreads, images[0]), torch: await torch.ablate(0) };
+      ablation = {
+        ort: await ablationOnOrt(ortThreads, images[0]),
+        nchw: await ablationNchw(ortThreads, images[0]),
+        torch: await torch.ablate(0),
+      };
     }
   } finally {
     torch.stop();
@@ -390,8 +442,10 @@ async function main(): Promise<void> {
       `\nAblationCAM, image 0, batches of ${camBatch} ablated channels (${ablationBatches} timed, rest extrapolated):`,
     );
     const estimates = new Map<string, number>();
+    const nchwName = 'ORT, NCHW ablation (sketch)';
     for (const [name, a] of [
       [engines[1][0], ablation.ort],
+      [nchwName, ablation.nchw],
       [torchName, ablation.torch],
     ] as const) {
       const perBatch = median(a.batchMs);
@@ -403,7 +457,13 @@ async function main(): Promise<void> {
       );
     }
     log(
-      `  ratio torchvision / ORT AblationCAM: ${(estimates.get(torchName)! / estimates.get(engines[1][0])!).toFixed(2)}×`,
+      `  ratio torchvision / ORT AblationCAM: ${(estimates.get(torchName)! / estimates.get(engines[1][0])!).toFixed(2)}× (pipeline.ts), ${(estimates.get(torchName)! / estimates.get(nchwName)!).toFixed(2)}× (NCHW sketch)`,
+    );
+    const ours = ablation.nchw.scores!;
+    const theirs = ablation.torch.scores!;
+    const worst = Math.max(...ours.map((v, i) => Math.abs(v - theirs[i])));
+    log(
+      `  ablated box scores, NCHW sketch vs torchvision (${ours.length} channels): max diff ${worst.toExponential(1)} (scores ${ours.map((v) => v.toFixed(4)).join(', ')})`,
     );
   }
   const best = Math.min(medians.get(engines[0][0])!, medians.get(engines[1][0])!);
