@@ -86,31 +86,21 @@ export function resizeRows(
   const temp = new Float32Array(height * contentWidth);
   {
     const { starts, counts, weights, stride } = horizontal;
+    const run = uniformRun(horizontal);
     for (let y = 0; y < height; y++) {
       const src = sourceRow(y);
       const outRow = y * contentWidth;
-      for (let x = 0; x < contentWidth; x++) {
-        const f = starts[x];
-        const b = x * stride;
-        const count = counts[x];
-        // Unrolled for the usual tap counts; the same additions in the same order as the loop below.
-        let sum: number;
-        if (count === 4) {
-          sum =
-            src[f] * weights[b] +
-            src[f + 1] * weights[b + 1] +
-            src[f + 2] * weights[b + 2] +
-            src[f + 3] * weights[b + 3];
-        } else if (count === 2) {
-          sum = src[f] * weights[b] + src[f + 1] * weights[b + 1];
-        } else if (count === 3) {
-          sum = src[f] * weights[b] + src[f + 1] * weights[b + 1] + src[f + 2] * weights[b + 2];
-        } else {
-          sum = 0;
-          for (let k = 0; k < count; k++) sum += src[f + k] * weights[b + k];
+      let x = 0;
+      if (run) {
+        // Interior outputs of an integer shrink share one 4-tap kernel: same weights, same order, no lookups.
+        const { from, to, step, w0, w1, w2, w3 } = run;
+        for (; x < from; x++) temp[outRow + x] = tap(src, starts[x], weights, x * stride, counts[x]);
+        let f = starts[from];
+        for (; x < to; x++, f += step) {
+          temp[outRow + x] = src[f] * w0 + src[f + 1] * w1 + src[f + 2] * w2 + src[f + 3] * w3;
         }
-        temp[outRow + x] = sum;
       }
+      for (; x < contentWidth; x++) temp[outRow + x] = tap(src, starts[x], weights, x * stride, counts[x]);
     }
   }
   // Pass 2: each output row is a weighted sum of a few rows of `temp` (sequential memory access).
@@ -144,6 +134,61 @@ export function resizeRows(
     }
   }
   return { data: out, width: outputWidth, height: outputHeight, transform };
+}
+
+/** One output sample: the weighted sum of `count` inputs from `first`, unrolled for the usual tap counts. */
+function tap(src: Float32Array, first: number, weights: Float32Array, base: number, count: number): number {
+  const f = first;
+  const b = base;
+  if (count === 4) {
+    return (
+      src[f] * weights[b] + src[f + 1] * weights[b + 1] + src[f + 2] * weights[b + 2] + src[f + 3] * weights[b + 3]
+    );
+  }
+  if (count === 2) return src[f] * weights[b] + src[f + 1] * weights[b + 1];
+  if (count === 3) return src[f] * weights[b] + src[f + 1] * weights[b + 1] + src[f + 2] * weights[b + 2];
+  let sum = 0;
+  for (let k = 0; k < count; k++) sum += src[f + k] * weights[b + k];
+  return sum;
+}
+
+type Kernel = ReturnType<typeof kernelWeights>;
+
+/** The longest run of 4-tap outputs with identical weights and evenly stepping starts (integer shrink factors). */
+function uniformRun(kernel: Kernel) {
+  const { starts, counts, weights, stride } = kernel;
+  const n = starts.length;
+  let best: { from: number; to: number } | null = null;
+  let from = 0;
+  while (from < n) {
+    if (counts[from] !== 4 || from + 1 >= n) {
+      from++;
+      continue;
+    }
+    const step = starts[from + 1] - starts[from];
+    let to = from + 1;
+    const same = (x: number) =>
+      counts[x] === 4 &&
+      starts[x] - starts[x - 1] === step &&
+      weights[x * stride] === weights[from * stride] &&
+      weights[x * stride + 1] === weights[from * stride + 1] &&
+      weights[x * stride + 2] === weights[from * stride + 2] &&
+      weights[x * stride + 3] === weights[from * stride + 3];
+    while (to < n && same(to)) to++;
+    if (!best || to - from > best.to - best.from) best = { from, to };
+    from = to;
+  }
+  if (!best || best.to - best.from < 8) return null;
+  const b = best.from * stride;
+  return {
+    from: best.from,
+    to: best.to,
+    step: starts[best.from + 1] - starts[best.from],
+    w0: weights[b],
+    w1: weights[b + 1],
+    w2: weights[b + 2],
+    w3: weights[b + 3],
+  };
 }
 
 function kernelWeights(inSize: number, outSize: number) {
