@@ -44,7 +44,11 @@ function bestMs(run: () => void): number {
   return best;
 }
 
-function torchTimes(): { torch: string; threads: number; results: Record<string, { forward_ms: number; train_step_ms?: number }> } {
+function torchTimes(): {
+  torch: string;
+  threads: number;
+  results: Record<string, { forward_ms: number; train_step_ms?: number }>;
+} {
   const venv = spawnSync('bash', [path.join(repoRoot, '../shared/tools/python-reference-env.sh')], {
     encoding: 'utf8',
   });
