@@ -1,8 +1,10 @@
 /**
- * `cxr eval --gt <coco.json> --dt <results.json>`: COCO bbox metrics identical to pycocotools, per-class AP,
+ * `cxr eval --gt <coco.json> --dt <results.json>` (or `--model <dir|file.onnx> --data <coco.json>`, which predicts
+ * the data set's images first): COCO bbox metrics identical to pycocotools, per-class AP,
  * precision-recall curves, the RSNA challenge mAP, and optionally AP at one IoU (`--iou 0.4`) and FROC.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import {
   COCO_STAT_NAMES,
   type CocoDataset,
@@ -13,13 +15,20 @@ import {
   froc,
   precisionRecallCurve,
   rsnaMap,
+  writeJsonAtomic,
 } from '@fedcxr/core';
 import type { Command } from 'commander';
-import { action, withCommonOptions } from '../framework.js';
+import { action, type CommandContext, createProgress, withCommonOptions } from '../framework.js';
+import { predictCocoDataset } from '../inference/evaluate.js';
+import { openInferenceModel } from '../inference/model.js';
 
 interface EvalFlags {
-  gt: string;
-  dt: string;
+  gt?: string;
+  dt?: string;
+  model?: string;
+  data?: string;
+  images?: string;
+  saveResults?: string;
   iou?: string;
   froc?: boolean;
   classAgnostic?: boolean;
@@ -49,6 +58,38 @@ function parseFraction(flag: string, value: string): number {
   return number;
 }
 
+/** --gt/--dt read from files, or --model/--data: the model's detections on the data set's images. */
+async function loadEvaluationInputs(
+  ctx: CommandContext,
+  flags: EvalFlags,
+): Promise<{ gt: CocoDataset; dt: CocoResult[]; files: { gtFile: string; dtFile: string } }> {
+  if (flags.model || flags.data) {
+    if (!flags.model || !flags.data || flags.dt) {
+      throw new FedcxrError('usage', 'use --model with --data (and without --dt), or --gt with --dt');
+    }
+    const gt = (await readJsonFile(flags.data, 'data set')) as CocoDataset;
+    const opened = await openInferenceModel(flags.model);
+    const progress = createProgress(ctx, 'predicting', gt.images.length);
+    let dt: CocoResult[];
+    try {
+      let reported = 0;
+      dt = await predictCocoDataset(opened, gt, flags.images ?? dirname(flags.data), (done) => {
+        progress.tick(done - reported);
+        reported = done;
+      });
+    } finally {
+      progress.stop();
+      await opened.model.dispose();
+    }
+    if (flags.saveResults) await writeJsonAtomic(flags.saveResults, dt);
+    return { gt, dt, files: { gtFile: flags.data, dtFile: flags.saveResults ?? `${flags.model} detections` } };
+  }
+  if (!flags.gt || !flags.dt) throw new FedcxrError('usage', 'give --gt and --dt, or --model and --data');
+  const gt = (await readJsonFile(flags.gt, 'ground truth')) as CocoDataset;
+  const dt = (await readJsonFile(flags.dt, 'detections')) as CocoResult[];
+  return { gt, dt, files: { gtFile: flags.gt, dtFile: flags.dt } };
+}
+
 const fmt = (value: number) => (value < 0 ? '   -  ' : value.toFixed(4));
 
 export function registerEvalCommands(program: Command): void {
@@ -58,8 +99,12 @@ export function registerEvalCommands(program: Command): void {
       .description(
         'evaluate detections against COCO ground truth: the 12 pycocotools stats, per-class AP/AP50, PR curves, RSNA mAP, optional AP at one IoU and FROC',
       )
-      .requiredOption('--gt <coco.json>', 'ground truth (COCO dataset)')
-      .requiredOption('--dt <results.json>', 'detections (COCO results list: image_id, category_id, bbox, score)')
+      .option('--gt <coco.json>', 'ground truth (COCO dataset)')
+      .option('--dt <results.json>', 'detections (COCO results list: image_id, category_id, bbox, score)')
+      .option('--model <dir|file.onnx>', 'instead of --dt: run this model on every image of --data')
+      .option('--data <coco.json>', 'with --model: the COCO data set to predict and score (also the ground truth)')
+      .option('--images <dir>', 'with --model: folder the file_names are relative to (default: the JSON folder)')
+      .option('--save-results <file>', 'with --model: also write the detections as COCO results')
       .option('--iou <t>', 'also report AP at this single IoU threshold (VinBigData uses 0.4)')
       .option('--class-agnostic', 'COCO metrics over all categories pooled (pycocotools useCats = 0)')
       .option('--froc', 'also report FROC: sensitivity at 1/8 … 8 false positives per image')
@@ -67,9 +112,7 @@ export function registerEvalCommands(program: Command): void {
       .option('--froc-iou <t>', 'IoU a detection needs to hit a ground-truth box for FROC', '0.5'),
   ).action(
     action(async (ctx, flags: EvalFlags) => {
-      const gt = (await readJsonFile(flags.gt, 'ground truth')) as CocoDataset;
-      const dt = (await readJsonFile(flags.dt, 'detections')) as CocoResult[];
-      const files = { gtFile: flags.gt, dtFile: flags.dt };
+      const { gt, dt, files } = await loadEvaluationInputs(ctx, flags);
       const iou = flags.iou === undefined ? undefined : parseFraction('--iou', flags.iou);
       let hit: FrocHitCriterion | undefined;
       if (flags.froc) {

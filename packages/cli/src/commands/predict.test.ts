@@ -104,4 +104,40 @@ describe('cxr predict', () => {
     expect(printed[0].detections.length).toBeGreaterThan(0);
     expect(Object.keys(printed[0].detections[0]).sort()).toEqual(['bbox', 'category', 'category_id', 'score']);
   }, 240_000);
+
+  it('cxr eval --model --data scores the model on a COCO data set (its own confident detections as truth: AP 1)', async (ctx) => {
+    if (!dir) ctx.skip(SKIP_REASON);
+    const predicted = await runCli(['predict', join(dir, 'inputs', 'a.png'), '--model', join(dir, 'model'), '--json']);
+    const confident = predicted.json<ImagePrediction[]>()[0].detections.filter((d) => d.score >= 0.55);
+    expect(confident.length).toBeGreaterThan(0);
+    const data = {
+      images: [{ id: 7, file_name: 'a.png', width: 96, height: 64 }],
+      categories: [
+        { id: 11, name: 'a' },
+        { id: 12, name: 'b' },
+      ],
+      annotations: confident.map((d, i) => ({
+        id: i + 1,
+        image_id: 7,
+        category_id: d.category === 'a' ? 11 : 12,
+        bbox: d.bbox,
+        area: d.bbox[2] * d.bbox[3],
+        iscrowd: 0,
+      })),
+    };
+    writeFileSync(join(dir, 'inputs', 'data.json'), JSON.stringify(data));
+    const run = await runCli([
+      'eval',
+      '--model',
+      join(dir, 'model'),
+      '--data',
+      join(dir, 'inputs', 'data.json'),
+      '--json',
+    ]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const { stats } = run.json<{ stats: number[] }>();
+    // Rounding of the printed boxes (0.01 px) keeps IoU above 0.95, so every threshold matches.
+    expect(stats[1]).toBe(1);
+    expect(stats[0]).toBeGreaterThan(0.99);
+  }, 240_000);
 });
