@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/cli.ts'],
+  // import-worker runs in worker threads (dataset import on every core), so it is its own entry.
+  entry: ['src/index.ts', 'src/cli.ts', 'src/dataset/import-worker.ts'],
   format: ['esm'],
   dts: true,
   sourcemap: true,
