@@ -11,6 +11,8 @@ import { simulate } from './simulate.js';
 import { tempDir } from './testing.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** Evaluated in the page (a string: these tests are typed without the DOM lib). */
+const _chartPoints = "Number(document.querySelector('#chart').getAttribute('data-points'))";
 
 describe('dashboard', () => {
   if (!existsSync(CHROMIUM)) {
@@ -66,18 +68,16 @@ describe('dashboard', () => {
         beforeRound: async (round) => {
           if (round === 1) {
             await page.waitForFunction(
-              () => document.querySelectorAll('#sites tr[data-site] td.online').length === 2,
+              "document.querySelectorAll('#sites tr[data-site] td.online').length === 2",
               undefined,
-              { timeout: 60_000 },
+              {
+                timeout: 60_000,
+              },
             );
             mark('sites online');
           } else {
             const before = seen[seen.length - 1] ?? 0;
-            await page.waitForFunction(
-              (n) => Number(document.querySelector('#chart')?.getAttribute('data-points')) > n,
-              before,
-              { timeout: 60_000 },
-            );
+            await page.waitForFunction(`${chartPoints} > ${before}`, undefined, { timeout: 60_000 });
           }
           seen.push(await points());
         },
@@ -89,11 +89,7 @@ describe('dashboard', () => {
       expect(await page.title()).toBe('fedcxr coordinator');
       const report = await simulation;
       mark('simulation done');
-      await page.waitForFunction(
-        (n) => Number(document.querySelector('#chart')?.getAttribute('data-points')) > n,
-        seen[2],
-        { timeout: 30_000 },
-      );
+      await page.waitForFunction(`${chartPoints} > ${seen[2]}`, undefined, { timeout: 30_000 });
       seen.push(await points());
       const sites = await page.$$eval('#sites tr[data-site]', (rows) => rows.map((r) => r.getAttribute('data-site')));
       expect(sites.sort()).toEqual(['site-1', 'site-2']);
