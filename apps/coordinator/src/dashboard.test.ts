@@ -12,7 +12,7 @@ import { tempDir } from './testing.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Evaluated in the page (a string: these tests are typed without the DOM lib). */
-const _chartPoints = "Number(document.querySelector('#chart').getAttribute('data-points'))";
+const chartPoints = "Number(document.querySelector('#chart').getAttribute('data-points'))";
 
 describe('dashboard', () => {
   if (!existsSync(CHROMIUM)) {
