@@ -3,7 +3,8 @@
  * forward + backward for the input and every parameter) on each tfjs backend that starts here, beside PyTorch
  * (the reference venv's torch, 2 threads, same shapes) run in the same invocation, before and after the tfjs
  * runs. Times are the best of --reps repetitions (PyTorch: best of both of its runs). Prints GFLOP/s and the
- * ratio to PyTorch (time_torch / time_tfjs: 1 = as fast as PyTorch).
+ * ratio to PyTorch (time_torch / time_tfjs: 1 = as fast as PyTorch), by wall clock and by process CPU time
+ * (all threads; the work itself, which other load on a shared machine barely changes).
  *
  *   npm run bench:engine -- [--backends wasm,cpu] [--batch 4] [--reps 5] [--threads 2] [--json]
  */
@@ -65,7 +66,17 @@ function flops(op: OpName, batch: number): number {
 interface TorchResult {
   torch: string;
   threads: number;
+  /** Best wall-clock ms per op. */
   results: Record<OpName, number>;
+  /** Best CPU ms per op (all threads). */
+  cpu: Record<OpName, number>;
+}
+
+interface Timing {
+  /** Best wall-clock ms. */
+  ms: number;
+  /** Best process CPU ms (all threads): the work itself, little changed by other load on the machine. */
+  cpuMs: number;
 }
 
 function runTorch(options: Options): TorchResult | { error: string } {
@@ -84,7 +95,7 @@ function runTorch(options: Options): TorchResult | { error: string } {
   return JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as TorchResult;
 }
 
-async function timed(body: () => Tensor | Tensor[], warmup: number, reps: number): Promise<number> {
+async function timed(body: () => Tensor | Tensor[], warmup: number, reps: number): Promise<Timing> {
   const once = async () => {
     const out = body();
     const outputs = Array.isArray(out) ? out : [out];
@@ -93,20 +104,24 @@ async function timed(body: () => Tensor | Tensor[], warmup: number, reps: number
   };
   for (let i = 0; i < warmup; i++) await once();
   const samples: number[] = [];
+  const cpuSamples: number[] = [];
   for (let i = 0; i < reps; i++) {
     const start = performance.now();
+    const startCpu = process.cpuUsage();
     await once();
+    const cpu = process.cpuUsage(startCpu);
+    cpuSamples.push((cpu.user + cpu.system) / 1000);
     samples.push(performance.now() - start);
   }
   // Best of the repetitions: the least disturbed by other work on a shared machine (same rule as the reference).
-  return Math.min(...samples);
+  return { ms: Math.min(...samples), cpuMs: Math.min(...cpuSamples) };
 }
 
 function random(shape: number[], scale = 1): Tensor {
   return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 7), scale));
 }
 
-async function benchBackend(batch: number, reps: number, warmup: number): Promise<Record<OpName, number>> {
+async function benchBackend(batch: number, reps: number, warmup: number): Promise<Record<OpName, Timing>> {
   const x = random([batch, 56, 56, 64]) as Tensor4D;
   const w = random([3, 3, 64, 64]) as Tensor4D;
   const a = random([1024, 1024]);
@@ -160,14 +175,9 @@ if ('error' in torch) log(`PyTorch reference unavailable: ${torch.error}; no rat
 else log(`PyTorch ${torch.torch} on ${torch.threads} threads`);
 
 const probe = await probeBackends({ threads: options.threads });
-const results: Record<string, Record<OpName, number>> = {};
+const results: Record<string, Record<OpName, Timing>> = {};
+const failures: Record<string, string> = {};
 const wanted = options.backends ?? probe.backends.filter((b) => b.available).map((b) => b.name);
-const report: Record<string, Record<OpName, { ms: number; gflops: number; ratio?: number }> | { error: string }> = {};
-if (!('error' in torch)) {
-  report.pytorch = Object.fromEntries(
-    opNames.map((op) => [op, { ms: torch.results[op], gflops: flops(op, options.batch) / torch.results[op] / 1e6 }]),
-  ) as Record<OpName, { ms: number; gflops: number }>;
-}
 for (const name of wanted) {
   try {
     const info = await initEngine({ backend: name, threads: options.threads });
@@ -177,46 +187,63 @@ for (const name of wanted) {
     results[name] = await benchBackend(options.batch, slow ? 1 : options.reps, slow ? 0 : 1);
     log(`${name}: ${info.reason}`);
   } catch (error) {
-    report[name] = { error: error instanceof Error ? error.message : String(error) };
-    log(`${name}: failed: ${report[name].error}`);
+    failures[name] = error instanceof Error ? error.message : String(error);
+    log(`${name}: failed: ${failures[name]}`);
   }
 }
 
 // PyTorch again, after: the better of its two runs is compared (load on a shared machine varies).
 const torchAfter = 'error' in torch ? torch : runTorch(options);
-if (!('error' in torch) && !('error' in torchAfter)) {
-  for (const op of opNames) torch.results[op] = Math.min(torch.results[op], torchAfter.results[op]);
-  report.pytorch = Object.fromEntries(
-    opNames.map((op) => [op, { ms: torch.results[op], gflops: flops(op, options.batch) / torch.results[op] / 1e6 }]),
-  ) as Record<OpName, { ms: number; gflops: number }>;
+let reference: Record<OpName, Timing> | undefined;
+if (!('error' in torch)) {
+  const after = 'error' in torchAfter ? torch : torchAfter;
+  reference = Object.fromEntries(
+    opNames.map((op) => [
+      op,
+      { ms: Math.min(torch.results[op], after.results[op]), cpuMs: Math.min(torch.cpu[op], after.cpu[op]) },
+    ]),
+  ) as Record<OpName, Timing>;
+  results.pytorch = reference;
 }
+
+interface Row extends Timing {
+  gflops: number;
+  /** time_PyTorch / time_backend, wall clock. */
+  ratio?: number;
+  /** The same with CPU time: work per core-second. */
+  cpuRatio?: number;
+}
+const report: Record<string, Record<OpName, Row>> = {};
 for (const [name, times] of Object.entries(results)) {
   report[name] = Object.fromEntries(
     opNames.map((op) => {
-      const ms = times[op];
-      const row: { ms: number; gflops: number; ratio?: number } = { ms, gflops: flops(op, options.batch) / ms / 1e6 };
-      if (!('error' in torch)) row.ratio = torch.results[op] / ms;
+      const { ms, cpuMs } = times[op];
+      const row: Row = { ms, cpuMs, gflops: flops(op, options.batch) / ms / 1e6 };
+      if (reference) {
+        row.ratio = reference[op].ms / ms;
+        row.cpuRatio = reference[op].cpuMs / cpuMs;
+      }
       return [op, row];
     }),
-  ) as Record<OpName, { ms: number; gflops: number; ratio?: number }>;
+  ) as Record<OpName, Row>;
 }
 
 if (options.json) {
   process.stdout.write(
-    `${JSON.stringify({ batch: options.batch, threads: options.threads, probe, report }, null, 2)}\n`,
+    `${JSON.stringify({ batch: options.batch, threads: options.threads, probe, report, failures }, null, 2)}\n`,
   );
 } else {
   log('');
   log(
-    `${'backend'.padEnd(10)}${'op'.padEnd(20)}${'ms'.padStart(10)}${'GFLOP/s'.padStart(10)}${'× PyTorch'.padStart(12)}`,
+    `${'backend'.padEnd(10)}${'op'.padEnd(20)}${'ms'.padStart(10)}${'GFLOP/s'.padStart(10)}${'× PyTorch'.padStart(11)}${'CPU ms'.padStart(10)}${'× (CPU)'.padStart(9)}`,
   );
   for (const [name, rows] of Object.entries(report)) {
-    if ('error' in rows) continue;
     for (const op of opNames) {
       const row = rows[op];
-      const ratio = row.ratio === undefined ? (name === 'pytorch' ? '1' : 'n/a') : row.ratio.toFixed(3);
+      const ratio = row.ratio === undefined ? 'n/a' : row.ratio.toFixed(3);
+      const cpuRatio = row.cpuRatio === undefined ? 'n/a' : row.cpuRatio.toFixed(3);
       log(
-        `${name.padEnd(10)}${op.padEnd(20)}${row.ms.toFixed(1).padStart(10)}${row.gflops.toFixed(1).padStart(10)}${ratio.padStart(12)}`,
+        `${name.padEnd(10)}${op.padEnd(20)}${row.ms.toFixed(1).padStart(10)}${row.gflops.toFixed(1).padStart(10)}${ratio.padStart(11)}${row.cpuMs.toFixed(1).padStart(10)}${cpuRatio.padStart(9)}`,
       );
     }
   }

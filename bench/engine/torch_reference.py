@@ -1,6 +1,6 @@
 """PyTorch reference for bench/engine: the same shapes as engine-bench.ts, timed the same way.
 
-Prints one JSON object: {"torch": version, "threads": n, "results": {name: best_ms}}.
+Prints one JSON object: {"torch": version, "threads": n, "results": {name: best wall ms}, "cpu": {name: best CPU ms}}.
 """
 
 import argparse
@@ -15,12 +15,16 @@ def timed(fn, warmup, reps):
     for _ in range(warmup):
         fn()
     samples = []
+    cpu = []
     for _ in range(reps):
         start = time.perf_counter()
+        start_cpu = time.process_time()
         fn()
+        cpu.append((time.process_time() - start_cpu) * 1000)
         samples.append((time.perf_counter() - start) * 1000)
-    # best of the repetitions: the least disturbed by other work on a shared machine
-    return min(samples)
+    # best of the repetitions: the least disturbed by other work on a shared machine. CPU time (all threads)
+    # measures the work itself, which load from other processes barely changes.
+    return min(samples), min(cpu)
 
 
 def main():
@@ -33,16 +37,17 @@ def main():
     torch.manual_seed(0)
     n = args.batch
     results = {}
+    cpu_results = {}
 
     # conv: 3x3, 64 -> 64, 56x56, stride 1, padding 1 (NCHW, PyTorch's default layout)
     x = torch.randn(n, 64, 56, 56)
     w = torch.randn(64, 64, 3, 3)
     with torch.no_grad():
-        results["conv3x3"] = timed(lambda: F.conv2d(x, w, padding=1), 2, args.reps)
+        results["conv3x3"], cpu_results["conv3x3"] = timed(lambda: F.conv2d(x, w, padding=1), 2, args.reps)
 
     a = torch.randn(1024, 1024)
     with torch.no_grad():
-        results["matmul1024"] = timed(lambda: a @ a, 2, args.reps)
+        results["matmul1024"], cpu_results["matmul1024"] = timed(lambda: a @ a, 2, args.reps)
 
     # ResNet-50 bottleneck (conv2_x): 256 -> 64 (1x1) -> 64 (3x3) -> 256 (1x1), BN (batch stats) + ReLU,
     # identity shortcut; forward + backward for the input and every parameter.
@@ -73,11 +78,11 @@ def main():
         grads = torch.autograd.grad(out.square().mean(), [xb, *p.values()])
         return grads
 
-    results["bottleneck_train"] = timed(train_step, 1, args.reps)
+    results["bottleneck_train"], cpu_results["bottleneck_train"] = timed(train_step, 1, args.reps)
     with torch.no_grad():
-        results["bottleneck_forward"] = timed(block, 1, args.reps)
+        results["bottleneck_forward"], cpu_results["bottleneck_forward"] = timed(block, 1, args.reps)
 
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "batch": n, "results": results}))
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "batch": n, "results": results, "cpu": cpu_results}))
 
 
 if __name__ == "__main__":
