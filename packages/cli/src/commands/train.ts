@@ -97,7 +97,7 @@ export function registerTrainCommands(program: Command): void {
             break;
           case 'step': {
             const parts = Object.entries(event.losses)
-              .filter(([name]) => name !== 'loss')
+              .filter(([name]) => name !== 'loss' && name !== 'grad_norm')
               .map(([name, value]) => `${name.replace(/^loss_/, '')} ${value.toFixed(3)}`);
             progress?.tick(
               1,

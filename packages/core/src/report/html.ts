@@ -36,9 +36,9 @@ const METRIC_COLUMNS = ['AP', 'AP50', 'AP75', 'APl', 'AR100', 'FROC', 'loss'] as
 
 export function renderTrainingReport(input: TrainingReportInput): string {
   const h = input.history;
-  const lossNames = [...new Set(h.flatMap((r) => Object.keys(r.train)))].sort((a, b) =>
-    a === 'loss' ? -1 : b === 'loss' ? 1 : a.localeCompare(b),
-  );
+  const lossNames = [...new Set(h.flatMap((r) => Object.keys(r.train)))]
+    .filter((n) => n !== 'grad_norm')
+    .sort((a, b) => (a === 'loss' ? -1 : b === 'loss' ? 1 : a.localeCompare(b)));
   const lossSeries: LineSeries[] = lossNames.map((name) => ({
     name: name === 'loss' ? 'train loss' : name,
     points: h.map((r) => [r.epoch, r.train[name]] as const),

@@ -18,6 +18,8 @@ export const optimizerConfigSchema = z.object({
   nesterov: z.boolean().default(true),
   /** L2 weight decay added to the gradient, as PyTorch's SGD(weight_decay) does. */
   weightDecay: z.number().min(0).default(1e-4),
+  /** Clip the global gradient norm to this value before each update (torch.nn.utils.clip_grad_norm_); null: off. */
+  clipGradNorm: z.number().positive().nullable().default(null),
   /**
    * Variables whose name matches one of these regular expressions get no weight decay (normalization
    * layers: decaying a BN scale towards 0 only fights the normalization). Frozen variables are never updated.

@@ -140,6 +140,30 @@ describe('trainDetector', () => {
     for (const d of [uninterrupted, killed, resumed, other]) d.dispose();
   });
 
+  it('clips the global gradient norm as torch.nn.utils.clip_grad_norm_ does', async () => {
+    const detector = new TinyGridDetector({ numClasses: 2, seed: 1 });
+    const before = weightsOf(detector);
+    const cfg = config({
+      epochs: 1,
+      batchSize: 4,
+      optimizer: { lr: 1, weightDecay: 0, clipGradNorm: 1e-3 },
+      schedule: { warmupSteps: 0, type: 'constant' },
+      augmentation: { rotationDegrees: 0, brightness: 0, contrast: 0 },
+    });
+    const run = await trainDetector({ config: cfg, detector, train: dataset(4, 0, 1), runDir: join(root, 'clip') });
+    expect(run.history[0].train.grad_norm).toBeGreaterThan(1e-3);
+    // First Nesterov step: Δw = −lr·(g + μ·g) = −1.9·g_clipped, and ‖g_clipped‖ = 1e-3 (to 1e-6 relative).
+    const after = weightsOf(detector);
+    let squared = 0;
+    before.forEach(([, values], i) => {
+      values.forEach((v, k) => {
+        squared += (after[i][1][k] - v) ** 2;
+      });
+    });
+    expect(Math.sqrt(squared)).toBeCloseTo(1.9e-3, 6);
+    detector.dispose();
+  });
+
   it('refuses to resume without a checkpoint, naming the run folder', async () => {
     const detector = new TinyGridDetector({ numClasses: 2 });
     await expect(

@@ -201,7 +201,7 @@ export async function trainDetector(options: TrainRunOptions): Promise<TrainRunS
           epochFraction: step / steps,
           totalEpochs: config.epochs,
         });
-        const losses = trainStep(detector, optimizer, variables, slotNames, samples, lr);
+        const losses = trainStep(detector, optimizer, variables, slotNames, samples, lr, config.optimizer.clipGradNorm);
         for (const [name, value] of Object.entries(losses))
           state.epochSums[name] = (state.epochSums[name] ?? 0) + value;
         state.globalStep++;
@@ -299,6 +299,7 @@ function trainStep(
   slotNames: string[],
   samples: Sample[],
   lr: number,
+  clipGradNorm: number | null,
 ): Record<string, number> {
   const images = samples.map((s) => s.image);
   const targets = samples.map((s) => s.target);
@@ -320,6 +321,20 @@ function trainStep(
   if (!Number.isFinite(out.loss)) {
     tf.dispose(Object.values(grads));
     throw new FedcxrError('diverged', `training loss is ${out.loss} (lower the learning rate?)`);
+  }
+  if (clipGradNorm !== null) {
+    // torch.nn.utils.clip_grad_norm_: scale every gradient by max / (total L2 norm + 1e-6) when the norm exceeds max.
+    const norm = Math.sqrt(
+      Object.values(grads).reduce((sum, g) => sum + tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]), 0),
+    );
+    out.grad_norm = norm;
+    if (norm > clipGradNorm) {
+      const scale = clipGradNorm / (norm + 1e-6);
+      for (const [name, g] of Object.entries(grads)) {
+        grads[name] = tf.mul(g, scale);
+        g.dispose();
+      }
+    }
   }
   optimizer.applyGradients(variables, grads, lr, slotNames);
   tf.dispose(Object.values(grads));
