@@ -1,0 +1,181 @@
+/**
+ * Faster R-CNN benchmark: eval forward (predict) and one training step (losses, gradients, SGD update) of the
+ * TypeScript detector on each tfjs backend asked for, beside torchvision's same model (FrozenBatchNorm2d
+ * ResNet + FPN, 3 trainable layers, same input size and batch) run in the same invocation with the reference
+ * venv's PyTorch. Times are the best of --reps after one warm-up; ratio = time_torch / time_tfjs
+ * (1 = as fast as PyTorch).
+ *
+ *   node --experimental-transform-types --no-warnings --import ./bench/models/register.mjs \
+ *     bench/models/frcnn-bench.ts [--backbone resnet18_fpn] [--size 256] [--batch 1]
+ *     [--reps 2] [--threads 2] [--backends wasm,cpu] [--no-train] [--json]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BackendName, type DetectorImage, type DetectorTarget, detectors, initEngine, tf } from '@fedcxr/core';
+import '@fedcxr/models-frcnn';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+interface Options {
+  backbone: string;
+  size: number;
+  batch: number;
+  reps: number;
+  threads: number;
+  backends: BackendName[];
+  train: boolean;
+  json: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = {
+    backbone: 'resnet18_fpn',
+    size: 256,
+    batch: 1,
+    reps: 2,
+    threads: 2,
+    backends: ['wasm'],
+    train: true,
+    json: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (flag === '--json') options.json = true;
+    else if (flag === '--no-train') options.train = false;
+    else if (flag === '--backbone') {
+      options.backbone = value;
+      i++;
+    } else if (flag === '--backends') {
+      options.backends = value.split(',') as BackendName[];
+      i++;
+    } else if (['--size', '--batch', '--reps', '--threads'].includes(flag)) {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${value}`);
+      options[flag.slice(2) as 'size' | 'batch' | 'reps' | 'threads'] = n;
+      i++;
+    } else throw new Error(`unknown flag ${flag}`);
+  }
+  return options;
+}
+
+/** The same synthetic image and box as bench/models/torch_reference.py. */
+function batch(size: number, count: number): { images: DetectorImage[]; targets: DetectorTarget[] } {
+  const pixels = new Float32Array(size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const yy = -1 + (2 * y) / (size - 1);
+      const xx = -1 + (2 * x) / (size - 1);
+      pixels[y * size + x] = 0.5 + 0.4 * Math.sin(3 * xx + 2 * yy) * Math.cos(4 * yy);
+    }
+  }
+  const image: DetectorImage = { pixels, height: size, width: size, channels: 1 };
+  const target: DetectorTarget = {
+    boxes: Float32Array.from([0.2 * size, 0.25 * size, 0.6 * size, 0.7 * size]),
+    labels: Int32Array.from([1]),
+  };
+  return { images: Array(count).fill(image), targets: Array(count).fill(target) };
+}
+
+async function bestMs(fn: () => Promise<void>, reps: number): Promise<number> {
+  await fn();
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < reps; i++) {
+    const start = performance.now();
+    await fn();
+    best = Math.min(best, performance.now() - start);
+  }
+  return best;
+}
+
+function torchReference(options: Options): { forward_ms: number; train_ms: number } | { error: string } {
+  let python = path.join(repoRoot, '.cache/reference-venv/bin/python');
+  if (!existsSync(python)) {
+    const venv = spawnSync('bash', [path.join(repoRoot, '../shared/tools/python-reference-env.sh')], {
+      encoding: 'utf8',
+    });
+    if (venv.status !== 0) return { error: `reference venv setup failed: ${venv.stderr.trim().split('\n').pop()}` };
+    python = path.join(venv.stdout.trim().split('\n').pop() ?? '', 'bin/python');
+  }
+  const args = JSON.stringify({
+    backbone: options.backbone,
+    size: options.size,
+    batch: options.batch,
+    reps: options.reps,
+    threads: options.threads,
+  });
+  const run = spawnSync(python, [path.join(repoRoot, 'bench/models/torch_reference.py'), args], { encoding: 'utf8' });
+  if (run.status !== 0) return { error: `PyTorch reference failed: ${run.stderr.trim().split('\n').pop()}` };
+  return JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}');
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const torch = torchReference(options);
+  const { images, targets } = batch(options.size, options.batch);
+  const rows: Record<string, unknown>[] = [];
+  for (const backend of options.backends) {
+    try {
+      await initEngine({ backend, threads: options.threads });
+    } catch (error) {
+      rows.push({ backend, error: (error as Error).message });
+      continue;
+    }
+    const model = detectors.build('faster_rcnn', {
+      backbone: options.backbone,
+      numClasses: 3,
+      minSize: options.size,
+      maxSize: options.size,
+      backboneOptions: { trainableLayers: 3 },
+    });
+    const forwardMs = await bestMs(async () => {
+      await model.predict(images);
+    }, options.reps);
+    let trainMs: number | null = null;
+    if (options.train) {
+      const optimizer = tf.train.momentum(1e-4, 0.9);
+      trainMs = await bestMs(async () => {
+        const cost = optimizer.minimize(
+          () => tf.addN(Object.values(model.losses(images, targets))) as tf.Scalar,
+          true,
+          model.trainableVariables(),
+        );
+        await cost?.data();
+        cost?.dispose();
+      }, options.reps);
+      optimizer.dispose();
+    }
+    model.dispose();
+    const ratio = (ref: number | undefined, ms: number | null) =>
+      ref !== undefined && ms !== null ? Number((ref / ms).toFixed(3)) : null;
+    rows.push({
+      backend,
+      forward_ms: Math.round(forwardMs),
+      train_ms: trainMs === null ? null : Math.round(trainMs),
+      forward_ratio_vs_torch: 'error' in torch ? null : ratio(torch.forward_ms, forwardMs),
+      train_ratio_vs_torch: 'error' in torch ? null : ratio(torch.train_ms, trainMs),
+    });
+  }
+  const report = { ...options, torch, tfjs: rows };
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  const head = `Faster R-CNN ${options.backbone}, ${options.batch}×${options.size}², ${options.threads} threads, best of ${options.reps}`;
+  const lines = [head];
+  if ('error' in torch) lines.push(`PyTorch: ${torch.error}`);
+  else lines.push(`PyTorch  forward ${torch.forward_ms.toFixed(0)} ms   train step ${torch.train_ms.toFixed(0)} ms`);
+  for (const row of rows) {
+    if ('error' in row) lines.push(`${row.backend}: ${row.error}`);
+    else {
+      lines.push(
+        `tfjs ${row.backend}  forward ${row.forward_ms} ms (×${row.forward_ratio_vs_torch} of PyTorch)   train step ${row.train_ms ?? '-'} ms (×${row.train_ratio_vs_torch ?? '-'})`,
+      );
+    }
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+await main();
