@@ -158,7 +158,7 @@ def save_checkpoint(model, cache, arch):
     os.makedirs(cache, exist_ok=True)
     state = collections.OrderedDict((f"backbone.{k}", v) for k, v in model.state_dict().items())
     path = checkpoint_path(cache, arch)
-    tmp = path + ".tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"  # parallel test workers may generate at the same time
     torch.save(state, tmp)
     os.replace(tmp, path)
     return state
@@ -198,8 +198,9 @@ def save_import_layouts(cache):
     }
     for name, (state, zip_format) in files.items():
         path = os.path.join(cache, name)
-        torch.save(state, path + ".tmp", _use_new_zipfile_serialization=zip_format)
-        os.replace(path + ".tmp", path)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        torch.save(state, tmp, _use_new_zipfile_serialization=zip_format)
+        os.replace(tmp, path)
         print(f"{path}: {len(state)} tensors", flush=True)
 
 

@@ -4,7 +4,7 @@ import { readPth } from '../weights/pth.js';
 import './index.js';
 import { compareGradients, compareWithFixture, readBackboneFixture, weightsChecksum } from './parity.js';
 import type { ResNetFpnBackbone } from './resnet.js';
-import { cachedCheckpoint, useFastestBackend } from './testing.js';
+import { cachedCheckpoints, useFastestBackend } from './testing.js';
 
 const TOLERANCE = 1e-4;
 let backend = '';
@@ -12,8 +12,9 @@ beforeAll(async () => {
   backend = await useFastestBackend();
 });
 
+const checkpoints = cachedCheckpoints(['resnet18_fpn', 'resnet50_fpn', 'resnet101_fpn']);
 for (const arch of ['resnet18_fpn', 'resnet50_fpn', 'resnet101_fpn']) {
-  const checkpoint = cachedCheckpoint(arch);
+  const checkpoint = checkpoints[arch];
   const skip = checkpoint.path ? undefined : checkpoint.reason;
   if (skip) console.log(`${arch} parity skipped: ${skip}`);
   describe.skipIf(Boolean(skip))(`${arch} matches torchvision's resnet_fpn_backbone`, () => {
@@ -84,7 +85,7 @@ describe('ResNet-FPN structure', () => {
   });
 });
 
-const gradientCheckpoint = cachedCheckpoint('resnet18_fpn');
+const gradientCheckpoint = checkpoints.resnet18_fpn;
 describe.skipIf(!gradientCheckpoint.path)('resnet18_fpn gradients', () => {
   it(`match torch autograd within ${TOLERANCE} (relative) through FrozenBN, residuals and the FPN`, async () => {
     const fixture = readBackboneFixture('resnet18_fpn');
