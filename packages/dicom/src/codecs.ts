@@ -93,6 +93,7 @@ export async function decodeJpegLossless(
     const module = require('jpeg-lossless-decoder-js') as { Decoder: new () => LosslessDecoder };
     losslessDecoderClass = module.Decoder;
   }
-  const copy = encoded.slice();
+  // A real copy: for a Buffer, slice() is only a view, and the decoder reads from the ArrayBuffer start.
+  const copy = new Uint8Array(encoded);
   return new losslessDecoderClass().decode(copy.buffer, 0, copy.length, bytesPerSample);
 }
