@@ -47,6 +47,8 @@ export interface SiteAgentOptions {
   log?: (message: string) => void;
   /** Sees every message exactly as it is sent (after schema validation): for audits and tests. */
   onSend?: (event: SiteEvent, payload: unknown) => void;
+  /** Sees the socket as soon as it exists, before anything is sent (traffic capture in tests/audits). */
+  onSocket?: (socket: Socket) => void;
 }
 
 interface FinishedUpdate {
@@ -83,6 +85,7 @@ export class SiteAgent extends EventEmitter {
       ...(cert && key ? { cert, key } : {}),
     });
     this.socket = socket;
+    this.options.onSocket?.(socket);
     socket.on('round:plan', (raw: unknown) => this.onPlan(raw));
     socket.on('round:closed', (raw: unknown) => {
       const closed = roundClosedSchema.safeParse(raw);
