@@ -150,7 +150,15 @@ describe('trainDetector', () => {
       schedule: { warmupSteps: 0, type: 'constant' },
       augmentation: { rotationDegrees: 0, brightness: 0, contrast: 0 },
     });
-    const run = await trainDetector({ config: cfg, detector, train: dataset(4, 0, 1), runDir: join(root, 'clip') });
+    const tensorsBefore = tf.memory().numTensors;
+    const run = await trainDetector({
+      config: cfg,
+      detector,
+      train: dataset(4, 0, 1),
+      val: dataset(2, 1, 2),
+      runDir: join(root, 'clip'),
+    });
+    expect(tf.memory().numTensors).toBe(tensorsBefore); // no tensor leaks from steps, validation or the optimizer
     expect(run.history[0].train.grad_norm).toBeGreaterThan(1e-3);
     // First Nesterov step: Δw = −lr·(g + μ·g) = −1.9·g_clipped, and ‖g_clipped‖ = 1e-3 (to 1e-6 relative).
     const after = weightsOf(detector);
