@@ -156,10 +156,11 @@ describe('training report', () => {
             width: (img as unknown as { naturalWidth: number }).naturalWidth,
           })),
         );
+        // 64-px images are enlarged 5× (to 320 px) so box labels stay legible.
         expect(images).toEqual([
-          { complete: true, width: 64 },
-          { complete: true, width: 64 },
-          { complete: true, width: 64 },
+          { complete: true, width: 320 },
+          { complete: true, width: 320 },
+          { complete: true, width: 320 },
         ]);
         expect(await page.$$eval('table.per-class tr', (rows) => rows.length)).toBe(3);
         expect(external).toEqual([]);

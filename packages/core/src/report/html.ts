@@ -223,16 +223,36 @@ export async function predictionImages(
   return out;
 }
 
-/** Box-filter downscale of a grey (or averaged colour) image so its longer side is ≤ maxSide. */
+/**
+ * Resizes a grey (or averaged colour) image for display so its longer side is about `maxSide`: a box
+ * filter when shrinking, whole-pixel replication when enlarging (small images would otherwise be dwarfed
+ * by their box labels).
+ */
 function downscale(
   image: DetectorImage,
   maxSide: number,
 ): { pixels: Float32Array; width: number; height: number; scale: number } {
-  const factor = Math.max(1, Math.ceil(Math.max(image.width, image.height) / maxSide));
+  const longer = Math.max(image.width, image.height);
+  const c = image.channels;
+  if (longer * 2 <= maxSide) {
+    const factor = Math.floor(maxSide / longer);
+    const width = image.width * factor;
+    const height = image.height * factor;
+    const pixels = new Float32Array(width * height);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const o = (Math.floor(y / factor) * image.width + Math.floor(x / factor)) * c;
+        let sum = 0;
+        for (let ch = 0; ch < c; ch++) sum += image.pixels[o + ch];
+        pixels[y * width + x] = sum / c;
+      }
+    }
+    return { pixels, width, height, scale: factor };
+  }
+  const factor = Math.max(1, Math.ceil(longer / maxSide));
   const width = Math.floor(image.width / factor);
   const height = Math.floor(image.height / factor);
   const pixels = new Float32Array(width * height);
-  const c = image.channels;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let sum = 0;
