@@ -23,7 +23,11 @@ export interface DecodedFrame {
   bitsPerSample: number;
   components: number;
   signed: boolean;
-  /** Interleaved samples, little-endian bytes for > 8 bits. A copy, safe to keep. */
+  /** How `bytes` holds each sample: 1 byte, or 2 bytes little endian. */
+  bytesPerSample: 1 | 2;
+  /** Components as stored, without the codec's colour transform (our own JPEG decoder). */
+  raw?: boolean;
+  /** Interleaved samples. A copy, safe to keep. */
   bytes: Uint8Array;
 }
 
@@ -64,6 +68,7 @@ export async function decodeWithWasm(name: CodecName, encoded: Uint8Array): Prom
       bitsPerSample: info.bitsPerSample,
       components: info.componentCount,
       signed: info.isSigned,
+      bytesPerSample: info.bitsPerSample > 8 ? 2 : 1,
       bytes: decoder.getDecodedBuffer().slice(),
     };
   } catch (thrown) {

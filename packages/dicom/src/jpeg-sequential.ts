@@ -1,7 +1,8 @@
 /**
- * A small sequential (baseline / extended, Huffman) JPEG decoder for single-component images of 8 or 12 bits —
- * what DICOM's "JPEG Extended (Process 2 and 4)" carries for 12-bit radiographs, which the 8-bit libjpeg-turbo
- * build cannot decode. The inverse DCT is a port of IJG libjpeg's integer "islow" method (jidctint.c, with its
+ * A small sequential (baseline / extended, Huffman) JPEG decoder for 8- or 12-bit images with one component, or
+ * three without subsampling — what DICOM's "JPEG Extended (Process 2 and 4)" carries for 12-bit radiographs, which
+ * the 8-bit libjpeg-turbo build cannot decode, and RGB JPEGs stored without colour transform, which that build
+ * would wrongly convert from YCbCr. The inverse DCT is a port of IJG libjpeg's integer "islow" method (jidctint.c, with its
  * range-limit table), the default of libjpeg, libjpeg-turbo and GDCM, so the output matches them bit for bit.
  * Throws plain Errors on malformed streams; the caller names the file.
  */
@@ -44,8 +45,36 @@ export interface SequentialJpeg {
   width: number;
   height: number;
   precision: number;
-  /** Samples row-major, one component. */
+  /** 1 or 3 (3 only without subsampling). */
+  components: number;
+  /** Samples row-major, components interleaved, without any colour transform. */
   samples: Uint16Array;
+}
+
+/**
+ * Whether pydicom would take this 3-component JPEG's samples without any colour transform, and our decoder can:
+ * pydicom asks Pillow for the raw components unless an Adobe APP14 marker requests a transform; the DICOM
+ * Photometric Interpretation then says what they are (RGB as is, YBR_FULL converted by pydicom's matrix).
+ * Only without subsampling, which is all this decoder supports.
+ */
+export function jpegWantsRawComponents(data: Uint8Array): boolean {
+  let at = 2;
+  let adobeTransform: number | null = null;
+  while (at + 4 < data.length && data[at] === 0xff) {
+    const marker = data[at + 1];
+    const length = (data[at + 2] << 8) | data[at + 3];
+    if (marker === 0xee && length >= 12 && String.fromCharCode(...data.subarray(at + 4, at + 9)) === 'Adobe') {
+      adobeTransform = data[at + 15];
+    }
+    if (marker === 0xc0 || marker === 0xc1) {
+      if (at + 17 >= data.length || data[at + 9] !== 3) return false;
+      const unsampled = data[at + 11] === 0x11 && data[at + 14] === 0x11 && data[at + 17] === 0x11;
+      return unsampled && (adobeTransform === null || adobeTransform === 0);
+    }
+    if (marker === 0xda) return false;
+    at += 2 + length;
+  }
+  return false;
 }
 
 export function decodeSequentialJpeg(data: Uint8Array): SequentialJpeg {
@@ -53,9 +82,13 @@ export function decodeSequentialJpeg(data: Uint8Array): SequentialJpeg {
   const quant: Array<Int32Array | undefined> = [];
   const dcTables: Array<Huffman | undefined> = [];
   const acTables: Array<Huffman | undefined> = [];
-  let frame: { precision: number; width: number; height: number; quantTable: number; id: number } | null = null;
+  interface Component {
+    id: number;
+    quantTable: number;
+    coefficients: Int32Array;
+  }
+  let frame: { precision: number; width: number; height: number; components: Component[] } | null = null;
   let restartInterval = 0;
-  let coefficients: Int32Array | null = null;
   let blocksPerLine = 0;
   let blocksPerColumn = 0;
   let at = 2;
@@ -116,22 +149,25 @@ export function decodeSequentialJpeg(data: Uint8Array): SequentialJpeg {
       }
       case 0xc0:
       case 0xc1: {
-        const components = data[body + 5];
-        if (components !== 1)
-          throw new Error(`only single-component sequential JPEG is supported here, got ${components}`);
-        frame = {
-          precision: data[body],
-          height: u16(body + 1),
-          width: u16(body + 3),
-          id: data[body + 6],
-          quantTable: data[body + 8],
-        };
+        const count = data[body + 5];
+        if (count !== 1 && count !== 3) throw new Error(`JPEG with ${count} components is not supported here`);
+        const height = u16(body + 1);
+        const width = u16(body + 3);
+        if (width === 0 || height === 0) throw new Error('JPEG frame with zero width or height (DNL unsupported)');
+        blocksPerLine = Math.ceil(width / 8);
+        blocksPerColumn = Math.ceil(height / 8);
+        const components: Component[] = [];
+        for (let c = 0; c < count; c++) {
+          const at3 = body + 6 + 3 * c;
+          if (data[at3 + 1] !== 0x11) throw new Error('subsampled JPEG components are not supported here');
+          components.push({
+            id: data[at3],
+            quantTable: data[at3 + 2],
+            coefficients: new Int32Array(blocksPerLine * blocksPerColumn * 64),
+          });
+        }
+        frame = { precision: data[body], height, width, components };
         if (frame.precision !== 8 && frame.precision !== 12) throw new Error(`JPEG precision ${frame.precision}`);
-        if (frame.width === 0 || frame.height === 0)
-          throw new Error('JPEG frame with zero width or height (DNL unsupported)');
-        blocksPerLine = Math.ceil(frame.width / 8);
-        blocksPerColumn = Math.ceil(frame.height / 8);
-        coefficients = new Int32Array(blocksPerLine * blocksPerColumn * 64);
         break;
       }
       case 0xc2:
@@ -150,14 +186,19 @@ export function decodeSequentialJpeg(data: Uint8Array): SequentialJpeg {
         restartInterval = u16(body);
         break;
       case 0xda: {
-        if (!frame || !coefficients) throw new Error('JPEG scan before the frame header');
+        if (!frame) throw new Error('JPEG scan before the frame header');
         const count = data[body];
-        if (count !== 1) throw new Error('JPEG scan with more than one component');
-        const tables = data[body + 2];
-        const dc = dcTables[tables >> 4];
-        const ac = acTables[tables & 15];
-        if (!dc || !ac) throw new Error('JPEG scan refers to a missing Huffman table');
-        at = decodeScan(data, end, coefficients, blocksPerLine * blocksPerColumn, dc, ac, restartInterval);
+        const scan: ScanComponent[] = [];
+        for (let c = 0; c < count; c++) {
+          const id = data[body + 1 + 2 * c];
+          const tables = data[body + 2 + 2 * c];
+          const component = frame.components.find((candidate) => candidate.id === id);
+          const dc = dcTables[tables >> 4];
+          const ac = acTables[tables & 15];
+          if (!component || !dc || !ac) throw new Error('JPEG scan refers to a missing component or Huffman table');
+          scan.push({ coefficients: component.coefficients, dc, ac });
+        }
+        at = decodeScan(data, end, scan, blocksPerLine * blocksPerColumn, restartInterval);
         continue;
       }
       default:
@@ -165,37 +206,44 @@ export function decodeSequentialJpeg(data: Uint8Array): SequentialJpeg {
     }
     at = end;
   }
-  if (!frame || !coefficients) throw new Error('JPEG stream has no frame header');
-  const table = quant[frame.quantTable];
-  if (!table) throw new Error('JPEG frame refers to a missing quantization table');
-  const samples = new Uint16Array(frame.width * frame.height);
+  if (!frame) throw new Error('JPEG stream has no frame header');
+  const { width, height, components } = frame;
+  const n = components.length;
+  const samples = new Uint16Array(width * height * n);
   const block = new Int32Array(64);
   const idct = new IslowIdct(frame.precision);
-  for (let by = 0; by < blocksPerColumn; by++) {
-    for (let bx = 0; bx < blocksPerLine; bx++) {
-      const offset = (by * blocksPerLine + bx) * 64;
-      idct.run(coefficients, offset, table, block);
-      for (let y = 0; y < 8; y++) {
-        const row = by * 8 + y;
-        if (row >= frame.height) break;
-        for (let x = 0; x < 8; x++) {
-          const column = bx * 8 + x;
-          if (column < frame.width) samples[row * frame.width + column] = block[y * 8 + x];
+  for (let c = 0; c < n; c++) {
+    const table = quant[components[c].quantTable];
+    if (!table) throw new Error('JPEG frame refers to a missing quantization table');
+    for (let by = 0; by < blocksPerColumn; by++) {
+      for (let bx = 0; bx < blocksPerLine; bx++) {
+        idct.run(components[c].coefficients, (by * blocksPerLine + bx) * 64, table, block);
+        for (let y = 0; y < 8; y++) {
+          const row = by * 8 + y;
+          if (row >= height) break;
+          for (let x = 0; x < 8; x++) {
+            const column = bx * 8 + x;
+            if (column < width) samples[(row * width + column) * n + c] = block[y * 8 + x];
+          }
         }
       }
     }
   }
-  return { width: frame.width, height: frame.height, precision: frame.precision, samples };
+  return { width, height, precision: frame.precision, components: n, samples };
+}
+
+interface ScanComponent {
+  coefficients: Int32Array;
+  dc: Huffman;
+  ac: Huffman;
 }
 
 /** Decodes one non-interleaved scan into `coefficients`; returns the stream position after the scan. */
 function decodeScan(
   data: Uint8Array,
   start: number,
-  coefficients: Int32Array,
+  scan: ScanComponent[],
   blocks: number,
-  dc: Huffman,
-  ac: Huffman,
   restartInterval: number,
 ): number {
   let pos = start;
@@ -232,33 +280,37 @@ function decodeScan(
     }
     return table.values[table.valPtr[length] + code - table.minCode[length]];
   };
-  let prediction = 0;
+  const predictions = new Float64Array(scan.length);
   for (let n = 0; n < blocks; n++) {
     if (restartInterval > 0 && n > 0 && n % restartInterval === 0) {
-      // Skip to the RSTn marker and restart the bit reader and DC prediction.
+      // Skip to the RSTn marker and restart the bit reader and DC predictions.
       bits = 0;
       while (pos + 1 < data.length && !(data[pos] === 0xff && data[pos + 1] >= 0xd0 && data[pos + 1] <= 0xd7)) pos++;
       pos += 2;
-      prediction = 0;
+      predictions.fill(0);
     }
     const offset = n * 64;
-    const s = decodeHuffman(dc);
-    if (s > 16) throw new Error('corrupt JPEG DC magnitude');
-    prediction += s === 0 ? 0 : extend(receive(s), s);
-    coefficients[offset] = prediction;
-    for (let k = 1; k < 64; ) {
-      const rs = decodeHuffman(ac);
-      const r = rs >> 4;
-      const size = rs & 15;
-      if (size === 0) {
-        if (r !== 15) break;
-        k += 16;
-        continue;
+    // All components have 1x1 sampling, so an MCU holds one block of each scan component, in scan order.
+    for (let c = 0; c < scan.length; c++) {
+      const { coefficients, dc, ac } = scan[c];
+      const s = decodeHuffman(dc);
+      if (s > 16) throw new Error('corrupt JPEG DC magnitude');
+      predictions[c] += s === 0 ? 0 : extend(receive(s), s);
+      coefficients[offset] = predictions[c];
+      for (let k = 1; k < 64; ) {
+        const rs = decodeHuffman(ac);
+        const r = rs >> 4;
+        const size = rs & 15;
+        if (size === 0) {
+          if (r !== 15) break;
+          k += 16;
+          continue;
+        }
+        k += r;
+        if (k > 63) throw new Error('corrupt JPEG AC run');
+        coefficients[offset + ZIGZAG[k]] = extend(receive(size), size);
+        k++;
       }
-      k += r;
-      if (k > 63) throw new Error('corrupt JPEG AC run');
-      coefficients[offset + ZIGZAG[k]] = extend(receive(size), size);
-      k++;
     }
   }
   // Continue the marker walk after the entropy-coded data.

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { DataSet, Element } from 'dicom-parser';
 import { type DecodedFrame, decodeJpegLossless, decodeWithWasm } from './codecs.js';
 import { DicomError, thrownMessage } from './errors.js';
-import { decodeSequentialJpeg } from './jpeg-sequential.js';
+import { decodeSequentialJpeg, jpegWantsRawComponents } from './jpeg-sequential.js';
 import { type DicomHeader, type ParsedDicom, parseDicomBytes, readHeader } from './parse.js';
 import { decodeRleSegments } from './rle.js';
 
@@ -518,7 +518,7 @@ async function encapsulatedFrame(
   }
   const count = rows * columns * samples;
   const values = new Int32Array(count);
-  const wide = decoded.bitsPerSample > 8;
+  const wide = decoded.bytesPerSample === 2;
   if (decoded.bytes.length < count * (wide ? 2 : 1)) throw corrupt('decoder returned too few bytes');
   const { bytes } = decoded;
   if (wide && (bytes.byteOffset % 2 !== 0 || !LITTLE_ENDIAN_HOST)) {
@@ -539,8 +539,8 @@ async function encapsulatedFrame(
   if (decoded.signed || layout.signed || decoded.bitsPerSample > layout.bitsStored) {
     applyStoredBits(values, { ...layout, highBit: layout.bitsStored - 1 });
   }
-  // JPEG and JPEG 2000 decoders apply their own colour transform; JPEG-LS colour data are stored as is.
-  const alreadyRgb = encoding !== 'jpeg-ls';
+  // JPEG and JPEG 2000 decoders apply their own colour transform (except our raw JPEG path); JPEG-LS stores as is.
+  const alreadyRgb = encoding !== 'jpeg-ls' && !decoded.raw;
   return finishColour(values, layout, alreadyRgb, false);
 }
 
@@ -558,7 +558,10 @@ async function decodeCompressed(
       if (sof === null) throw new Error('no JPEG frame header (SOF) found');
       checkJpegGeometry(sof, layout);
       if (sof.sof === 0xc3) return decodeLossless(encoded, layout);
-      if (sof.precision === 12 && layout.samples === 1) return decodeTwelveBit(encoded);
+      if (sof.precision === 12 && layout.samples === 1) return decodeOwnSequential(encoded);
+      // libjpeg-turbo's wasm build always converts 3 components from YCbCr; pydicom takes them raw (see there).
+      if (layout.samples === 3 && jpegWantsRawComponents(encoded))
+        return { ...decodeOwnSequential(encoded), raw: true };
       if (sof.precision !== 8) {
         throw new DicomError(
           'unsupported_transfer_syntax',
@@ -583,14 +586,15 @@ async function decodeCompressed(
   }
 }
 
-function decodeTwelveBit(encoded: Uint8Array): DecodedFrame {
+function decodeOwnSequential(encoded: Uint8Array): DecodedFrame {
   const decoded = decodeSequentialJpeg(encoded);
   const samples = decoded.samples;
   return {
     width: decoded.width,
     height: decoded.height,
     bitsPerSample: decoded.precision,
-    components: 1,
+    bytesPerSample: 2,
+    components: decoded.components,
     signed: false,
     bytes: new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength),
   };
@@ -624,6 +628,7 @@ async function decodeLossless(encoded: Uint8Array, layout: Layout): Promise<Deco
     bitsPerSample: precision,
     components: layout.samples,
     signed: false,
+    bytesPerSample: bytesPerSample === 2 ? 2 : 1,
     bytes,
   };
 }
