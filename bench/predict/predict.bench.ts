@@ -229,7 +229,13 @@ class TorchWorker {
   async ablate(index: number): Promise<AblationTiming> {
     this.child.stdin.write(`ablate ${index} ${camBatch} ${ablationBatches}\n`);
     const answer = JSON.parse(await this.next());
-    return { setupMs: answer.setup_ms, batchMs: answer.batch_ms, channels: answer.channels, scores: answer.scores };
+    return {
+      setupMs: answer.setup_ms,
+      batchMs: answer.batch_ms,
+      channels: answer.channels,
+      scores: answer.scores,
+      tops: answer.tops,
+    };
   }
   stop(): void {
     this.child.stdin.end('quit\n');
@@ -270,6 +276,8 @@ interface AblationTiming {
   channels: number;
   ortMs?: number[];
   scores?: number[];
+  /** Each ablated pass's top detection: score, label, x1, y1, x2, y2. */
+  tops?: number[][];
 }
 
 /**
@@ -287,6 +295,7 @@ async function ablationNchw(model: OnnxFasterRcnn, image: DetectorImage): Promis
   const perLevel = outputs.feature_0.dims[1];
   const batchMs: number[] = [];
   const scores: number[] = [];
+  const tops: number[][] = [];
   for (let b = 0; b < ablationBatches; b++) {
     const t = performance.now();
     const inputs: Record<string, ort.Tensor> = {};
@@ -312,9 +321,10 @@ async function ablationNchw(model: OnnxFasterRcnn, image: DetectorImage): Promis
     };
     const detections = await model.detect({ ...inputs, ...rpn }, repeated);
     scores.push(...detections.map((d) => boxScore(target, d)));
+    tops.push(...detections.map((d) => (d[0] ? [d[0].score, d[0].label, ...d[0].box] : [])));
     batchMs.push(performance.now() - t);
   }
-  return { setupMs, batchMs, channels: levels.length * perLevel, scores };
+  return { setupMs, batchMs, channels: levels.length * perLevel, scores, tops };
 }
 
 /** Top-5 agreement: same labels, scores within 1e-4, boxes within 0.01 px. */
@@ -464,6 +474,22 @@ async function main(): Promise<void> {
     const worst = Math.max(...ours.map((v, i) => Math.abs(v - theirs[i])));
     log(
       `  ablated box scores, NCHW sketch vs torchvision (${ours.length} channels): max diff ${worst.toExponential(1)} (scores ${ours.map((v) => v.toFixed(4)).join(', ')})`,
+    );
+    // The box score is 0 when an ablation moves the target away; the top detections show the passes agree anyway.
+    const ourTops = ablation.nchw.tops!;
+    const theirTops = ablation.torch.tops!;
+    let topScore = 0;
+    let topBox = 0;
+    let labelsAgree = ourTops.length === theirTops.length;
+    ourTops.forEach((o, i) => {
+      const t = theirTops[i] ?? [];
+      if (o.length !== t.length || o[1] !== t[1]) labelsAgree = false;
+      if (o.length === 0 || t.length === 0) return;
+      topScore = Math.max(topScore, Math.abs(o[0] - t[0]));
+      for (let c = 2; c < 6; c++) topBox = Math.max(topBox, Math.abs(o[c] - t[c]));
+    });
+    log(
+      `  top detection of each ablated pass, NCHW sketch vs torchvision: labels ${labelsAgree ? 'agree' : 'DIFFER'}, max score diff ${topScore.toExponential(1)}, max box diff ${topBox.toExponential(1)} px (scores ${ourTops.map((o) => (o[0] ?? 0).toFixed(4)).join(', ')})`,
     );
   }
   const best = Math.min(medians.get(engines[0][0])!, medians.get(engines[1][0])!);

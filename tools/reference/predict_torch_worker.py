@@ -11,7 +11,8 @@ stdin and answers one JSON line on stdout:
                 <batch> ablated copies of the FPN features (one channel each set to -1000, channels in order
                 from level '0' channel 0, as pytorch-grad-cam's AblationLayerFasterRCNN) through the RPN and ROI
                 heads and postprocess, each scored by FasterRCNNBoxScoreTarget for the top detection:
-                {"setup_ms", "batch_ms": [...], "channels": 1280, "original_score", "scores": [...]}
+                {"setup_ms", "batch_ms": [...], "channels": 1280, "original_score", "scores": [...],
+                 "tops": [[score, label, x1, y1, x2, y2] of each pass's top detection]}
   "quit"      → exits.
 The pass is GeneralizedRCNN.forward's eval path written out (transform, backbone, rpn, roi_heads,
 postprocess), so its pieces can be timed; forward hooks split the RPN head convs and the RoI pooling /
@@ -110,7 +111,7 @@ def main(weights: str, images_path: str, count: int, size: int, threads: int) ->
             setup = time.perf_counter() - t0
             names = list(features.keys())
             per_level = features[names[0]].shape[1]
-            batch_ms, scores = [], []
+            batch_ms, scores, tops = [], [], []
             for k in range(batches):
                 t = time.perf_counter()
                 channels = range(k * batch_size, (k + 1) * batch_size)
@@ -122,9 +123,10 @@ def main(weights: str, images_path: str, count: int, size: int, threads: int) ->
                 out, _ = model.roi_heads(ablated, proposals, images_batch.image_sizes)
                 out = model.transform.postprocess(out, images_batch.image_sizes, original_size * batch_size)
                 scores += [box_score(box, label, o) for o in out]
+                tops += [[float(o["scores"][0]), int(o["labels"][0]), *map(float, o["boxes"][0])] if len(o["scores"]) else [] for o in out]
                 batch_ms.append(round((time.perf_counter() - t) * 1000, 3))
         return {"setup_ms": round(setup * 1000, 3), "batch_ms": batch_ms, "channels": per_level * len(names),
-                "original_score": original, "scores": scores}
+                "original_score": original, "scores": scores, "tops": tops}
 
     print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
     for line in sys.stdin:
