@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -11,9 +11,15 @@ import { pixelStats } from './stats.js';
  * disagrees with the codestream. Every frame must equal pydicom's (tools/reference/dicom_rsna_hashes.py).
  */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
-const testFiles =
-  process.env.FEDCXR_PYDICOM_TEST_FILES ??
-  '/tmp/fedcxr-reference-venv/lib/python3.11/site-packages/pydicom/data/test_files';
+/** $FEDCXR_PYDICOM_TEST_FILES, else pydicom inside $REFERENCE_VENV (set by .ci/run) or the usual reference venv. */
+function pydicomTestFiles(): string {
+  if (process.env.FEDCXR_PYDICOM_TEST_FILES) return process.env.FEDCXR_PYDICOM_TEST_FILES;
+  const venv = process.env.REFERENCE_VENV ?? '/tmp/fedcxr-reference-venv';
+  const lib = join(venv, 'lib');
+  const python = existsSync(lib) ? readdirSync(lib).find((name) => name.startsWith('python3')) : undefined;
+  return join(lib, python ?? 'python3', 'site-packages/pydicom/data/test_files');
+}
+const testFiles = pydicomTestFiles();
 const hasFiles = existsSync(join(testFiles, 'image_dfl.dcm'));
 if (!hasFiles) console.warn(`pydicom test-file comparisons skipped: ${testFiles} not found`);
 
