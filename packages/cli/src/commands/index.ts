@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerDatasetCommands } from './dataset.js';
+import { registerDemoCommands } from './demo.js';
 import { registerDicomCommands } from './dicom.js';
 import { registerDoctorCommands } from './doctor.js';
 import { registerEvalCommands } from './eval.js';
@@ -22,3 +23,4 @@ commandGroups.push(registerFedCommands);
 commandGroups.push(registerExportCommands);
 commandGroups.push(registerExplainCommands);
 commandGroups.push(registerPredictCommands);
+commandGroups.push(registerDemoCommands);

@@ -1,0 +1,82 @@
+/** The demo's landing page: what ran, how long it took, the metrics, and every picture it produced. */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface DemoStage {
+  name: string;
+  seconds: number;
+}
+
+export interface DemoSummary {
+  out: string;
+  stages: DemoStage[];
+  total: number;
+  metrics: { stats: number[]; froc?: { score: number } | null };
+  phantom: { patients: number; images: number };
+  federated: Record<string, unknown>;
+}
+
+const escape = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+async function listPngs(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((f) => f.endsWith('.png')).sort();
+  } catch {
+    return [];
+  }
+}
+
+export async function demoIndexHtml(summary: DemoSummary): Promise<string> {
+  const overlays = await listPngs(join(summary.out, 'predict', 'overlays'));
+  const explains = await listPngs(join(summary.out, 'explain'));
+  const [ap, ap50, ap75] = summary.metrics.stats;
+  const maxSeconds = Math.max(...summary.stages.map((s) => s.seconds), 1);
+  const rows = summary.stages
+    .map(
+      (s) =>
+        `<tr><td>${escape(s.name)}</td><td class="num">${s.seconds.toFixed(1)} s</td><td><svg width="220" height="12"><rect width="${((220 * s.seconds) / maxSeconds).toFixed(1)}" height="12" fill="#4e79a7"/></svg></td></tr>`,
+    )
+    .join('\n');
+  const figure = (src: string, caption: string) =>
+    `<figure><img src="${escape(src)}" alt="${escape(caption)}"><figcaption>${escape(caption)}</figcaption></figure>`;
+  const federatedJson = escape(JSON.stringify(summary.federated, null, 2).slice(0, 4000));
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fedcxr demo</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{margin-bottom:.2rem} table{border-collapse:collapse} td,th{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:left}
+.num{text-align:right;font-variant-numeric:tabular-nums} .grid{display:flex;flex-wrap:wrap;gap:1rem}
+figure{margin:0} figure img{width:256px;image-rendering:pixelated;border:1px solid #ccc} figcaption{font-size:12px;color:#555}
+.cards{display:flex;gap:1rem;flex-wrap:wrap} .card{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem;min-width:9rem}
+.card b{display:block;font-size:1.6rem} pre{background:#f6f6f6;padding:.6rem;overflow:auto;max-height:16rem}
+</style></head><body>
+<h1>fedcxr demo</h1>
+<p>A synthetic chest-phantom hospital export (${summary.phantom.images} labelled DICOM images of ${summary.phantom.patients} patients)
+taken through every stage, each one the real <code>cxr</code> command, in ${summary.total.toFixed(0)} s.</p>
+<div class="cards">
+<div class="card">AP@[.5:.95]<b>${ap.toFixed(3)}</b></div>
+<div class="card">AP50<b>${ap50.toFixed(3)}</b></div>
+<div class="card">AP75<b>${ap75.toFixed(3)}</b></div>
+${summary.metrics.froc ? `<div class="card">FROC score<b>${summary.metrics.froc.score.toFixed(3)}</b></div>` : ''}
+</div>
+<h2>Reports</h2>
+<ul>
+<li><a href="train/report.html">Training report</a> — loss curves, metrics per epoch, per-class AP, PR and FROC curves, predictions on validation images</li>
+<li><a href="dataset-stats.html">Dataset statistics</a> — boxes per class, box sizes, images per patient</li>
+<li><a href="predict/results.json">COCO results</a>, <a href="predict/detections.csv">CSV</a>, DICOM Structured Reports in <code>predict/sr/</code></li>
+<li>ONNX model: <code>model/detector.onnx</code></li>
+</ul>
+<h2>Predictions on the unlabelled test images</h2>
+<div class="grid">${overlays.map((f) => figure(`predict/overlays/${f}`, f)).join('\n')}</div>
+<h2>Explanations</h2>
+<div class="grid">${explains.map((f) => figure(`explain/${f}`, f.replace('.png', ''))).join('\n')}</div>
+<h2>Federated simulation</h2>
+<pre>${federatedJson}</pre>
+<h2>Stages</h2>
+<table><thead><tr><th>stage</th><th class="num">time</th><th></th></tr></thead><tbody>
+${rows}
+</tbody></table>
+</body></html>
+`;
+}
