@@ -297,7 +297,7 @@ export class FasterRcnn implements Detector {
       // torch flattens NCHW: channel-major, so the fc6 weights apply unchanged.
       const flat = tf.reshape(tf.transpose(pooled, [0, 3, 1, 2]), [rois, -1]) as tf.Tensor2D;
       const dense = (x: tf.Tensor2D, name: string) =>
-        tf.add(tf.matMul(x, this.head(`${name}.weight`) as tf.Tensor2D), this.head(`${name}.bias`)) as tf.Tensor2D;
+        denseLayer(x, this.head(`${name}.weight`) as tf.Tensor2D, this.head(`${name}.bias`) as tf.Tensor1D);
       const fc6 = tf.relu(dense(flat, 'roi_heads.box_head.fc6'));
       const fc7 = tf.relu(dense(fc6, 'roi_heads.box_head.fc7'));
       return {
@@ -439,6 +439,32 @@ export class FasterRcnn implements Detector {
     this.headWeights.clear();
   }
 }
+
+/**
+ * x·W + b with its gradient written as plain products over explicit transposes: tfjs' own matMul gradient
+ * asks for a transposed-A product (xᵀ·dy), which the wasm backend runs ~50× slower than a plain one; fc6's
+ * weight gradient (512 × 12544 × 1024) dominated a training step through it.
+ */
+export const denseLayer = tf.customGrad(((
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  bias: tf.Tensor,
+  save: (t: tf.Tensor[]) => void,
+) => {
+  save([x, weight]);
+  return {
+    value: tf.add(tf.matMul(x as tf.Tensor2D, weight as tf.Tensor2D), bias),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [input, w] = saved as tf.Tensor2D[];
+      const dy2 = dy as tf.Tensor2D;
+      return [tf.matMul(dy2, tf.transpose(w)), tf.matMul(tf.transpose(input), dy2), tf.sum(dy2, 0)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
+  x: tf.Tensor2D,
+  weight: tf.Tensor2D,
+  bias: tf.Tensor1D,
+) => tf.Tensor2D;
 
 function disposeStage(stage: {
   batch: { tensor: tf.Tensor };
