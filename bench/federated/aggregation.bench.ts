@@ -15,7 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FedAvgAccumulator, UpdateIngest } from '@fedcxr/coordinator';
-import { bytesPerElement, type Encoding, StreamingUpdateDecoder, type UpdateBegin, type UpdateTensor } from '@fedcxr/federated';
+import {
+  bytesPerElement,
+  type Encoding,
+  StreamingUpdateDecoder,
+  type UpdateBegin,
+  type UpdateTensor,
+} from '@fedcxr/federated';
 
 interface Args {
   sites: number;
@@ -46,7 +52,12 @@ function tensorsFor(params: number, encoding: Encoding): UpdateTensor[] {
   let i = 0;
   while (left > 0) {
     const n = Math.min(left, i % 4 === 0 ? 2_359_296 : i % 4 === 1 ? 589_824 : i % 4 === 2 ? 256 : 1024);
-    tensors.push({ name: `layer${i}.weight`, shape: [n], encoding, ...(encoding === 'int8' ? { scale: 0.01 / 127 } : {}) });
+    tensors.push({
+      name: `layer${i}.weight`,
+      shape: [n],
+      encoding,
+      ...(encoding === 'int8' ? { scale: 0.01 / 127 } : {}),
+    });
     left -= n;
     i++;
   }
@@ -110,7 +121,11 @@ function runMode(args: Args): Record<string, number> {
         let index = 0;
         for (const chunk of siteChunks(site, totalBytes, args.chunk, args.encoding)) ingest.push(index++, chunk);
         // The bench's sender did not hash its bytes; accept the computed hash (the check itself is measured).
-        (begin as { sha256: string }).sha256 = (ingest as unknown as { hash: { copy(): { digest(e: 'hex'): string } } }).hash.copy().digest('hex');
+        (begin as { sha256: string }).sha256 = (
+          ingest as unknown as { hash: { copy(): { digest(e: 'hex'): string } } }
+        ).hash
+          .copy()
+          .digest('hex');
         const result = ingest.finish(1e9);
         const t1 = performance.now();
         accumulator.fold(spool, 100 + site);
@@ -157,7 +172,13 @@ function runMode(args: Args): Record<string, number> {
   }
   const totalMs = performance.now() - start;
   const peakRss = process.resourceUsage().maxRSS * 1024;
-  return { totalMs, ingestMs, foldMs, peakRssMB: peakRss / 2 ** 20, peakOverBaselineMB: (peakRss - baselineRss) / 2 ** 20 };
+  return {
+    totalMs,
+    ingestMs,
+    foldMs,
+    peakRssMB: peakRss / 2 ** 20,
+    peakOverBaselineMB: (peakRss - baselineRss) / 2 ** 20,
+  };
 }
 
 const args = parseArgs();

@@ -28,6 +28,7 @@ export {
   splitValidation,
   writeSiteData,
 } from './data.js';
+export { DetectorTrainer, type DetectorTrainerOptions, federatedWeights } from './detector-trainer.js';
 export { clipAndNoise, type DpApplied, gaussianEpsilon } from './dp.js';
 export * from './protocol.js';
 export { SiteAgent, type SiteAgentOptions } from './site-agent.js';

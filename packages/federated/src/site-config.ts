@@ -4,9 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { FedcxrError, Registry } from '@fedcxr/core';
+import { detectors, FedcxrError, openCocoDataset, Registry, registerTinyGridDetector } from '@fedcxr/core';
 import { z } from 'zod';
 import { readSiteData } from './data.js';
+import { DetectorTrainer } from './detector-trainer.js';
 import { siteIdSchema } from './protocol.js';
 import { SiteAgent } from './site-agent.js';
 import { TabularTrainer } from './tabular-trainer.js';
@@ -66,6 +67,53 @@ localTrainers.register(
     );
   },
   'softmax regression / small MLP on feature vectors (tfjs), FedProx-aware',
+);
+
+const detectorTrainerSchema = z.strictObject({
+  kind: z.literal('detector'),
+  /** A registered detector (`tiny_grid` here; Faster R-CNN once @fedcxr/models-frcnn registers it). */
+  detector: z.string().min(1),
+  backbone: z.string().default('tiny'),
+  /** The site's COCO training and validation files (never leave the site). */
+  train: z.string(),
+  val: z.string().optional(),
+  imageDir: z.string().optional(),
+  learningRate: z.number().positive().default(0.01),
+  momentum: z.number().min(0).max(1).default(0.9),
+  batchSize: z.number().int().positive().default(2),
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+localTrainers.register(
+  'detector',
+  async ({ config, baseDir }) => {
+    const parsed = detectorTrainerSchema.safeParse(config);
+    if (!parsed.success)
+      throw new FedcxrError(
+        'invalid_config',
+        `trainer: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    const t = parsed.data;
+    registerTinyGridDetector();
+    const imageDir = t.imageDir ? resolve(baseDir, t.imageDir) : undefined;
+    const train = await openCocoDataset(resolve(baseDir, t.train), { imageDir });
+    const val = t.val
+      ? await openCocoDataset(resolve(baseDir, t.val), { imageDir, categories: train.categories })
+      : undefined;
+    const classes = train.categories.map((c) => c.name);
+    const detector = detectors.build(t.detector, {
+      ...t.options,
+      backbone: t.backbone,
+      numClasses: classes.length + 1,
+      classes: ['__background__', ...classes],
+    });
+    return new DetectorTrainer(detector, train, val, {
+      learningRate: t.learningRate,
+      momentum: t.momentum,
+      batchSize: t.batchSize,
+    });
+  },
+  'any registered Detector on the site COCO split (FedProx-aware), COCO metrics for evaluation',
 );
 
 /** Builds the agent a site.yaml describes (not yet connected). */
