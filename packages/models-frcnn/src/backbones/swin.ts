@@ -51,7 +51,8 @@ export class SwinTFpnBackbone implements Backbone {
   readonly outputs: readonly FeatureSpec[];
   private readonly params: ParamStore;
   private readonly stages: BlockPlan[][] = [];
-  private readonly relativeIndex: tf.Tensor1D;
+  /** One-hot [table rows, N·N] of relative_position_index: the table lookup as a matrix product. */
+  private readonly relativeOneHot: tf.Tensor2D;
   private readonly masks = new Map<string, tf.Tensor>();
 
   constructor(
@@ -70,7 +71,7 @@ export class SwinTFpnBackbone implements Backbone {
     p.add('body.features.0.0.bias', tf.zeros([embedDim]), 'plain', true);
     this.defineLayerNorm('body.features.0.2', embedDim);
     const index = relativePositionIndex(windowSize);
-    this.relativeIndex = tf.keep(tf.tensor1d(index, 'int32'));
+    this.relativeOneHot = tf.keep(oneHot(index, (2 * windowSize - 1) ** 2));
     const totalBlocks = depths.reduce((a, b) => a + b, 0);
     let blockId = 0;
     const stageChannels: number[] = [];
@@ -226,12 +227,15 @@ export class SwinTFpnBackbone implements Backbone {
     return y;
   }
 
-  /** table[index] → [heads, N, N] (torchvision's _get_relative_position_bias). */
+  /**
+   * table[index] → [heads, N, N] (torchvision's _get_relative_position_bias), as tableᵀ · one-hot: exact
+   * (one nonzero term per sum) and its gradient is a matrix product too, where a gather's gradient needs
+   * UnsortedSegmentSum (bridged to the cpu backend on wasm: 70 % of a Swin-T training step there).
+   */
   private relativeBias(block: BlockPlan): tf.Tensor {
     const tokens = SWIN_T.windowSize ** 2;
-    const table = this.params.get(`${block.name}.attn.relative_position_bias_table`);
-    const gathered = tf.reshape(tf.gather(table, this.relativeIndex), [tokens, tokens, block.heads]);
-    return tf.transpose(gathered, [2, 0, 1]);
+    const table = this.params.get(`${block.name}.attn.relative_position_bias_table`) as tf.Tensor2D;
+    return tf.reshape(tf.matMul(table, this.relativeOneHot, true, false), [block.heads, tokens, tokens]);
   }
 
   /** The −100/0 mask [nW, 1, N·N] for shifted windows, built exactly as torchvision builds it. */
@@ -312,10 +316,18 @@ export class SwinTFpnBackbone implements Backbone {
 
   dispose(): void {
     this.params.dispose();
-    this.relativeIndex.dispose();
+    this.relativeOneHot.dispose();
     for (const mask of this.masks.values()) mask.dispose();
     this.masks.clear();
   }
+}
+
+function oneHot(index: Int32Array, rows: number): tf.Tensor2D {
+  const values = new Float32Array(rows * index.length);
+  index.forEach((row, column) => {
+    values[row * index.length + column] = 1;
+  });
+  return tf.tensor2d(values, [rows, index.length]);
 }
 
 function roll(x: tf.Tensor4D, shift: number, axis: 1 | 2): tf.Tensor4D {
