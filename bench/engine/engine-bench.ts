@@ -6,7 +6,7 @@
  * ratio to PyTorch (time_torch / time_tfjs: 1 = as fast as PyTorch), by wall clock and by process CPU time
  * (all threads; the work itself, which other load on a shared machine barely changes).
  *
- *   npm run bench:engine -- [--backends wasm,cpu] [--batch 4] [--reps 5] [--threads 2] [--json]
+ *   npm run bench:engine -- [--backends wasm,cpu] [--batch 4] [--reps 5] [--threads 2] [--budget 180] [--json]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,10 +23,12 @@ interface Options {
   reps: number;
   threads: number;
   json: boolean;
+  /** Seconds per backend after which its remaining ops are skipped. */
+  budget: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { batch: 4, reps: 5, threads: 2, json: false };
+  const options: Options = { batch: 4, reps: 5, threads: 2, json: false, budget: 180 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -34,10 +36,10 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--backends') {
       options.backends = value.split(',') as BackendName[];
       i++;
-    } else if (flag === '--batch' || flag === '--reps' || flag === '--threads') {
+    } else if (flag === '--batch' || flag === '--reps' || flag === '--threads' || flag === '--budget') {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${value}`);
-      options[flag.slice(2) as 'batch' | 'reps' | 'threads'] = n;
+      options[flag.slice(2) as 'batch' | 'reps' | 'threads' | 'budget'] = n;
       i++;
     } else throw new Error(`unknown flag ${flag}`);
   }
@@ -121,7 +123,13 @@ function random(shape: number[], scale = 1): Tensor {
   return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 7), scale));
 }
 
-async function benchBackend(batch: number, reps: number, warmup: number): Promise<Record<OpName, Timing>> {
+async function benchBackend(
+  batch: number,
+  reps: number,
+  warmup: number,
+  budgetMs: number,
+): Promise<Partial<Record<OpName, Timing>>> {
+  const started = performance.now();
   const x = random([batch, 56, 56, 64]) as Tensor4D;
   const w = random([3, 3, 64, 64]) as Tensor4D;
   const a = random([1024, 1024]);
@@ -155,12 +163,18 @@ async function benchBackend(batch: number, reps: number, warmup: number): Promis
         return tf.mean(tf.square(block(input, p)));
       })([xb, ...names.map((name) => params[name])]),
     );
-  const results = {
-    conv3x3: await timed(() => tf.conv2d(x, w, 1, 'same'), warmup, reps),
-    matmul1024: await timed(() => tf.matMul(a, a), warmup, reps),
-    bottleneck_forward: await timed(() => tf.tidy(() => block(xb, params)), warmup, reps),
-    bottleneck_train: await timed(trainStep, warmup, reps),
+  const bodies: Record<OpName, () => Tensor | Tensor[]> = {
+    conv3x3: () => tf.conv2d(x, w, 1, 'same'),
+    matmul1024: () => tf.matMul(a, a),
+    bottleneck_forward: () => tf.tidy(() => block(xb, params)),
+    bottleneck_train: trainStep,
   };
+  const results: Partial<Record<OpName, Timing>> = {};
+  for (const op of opNames) {
+    // A slow backend on a busy machine could run for many minutes: ops past the budget are skipped (n/a).
+    if (performance.now() - started > budgetMs) break;
+    results[op] = await timed(bodies[op], warmup, reps);
+  }
   tf.dispose([x, w, a, xb, ...Object.values(params)]);
   return results;
 }
@@ -175,7 +189,7 @@ if ('error' in torch) log(`PyTorch reference unavailable: ${torch.error}; no rat
 else log(`PyTorch ${torch.torch} on ${torch.threads} threads`);
 
 const probe = await probeBackends({ threads: options.threads });
-const results: Record<string, Record<OpName, Timing>> = {};
+const results: Record<string, Partial<Record<OpName, Timing>>> = {};
 const failures: Record<string, string> = {};
 const wanted = options.backends ?? probe.backends.filter((b) => b.available).map((b) => b.name);
 for (const name of wanted) {
@@ -184,7 +198,7 @@ for (const name of wanted) {
     // The plain cpu backend runs ~50× slower (pure JavaScript, no warm-up to amortize): a single run
     // keeps the bench short.
     const slow = name === 'cpu';
-    results[name] = await benchBackend(options.batch, slow ? 1 : options.reps, slow ? 0 : 1);
+    results[name] = await benchBackend(options.batch, slow ? 1 : options.reps, slow ? 0 : 1, options.budget * 1000);
     log(`${name}: ${info.reason}`);
   } catch (error) {
     failures[name] = error instanceof Error ? error.message : String(error);
@@ -213,19 +227,21 @@ interface Row extends Timing {
   /** The same with CPU time: work per core-second. */
   cpuRatio?: number;
 }
-const report: Record<string, Record<OpName, Row>> = {};
+const report: Record<string, Partial<Record<OpName, Row>>> = {};
 for (const [name, times] of Object.entries(results)) {
   report[name] = Object.fromEntries(
-    opNames.map((op) => {
-      const { ms, cpuMs } = times[op];
+    opNames.flatMap((op) => {
+      const timing = times[op];
+      if (!timing) return [];
+      const { ms, cpuMs } = timing;
       const row: Row = { ms, cpuMs, gflops: flops(op, options.batch) / ms / 1e6 };
       if (reference) {
         row.ratio = reference[op].ms / ms;
         row.cpuRatio = reference[op].cpuMs / cpuMs;
       }
-      return [op, row];
+      return [[op, row]];
     }),
-  ) as Record<OpName, Row>;
+  ) as Partial<Record<OpName, Row>>;
 }
 
 if (options.json) {
@@ -240,6 +256,10 @@ if (options.json) {
   for (const [name, rows] of Object.entries(report)) {
     for (const op of opNames) {
       const row = rows[op];
+      if (!row) {
+        log(`${name.padEnd(10)}${op.padEnd(20)}  skipped: past the --budget of ${options.budget} s for this backend`);
+        continue;
+      }
       const ratio = row.ratio === undefined ? 'n/a' : row.ratio.toFixed(3);
       const cpuRatio = row.cpuRatio === undefined ? 'n/a' : row.cpuRatio.toFixed(3);
       log(
