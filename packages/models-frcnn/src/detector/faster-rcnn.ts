@@ -127,9 +127,14 @@ interface Weight {
   layout: WeightLayout;
 }
 
-/** Optional hook a backbone may offer when its layouts are not implied by rank (e.g. Swin's tables). */
+/**
+ * Where a backbone says how each weight is laid out (needed where rank does not tell, e.g. Swin's 2-D
+ * relative-position tables, which are not linear weights): a `layoutOf` method, or the ParamStore the
+ * zoo's backbones keep in `params`.
+ */
 interface BackboneWithLayouts extends Backbone {
   layoutOf?(name: string): WeightLayout | undefined;
+  params?: { layoutOf?(name: string): WeightLayout | undefined };
 }
 
 export class FasterRcnn implements Detector {
@@ -204,7 +209,9 @@ export class FasterRcnn implements Detector {
     const withLayouts = this.backbone as BackboneWithLayouts;
     for (const [name, variable] of this.backbone.variables()) {
       const layout =
-        withLayouts.layoutOf?.(name) ?? (variable.rank === 4 ? 'conv' : variable.rank === 2 ? 'linear' : 'plain');
+        withLayouts.layoutOf?.(name) ??
+        withLayouts.params?.layoutOf?.(name) ??
+        (variable.rank === 4 ? 'conv' : variable.rank === 2 ? 'linear' : 'plain');
       all.set(name.startsWith('backbone.') ? name : `backbone.${name}`, { variable, layout });
     }
     for (const [name, weight] of this.headWeights) all.set(name, weight);
