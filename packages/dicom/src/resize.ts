@@ -83,7 +83,7 @@ export function resizeRows(
   const horizontal = kernelWeights(width, contentWidth);
   const vertical = kernelWeights(height, contentHeight);
   // Pass 1: each source row → contentWidth samples.
-  const temp = new Float32Array(height * contentWidth);
+  const temp = scratch(height * contentWidth);
   {
     const { starts, counts, weights, stride } = horizontal;
     const run = uniformRun(horizontal);
@@ -134,6 +134,13 @@ export function resizeRows(
     }
   }
   return { data: out, width: outputWidth, height: outputHeight, transform };
+}
+
+/** The intermediate of the two passes, reused between calls: it never leaves resizeRows (saves GC on batches). */
+let scratchBuffer = new Float32Array(0);
+function scratch(length: number): Float32Array {
+  if (scratchBuffer.length < length) scratchBuffer = new Float32Array(length);
+  return scratchBuffer.subarray(0, length);
 }
 
 /** One output sample: the weighted sum of `count` inputs from `first`, unrolled for the usual tap counts. */
