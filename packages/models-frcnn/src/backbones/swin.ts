@@ -143,11 +143,8 @@ export class SwinTFpnBackbone implements Backbone {
     const shape = x.shape;
     const inFeatures = shape[shape.length - 1];
     const weight = this.params.get(`${name}.weight`) as tf.Tensor2D;
-    const out = tf.fused.matMul({
-      a: tf.reshape(x, [-1, inFeatures]) as tf.Tensor2D,
-      b: weight,
-      bias: bias ? this.params.get(`${name}.bias`) : undefined,
-    });
+    let out = matMulFastGrad(tf.reshape(x, [-1, inFeatures]), weight);
+    if (bias) out = tf.add(out, this.params.get(`${name}.bias`));
     return tf.reshape(out, [...shape.slice(0, -1), weight.shape[1]]);
   }
 
@@ -203,7 +200,7 @@ export class SwinTFpnBackbone implements Backbone {
     const toHeads = (part: tf.Tensor) =>
       tf.transpose(tf.reshape(part, [batch * windows, tokens, heads, headDim]), [0, 2, 1, 3]);
     const [q, k, v] = tf.split(qkv, 3, 2).map(toHeads);
-    let attn: tf.Tensor = tf.matMul(tf.mul(q, headDim ** -0.5), k, false, true);
+    let attn: tf.Tensor = matMulFastGrad(tf.mul(q, headDim ** -0.5), swapLastAxes(k));
     attn = tf.add(attn, this.relativeBias(block));
     if (shiftH || shiftW) {
       const mask = this.attentionMask(padH, padW, shiftH, shiftW);
@@ -215,7 +212,7 @@ export class SwinTFpnBackbone implements Backbone {
       ]);
     }
     attn = tf.softmax(attn, -1);
-    let out: tf.Tensor = tf.matMul(attn, v);
+    let out: tf.Tensor = matMulFastGrad(attn, v);
     out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [batch * windows, tokens, channels]);
     out = this.linear(out, `${block.name}.attn.proj`);
     // reverse windows
@@ -320,6 +317,33 @@ export class SwinTFpnBackbone implements Backbone {
     for (const mask of this.masks.values()) mask.dispose();
     this.masks.clear();
   }
+}
+
+function swapLastAxes(t: tf.Tensor): tf.Tensor {
+  const perm = [...Array(t.rank).keys()];
+  [perm[t.rank - 2], perm[t.rank - 1]] = [perm[t.rank - 1], perm[t.rank - 2]];
+  return tf.transpose(t, perm);
+}
+
+/**
+ * a · b whose gradients are plain products of explicit transposes: tfjs' own matMul gradient uses the
+ * transposeA/transposeB forms, which the wasm backend runs 5–10× slower than transpose + product.
+ */
+const matMulFastGradOp = tf.customGrad((x, y, save) => {
+  const a = x as tf.Tensor;
+  const b = y as tf.Tensor;
+  (save as (tensors: tf.Tensor[]) => void)([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+      tf.matMul(dy, swapLastAxes(saved[1])),
+      tf.matMul(swapLastAxes(saved[0]), dy),
+    ],
+  };
+});
+
+function matMulFastGrad(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return matMulFastGradOp(a, b);
 }
 
 function oneHot(index: Int32Array, rows: number): tf.Tensor2D {
