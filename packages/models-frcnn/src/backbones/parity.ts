@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Backbone, NamedTensors } from '@fedcxr/core';
 import { tf } from '@fedcxr/core';
+import { tfjsToTorch } from '../ops/layout.js';
 import { backboneFixtures, syntheticImages } from './testing.js';
 
 export interface LevelFixture {
@@ -118,11 +119,9 @@ export function compareGradients(
   const loss = value.dataSync()[0];
   const params = spec.params.map((p, i) => {
     const grad = grads[chosen[i].name];
-    // tfjs layouts → torch: HWIO → OIHW, linear [in, out] → [out, in].
-    const perm = grad.rank === 4 ? [3, 2, 0, 1] : grad.rank === 2 && p.name.endsWith('.weight') ? [1, 0] : undefined;
-    const torchGrad = perm ? tf.transpose(grad, perm) : grad;
+    const torchGrad = tfjsToTorch(grad, backbone.layoutOf?.(p.name) ?? 'plain');
     const shapeOk = torchGrad.shape.join() === p.shape_nchw.join();
-    const data = torchGrad.dataSync();
+    const data = torchGrad.data;
     const strides = p.shape_nchw.map((_, d) => p.shape_nchw.slice(d + 1).reduce((a, b) => a * b, 1));
     let worstSampleError = 0;
     p.samples.index_nchw.forEach((index, k) => {
@@ -136,7 +135,6 @@ export function compareGradients(
     let squares = 0;
     for (const v of data) squares += (v - mean) ** 2;
     const stdError = Math.abs(Math.sqrt(squares / data.length) - p.std) / p.std;
-    if (torchGrad !== grad) torchGrad.dispose();
     return { name: p.name, shapeOk, worstSampleError, stdError };
   });
   tf.dispose([images, value, ...Object.values(grads)]);

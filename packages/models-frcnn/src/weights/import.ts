@@ -11,6 +11,7 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { backbones, FedcxrError, type NamedTensors, readSafetensors } from '@fedcxr/core';
 import { type Preprocessing, saveModelDir, TORCHVISION_PREPROCESSING } from '../model-dir.js';
+import { torchShape } from '../ops/layout.js';
 import { readPth } from './pth.js';
 
 /** torchvision detector names accepted as --arch, and the backbone each implies. */
@@ -135,13 +136,10 @@ export function backboneShapes(backbone: string): Map<string, number[]> {
   let shapes = shapeCache.get(backbone);
   if (!shapes) {
     const built = backbones.build(backbone, { randomInit: false });
-    // tfjs layouts back to torchvision's: convs HWIO → OIHW, linear weights [in, out] → [out, in].
     shapes = new Map(
       [...built.variables()].map(([key, variable]) => {
-        const s = variable.shape;
-        if (s.length === 4) return [key, [s[3], s[2], s[0], s[1]]];
-        if (s.length === 2 && key.endsWith('.weight')) return [key, [s[1], s[0]]];
-        return [key, [...s]];
+        const layout = built.layoutOf?.(key) ?? (variable.rank === 4 ? 'conv' : 'plain');
+        return [key, torchShape(variable.shape, layout)];
       }),
     );
     built.dispose?.();
