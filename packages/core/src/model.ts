@@ -80,8 +80,15 @@ export interface Detector {
   readonly architecture: string;
   /** Class names; index 0 is '__background__'. */
   readonly classes: readonly string[];
+  /**
+   * Detections per image, best first. Images are batched as torchvision batches them (zero-padded to the
+   * largest, a multiple of 32), so an image's result can depend on its batch companions, as in torchvision.
+   */
   predict(images: readonly DetectorImage[]): Promise<Detection[][]>;
-  /** Training losses for a batch (call inside tf.variableGrads / optimizer.minimize). */
+  /**
+   * Training losses for a batch (call inside tf.variableGrads / optimizer.minimize), keyed as torchvision's:
+   * Faster R-CNN gives loss_classifier, loss_box_reg, loss_objectness and loss_rpn_box_reg.
+   */
   losses(images: readonly DetectorImage[], targets: readonly DetectorTarget[]): Record<string, tf.Scalar>;
   trainableVariables(): tf.Variable[];
   /** Every weight (trainable and frozen), torchvision names. */
