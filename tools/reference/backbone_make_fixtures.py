@@ -15,6 +15,7 @@ Usage:
   $V/bin/python tools/reference/backbone_make_fixtures.py                     # checkpoints + fixtures
   $V/bin/python tools/reference/backbone_make_fixtures.py --checkpoints-only --arch resnet50_fpn
   $V/bin/python tools/reference/backbone_make_fixtures.py --import-layouts   # COCO / ImageNet layouts
+  $V/bin/python tools/reference/backbone_make_fixtures.py --hashed           # fixtures CI can check
 """
 import argparse
 import collections
@@ -150,6 +151,93 @@ def gradient_fixture(model, arch, g):
     return {"input": [spec["input"][0], 3, spec["input"][1], spec["input"][2]], "loss": float(loss.detach()), "params": grads}
 
 
+# Weights from an integer hash of (tensor name, element index): TypeScript computes the very same floats
+# (packages/models-frcnn/src/backbones/hashed-weights.ts), so these parity fixtures need no checkpoint and
+# run where Python does not (CI).
+HASHED_CASES = {"resnet18_fpn": [(1, 96, 128)], "swin_t_fpn": [(1, 64, 96)]}
+M32 = 0xFFFFFFFF
+
+
+def fnv1a(name):
+    h = 0x811C9DC5
+    for byte in name.encode("utf8"):
+        h = ((h ^ byte) * 0x01000193) & M32
+    return h
+
+
+def hashed_uniform(name, count):
+    """u in [0, 1): murmur3-style finalizer of (index * golden + fnv1a(name)) mod 2^32."""
+    import numpy as np
+
+    h = (np.arange(count, dtype=np.uint64) * np.uint64(0x9E3779B1) + np.uint64(fnv1a(name))) & np.uint64(M32)
+    h ^= h >> np.uint64(16)
+    h = (h * np.uint64(0x85EBCA6B)) & np.uint64(M32)
+    h ^= h >> np.uint64(13)
+    h = (h * np.uint64(0xC2B2AE35)) & np.uint64(M32)
+    h ^= h >> np.uint64(16)
+    return h.astype(np.float64) / 4294967296.0
+
+
+def hashed_value(name, shape):
+    """The value rule (mirrored in TypeScript): uniform with a scale chosen by the tensor's role."""
+    import numpy as np
+
+    count = int(np.prod(shape)) if len(shape) else 1
+    u = hashed_uniform(name, count)
+    centered = (2 * u - 1) * math.sqrt(3)  # mean 0, std 1
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf == "running_var":
+        v = 0.5 + 1.5 * u
+    elif leaf == "running_mean":
+        v = 0.1 * centered
+    elif leaf == "relative_position_bias_table":
+        v = 0.5 * centered
+    elif leaf == "bias":
+        v = 0.05 * centered
+    elif leaf == "weight" and len(shape) == 1:  # batch/layer norm scale
+        v = 1 + 0.2 * centered
+    else:  # conv [O, I, kh, kw] or linear [out, in]: std 1/sqrt(fan_in)
+        fan_in = int(np.prod(shape[1:]))
+        v = centered / math.sqrt(fan_in)
+    return torch.from_numpy(v.reshape(shape)).float()
+
+
+def hashed_model(arch):
+    model = build(arch)
+    with torch.no_grad():
+        for key, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                tensor.copy_(hashed_value(f"backbone.{key}", list(tensor.shape)))
+    return model
+
+
+def write_hashed_fixtures():
+    for arch, sizes in HASHED_CASES.items():
+        model = hashed_model(arch)
+        g = torch.Generator().manual_seed(54321)
+        cases = []
+        for batch, height, width in sizes:
+            with torch.no_grad():
+                outputs = model(synthetic_images(batch, height, width))
+            cases.append(
+                {"input": [batch, 3, height, width], "levels": [summarize(k, v, g) for k, v in outputs.items()]}
+            )
+        state = collections.OrderedDict((f"backbone.{k}", v) for k, v in model.state_dict().items())
+        fixture = {
+            "arch": arch,
+            "weights": "hashed",
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "weights_checksum": weights_checksum(state),
+            "num_tensors": len(state),
+            "cases": cases,
+        }
+        path = os.path.join(FIXTURES, f"{arch}.hashed.json")
+        with open(path, "w") as f:
+            json.dump(fixture, f)
+        print(f"{arch}: hashed-weights fixture {path} ({os.path.getsize(path)} bytes)", flush=True)
+
+
 def checkpoint_path(cache, arch):
     return os.path.join(cache, f"{arch}.pth")
 
@@ -212,9 +300,13 @@ def main():
     parser.add_argument(
         "--import-layouts", action="store_true", help="only write COCO/ImageNet-layout checkpoints for import tests"
     )
+    parser.add_argument("--hashed", action="store_true", help="only write the hashed-weights fixtures (no checkpoint)")
     args = parser.parse_args()
     if args.import_layouts:
         save_import_layouts(args.cache)
+        return
+    if args.hashed:
+        write_hashed_fixtures()
         return
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     for arch in args.arch or sorted(SEEDS):
