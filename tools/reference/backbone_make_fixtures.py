@@ -154,7 +154,7 @@ def gradient_fixture(model, arch, g):
 # Weights from an integer hash of (tensor name, element index): TypeScript computes the very same floats
 # (packages/models-frcnn/src/backbones/hashed-weights.ts), so these parity fixtures need no checkpoint and
 # run where Python does not (CI).
-HASHED_CASES = {"resnet18_fpn": [(1, 96, 128)], "swin_t_fpn": [(1, 64, 96)]}
+HASHED_CASES = {"resnet18_fpn": [(1, 96, 128)], "resnet50_fpn": [(1, 64, 96)], "swin_t_fpn": [(1, 64, 96)]}
 M32 = 0xFFFFFFFF
 
 

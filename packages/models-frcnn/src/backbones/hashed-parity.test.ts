@@ -14,7 +14,7 @@ beforeAll(async () => {
 });
 
 describe('torchvision parity with hashed weights (no checkpoint needed)', () => {
-  for (const arch of ['resnet18_fpn', 'swin_t_fpn']) {
+  for (const arch of ['resnet18_fpn', 'resnet50_fpn', 'swin_t_fpn']) {
     it(`${arch}: feature maps within ${TOLERANCE} (relative)`, () => {
       const fixture = JSON.parse(readFileSync(`${backboneFixtures}/${arch}.hashed.json`, 'utf8')) as BackboneFixture;
       const backbone = backbones.build(arch, { randomInit: false });
