@@ -20,17 +20,14 @@ import {
   type TrainConfigInput,
   trainDetector,
 } from '@fedcxr/core';
-import '@fedcxr/models-frcnn';
+import '@fedcxr/models-frcnn'; // registers resnet18_fpn and faster_rcnn
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// faster_rcnn is not yet registered by the package's entry point; register it from its module.
-import { registerFasterRcnn } from '../../../models-frcnn/src/detector/faster-rcnn.js';
 
 const enabled = Boolean(process.env.CI || process.env.FEDCXR_PROOF);
 let root: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'fedcxr-frcnn-proof-'));
-  registerFasterRcnn();
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });

@@ -66,7 +66,9 @@ export function buildTrainingDetector(config: TrainConfig, classNames: readonly 
     backbone: config.model.backbone,
     numClasses: numClasses + 1,
     classes: ['__background__', ...classNames],
-    backboneOptions: { trainableLayers: config.model.trainableLayers },
+    // `seed` reaches backbones that accept one (models-frcnn's initialize unseeded today: start from
+    // model.weights for a run that is reproducible from its first step).
+    backboneOptions: { trainableLayers: config.model.trainableLayers, seed: config.seed },
     minSize: config.model.minSize,
     maxSize: config.model.maxSize,
     seed: config.seed,
