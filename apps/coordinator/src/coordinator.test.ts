@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { evaluateTabular } from '@fedcxr/federated';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyAuditLog } from './audit.js';
@@ -88,5 +89,38 @@ describe('coordinator + site agents (FedAvg on a real tfjs model)', () => {
     for (let r = 0; r < 2; r++) expect((await coordinator.runRound()).aggregation).toBe('median');
     expect(seen).toEqual([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
     expect(evaluateTabular(MODEL, coordinator.globalModel, data.test).metrics.accuracy).toBeGreaterThan(before + 0.2);
+  });
+
+  it('applies DP at the sites: every update arrives clipped to the norm C (noise 0) or noised around it', async () => {
+    const norms = async (noiseMultiplier: number) => {
+      const dir = tempDir();
+      const data = makeSiteData(2);
+      const coordinator = newCoordinator(
+        dir.path,
+        data.sites.map((s) => s.id),
+        { dp: { clipNorm: 0.05, noiseMultiplier } },
+      );
+      const url = await coordinator.start();
+      const agents = data.sites.map((site) => newAgent(url, site));
+      await Promise.all(agents.map((a) => a.start()));
+      cleanups.push(
+        dir.remove,
+        () => coordinator.close(),
+        async () => {
+          for (const a of agents) await a.stop();
+        },
+      );
+      await coordinator.runRound();
+      return readFileSync(`${dir.path}/audit.jsonl`, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"update_accepted"'))
+        .map((l) => (JSON.parse(l) as { norm: number }).norm);
+    };
+    const clipped = await norms(0);
+    expect(clipped).toHaveLength(2);
+    for (const n of clipped) expect(n).toBeCloseTo(0.05, 5); // local deltas here are far larger than 0.05
+    // 27 parameters, noise std z·C = 0.05 each: the norm grows to about sqrt(0.05² + 27·0.05²) ≈ 0.26.
+    const noised = await norms(1);
+    for (const n of noised) expect(n).toBeGreaterThan(0.12);
   });
 });

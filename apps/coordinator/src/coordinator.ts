@@ -502,6 +502,7 @@ export class Coordinator extends EventEmitter {
         globalEvaluation: begin.globalEvaluation,
       });
       this.changed();
+      this.emit('update-accepted', siteId, open.journal.round);
       const everyone = [...open.participants].every((id) => open.journal.accepted.some((u) => u.siteId === id));
       if (everyone && open.journal.accepted.length >= this.config.round.minSites)
         setImmediate(() => void this.closeRound(open, 'all sites reported'));

@@ -86,6 +86,9 @@ export class SiteAgent extends EventEmitter {
     });
     this.socket = socket;
     this.options.onSocket?.(socket);
+    socket.io.on('reconnect_attempt', (n) => this.log(`${siteId}: reconnecting (attempt ${n})`));
+    socket.io.on('reconnect_error', (error) => this.log(`${siteId}: reconnect failed: ${error.message}`));
+    socket.io.on('reconnect', () => this.log(`${siteId}: reconnected`));
     socket.on('round:plan', (raw: unknown) => this.onPlan(raw));
     socket.on('round:closed', (raw: unknown) => {
       const closed = roundClosedSchema.safeParse(raw);
@@ -101,17 +104,21 @@ export class SiteAgent extends EventEmitter {
         setTimeout(() => this.stopping || socket.connect(), 500).unref();
     });
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => resolve());
-      socket.once('connect_error', (error: Error) => {
-        // The server refused us: do not keep retrying with the same bad credentials.
+      // Only the first connection decides start()'s outcome; later failures are socket.io's to retry.
+      const onConnect = () => {
+        socket.off('connect_error', onError);
+        resolve();
+      };
+      const onError = (error: Error) => {
+        socket.off('connect', onConnect);
+        socket.off('connect_error', onError);
+        socket.disconnect();
         if (
           (error as Error & { data?: unknown }).data !== undefined ||
           /credential|unknown site|protocol/.test(error.message)
         ) {
-          socket.disconnect();
           reject(new FedcxrError('site_refused', `coordinator refused ${siteId}: ${error.message}`));
         } else {
-          socket.disconnect();
           // engine.io wraps the transport failure (e.g. a TLS verification error) in `description`.
           const cause = (error as Error & { description?: { message?: string; error?: Error } }).description;
           const detail = cause?.error?.message ?? cause?.message ?? '';
@@ -119,7 +126,9 @@ export class SiteAgent extends EventEmitter {
             new FedcxrError('site_unreachable', `cannot reach ${url}: ${error.message}${detail ? ` (${detail})` : ''}`),
           );
         }
-      });
+      };
+      socket.once('connect', onConnect);
+      socket.on('connect_error', onError);
     });
     this.log(`${siteId}: connected to ${url}`);
   }
