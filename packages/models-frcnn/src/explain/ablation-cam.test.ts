@@ -1,6 +1,6 @@
 import { type Detection, tf } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ABLATION_VALUE, ablationCam, boxScore, channelsToAblate } from './ablation-cam.js';
+import { ABLATION_VALUE, ablationCam, boxScore, channelsToAblate, type FeatureBatch } from './ablation-cam.js';
 
 describe('FasterRCNNBoxScoreTarget', () => {
   const target = { boxes: [[0, 0, 10, 10] as const, [20, 20, 30, 30] as const], labels: [1, 2] };
@@ -29,23 +29,24 @@ describe('AblationCAM', () => {
    * A toy detector head: it finds one box whose score is the mean of channel 2 of level 'a' inside
    * the top-left quadrant (squashed to (0, 1)). Only that channel matters, only that region lights up.
    */
-  const runHeads = async (features: Map<string, tf.Tensor4D>): Promise<Detection[][]> => {
-    const level = features.get('a')!;
-    const values = (await level.array()) as number[][][][];
-    return values.map((image) => {
+  const runHeads = async (features: Map<string, FeatureBatch>): Promise<Detection[][]> => {
+    const { data, shape } = features.get('a')!;
+    const [n, c, h, w] = shape;
+    return Array.from({ length: n }, (_, image) => {
       let s = 0;
-      for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) s += image[y][x][2];
+      for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) s += data[((image * c + 2) * h + y) * w + x];
       const score = 1 / (1 + Math.exp(-s / 16));
-      return score > 0.05 ? [{ box: [0, 0, 16, 16], label: 1, score }] : [];
+      return score > 0.05 ? [{ box: [0, 0, 16, 16] as [number, number, number, number], label: 1, score }] : [];
     });
   };
 
   it('weights the channel the detection depends on and maps where it lives', async () => {
-    const data = new Float32Array(8 * 8 * 4).map((_, i) => ((i * 37) % 11) / 11);
-    for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) data[(y * 8 + x) * 4 + 2] = 3;
+    // NCHW: level 'a' is 4 channels of 8×8, channel 2 bright in the top-left quadrant.
+    const data = new Float32Array(4 * 8 * 8).map((_, i) => ((i * 37) % 11) / 11);
+    for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) data[2 * 64 + y * 8 + x] = 3;
     const features = new Map([
-      ['a', tf.tensor4d(data, [1, 8, 8, 4])],
-      ['b', tf.tensor4d(new Float32Array(4 * 4 * 4).fill(0.5), [1, 4, 4, 4])],
+      ['a', { data, channels: 4, height: 8, width: 8 }],
+      ['b', { data: new Float32Array(4 * 4 * 4).fill(0.5), channels: 4, height: 4, width: 4 }],
     ]);
     const result = await ablationCam({
       features,

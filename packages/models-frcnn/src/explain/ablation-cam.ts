@@ -48,11 +48,25 @@ function boxIou(a: readonly number[], b: readonly number[]): number {
   return union > 0 ? inter / union : 0;
 }
 
+/** One image's feature map in NCHW order (N = 1): what ONNX Runtime returns. */
+export interface FeatureLevel {
+  data: Float32Array;
+  channels: number;
+  height: number;
+  width: number;
+}
+
+/** A batch of feature maps, NCHW, `count` images. */
+export interface FeatureBatch {
+  data: Float32Array;
+  shape: [number, number, number, number];
+}
+
 export interface AblationCamOptions {
-  /** The backbone's output for ONE image: [1, h, w, C] per level, in level order. */
-  features: Map<string, tf.Tensor4D>;
+  /** The backbone's output for ONE image, per level, in level order. */
+  features: Map<string, FeatureLevel>;
   /** Runs the detector's heads (RPN, ROI heads, postprocess) on a batch of feature maps. */
-  runHeads: (features: Map<string, tf.Tensor4D>) => Promise<Detection[][]>;
+  runHeads: (features: Map<string, FeatureBatch>) => Promise<Detection[][]>;
   target: BoxScoreTarget;
   /** Size to scale the CAM to (pytorch-grad-cam: the input image). */
   imageHeight: number;
@@ -76,23 +90,42 @@ export interface AblationCamResult {
   originalScore: number;
 }
 
+/** NCHW (N = 1) levels as NHWC tensors, for the CAM activations (abs, resize, concat). */
+export function levelsToTensors(features: Map<string, FeatureLevel>): Map<string, tf.Tensor4D> {
+  const out = new Map<string, tf.Tensor4D>();
+  for (const [name, { data, channels, height, width }] of features) {
+    const hwc = new Float32Array(data.length);
+    const plane = height * width;
+    for (let c = 0; c < channels; c++) {
+      for (let p = 0; p < plane; p++) hwc[p * channels + c] = data[c * plane + p];
+    }
+    out.set(name, tf.tensor4d(hwc, [1, height, width, channels]));
+  }
+  return out;
+}
+
 export async function ablationCam(options: AblationCamOptions): Promise<AblationCamResult> {
   const { features, runHeads, target } = options;
   const batchSize = options.batchSize ?? 32;
   const ratio = options.ratioChannelsToAblate ?? 1;
-  const levels = [...features.keys()];
-  const perLevel = features.get(levels[0])!.shape[3];
+  const levels = [...features.entries()];
+  const perLevel = levels[0][1].channels;
   const channelCount = levels.length * perLevel;
 
+  const single = new Map<string, FeatureBatch>(
+    levels.map(([name, l]) => [name, { data: l.data, shape: [1, l.channels, l.height, l.width] }]),
+  );
   // float32 throughout, as pytorch-grad-cam (np.float32 scores and weights).
-  const original = Math.fround(boxScore(target, (await runHeads(features))[0] ?? []));
+  const original = Math.fround(boxScore(target, (await runHeads(single))[0] ?? []));
   if (!(original > 0)) {
     throw new FedcxrError(
       'explain_target_lost',
       'the detection to explain is not reproduced by the model (its box score is 0)',
     );
   }
-  const stacked = concatenateLevels(features);
+  const tensors = levelsToTensors(features);
+  const stacked = concatenateLevels(tensors);
+  for (const t of tensors.values()) t.dispose();
   const [, h, w] = stacked.shape;
   const activations = (await stacked.data()) as Float32Array;
   stacked.dispose();
@@ -101,12 +134,11 @@ export async function ablationCam(options: AblationCamOptions): Promise<Ablation
   const scores = new Float32Array(channelCount).fill(original);
   for (let start = 0; start < channels.length; start += batchSize) {
     const batch = channels.slice(start, start + batchSize);
-    const ablated = new Map<string, tf.Tensor4D>();
-    levels.forEach((name, levelIndex) => {
-      ablated.set(name, ablateLevel(features.get(name)!, batch, levelIndex, perLevel));
+    const ablated = new Map<string, FeatureBatch>();
+    levels.forEach(([name, level], levelIndex) => {
+      ablated.set(name, ablateLevel(level, batch, levelIndex, perLevel));
     });
     const outputs = await runHeads(ablated);
-    for (const t of ablated.values()) t.dispose();
     batch.forEach((channel, i) => {
       scores[channel] = boxScore(target, outputs[i] ?? []);
     });
@@ -130,27 +162,24 @@ export async function ablationCam(options: AblationCamOptions): Promise<Ablation
   };
 }
 
-/** One level's features repeated for each ablated channel, with that channel set to ABLATION_VALUE. */
+/** One level repeated for each ablated channel (NCHW), with that channel's plane set to ABLATION_VALUE. */
 function ablateLevel(
-  level: tf.Tensor4D,
+  level: FeatureLevel,
   channels: readonly number[],
   levelIndex: number,
   perLevel: number,
-): tf.Tensor4D {
-  return tf.tidy(() => {
-    const n = channels.length;
-    const keep = new Float32Array(n * perLevel).fill(1);
-    const fill = new Float32Array(n * perLevel);
-    channels.forEach((channel, i) => {
-      if (Math.floor(channel / perLevel) !== levelIndex) return;
-      keep[i * perLevel + (channel % perLevel)] = 0;
-      fill[i * perLevel + (channel % perLevel)] = ABLATION_VALUE;
-    });
-    const repeated = tf.tile(level, [n, 1, 1, 1]);
-    const keepMask = tf.tensor4d(keep, [n, 1, 1, perLevel]);
-    const fillValues = tf.tensor4d(fill, [n, 1, 1, perLevel]);
-    return tf.add(tf.mul(repeated, keepMask), fillValues) as tf.Tensor4D;
+): FeatureBatch {
+  const size = level.data.length;
+  const plane = level.height * level.width;
+  const data = new Float32Array(channels.length * size);
+  channels.forEach((channel, i) => {
+    data.set(level.data, i * size);
+    if (Math.floor(channel / perLevel) === levelIndex) {
+      const offset = i * size + (channel % perLevel) * plane;
+      data.fill(ABLATION_VALUE, offset, offset + plane);
+    }
   });
+  return { data, shape: [channels.length, level.channels, level.height, level.width] };
 }
 
 /**

@@ -12,7 +12,7 @@ import { type Detection, type DetectorImage, FedcxrError, tf } from '@fedcxr/cor
 import * as ort from 'onnxruntime-node';
 import { FPN_LEVELS } from '../onnx/export.js';
 import type { BatchMeta, NetworkOutputs, OnnxFasterRcnn } from '../onnx/runtime.js';
-import { ablationCam } from './ablation-cam.js';
+import { ablationCam, type FeatureBatch, type FeatureLevel, levelsToTensors } from './ablation-cam.js';
 import { concatenateLevels, firstComponentProjection, scaleCam } from './eigencam.js';
 
 export type CamMethod = 'eigencam' | 'ablationcam';
@@ -49,14 +49,16 @@ export async function explainDetections(
   const { outputs, meta } = await model.forward([image]);
   const detections = (await model.detect(outputs, meta))[0];
   const explained = pickTargets(detections, options);
-  const features = toTensors(outputs);
-  try {
+  const features = featureLevels(outputs);
+  {
     let raw: ArrayLike<number>;
     let rawHeight: number;
     let rawWidth: number;
     let extra: Pick<Explanation, 'weights' | 'originalScore'> = {};
     if (options.method === 'eigencam') {
-      const stacked = concatenateLevels(features);
+      const tensors = levelsToTensors(features);
+      const stacked = concatenateLevels(tensors);
+      for (const t of tensors.values()) t.dispose();
       [, rawHeight, rawWidth] = stacked.shape;
       raw = firstComponentProjection(stacked.dataSync() as Float32Array, rawHeight * rawWidth, stacked.shape[3]);
       stacked.dispose();
@@ -79,8 +81,6 @@ export async function explainDetections(
     const [height, width] = meta.originalSizes[0];
     const cam = camToImage(raw, rawHeight, rawWidth, meta);
     return { method: options.method, cam, height, width, detections, explained, ...extra };
-  } finally {
-    for (const t of features.values()) t.dispose();
   }
 }
 
@@ -101,34 +101,29 @@ function pickTargets(detections: Detection[], options: ExplainOptions): Detectio
   return above.length > 0 ? above : [detections[0]];
 }
 
-/** NCHW ORT feature maps → NHWC tfjs tensors, in FPN level order. */
-function toTensors(outputs: NetworkOutputs): Map<string, tf.Tensor4D> {
-  const map = new Map<string, tf.Tensor4D>();
+/** The FPN levels of the network's output (one image, NCHW), in level order. */
+function featureLevels(outputs: NetworkOutputs): Map<string, FeatureLevel> {
+  const map = new Map<string, FeatureLevel>();
   for (const name of FPN_LEVELS) {
     const t = outputs[`feature_${name}`];
     if (!t) continue;
-    const [n, c, h, w] = t.dims;
-    map.set(
-      name,
-      tf.tidy(() => tf.transpose(tf.tensor4d(t.data as Float32Array, [n, c, h, w]), [0, 2, 3, 1]) as tf.Tensor4D),
-    );
+    const [, channels, height, width] = t.dims;
+    map.set(name, { data: t.data as Float32Array, channels, height, width });
   }
   return map;
 }
 
-/** The heads on a batch of (ablated) NHWC feature maps of ONE image, repeated. */
+/** The heads on a batch of (ablated) NCHW feature maps of ONE image, repeated. */
 async function runHeads(
   model: OnnxFasterRcnn,
-  features: Map<string, tf.Tensor4D>,
+  features: Map<string, FeatureBatch>,
   meta: BatchMeta,
 ): Promise<Detection[][]> {
   const inputs: Record<string, ort.Tensor> = {};
   let count = 0;
-  for (const [name, t] of features) {
-    const [n, h, w, c] = t.shape;
-    count = n;
-    const nchw = tf.tidy(() => tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array);
-    inputs[`feature_${name}`] = new ort.Tensor('float32', nchw, [n, c, h, w]);
+  for (const [name, { data, shape }] of features) {
+    count = shape[0];
+    inputs[`feature_${name}`] = new ort.Tensor('float32', data, shape);
   }
   const rpn = await model.rpnHead(inputs);
   const repeated: BatchMeta = {

@@ -169,8 +169,17 @@ export class OnnxFasterRcnn {
   async forward(images: readonly DetectorImage[]): Promise<{ outputs: NetworkOutputs; meta: BatchMeta }> {
     const batch = batchImages(images, this.settings.transform);
     const [n, batchHeight, batchWidth] = batch.tensor.shape;
-    const nchw = tf.tidy(() => tf.transpose(batch.tensor, [0, 3, 1, 2]).dataSync() as Float32Array);
+    // A host loop: tfjs' cpu transpose takes seconds for one 512² image.
+    const hwc = batch.tensor.dataSync() as Float32Array;
     batch.tensor.dispose();
+    const nchw = new Float32Array(hwc.length);
+    const plane = batchHeight * batchWidth;
+    for (let image = 0; image < n; image++) {
+      for (let p = 0; p < plane; p++) {
+        const from = (image * plane + p) * 3;
+        for (let c = 0; c < 3; c++) nchw[(image * 3 + c) * plane + p] = hwc[from + c];
+      }
+    }
     const outputs = await this.features.run({
       images: new ort.Tensor('float32', nchw, [n, 3, batchHeight, batchWidth]),
     });
