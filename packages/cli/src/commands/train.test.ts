@@ -78,6 +78,15 @@ describe('cxr train', () => {
     expect(log.map((line) => JSON.parse(line).epoch)).toEqual([1, 2, 3]);
   });
 
+  it('prints a human summary and per-epoch lines without --json', async () => {
+    const run = await runCli(['train', '--config', configFile, '--name', 'human', '--epochs', '1']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/^trained 1 epochs \(2 steps\) on 8 images with the cpu backend/);
+    expect(run.stdout).toMatch(/report: .*human[/\\]report\.html/);
+    expect(run.stderr).toMatch(/engine: cpu as configured/);
+    expect(run.stderr).toMatch(/epoch 1: train loss \d+\.\d{3}; val loss \d+\.\d{3}, AP /);
+  });
+
   it('reports a bad config naming the file and the field, with exit code 2', async () => {
     const bad = join(root, 'bad.yaml');
     await writeFile(bad, 'epochs: -3\noptimizer: { lr: fast }\n');
