@@ -8,3 +8,4 @@ export {
   importDataset,
 } from './dataset/import.js';
 export { type SplitFileOptions, type SplitFileResult, splitAnnotationsFile } from './dataset/split.js';
+export { type CommandRun, type InvokeOptions, invokeCommand } from './invoke.js';
