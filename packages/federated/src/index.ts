@@ -31,6 +31,18 @@ export {
 export { DetectorTrainer, type DetectorTrainerOptions, federatedWeights } from './detector-trainer.js';
 export { clipAndNoise, type DpApplied, gaussianEpsilon } from './dp.js';
 export * from './protocol.js';
+export {
+  addMasked,
+  dequantize,
+  generateSecAggKeys,
+  maskStream,
+  maskUpdate,
+  type PairSeed,
+  pairSeed,
+  quantize,
+  removeDroppedMasks,
+  type SecAggKeyPair,
+} from './secagg.js';
 export { SiteAgent, type SiteAgentOptions } from './site-agent.js';
 export {
   localTrainers,
