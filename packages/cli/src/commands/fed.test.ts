@@ -120,6 +120,45 @@ describe('cxr fed', () => {
     }
   });
 
+  it('site --config joins a coordinator, trains, and exits after --rounds updates', async () => {
+    const coordinator = new Coordinator(
+      {
+        port: 0,
+        stateDir: join(dir, 'site-cmd-state'),
+        adminToken: ADMIN,
+        sites: [{ id: 'site-a', token: TOKEN }],
+        round: { minSites: 1, timeoutMs: 30_000 },
+      },
+      { initialModel: createTabularModel({ features: 4, classes: 2, hidden: 0 }, 1) },
+    );
+    const url = await coordinator.start();
+    try {
+      const rows = makeSyntheticRows({ rows: 80, features: 4, classes: 2, seed: 2, separation: 3 });
+      const { train, validation } = splitValidation(rows, 0.2, 2);
+      await writeSiteData(join(dir, 'site-cmd.json'), train, validation, { features: 4, classes: 2 });
+      const config = join(dir, 'site-cmd.yaml');
+      writeFileSync(
+        config,
+        YAML.stringify({
+          siteId: 'site-a',
+          token: TOKEN,
+          coordinator: url,
+          trainer: { kind: 'tabular', data: 'site-cmd.json' },
+        }),
+      );
+      const site = runCli(['fed', 'site', '--config', config, '--rounds', '1', '--json']);
+      for (let i = 0; i < 100 && !coordinator.snapshot().sites[0].online; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const summary = await coordinator.runRound();
+      const run = await site;
+      expect(run.exitCode).toBe(0);
+      expect(run.json()).toMatchObject({ siteId: 'site-a', submitted: [1], stopped: 'done' });
+      expect(summary.sites).toEqual(['site-a']);
+    } finally {
+      await coordinator.close();
+    }
+  });
+
   it('simulate --json reports federated against centralized', async () => {
     const run = await runCli(['fed', 'simulate', '--sites', '2', '--rounds', '2', '--split', 'non-iid', '--json']);
     expect(run.exitCode).toBe(0);
