@@ -5,6 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+// Production mode: tfjs stays quiet on stderr (its "install tfjs-node" hint does not apply: the engine picks
+// the backend and `cxr doctor` explains the choice), and debug-only checks stay off.
+tf.env().set('PROD', true);
+
 export type {
   DataId,
   DataType,
