@@ -3,8 +3,10 @@
  * detector) through the coordinator with FedProx, on synthetic shape images; the loss falls round after
  * round and the sites report COCO metrics of the global model.
  */
-import { datasetFromCoco, synthesizeShapes, TinyGridDetector, tf } from '@fedcxr/core';
-import { DetectorTrainer, federatedWeights, SiteAgent } from '@fedcxr/federated';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { datasetFromCoco, encodeGreyPng, parseConfig, synthesizeShapes, TinyGridDetector, tf } from '@fedcxr/core';
+import { DetectorTrainer, federatedWeights, SiteAgent, siteAgentFromConfig, siteConfigSchema } from '@fedcxr/federated';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Coordinator } from './coordinator.js';
 import { coordinatorConfig, siteToken, tempDir } from './testing.js';
@@ -64,6 +66,60 @@ describe('federated detector (DetectorTrainer on tiny_grid)', () => {
       );
     } finally {
       for (const agent of agents) await agent.stop();
+      await coordinator.close();
+    }
+  });
+
+  it('builds the detector trainer from a site.yaml-style config (COCO files + PNGs on disk) and federates it', async () => {
+    const siteDir = join(dir.path, 'site-files');
+    mkdirSync(siteDir, { recursive: true });
+    for (const [name, seed] of [
+      ['train', 21],
+      ['val', 22],
+    ] as const) {
+      const set = synthesizeShapes({ count: 6, negatives: 1, size: 32, seed });
+      set.images.forEach((image, i) => {
+        const data = Uint8Array.from(image.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+        writeFileSync(
+          join(siteDir, set.coco.images[i].file_name),
+          encodeGreyPng({ width: image.width, height: image.height, channels: 1, bitDepth: 8, data }),
+        );
+      });
+      writeFileSync(join(siteDir, `${name}.json`), JSON.stringify(set.coco));
+    }
+    const configPath = join(siteDir, 'site.json');
+    const config = parseConfig(siteConfigSchema, {
+      siteId: 'site-1',
+      token: siteToken('site-1'),
+      coordinator: 'http://127.0.0.1:1',
+      trainer: {
+        kind: 'detector',
+        detector: 'tiny_grid',
+        train: 'train.json',
+        learningRate: 0.01,
+        batchSize: 4,
+        options: { inputSize: 32, seed: 3 },
+      },
+    });
+    const initial = federatedWeights(
+      new TinyGridDetector({ numClasses: 2, classes: ['square', 'disc'], seed: 3, inputSize: 32 }),
+    );
+    const coordinator = new Coordinator(
+      coordinatorConfig(join(dir.path, 'state-config'), ['site-1'], { epochs: 2, timeoutMs: 120_000 }),
+      {
+        initialModel: initial,
+      },
+    );
+    const url = await coordinator.start();
+    const agent = await siteAgentFromConfig({ ...config, coordinator: url }, configPath);
+    try {
+      await agent.start();
+      const first = await coordinator.runRound();
+      const second = await coordinator.runRound();
+      expect([first.outcome, second.outcome]).toEqual(['aggregated', 'aggregated']);
+      expect(second.train.loss).toBeLessThan(first.train.loss);
+    } finally {
+      await agent.stop();
       await coordinator.close();
     }
   });
