@@ -47,8 +47,72 @@ export interface IngestResult {
   spoolSha256: string;
 }
 
+/** What the coordinator needs of an update being received. */
+export interface Ingest {
+  readonly begin: UpdateBegin;
+  readonly spoolPath: string;
+  readonly bytesReceived: number;
+  push(index: number, data: Uint8Array): void;
+  finish(normBound: number): IngestResult;
+  close(): void;
+}
+
+/**
+ * Receives a masked (secure-aggregation) update: its values are uniformly random on their own, so only
+ * sizes, order and the sha256 can be checked; the raw uint32 bytes are spooled for the modular sum.
+ */
+export class MaskedIngest implements Ingest {
+  private readonly fd: number;
+  private readonly hash = createHash('sha256');
+  private received = 0;
+  private nextIndex = 0;
+  private closed = false;
+
+  constructor(
+    readonly begin: UpdateBegin,
+    readonly spoolPath: string,
+    private readonly maxChunkBytes: number,
+  ) {
+    this.fd = openSync(spoolPath, 'w');
+  }
+
+  get bytesReceived(): number {
+    return this.received;
+  }
+
+  push(index: number, data: Uint8Array): void {
+    if (this.closed) throw reject('closed', 'update already finished');
+    if (index !== this.nextIndex)
+      throw reject('chunk_order', `chunk ${index} out of order (expected ${this.nextIndex})`);
+    if (data.length > this.maxChunkBytes)
+      throw reject('chunk_size', `chunk of ${data.length} bytes > ${this.maxChunkBytes}`);
+    if (this.received + data.length > this.begin.byteLength)
+      throw reject('size', `update exceeds its announced ${this.begin.byteLength} bytes`);
+    writeSync(this.fd, data, 0, data.length, this.received);
+    this.nextIndex++;
+    this.received += data.length;
+    this.hash.update(data);
+  }
+
+  finish(): IngestResult {
+    this.close();
+    if (this.received !== this.begin.byteLength)
+      throw reject('size', `update ended after ${this.received} of ${this.begin.byteLength} bytes`);
+    const sha256 = this.hash.digest('hex');
+    if (sha256 !== this.begin.sha256)
+      throw reject('hash', `update bytes hash to ${sha256}, site declared ${this.begin.sha256}`);
+    return { norm: 0, sha256, spoolSha256: sha256 };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
 /** Receives one update's chunks: decodes, validates (finite), measures its norm, spools float32 values. */
-export class UpdateIngest {
+export class UpdateIngest implements Ingest {
   private readonly fd: number;
   private readonly hash = createHash('sha256');
   private readonly spoolHash = createHash('sha256');

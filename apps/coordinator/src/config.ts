@@ -54,6 +54,10 @@ export const coordinatorConfigSchema = z.strictObject({
       trimFraction: z.number().min(0).max(0.49).default(0.2),
       dp: z.strictObject({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional(),
       seed: z.number().int().default(0),
+      /** Pairwise-masked updates: the coordinator learns only the sum (see secagg.ts for what holds). */
+      secureAggregation: z.boolean().default(false),
+      /** Fixed-point scale of masked values: round(numExamples·delta·scale) must stay within ±2^31 summed. */
+      secaggScale: z.number().positive().default(1024),
     })
     .prefault({}),
   /** Run rounds by itself: `rounds` rounds, each once `minOnline` sites are connected. */

@@ -14,7 +14,7 @@
  */
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -24,8 +24,10 @@ import type { TLSSocket } from 'node:tls';
 import { FedcxrError, type NamedTensors, parseConfig, writeFileAtomic, writeJsonAtomic } from '@fedcxr/core';
 import {
   type Ack,
+  addMasked,
   createTabularModel,
   decodeModel,
+  dequantize,
   type Evaluation,
   encodeModel,
   evaluationReportSchema,
@@ -34,6 +36,9 @@ import {
   modelChunkRequestSchema,
   PROTOCOL_VERSION,
   type RoundPlan,
+  removeDroppedMasks,
+  secaggKeySchema,
+  secaggRevealReplySchema,
   sha256Hex,
   siteAuthSchema,
   siteStatusSchema,
@@ -46,6 +51,9 @@ import {
 import { type Socket, Server as SocketServer } from 'socket.io';
 import {
   FedAvgAccumulator,
+  type Ingest,
+  MaskedIngest,
+  readSpool,
   robustAggregate,
   spoolSha256,
   UpdateIngest,
@@ -117,7 +125,9 @@ interface OpenRound {
   journal: RoundJournal;
   plan: RoundPlan;
   participants: Set<string>;
-  ingests: Map<string, { siteId: string; ingest: UpdateIngest }>;
+  ingests: Map<string, { siteId: string; ingest: Ingest }>;
+  /** Secure aggregation: published keys, whether peers were sent, the modular sum and Σ examples. */
+  secagg?: { keys: Map<string, string>; peersSent: boolean; sum: Uint32Array; total: number };
   accumulator?: FedAvgAccumulator;
   accumulatorBytes?: Uint8Array;
   timer: NodeJS.Timeout;
@@ -329,6 +339,13 @@ export class Coordinator extends EventEmitter {
     if (round === 0 || !existsSync(file)) return;
     const journal = JSON.parse(readFileSync(file, 'utf8')) as RoundJournal;
     if (journal.status !== 'open' || journal.baseModelHash !== this.state.modelHash) return;
+    if (this.config.round.secureAggregation) {
+      // Masks depend on the sites' per-round keys, which died with the connections: start the round over.
+      journal.status = 'failed';
+      writeFileSync(join(this.roundDir(round), 'journal.json'), `${JSON.stringify(journal, null, 2)}\n`);
+      this.audit.append('round_failed', { round, reason: 'secure-aggregation round interrupted by a restart' });
+      return;
+    }
     const kept: AcceptedUpdate[] = [];
     for (const update of journal.accepted) {
       if (existsSync(update.spool) && spoolSha256(update.spool, this.globalFlat.length) === update.spoolSha256)
@@ -364,15 +381,16 @@ export class Coordinator extends EventEmitter {
       learningRate: r.learningRate,
       batchSize: r.batchSize,
       seed: journal.seed,
-      encoding: r.encoding,
+      encoding: r.secureAggregation ? 'uint32' : r.encoding,
       normBound: r.normBound,
       deadline: Date.now() + r.timeoutMs,
       dp: r.dp,
-      secureAggregation: false,
+      secureAggregation: r.secureAggregation,
+      ...(r.secureAggregation ? { secaggScale: r.secaggScale } : {}),
     };
     let accumulator: FedAvgAccumulator | undefined;
     let accumulatorBytes: Uint8Array | undefined;
-    if (r.aggregation === 'fedavg') {
+    if (r.aggregation === 'fedavg' && !r.secureAggregation) {
       accumulatorBytes = new Uint8Array(this.globalBytes.length);
       const offset = this.globalBytes.length - this.globalFlat.length * 4;
       accumulator = new FedAvgAccumulator(new Float32Array(accumulatorBytes.buffer, offset, this.globalFlat.length));
@@ -384,6 +402,16 @@ export class Coordinator extends EventEmitter {
       ingests: new Map(),
       accumulator,
       accumulatorBytes,
+      ...(r.secureAggregation
+        ? {
+            secagg: {
+              keys: new Map<string, string>(),
+              peersSent: false,
+              sum: new Uint32Array(this.globalFlat.length),
+              total: 0,
+            },
+          }
+        : {}),
       timer: setTimeout(() => {}, 0),
       serial: Promise.resolve(),
       startedAt: Date.now(),
@@ -463,12 +491,14 @@ export class Coordinator extends EventEmitter {
     const open = this.open;
     if (!open || open.closing || !site.socket) return;
     if (open.journal.accepted.some((u) => u.siteId === site.id)) return;
+    // Once the peer list is out, a secure-aggregation round cannot take new members.
+    if (open.secagg?.peersSent && !open.secagg.keys.has(site.id)) return;
     open.participants.add(site.id);
     site.socket.emit('round:plan', open.plan);
   }
 
   /** Acceptances run one at a time (journal write, fold), and a closing round waits for them. */
-  private accept(open: OpenRound, siteId: string, begin: UpdateBegin, ingest: UpdateIngest): Promise<void> {
+  private accept(open: OpenRound, siteId: string, begin: UpdateBegin, ingest: Ingest): Promise<void> {
     const work = open.serial.then(async () => {
       if (open.closing)
         throw new UpdateRejected('stale_round', `round ${open.journal.round} closed before the update finished`);
@@ -488,6 +518,13 @@ export class Coordinator extends EventEmitter {
       // Durable before acknowledged: a coordinator restarted after this line still has the update.
       await this.saveJournal(open.journal);
       open.accumulator?.fold(update.spool, update.numExamples);
+      if (open.secagg) {
+        for (const { offset, values } of readSpool(update.spool, open.secagg.sum.length)) {
+          const raw = new Uint32Array(values.buffer, values.byteOffset, values.length);
+          addMasked(open.secagg.sum.subarray(offset, offset + raw.length), raw);
+        }
+        open.secagg.total += update.numExamples;
+      }
       const site = this.sites.get(siteId);
       if (site) site.examples = begin.numExamples;
       this.audit.append('update_accepted', {
@@ -523,16 +560,34 @@ export class Coordinator extends EventEmitter {
     const quorum = this.config.round.minSites;
     let summary: RoundSummary;
     try {
-      if (accepted.length < quorum) {
+      let unmaskError: string | undefined;
+      if (open.secagg && accepted.length >= quorum) {
+        try {
+          await this.unmask(
+            open,
+            accepted.map((u) => u.siteId),
+          );
+        } catch (error) {
+          unmaskError = `secure aggregation could not remove the masks: ${(error as Error).message}`;
+        }
+      }
+      if (accepted.length < quorum || unmaskError) {
         open.journal.status = 'failed';
         await this.saveJournal(open.journal);
-        summary = this.summarize(open, 'failed', `${accepted.length} of ${quorum} required updates by the ${why}`);
+        summary = this.summarize(
+          open,
+          'failed',
+          unmaskError ?? `${accepted.length} of ${quorum} required updates by the ${why}`,
+        );
         this.audit.append('round_failed', { round, reason: summary.reason, accepted: accepted.map((u) => u.siteId) });
       } else {
         const bytes = open.accumulatorBytes ?? new Uint8Array(this.globalBytes.length);
         const offset = this.globalBytes.length - this.globalFlat.length * 4;
         const values = new Float32Array(bytes.buffer, offset, this.globalFlat.length);
-        if (open.accumulator) {
+        if (open.secagg) {
+          const sum = dequantize(open.secagg.sum, this.config.round.secaggScale);
+          for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + sum[i] / open.secagg.total;
+        } else if (open.accumulator) {
           const scale = 1 / open.accumulator.totalWeight;
           for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + values[i] * scale;
         } else {
@@ -583,6 +638,31 @@ export class Coordinator extends EventEmitter {
     this.log(`round ${round} ${summary.outcome}${summary.reason ? `: ${summary.reason}` : ''}`);
     this.emit('round-closed', summary);
     this.changed();
+  }
+
+  /** Removes the masks toward sites that published a key but whose update never arrived. */
+  private async unmask(open: OpenRound, survivors: string[]): Promise<void> {
+    const secagg = open.secagg!;
+    const dropped = [...secagg.keys.keys()].filter((id) => !survivors.includes(id));
+    if (dropped.length === 0) return;
+    const round = open.journal.round;
+    const revealed: { survivorId: string; droppedId: string; seed: Buffer }[] = [];
+    for (const survivorId of survivors) {
+      const socket = this.sites.get(survivorId)?.socket;
+      if (!socket)
+        throw new FedcxrError('secagg_unrecoverable', `survivor ${survivorId} is offline: its masks cannot be removed`);
+      const reply = secaggRevealReplySchema.parse(
+        await socket.timeout(30_000).emitWithAck('secagg:reveal', { round, dropped }),
+      );
+      for (const droppedId of dropped) {
+        const entry = reply.seeds.find((s) => s.peerId === droppedId);
+        if (!entry)
+          throw new FedcxrError('secagg_unrecoverable', `${survivorId} did not reveal its seed with ${droppedId}`);
+        revealed.push({ survivorId, droppedId, seed: Buffer.from(entry.seed, 'hex') });
+      }
+    }
+    removeDroppedMasks(secagg.sum, revealed);
+    this.audit.append('secagg_recovered', { round, dropped, survivors });
   }
 
   private summarize(open: OpenRound, outcome: 'aggregated' | 'failed', reason?: string): RoundSummary {
@@ -779,6 +859,29 @@ export class Coordinator extends EventEmitter {
       this.evaluation.resolve();
       ack(reply, { ok: true });
     });
+    socket.on('secagg:key', (raw: unknown, reply: unknown) => {
+      touch();
+      const key = secaggKeySchema.safeParse(raw);
+      const open = this.open;
+      const secagg = open?.secagg;
+      if (!key.success || !open || !secagg || key.data.round !== open.journal.round || !open.participants.has(siteId))
+        return ack(reply, {
+          ok: false,
+          code: 'secagg',
+          error: 'no secure-aggregation round is expecting a key from this site',
+        });
+      if (secagg.peersSent)
+        return ack(reply, { ok: false, code: 'secagg', error: 'the peer list of this round is already out' });
+      secagg.keys.set(siteId, key.data.publicKey);
+      this.audit.append('secagg_key', { round: open.journal.round, siteId, publicKey: key.data.publicKey });
+      ack(reply, { ok: true });
+      if ([...open.participants].every((id) => secagg.keys.has(id))) {
+        secagg.peersSent = true;
+        const peers = [...secagg.keys].map(([id, publicKey]) => ({ siteId: id, publicKey }));
+        for (const id of secagg.keys.keys())
+          this.sites.get(id)?.socket?.emit('secagg:peers', { round: open.journal.round, peers });
+      }
+    });
     socket.on('site:status', (raw: unknown) => {
       touch();
       const status = siteStatusSchema.safeParse(raw);
@@ -852,8 +955,13 @@ export class Coordinator extends EventEmitter {
       return this.refuse(siteId, 'late', 'the round deadline has passed', { nonce: begin.nonce });
     if (begin.baseModelHash !== this.state.modelHash)
       return this.refuse(siteId, 'stale_model', 'update was trained from another global model', { nonce: begin.nonce });
+    if (open.secagg && !(open.secagg.peersSent && open.secagg.keys.has(siteId)))
+      return this.refuse(siteId, 'secagg', 'masked update without a published key and peer list', {
+        nonce: begin.nonce,
+      });
     try {
-      validateManifest(begin, this.globalSpecs, this.config.round.allowedEncodings);
+      const allowed = open.secagg ? ['uint32'] : this.config.round.allowedEncodings.filter((e) => e !== 'uint32');
+      validateManifest(begin, this.globalSpecs, allowed);
     } catch (error) {
       return this.refuse(siteId, (error as UpdateRejected).code, (error as Error).message, { nonce: begin.nonce });
     }
@@ -864,7 +972,10 @@ export class Coordinator extends EventEmitter {
       }
     }
     const spool = join(this.roundDir(open.journal.round), 'updates', `${siteId}-${begin.nonce}.f32`);
-    open.ingests.set(begin.nonce, { siteId, ingest: new UpdateIngest(begin, spool, this.config.round.chunkBytes) });
+    const ingest = open.secagg
+      ? new MaskedIngest(begin, spool, this.config.round.chunkBytes)
+      : new UpdateIngest(begin, spool, this.config.round.chunkBytes);
+    open.ingests.set(begin.nonce, { siteId, ingest });
     return { ok: true };
   }
 

@@ -112,7 +112,7 @@ export function sha256Hex(bytes: Uint8Array): string {
 }
 
 export function bytesPerElement(encoding: Encoding): number {
-  return encoding === 'float32' ? 4 : encoding === 'float16' ? 2 : 1;
+  return encoding === 'float32' || encoding === 'uint32' ? 4 : encoding === 'float16' ? 2 : 1;
 }
 
 export function encodedByteLength(tensors: readonly UpdateTensor[]): number {
@@ -139,6 +139,8 @@ export function encodeUpdate(
         'federated_shape',
         `update tensor ${spec.name} has ${values.length} values, plan says [${spec.shape}]`,
       );
+    if (encoding === 'uint32')
+      throw new FedcxrError('usage', 'uint32 updates are built by secure aggregation (maskUpdate)');
     if (encoding === 'float32') {
       parts.push(new Uint8Array(Float32Array.from(values).buffer));
       tensors.push({ name: spec.name, shape: [...spec.shape], encoding });
@@ -236,6 +238,8 @@ function decodeRun(bytes: Uint8Array, pos: number, count: number, tensor: Update
   const raw = new Uint8Array(count * size);
   raw.set(bytes.subarray(pos, pos + count * size));
   if (tensor.encoding === 'float32') return new Float32Array(raw.buffer, 0, count);
+  if (tensor.encoding === 'uint32')
+    throw new FedcxrError('update_masked', 'masked (uint32) updates are summed, not decoded');
   if (tensor.encoding === 'float16') return Float32Array.from(new Float16(raw.buffer, 0, count));
   const q = new Int8Array(raw.buffer, 0, count);
   const scale = tensor.scale ?? Number.NaN;

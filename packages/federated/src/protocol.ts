@@ -52,8 +52,11 @@ export const metricsSchema = z
   .refine((m) => Object.keys(m).length <= LIMITS.maxMetrics, `at most ${LIMITS.maxMetrics} metrics`);
 export type Metrics = z.infer<typeof metricsSchema>;
 
-/** How update tensors travel: float32, float16 (IEEE half), or int8 with a per-tensor scale (x ≈ q·scale). */
-export const encodingSchema = z.enum(['float32', 'float16', 'int8']);
+/**
+ * How update tensors travel: float32, float16 (IEEE half), int8 with a per-tensor scale (x ≈ q·scale), or
+ * uint32 = fixed-point values under pairwise masks (secure-aggregation rounds only).
+ */
+export const encodingSchema = z.enum(['float32', 'float16', 'int8', 'uint32']);
 export type Encoding = z.infer<typeof encodingSchema>;
 
 export const chunkDataSchema = z
@@ -106,6 +109,8 @@ export const roundPlanSchema = z.strictObject({
   deadline: z.number().int(),
   dp: dpPlanSchema.optional(),
   secureAggregation: z.boolean().default(false),
+  /** Secure aggregation: sites send round(numExamples·delta·scale) mod 2^32 under masks. */
+  secaggScale: z.number().positive().optional(),
 });
 export type RoundPlan = z.infer<typeof roundPlanSchema>;
 
@@ -191,6 +196,23 @@ export const siteStatusSchema = z.strictObject({
 });
 export type SiteStatus = z.infer<typeof siteStatusSchema>;
 
+// Secure aggregation (see secagg.ts)
+export const publicKeySchema = z.string().regex(/^[0-9a-f]{64}$/, 'a raw X25519 public key in hex');
+export const secaggKeySchema = z.strictObject({ round: roundSchema, publicKey: publicKeySchema });
+export const secaggPeersSchema = z.strictObject({
+  round: roundSchema,
+  peers: z.array(z.strictObject({ siteId: siteIdSchema, publicKey: publicKeySchema })).max(10_000),
+});
+export const secaggRevealRequestSchema = z.strictObject({
+  round: roundSchema,
+  dropped: z.array(siteIdSchema).max(10_000),
+});
+/** A survivor's answer: its pair seeds with the dropped sites only. */
+export const secaggRevealReplySchema = z.strictObject({
+  round: roundSchema,
+  seeds: z.array(z.strictObject({ peerId: siteIdSchema, seed: sha256HexSchema })).max(10_000),
+});
+
 /** Every event a site may emit, with its payload schema: the site agent refuses to send anything else. */
 export const siteOutbound = {
   'model:chunk': modelChunkRequestSchema,
@@ -199,6 +221,7 @@ export const siteOutbound = {
   'update:end': updateEndSchema,
   'eval:report': evaluationReportSchema,
   'site:status': siteStatusSchema,
+  'secagg:key': secaggKeySchema,
 } as const;
 export type SiteEvent = keyof typeof siteOutbound;
 
@@ -206,4 +229,6 @@ export type SiteEvent = keyof typeof siteOutbound;
 export const coordinatorOutbound = {
   'round:plan': roundPlanSchema,
   'round:closed': roundClosedSchema,
+  'secagg:peers': secaggPeersSchema,
+  'secagg:reveal': secaggRevealRequestSchema,
 } as const;

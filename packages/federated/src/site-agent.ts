@@ -27,9 +27,13 @@ import {
   roundPlanSchema,
   type SiteEvent,
   type SiteStatus,
+  secaggPeersSchema,
+  secaggRevealReplySchema,
+  secaggRevealRequestSchema,
   siteOutbound,
   type UpdateBegin,
 } from './protocol.js';
+import { generateSecAggKeys, maskUpdate, pairSeed, quantize } from './secagg.js';
 import type { LocalTrainer } from './trainer.js';
 
 export interface SiteAgentOptions {
@@ -64,6 +68,9 @@ export class SiteAgent extends EventEmitter {
   private job: { key: string; round: number; controller: AbortController; done: Promise<unknown> } | undefined;
   private finished: FinishedUpdate | undefined;
   private stopping = false;
+  /** Secure aggregation: peers' keys per round (may arrive before we wait), and our pair seeds. */
+  private readonly secaggPeers = new Map<number, { siteId: string; publicKey: string }[]>();
+  private secaggSeeds: { round: number; seeds: Map<string, Buffer> } | undefined;
   private readonly ackTimeoutMs: number;
   private readonly log: (message: string) => void;
 
@@ -90,6 +97,24 @@ export class SiteAgent extends EventEmitter {
     socket.io.on('reconnect_error', (error) => this.log(`${siteId}: reconnect failed: ${error.message}`));
     socket.io.on('reconnect', () => this.log(`${siteId}: reconnected`));
     socket.on('round:plan', (raw: unknown) => this.onPlan(raw));
+    socket.on('secagg:peers', (raw: unknown) => {
+      const peers = secaggPeersSchema.safeParse(raw);
+      if (!peers.success) return;
+      this.secaggPeers.set(peers.data.round, peers.data.peers);
+      this.emit('secagg-peers', peers.data.round);
+    });
+    socket.on('secagg:reveal', (raw: unknown, reply: unknown) => {
+      const request = secaggRevealRequestSchema.safeParse(raw);
+      const mine = this.secaggSeeds;
+      if (!request.success || !mine || mine.round !== request.data.round || typeof reply !== 'function') return;
+      // Only seeds shared with the sites named as dropped: those masks never reach the sum otherwise.
+      const seeds = request.data.dropped
+        .filter((id) => mine.seeds.has(id))
+        .map((peerId) => ({ peerId, seed: mine.seeds.get(peerId)!.toString('hex') }));
+      const payload = secaggRevealReplySchema.parse({ round: mine.round, seeds });
+      this.options.onSend?.('secagg:reveal' as SiteEvent, payload);
+      (reply as (value: unknown) => void)(payload);
+    });
     socket.on('round:closed', (raw: unknown) => {
       const closed = roundClosedSchema.safeParse(raw);
       if (!closed.success) return;
@@ -189,6 +214,8 @@ export class SiteAgent extends EventEmitter {
         await this.status({ state: 'idle', round: plan.round });
         return;
       }
+      const keys = plan.secureAggregation ? generateSecAggKeys() : undefined;
+      if (keys) expectOk(await this.send('secagg:key', { round: plan.round, publicKey: keys.publicKey }), 'secagg:key');
       await this.status({ state: 'training', round: plan.round });
       this.emit('training', plan.round);
       const result = await this.options.trainer.train(
@@ -210,7 +237,9 @@ export class SiteAgent extends EventEmitter {
         const applied = clipAndNoise(delta, plan.dp.clipNorm, plan.dp.noiseMultiplier);
         metrics.dp_clipped = applied.clipped ? 1 : 0;
       }
-      const encoded = encodeUpdate(delta, plan.tensors, plan.encoding);
+      const encoded = keys
+        ? await this.maskedUpdate(plan, delta, result.numExamples, keys.privateKey, signal)
+        : encodeUpdate(delta, plan.tensors, plan.encoding);
       finished = {
         round: plan.round,
         modelHash: plan.modelHash,
@@ -232,6 +261,53 @@ export class SiteAgent extends EventEmitter {
     }
     await this.upload(finished, signal);
     await this.status({ state: 'idle', round: plan.round });
+  }
+
+  /** Secure aggregation: round(n·δ·scale) mod 2^32 plus the pairwise masks of this round's peers. */
+  private async maskedUpdate(
+    plan: RoundPlan,
+    delta: NamedTensors,
+    numExamples: number,
+    privateKey: import('node:crypto').KeyObject,
+    signal: AbortSignal,
+  ): Promise<{ tensors: UpdateBegin['tensors']; bytes: Uint8Array }> {
+    let peers = this.secaggPeers.get(plan.round);
+    while (!peers) {
+      if (signal.aborted) throw new FedcxrError('training_aborted', 'round aborted while waiting for peers');
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.off('secagg-peers', done);
+          resolve();
+        };
+        const timer = setTimeout(done, 200);
+        this.on('secagg-peers', done);
+      });
+      peers = this.secaggPeers.get(plan.round);
+    }
+    const total = plan.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    const flat = new Float32Array(total);
+    let offset = 0;
+    for (const spec of plan.tensors) {
+      const values = delta.get(spec.name)!.data;
+      for (let i = 0; i < values.length; i++) flat[offset + i] = values[i] * numExamples;
+      offset += values.length;
+    }
+    const seeds = new Map(
+      peers
+        .filter((p) => p.siteId !== this.options.siteId)
+        .map((p) => [p.siteId, pairSeed(privateKey, p.publicKey, plan.round)]),
+    );
+    this.secaggSeeds = { round: plan.round, seeds };
+    const masked = maskUpdate(
+      quantize(flat, plan.secaggScale ?? 1024),
+      this.options.siteId,
+      [...seeds].map(([peerId, seed]) => ({ peerId, seed })),
+    );
+    return {
+      tensors: plan.tensors.map((t) => ({ name: t.name, shape: [...t.shape], encoding: 'uint32' as const })),
+      bytes: new Uint8Array(masked.buffer),
+    };
   }
 
   private async download(plan: RoundPlan, signal: AbortSignal): Promise<NamedTensors> {
