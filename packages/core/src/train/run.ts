@@ -66,8 +66,7 @@ export function buildTrainingDetector(config: TrainConfig, classNames: readonly 
     backbone: config.model.backbone,
     numClasses: numClasses + 1,
     classes: ['__background__', ...classNames],
-    // `seed` reaches backbones that accept one (models-frcnn's initialize unseeded today: start from
-    // model.weights for a run that is reproducible from its first step).
+    // The seed also fixes the backbone's random initial weights (models-frcnn's backbones honour it).
     backboneOptions: { trainableLayers: config.model.trainableLayers, seed: config.seed },
     minSize: config.model.minSize,
     maxSize: config.model.maxSize,

@@ -3,18 +3,22 @@
  * so a config line (`backbone: resnet101_fpn`) swaps one for another.
  */
 import { type BackboneOptions, backbones } from '@fedcxr/core';
-import { withoutRandomInit } from './params.js';
+import { withInitSeed, withoutRandomInit } from './params.js';
 import { RESNET_SPECS, ResNetFpnBackbone, type ResNetFpnOptions } from './resnet.js';
 import { SwinTFpnBackbone, type SwinTFpnOptions } from './swin.js';
 
 export { applyFpn, defineFpn, FPN_CHANNELS, fpnOutputs } from './fpn.js';
-export { isIgnoredBuffer, ParamStore, withoutRandomInit } from './params.js';
+export { isIgnoredBuffer, ParamStore, withInitSeed, withoutRandomInit } from './params.js';
 export { FROZEN_BN_EPS, RESNET_SPECS, ResNetFpnBackbone, type ResNetFpnOptions, type ResNetSpec } from './resnet.js';
 export { SWIN_T, SwinTFpnBackbone, type SwinTFpnOptions } from './swin.js';
 
-/** `randomInit: false` (for weights loaded right after) builds with zeros instead of random draws. */
+/**
+ * `randomInit: false` (for weights loaded right after) builds with zeros instead of random draws; a numeric
+ * `seed` makes the random initial values reproducible.
+ */
 function build<T>(options: BackboneOptions, make: () => T): T {
-  return options.randomInit === false ? withoutRandomInit(make) : make();
+  if (options.randomInit === false) return withoutRandomInit(make);
+  return typeof options.seed === 'number' ? withInitSeed(options.seed, make) : make();
 }
 
 const resnets: [string, string, string][] = [

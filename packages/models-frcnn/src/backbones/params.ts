@@ -113,6 +113,23 @@ export class ParamStore {
 // Initializers (torchvision's defaults), producing tfjs layouts.
 
 let randomInitSkipped = false;
+/** When set, each initializer draws from its own seed (base, base + 1, …): a seeded build is reproducible. */
+let initSeed: { next: number } | null = null;
+
+/** Runs a (synchronous) model construction whose random initial values follow `seed`. */
+export function withInitSeed<T>(seed: number, build: () => T): T {
+  const previous = initSeed;
+  initSeed = { next: (Math.abs(Math.trunc(seed)) * 7919 + 17) % 2 ** 31 };
+  try {
+    return build();
+  } finally {
+    initSeed = previous;
+  }
+}
+
+function drawSeed(): number | undefined {
+  return initSeed ? initSeed.next++ : undefined;
+}
 
 /**
  * Runs a (synchronous) model construction with zeros instead of random draws: for models whose weights are
@@ -132,7 +149,7 @@ export function withoutRandomInit<T>(build: () => T): T {
 export function kaimingNormalFanOut(kh: number, kw: number, inChannels: number, outChannels: number): tf.Tensor {
   if (randomInitSkipped) return tf.zeros([kh, kw, inChannels, outChannels]);
   const std = Math.sqrt(2 / (outChannels * kh * kw));
-  return tf.randomNormal([kh, kw, inChannels, outChannels], 0, std, 'float32');
+  return tf.randomNormal([kh, kw, inChannels, outChannels], 0, std, 'float32', drawSeed());
 }
 
 /** kaiming_uniform_(a) for a conv [kh, kw, in, out] (a = 1: torchvision's FPN; a = √5: nn.Conv2d's default). */
@@ -140,24 +157,25 @@ export function kaimingUniform(kh: number, kw: number, inChannels: number, outCh
   if (randomInitSkipped) return tf.zeros([kh, kw, inChannels, outChannels]);
   const gain = Math.sqrt(2 / (1 + a * a));
   const bound = gain * Math.sqrt(3 / (inChannels * kh * kw));
-  return tf.randomUniform([kh, kw, inChannels, outChannels], -bound, bound, 'float32');
+  return tf.randomUniform([kh, kw, inChannels, outChannels], -bound, bound, 'float32', drawSeed());
 }
 
 /** trunc_normal_(std) within ±2 (absolute, as torch's defaults) for a linear [in, out] or a table. */
 export function truncatedNormal(shape: number[], std: number): tf.Tensor {
   if (randomInitSkipped) return tf.zeros(shape);
-  return tf.tidy(() => tf.clipByValue(tf.truncatedNormal(shape, 0, std, 'float32'), -2, 2));
+  const seed = drawSeed();
+  return tf.tidy(() => tf.clipByValue(tf.truncatedNormal(shape, 0, std, 'float32', seed), -2, 2));
 }
 
 /** xavier_uniform_ for a linear [in, out]. */
 export function xavierUniform(inFeatures: number, outFeatures: number): tf.Tensor {
   if (randomInitSkipped) return tf.zeros([inFeatures, outFeatures]);
   const bound = Math.sqrt(6 / (inFeatures + outFeatures));
-  return tf.randomUniform([inFeatures, outFeatures], -bound, bound, 'float32');
+  return tf.randomUniform([inFeatures, outFeatures], -bound, bound, 'float32', drawSeed());
 }
 
 /** normal(0, std) for small vectors (e.g. swin's MLP biases). */
 export function normal(shape: number[], std: number): tf.Tensor {
   if (randomInitSkipped) return tf.zeros(shape);
-  return tf.randomNormal(shape, 0, std, 'float32');
+  return tf.randomNormal(shape, 0, std, 'float32', drawSeed());
 }
