@@ -9,8 +9,8 @@
  * update is uniformly distributed (it reveals nothing); only the sum of the surviving updates is learned.
  * What does not: a coordinator that lies ("site i dropped") after receiving i's masked update can ask the
  * others for i's seeds and unmask it (the double-masking/Shamir layer of the paper prevents that and is not
- * implemented); masked values cannot be norm-checked, so sites must clip before masking. STATUS: library
- * and tests only; the socket protocol and coordinator do not use it yet.
+ * implemented); masked values cannot be norm-checked, so sites must clip before masking. Wired in with
+ * `round.secureAggregation: true` (secagg:key / secagg:peers / secagg:reveal; apps/coordinator/src/secagg.test.ts).
  */
 import {
   createCipheriv,
