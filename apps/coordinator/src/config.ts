@@ -38,8 +38,9 @@ export const coordinatorConfigSchema = z.strictObject({
       mu: z.number().min(0).default(0),
       learningRate: z.number().positive().optional(),
       batchSize: z.number().int().positive().optional(),
-      encoding: encodingSchema.default('float32'),
-      allowedEncodings: z.array(encodingSchema).default(['float32', 'float16', 'int8']),
+      /** Wire encoding of plain updates (uint32 is secure aggregation's own, chosen by `secureAggregation`). */
+      encoding: encodingSchema.exclude(['uint32']).default('float32'),
+      allowedEncodings: z.array(encodingSchema.exclude(['uint32'])).default(['float32', 'float16', 'int8']),
       normBound: z.number().positive().default(1000),
       /** Quorum: fewest accepted updates that make a round. */
       minSites: z.number().int().min(1).default(1),

@@ -960,7 +960,7 @@ export class Coordinator extends EventEmitter {
         nonce: begin.nonce,
       });
     try {
-      const allowed = open.secagg ? ['uint32'] : this.config.round.allowedEncodings.filter((e) => e !== 'uint32');
+      const allowed = open.secagg ? ['uint32'] : this.config.round.allowedEncodings;
       validateManifest(begin, this.globalSpecs, allowed);
     } catch (error) {
       return this.refuse(siteId, (error as UpdateRejected).code, (error as Error).message, { nonce: begin.nonce });

@@ -41,7 +41,7 @@ export interface SimulationOptions {
   epochs?: number;
   mu?: number;
   aggregation?: 'fedavg' | 'median' | 'trimmed-mean';
-  encoding?: Encoding;
+  encoding?: Exclude<Encoding, 'uint32'>;
   hidden?: number;
   learningRate?: number;
   batchSize?: number;
