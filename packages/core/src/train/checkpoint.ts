@@ -46,6 +46,8 @@ export interface ModelCard {
     inputChannels: 1 | 3;
     /** How the images were made from DICOM (the dataset importer's intensity preset), so prediction repeats it. */
     normalization: string;
+    /** The importer's preparation of source files (DICOM preset, longer side, letterbox). */
+    dicom: { preset: string; size: number | null; letterbox: boolean };
   };
   /** Detector settings from config (passed back to the factory when loading). */
   options: Record<string, unknown>;

@@ -73,6 +73,8 @@ describe('trainDetector', () => {
       classes: ['__background__', 'square', 'disc'],
     });
     expect(card.preprocessing.normalization).toBe('seed-log');
+    // No importer record in this synthetic set's info: the preset comes from the config, full size.
+    expect(card.preprocessing.dicom).toEqual({ preset: 'seed', size: null, letterbox: false });
     expect(card.metrics.AP).toBe(bestAp);
     detector.dispose();
   });

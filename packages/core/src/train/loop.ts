@@ -426,6 +426,19 @@ function stopped(epoch: number, step: number): FedcxrError {
 const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 
+/**
+ * How source files became the training images, from the importer's record in the annotations' `info`
+ * (`cxr dataset import` writes preset, size and letterbox), so `cxr predict` prepares new DICOMs the same way.
+ */
+function importSettings(
+  info: Record<string, unknown> | undefined,
+  normalization: string,
+): { preset: string; size: number | null; letterbox: boolean } {
+  const preset = typeof info?.preset === 'string' ? info.preset : normalization.replace(/-log$/, '');
+  const size = typeof info?.size === 'number' ? info.size : null;
+  return { preset, size, letterbox: info?.letterbox === true };
+}
+
 function modelCard(
   config: TrainConfig,
   detector: Detector,
@@ -450,6 +463,7 @@ function modelCard(
       // Grey X-rays go in as one channel; the detector replicates it to three.
       inputChannels: 1,
       normalization: config.data.normalization,
+      dicom: importSettings(train.coco.info, config.data.normalization),
     },
     options: config.model.options,
     recipe: {
