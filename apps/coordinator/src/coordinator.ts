@@ -366,11 +366,11 @@ export class Coordinator extends EventEmitter {
     this.log(`resumed round ${round} with ${kept.length} accepted update(s)`);
   }
 
-  private createOpenRound(journal: RoundJournal): OpenRound {
+  private buildPlan(round: number, seed: number): RoundPlan {
     const r = this.config.round;
-    const plan: RoundPlan = {
+    return {
       protocol: PROTOCOL_VERSION,
-      round: journal.round,
+      round,
       task: 'train',
       modelHash: this.state.modelHash,
       modelBytes: this.globalBytes.length,
@@ -380,7 +380,7 @@ export class Coordinator extends EventEmitter {
       mu: r.mu,
       learningRate: r.learningRate,
       batchSize: r.batchSize,
-      seed: journal.seed,
+      seed,
       encoding: r.secureAggregation ? 'uint32' : r.encoding,
       normBound: r.normBound,
       deadline: Date.now() + r.timeoutMs,
@@ -388,6 +388,11 @@ export class Coordinator extends EventEmitter {
       secureAggregation: r.secureAggregation,
       ...(r.secureAggregation ? { secaggScale: r.secaggScale } : {}),
     };
+  }
+
+  private createOpenRound(journal: RoundJournal): OpenRound {
+    const r = this.config.round;
+    const plan = this.buildPlan(journal.round, journal.seed);
     let accumulator: FedAvgAccumulator | undefined;
     let accumulatorBytes: Uint8Array | undefined;
     if (r.aggregation === 'fedavg' && !r.secureAggregation) {
@@ -705,15 +710,7 @@ export class Coordinator extends EventEmitter {
     if (this.open) throw new FedcxrError('round_open', 'cannot evaluate while a round is open');
     const online = [...this.sites.values()].filter((s) => s.online && s.socket);
     const plan: RoundPlan = {
-      ...this.createOpenRound({
-        round: this.state.lastRound + 1,
-        status: 'open',
-        baseModelHash: this.state.modelHash,
-        seed: 0,
-        openedAt: '',
-        accepted: [],
-        seenNonces: [],
-      }).plan,
+      ...this.buildPlan(this.state.lastRound + 1, 0),
       task: 'evaluate',
       deadline: Date.now() + timeoutMs,
     };
