@@ -16,7 +16,7 @@ export interface DemoSummary {
   federated: Record<string, unknown>;
 }
 
-const escape = (text: string) =>
+const escapeHtml = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 async function listPngs(dir: string): Promise<string[]> {
@@ -35,12 +35,12 @@ export async function demoIndexHtml(summary: DemoSummary): Promise<string> {
   const rows = summary.stages
     .map(
       (s) =>
-        `<tr><td>${escape(s.name)}</td><td class="num">${s.seconds.toFixed(1)} s</td><td><svg width="220" height="12"><rect width="${((220 * s.seconds) / maxSeconds).toFixed(1)}" height="12" fill="#4e79a7"/></svg></td></tr>`,
+        `<tr><td>${escapeHtml(s.name)}</td><td class="num">${s.seconds.toFixed(1)} s</td><td><svg width="220" height="12"><rect width="${((220 * s.seconds) / maxSeconds).toFixed(1)}" height="12" fill="#4e79a7"/></svg></td></tr>`,
     )
     .join('\n');
   const figure = (src: string, caption: string) =>
-    `<figure><img src="${escape(src)}" alt="${escape(caption)}"><figcaption>${escape(caption)}</figcaption></figure>`;
-  const federatedJson = escape(JSON.stringify(summary.federated, null, 2).slice(0, 4000));
+    `<figure><img src="${escapeHtml(src)}" alt="${escapeHtml(caption)}"><figcaption>${escapeHtml(caption)}</figcaption></figure>`;
+  const federatedJson = escapeHtml(JSON.stringify(summary.federated, null, 2).slice(0, 4000));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fedcxr demo</title>
 <style>
