@@ -7,6 +7,7 @@ normalized input, samples of every FPN level and RPN head output, and the box he
 by torchvision's MultiScaleRoIAlign.
 
 Run: V=$(bash ../shared/tools/python-reference-env.sh); $V/bin/python tools/reference/onnx_make_fixtures.py .cache/reference
+(tests add --checkpoint-only when the cache is empty)
 """
 import base64
 import json
@@ -19,7 +20,11 @@ from safetensors.torch import save_file
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 
-cache = sys.argv[1] if len(sys.argv) > 1 else ".cache/reference"
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+# --checkpoint-only: what tests run when the cache is empty (several may at once): write the checkpoint
+# atomically and leave the committed fixture alone.
+checkpoint_only = "--checkpoint-only" in sys.argv
+cache = args[0] if args else ".cache/reference"
 os.makedirs(cache, exist_ok=True)
 torch.manual_seed(0)
 backbone = resnet_fpn_backbone(backbone_name="resnet18", weights=None, trainable_layers=3)
@@ -35,7 +40,13 @@ with torch.no_grad():
             p.copy_(torch.randn_like(p) * 0.2 + (1.0 if name.endswith("weight") else 0.0))
 model.eval()
 state = {k: v.contiguous() for k, v in model.state_dict().items()}
-save_file(state, os.path.join(cache, "onnx-resnet18-fpn.safetensors"))
+target = os.path.join(cache, "onnx-resnet18-fpn.safetensors")
+tmp = f"{target}.{os.getpid()}.tmp"
+save_file(state, tmp)
+os.replace(tmp, target)
+if checkpoint_only:
+    print("wrote", target)
+    sys.exit(0)
 
 gen = torch.Generator().manual_seed(1)
 image = torch.rand(3, 64, 96, generator=gen)

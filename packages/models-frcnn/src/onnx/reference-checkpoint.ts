@@ -30,9 +30,13 @@ export function referenceCheckpoint(): string | null {
   const venv = process.env.REFERENCE_VENV ?? '/tmp/fedcxr-reference-venv';
   if (!existsSync(join(venv, 'bin', 'python'))) return null;
   const started = Date.now();
-  execFileSync(join(venv, 'bin', 'python'), [join(repoRoot, 'tools/reference/onnx_make_fixtures.py'), cache], {
-    stdio: 'ignore',
-  });
+  execFileSync(
+    join(venv, 'bin', 'python'),
+    [join(repoRoot, 'tools/reference/onnx_make_fixtures.py'), cache, '--checkpoint-only'],
+    {
+      stdio: 'ignore',
+    },
+  );
   process.stderr.write(`generated ${file} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   return file;
 }
