@@ -31,7 +31,7 @@ export function registerDemoCommands(program: Command): void {
       .option('--out <dir>', 'output folder (replaced)', 'runs/demo')
       .option('--seed <n>', 'seed for the phantom, the split and training', '1')
       .option('--patients <n>', 'labelled patients in the phantom', '16')
-      .option('--epochs <n>', 'training epochs', '4')
+      .option('--epochs <n>', 'training epochs', '10')
       .option('--backend <name>', 'tensor engine backend for training', 'auto'),
   ).action(
     action(async (ctx, flags: DemoFlags) => {
