@@ -71,6 +71,10 @@ with torch.no_grad():
     # End to end in eval mode on two images of different sizes (the second is resized and padded).
     image2 = torch.rand(3, 80, 60, generator=gen)
     detections = model([image, image2])
+    # The first image as an 8-bit grey PNG would carry it (what `cxr predict` reads), replicated to RGB as
+    # fedcxr's transform does for one-channel input.
+    grey_u8 = torch.round(image[0] * 255)
+    grey_detections = model([(grey_u8 / 255)[None].repeat(3, 1, 1)])[0]
 
 out = {
     "checkpoint": "onnx-resnet18-fpn.safetensors",
@@ -86,6 +90,8 @@ out = {
     "images_f32_base64": [base64.b64encode(im.permute(1, 2, 0).numpy().astype("<f4").tobytes()).decode() for im in (image, image2)],
     "image_shapes": [[64, 96, 3], [80, 60, 3]],
     "detections": [{k: v.numpy().tolist() for k, v in d.items()} for d in detections],
+    "grey_u8_base64": base64.b64encode(grey_u8.numpy().astype(np.uint8).tobytes()).decode(),
+    "grey_detections": {k: v.numpy().tolist() for k, v in grey_detections.items()},
 }
 path = os.path.join(os.path.dirname(__file__), "fixtures", "onnx", "resnet18_fpn.json")
 with open(path, "w") as f:

@@ -14,6 +14,8 @@ import {
 import { runCli } from '../testing.js';
 import type { ImagePrediction } from './predict.js';
 
+const fixture = readOnnxFixture();
+
 describe('cxr predict', () => {
   let dir = '';
   const sopInstanceUid = '1.2.826.0.1.3680043.8.498.1';
@@ -25,10 +27,8 @@ describe('cxr predict', () => {
     await saveReferenceModelDir(join(dir, 'model'), checkpoint);
     const inputs = join(dir, 'inputs', 'nested');
     mkdirSync(inputs, { recursive: true });
-    const fixture = readOnnxFixture();
     const [height, width] = fixture.image_shapes[0];
-    const rgb = new Float32Array(new Uint8Array(Buffer.from(fixture.images_f32_base64[0], 'base64')).buffer);
-    const grey = Uint8Array.from({ length: height * width }, (_, i) => Math.round(rgb[i * 3] * 255));
+    const grey = new Uint8Array(Buffer.from(fixture.grey_u8_base64, 'base64'));
     writeFileSync(join(dir, 'inputs', 'a.png'), encodeGreyPng({ width, height, channels: 1, bitDepth: 8, data: grey }));
     // A 12-bit MONOCHROME1 DICOM with a window, in a sub-folder (folders are walked recursively).
     writeFileSync(
@@ -140,4 +140,32 @@ describe('cxr predict', () => {
     expect(stats[1]).toBe(1);
     expect(stats[0]).toBeGreaterThan(0.99);
   }, 240_000);
+
+  for (const engine of ['tfjs', 'onnx']) {
+    it(`--engine ${engine} --json gives torchvision's detections for the same checkpoint and image`, async (ctx) => {
+      if (!dir) ctx.skip(SKIP_REASON);
+      const run = await runCli([
+        'predict',
+        join(dir, 'inputs', 'a.png'),
+        '--model',
+        join(dir, 'model'),
+        '--engine',
+        engine,
+        '--json',
+      ]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      const [printed] = run.json<ImagePrediction[]>();
+      const reference = fixture.grey_detections;
+      expect(printed.detections).toHaveLength(reference.scores.length);
+      printed.detections.forEach((d, i) => {
+        const [x1, y1, x2, y2] = reference.boxes[i];
+        expect(d.category).toBe(['__background__', 'a', 'b'][reference.labels[i]]);
+        expect(Math.abs(d.score - reference.scores[i]), `score ${i}`).toBeLessThan(1e-4);
+        const box = [d.bbox[0], d.bbox[1], d.bbox[0] + d.bbox[2], d.bbox[1] + d.bbox[3]];
+        [x1, y1, x2, y2].forEach((v, c) => {
+          expect(Math.abs(box[c] - v), `box ${i}`).toBeLessThan(0.01);
+        });
+      });
+    }, 240_000);
+  }
 });

@@ -13,6 +13,7 @@ import {
   encodeRgbPng,
   FedcxrError,
   greyToRgb,
+  initEngine,
   writeFileAtomic,
   writeJsonAtomic,
 } from '@fedcxr/core';
@@ -63,6 +64,8 @@ async function openPredictor(model: string, engine: string, threads: number | un
     };
   }
   if (engine === 'tfjs') {
+    // The fastest tfjs backend that starts here (wasm on CPUs; tfjs-node-gpu or WebGPU on GPUs).
+    await initEngine({ backend: 'auto' });
     const { detector, card } = await loadDetector(model);
     const recorded = Array.isArray((card as Record<string, unknown>).categoryIds)
       ? ((card as Record<string, unknown>).categoryIds as number[])
@@ -151,7 +154,7 @@ export function registerPredictCommands(program: Command): void {
               detections: detections.map((d) => {
                 const [x1, y1, x2, y2] = input.toOriginal(d.box);
                 return {
-                  bbox: [x1, y1, x2 - x1, y2 - y1].map((v) => Math.round(v * 100) / 100) as [
+                  bbox: [x1, y1, x2 - x1, y2 - y1].map((v) => Math.round(v * 1000) / 1000) as [
                     number,
                     number,
                     number,
@@ -159,7 +162,7 @@ export function registerPredictCommands(program: Command): void {
                   ],
                   category_id: predictor.categoryIds[d.label] ?? d.label,
                   category: predictor.classes[d.label] ?? String(d.label),
-                  score: Math.round(d.score * 1e5) / 1e5,
+                  score: Math.round(d.score * 1e6) / 1e6,
                 };
               }),
             };

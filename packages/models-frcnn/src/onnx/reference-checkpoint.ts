@@ -16,6 +16,9 @@ export interface OnnxFixture {
   images_f32_base64: string[];
   image_shapes: [number, number, 3][];
   detections: { boxes: number[][]; labels: number[]; scores: number[] }[];
+  /** The first image as 8-bit grey (what a PNG carries) and torchvision's detections on it. */
+  grey_u8_base64: string;
+  grey_detections: { boxes: number[][]; labels: number[]; scores: number[] };
 }
 
 export function readOnnxFixture(): OnnxFixture {
