@@ -10,6 +10,7 @@ import {
   SKIP_REASON,
   saveReferenceModelDir,
 } from '../../../models-frcnn/src/onnx/reference-checkpoint.js';
+import { reportHeatmaps } from '../inference/report-heatmaps.js';
 import { runCli } from '../testing.js';
 
 describe('cxr export onnx / cxr explain', () => {
@@ -99,4 +100,31 @@ describe('cxr export onnx / cxr explain', () => {
     expect(run.exitCode).toBe(3);
     expect(run.json<{ error: { code: string; message: string } }>().error.message).toContain('/nonexistent-model');
   });
+
+  it('gives the training report EigenCAM heat maps of validation images (images with findings first)', async (ctx) => {
+    if (!dir) ctx.skip(SKIP_REASON);
+    const data = {
+      images: [
+        { id: 1, file_name: 'image.png', width: 96, height: 64 },
+        { id: 2, file_name: 'image.png', width: 96, height: 64 },
+      ],
+      categories: [{ id: 1, name: 'a' }],
+      annotations: [
+        {
+          id: 1,
+          image_id: 2,
+          category_id: 1,
+          bbox: [10, 10, 20, 20] as [number, number, number, number],
+          area: 400,
+          iscrowd: 0 as const,
+        },
+      ],
+    };
+    const images = await reportHeatmaps(join(dir, 'model'), data, dir, 1);
+    expect(images).toHaveLength(1);
+    expect(images[0].src.startsWith('data:image/png;base64,')).toBe(true);
+    const png = PNG.sync.read(Buffer.from(images[0].src.split(',')[1], 'base64'));
+    expect([png.width, png.height]).toEqual([96, 64]);
+    expect(images[0].caption).toMatch(/EigenCAM/);
+  }, 120_000);
 });

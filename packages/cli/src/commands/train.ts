@@ -3,11 +3,19 @@
  * validating every epoch, keeping best/last checkpoints, appending `log.jsonl` and refreshing `report.html`
  * under `runs/<name>/`. Flags override the file. Ctrl-C checkpoints and stops; `--resume` continues exactly.
  */
-import { join } from 'node:path';
-import { FedcxrError, runTraining, type TrainEvent, trainConfigSchema } from '@fedcxr/core';
+import { dirname, join } from 'node:path';
+import {
+  FedcxrError,
+  openCocoDataset,
+  runTraining,
+  type TrainEvent,
+  trainConfigSchema,
+  writeRunReport,
+} from '@fedcxr/core';
 import '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
 import { action, createProgress, loadConfig, type Progress, withCommonOptions } from '../framework.js';
+import { reportHeatmaps, supportsHeatmaps } from '../inference/report-heatmaps.js';
 
 interface TrainFlags {
   config?: string;
@@ -136,6 +144,22 @@ export function registerTrainCommands(program: Command): void {
           best: outcome.best ? join(outcome.runDir, 'checkpoints', outcome.best.tag) : null,
           last: join(outcome.runDir, 'last'),
         };
+        let heatmaps = 0;
+        if (outcome.report && checkpoints.best && config.data.val && supportsHeatmaps(config.model.backbone)) {
+          ctx.log('adding EigenCAM heat maps of the best checkpoint to the report…');
+          const val = await openCocoDataset(config.data.val, {
+            imageDir: config.data.imageDir,
+            limit: config.data.limit,
+          });
+          const images = await reportHeatmaps(
+            checkpoints.best,
+            val.coco,
+            config.data.imageDir ?? dirname(config.data.val),
+            config.validation.reportImages > 0 ? Math.min(4, config.validation.reportImages) : 0,
+          );
+          heatmaps = images.length;
+          if (images.length > 0) await writeRunReport(outcome, { val }, { heatmaps: images });
+        }
         const lastRecord = outcome.history[outcome.history.length - 1];
         return {
           data: {
@@ -147,6 +171,7 @@ export function registerTrainCommands(program: Command): void {
             best: outcome.best,
             checkpoints,
             report: outcome.report ?? null,
+            heatmaps,
             log: join(outcome.runDir, 'log.jsonl'),
             epochs: outcome.history,
           },
