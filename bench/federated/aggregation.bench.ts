@@ -6,7 +6,7 @@
  * Each mode runs in its own child process so its peak RSS is its own.
  *
  *   node --experimental-transform-types --no-warnings \
- *     --import ./packages/federated/src/ts-source-register.mjs bench/federated/aggregation.bench.ts \
+ *     --import ./bench/register.mjs bench/federated/aggregation.bench.ts \
  *     [--sites 20] [--params 41000000] [--encoding float32|float16|int8] [--chunk 1048576]
  */
 import { execFileSync } from 'node:child_process';

@@ -4,7 +4,7 @@
  * federated accuracy beside the centralized reference (same model, same total epochs, same test split).
  *
  *   node --experimental-transform-types --no-warnings \
- *     --import ./packages/federated/src/ts-source-register.mjs bench/federated/simulate-rsna.ts [--rounds 10]
+ *     --import ./bench/register.mjs bench/federated/simulate-rsna.ts [--rounds 10]
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -5,7 +5,7 @@
  * venv's PyTorch. Times are the best of --reps after one warm-up; ratio = time_torch / time_tfjs
  * (1 = as fast as PyTorch).
  *
- *   node --experimental-transform-types --no-warnings --import ./bench/models/register.mjs \
+ *   node --experimental-transform-types --no-warnings --import ./bench/register.mjs \
  *     bench/models/frcnn-bench.ts [--backbone resnet18_fpn] [--size 256] [--batch 1]
  *     [--reps 2] [--threads 2] [--backends wasm,cpu] [--no-train] [--json]
  */

@@ -1,14 +1,13 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasChromium, withChromiumPage } from '../testing/chromium.js';
 import type { EpochRecord, ValidationDetail } from '../train/loop.js';
 import { synthesizeShapes } from '../train/synthetic.js';
 import { predictionImages, renderTrainingReport, type TrainingReportInput, writeTrainingReport } from './html.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 let root: string;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'fedcxr-report-'));
@@ -98,75 +97,51 @@ describe('training report', () => {
     expect(html).toContain('data-slot="heatmaps"');
   });
 
-  it.skipIf(!existsSync(CHROMIUM))(
-    'renders in headless Chromium with every chart drawn and every image decoded',
-    async () => {
-      const { chromium } = await import('playwright-core');
-      const file = await writeTrainingReport(root, await reportInput());
-      expect((await readFile(file, 'utf8')).length).toBeGreaterThan(1000);
-      const context = await chromium.launchPersistentContext(join(root, 'chromium-profile'), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
-      try {
-        const page = await context.newPage();
-        const external: string[] = [];
-        page.on('request', (request) => {
-          if (!request.url().startsWith('file:') && !request.url().startsWith('data:')) external.push(request.url());
-        });
-        await page.goto(pathToFileURL(file).href);
-        const charts = await page.$$eval('svg.chart', (svgs) =>
-          svgs.map((svg) => ({
-            title: svg.getAttribute('aria-label'),
-            width: svg.getBoundingClientRect().width,
-            paths: [...svg.querySelectorAll('path.series')].map((p) => ({
-              points: Number(p.getAttribute('data-points')),
-              length: (p as unknown as { getTotalLength(): number }).getTotalLength(),
-            })),
+  it.skipIf(!hasChromium)('renders in headless Chromium with every chart drawn and every image decoded', async () => {
+    const file = await writeTrainingReport(root, await reportInput());
+    expect((await readFile(file, 'utf8')).length).toBeGreaterThan(1000);
+    await withChromiumPage(async (page, requests) => {
+      const external = requests.filter((url) => !url.startsWith('file:'));
+      await page.goto(pathToFileURL(file).href);
+      const charts = await page.$$eval('svg.chart', (svgs) =>
+        svgs.map((svg) => ({
+          title: svg.getAttribute('aria-label'),
+          width: svg.getBoundingClientRect().width,
+          paths: [...svg.querySelectorAll('path.series')].map((p) => ({
+            points: Number(p.getAttribute('data-points')),
+            length: (p as unknown as { getTotalLength(): number }).getTotalLength(),
           })),
-        );
-        // Losses, metrics, PR, FROC: four charts, each with drawn lines of real length.
-        expect(charts.map((c) => c.title)).toEqual([
-          'Loss per epoch',
-          'COCO metrics per epoch',
-          'Precision–recall at IoU 0.5 (epoch 3)',
-          'FROC (score 0.510)',
-        ]);
-        for (const chart of charts) {
-          expect(chart.width).toBeGreaterThan(100);
-          expect(chart.paths.length).toBeGreaterThan(0);
-          for (const path of chart.paths) {
-            expect(path.points).toBeGreaterThan(1);
-            expect(path.length).toBeGreaterThan(10);
-          }
+        })),
+      );
+      // Losses, metrics, PR, FROC: four charts, each with drawn lines of real length.
+      expect(charts.map((c) => c.title)).toEqual([
+        'Loss per epoch',
+        'COCO metrics per epoch',
+        'Precision–recall at IoU 0.5 (epoch 3)',
+        'FROC (score 0.510)',
+      ]);
+      for (const chart of charts) {
+        expect(chart.width).toBeGreaterThan(100);
+        expect(chart.paths.length).toBeGreaterThan(0);
+        for (const path of chart.paths) {
+          expect(path.points).toBeGreaterThan(1);
+          expect(path.length).toBeGreaterThan(10);
         }
-        const images = await page.$$eval('#predictions img', (imgs) =>
-          imgs.map((img) => ({
-            complete: (img as unknown as { complete: boolean }).complete,
-            width: (img as unknown as { naturalWidth: number }).naturalWidth,
-          })),
-        );
-        // 64-px images are enlarged 5× (to 320 px) so box labels stay legible.
-        expect(images).toEqual([
-          { complete: true, width: 320 },
-          { complete: true, width: 320 },
-          { complete: true, width: 320 },
-        ]);
-        expect(await page.$$eval('table.per-class tr', (rows) => rows.length)).toBe(3);
-        expect(external).toEqual([]);
-      } finally {
-        await context.close();
       }
-    },
-  );
+      const images = await page.$$eval('#predictions img', (imgs) =>
+        imgs.map((img) => ({
+          complete: (img as unknown as { complete: boolean }).complete,
+          width: (img as unknown as { naturalWidth: number }).naturalWidth,
+        })),
+      );
+      // 64-px images are enlarged 5× (to 320 px) so box labels stay legible.
+      expect(images).toEqual([
+        { complete: true, width: 320 },
+        { complete: true, width: 320 },
+        { complete: true, width: 320 },
+      ]);
+      expect(await page.$$eval('table.per-class tr', (rows) => rows.length)).toBe(3);
+      expect(external).toEqual([]);
+    });
+  });
 });

@@ -1,6 +1,6 @@
 /**
  * For tests: a page in Debian's headless Chromium through playwright-core, with the flags this machine's
- * closed network needs, and every request that leaves file:/data: recorded (pages must be self-contained).
+ * closed network needs; every request's URL but data: ones is recorded, for asserting a page is self-contained.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
 
-export async function withChromiumPage<T>(body: (page: Page, external: string[]) => Promise<T>): Promise<T> {
+export async function withChromiumPage<T>(body: (page: Page, requests: string[]) => Promise<T>): Promise<T> {
   const { chromium } = await import('playwright-core');
   const profile = await mkdtemp(join(tmpdir(), 'fedcxr-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -30,11 +30,11 @@ export async function withChromiumPage<T>(body: (page: Page, external: string[])
   });
   try {
     const page = await context.newPage();
-    const external: string[] = [];
+    const requests: string[] = [];
     page.on('request', (request) => {
-      if (!request.url().startsWith('file:') && !request.url().startsWith('data:')) external.push(request.url());
+      if (!request.url().startsWith('data:')) requests.push(request.url());
     });
-    return await body(page, external);
+    return await body(page, requests);
   } finally {
     await context.close();
     await rm(profile, { recursive: true, force: true });

@@ -1,16 +1,17 @@
-// Runs the models bench straight from source on Node 24: sibling packages (`@fedcxr/core`, ...) resolve to
+// Runs a bench straight from source on Node 24: sibling packages (`@fedcxr/core`, ...) resolve to
 // their src/index.ts as in vitest (not to a possibly stale dist), and `./x.js` imports map to `./x.ts`.
 // Sources use parameter properties, so the bench runs with --experimental-transform-types.
 import { existsSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-const root = new URL('../../', import.meta.url);
+const root = new URL('../', import.meta.url);
 const packages = {
   '@fedcxr/core': 'packages/core/src/index.ts',
   '@fedcxr/dicom': 'packages/dicom/src/index.ts',
   '@fedcxr/models-frcnn': 'packages/models-frcnn/src/index.ts',
   '@fedcxr/federated': 'packages/federated/src/index.ts',
+  '@fedcxr/coordinator': 'apps/coordinator/src/index.ts',
 };
 
 registerHooks({
