@@ -21,6 +21,21 @@ export {
   type WeightLoadReport,
 } from './model.js';
 export {
+  loadModelDir,
+  MODEL_CARD_FILE,
+  MODEL_CARD_FORMAT,
+  MODEL_WEIGHTS_FILE,
+  type ModelCard,
+  type ModelCardInput,
+  type ModelDir,
+  type ModelProvenance,
+  type Preprocessing,
+  readModelCard,
+  saveModelDir,
+  TORCHVISION_PREPROCESSING,
+  validateCard,
+} from './model-dir.js';
+export {
   CLASS_COLORS,
   drawBoxes,
   encodeRgbPng,

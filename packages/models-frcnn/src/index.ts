@@ -1,12 +1,5 @@
 export const VERSION = '0.1.0';
-// Backbones (importing the package registers resnet18_fpn, resnet50_fpn, resnet101_fpn, swin_t_fpn).
-export * from './backbones/index.js';
-// Faster R-CNN (importing the package registers the 'faster_rcnn' detector).
-export * from './detector/index.js';
-export { ABLATION_VALUE, ablationCam, type BoxScoreTarget, boxScore } from './explain/ablation-cam.js';
-export { concatenateLevels, eigenCam, firstComponentProjection, scaleCam } from './explain/eigencam.js';
-export { type CamMethod, type ExplainOptions, type Explanation, explainDetections } from './explain/pipeline.js';
-export { type LoadedDetector, loadDetector } from './load.js';
+// The model directory format lives in core (training writes it too); re-exported for this package's users.
 export {
   loadModelDir,
   MODEL_CARD_FILE,
@@ -20,7 +13,15 @@ export {
   saveModelDir,
   TORCHVISION_PREPROCESSING,
   validateCard,
-} from './model-dir.js';
+} from '@fedcxr/core';
+// Backbones (importing the package registers resnet18_fpn, resnet50_fpn, resnet101_fpn, swin_t_fpn).
+export * from './backbones/index.js';
+// Faster R-CNN (importing the package registers the 'faster_rcnn' detector).
+export * from './detector/index.js';
+export { ABLATION_VALUE, ablationCam, type BoxScoreTarget, boxScore } from './explain/ablation-cam.js';
+export { concatenateLevels, eigenCam, firstComponentProjection, scaleCam } from './explain/eigencam.js';
+export { type CamMethod, type ExplainOptions, type Explanation, explainDetections } from './explain/pipeline.js';
+export { type LoadedDetector, loadDetector } from './load.js';
 export { type ExportedGraphs, exportFasterRcnnToOnnx, FPN_LEVELS, type ResnetFpnArchitecture } from './onnx/export.js';
 export {
   type BatchMeta,

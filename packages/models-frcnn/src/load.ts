@@ -3,17 +3,16 @@
  * preprocessing; the weights load by torchvision name. Cards from `cxr weights import` and from training
  * checkpoints are both model directories.
  */
-import { detectors, FedcxrError, type NamedTensors } from '@fedcxr/core';
+import { detectors, FedcxrError, loadModelDir, type ModelCard, type NamedTensors } from '@fedcxr/core';
 import type { FasterRcnn } from './detector/faster-rcnn.js';
 import { registerFasterRcnn } from './detector/faster-rcnn.js';
-import { loadModelDir, type ModelCard } from './model-dir.js';
 
 /** Older/alternative spellings of registry names that cards may carry. */
 const DETECTOR_ALIASES: Record<string, string> = { fasterrcnn: 'faster_rcnn', faster_rcnn: 'faster_rcnn' };
 
 export interface LoadedDetector {
   detector: FasterRcnn;
-  card: ModelCard & Record<string, unknown>;
+  card: ModelCard;
   weights: NamedTensors;
 }
 
@@ -30,7 +29,6 @@ export async function loadDetector(dir: string): Promise<LoadedDetector> {
       },
     );
   }
-  const extra = card as ModelCard & { options?: Record<string, unknown> };
   const detector = detectors.build(name, {
     backbone: card.backbone,
     numClasses: card.classes.length,
@@ -39,9 +37,9 @@ export async function loadDetector(dir: string): Promise<LoadedDetector> {
     maxSize: card.preprocessing.maxSize,
     imageMean: card.preprocessing.imageMean,
     imageStd: card.preprocessing.imageStd,
-    ...(extra.options ?? {}),
+    ...(card.options ?? {}),
   }) as FasterRcnn;
   // A directory whose card lists uninitialized parts (an ImageNet backbone import) keeps the fresh heads.
   detector.setWeights(weights, { strict: card.weights.uninitialized.length === 0 });
-  return { detector, card: card as LoadedDetector['card'], weights };
+  return { detector, card, weights };
 }

@@ -14,6 +14,7 @@ import {
   FedcxrError,
   greyToRgb,
   initEngine,
+  type ModelCard,
   writeFileAtomic,
   writeJsonAtomic,
 } from '@fedcxr/core';
@@ -47,7 +48,7 @@ export interface ImagePrediction {
 interface Predictor {
   classes: readonly string[];
   categoryIds: number[];
-  card: Record<string, unknown>;
+  card: Partial<ModelCard>;
   predict(input: PreparedInput): Promise<Detection[]>;
   close(): Promise<void>;
 }
@@ -67,9 +68,7 @@ async function openPredictor(model: string, engine: string, threads: number | un
     // The fastest tfjs backend that starts here (wasm on CPUs; tfjs-node-gpu or WebGPU on GPUs).
     await initEngine({ backend: 'auto' });
     const { detector, card } = await loadDetector(model);
-    const recorded = Array.isArray((card as Record<string, unknown>).categoryIds)
-      ? ((card as Record<string, unknown>).categoryIds as number[])
-      : null;
+    const recorded = card.categoryIds ?? null;
     return {
       classes: detector.classes,
       categoryIds: [0, ...(recorded ?? detector.classes.slice(1).map((_, i) => i + 1))],
@@ -246,7 +245,7 @@ async function writePerImage(
       score: d.score,
       box: [d.bbox[0], d.bbox[1], d.bbox[0] + d.bbox[2], d.bbox[1] + d.bbox[3]] as [number, number, number, number],
     }));
-    const model = predictor.card as { architecture?: string; backbone?: string };
+    const model = predictor.card;
     await writeFileAtomic(
       join(out, 'sr', `${stem}.sr.dcm`),
       writeDetectionSr(input.source, findings, {

@@ -4,7 +4,7 @@
  * TypeScript, identically to the tfjs model — proven by the export's parity tests).
  */
 import { stat } from 'node:fs/promises';
-import { FedcxrError } from '@fedcxr/core';
+import { FedcxrError, type ModelCard } from '@fedcxr/core';
 import {
   exportableDepth,
   exportFasterRcnnToOnnx,
@@ -17,7 +17,7 @@ import { type InputPreparation, preparationFromCard } from './input.js';
 
 export interface InferenceModel {
   model: OnnxFasterRcnn;
-  card: Record<string, unknown>;
+  card: Partial<ModelCard>;
   preparation: InputPreparation;
   classes: readonly string[];
   /** COCO category id of each class index (index 0, background, unused). */
@@ -33,7 +33,7 @@ export async function openInferenceModel(path: string, options: { threads?: numb
   }
   const loadOptions = options.threads ? { intraOpThreads: options.threads } : {};
   let model: OnnxFasterRcnn;
-  let card: Record<string, unknown>;
+  let card: Partial<ModelCard>;
   if (isDirectory) {
     const loaded = await loadDetector(path);
     try {
@@ -53,7 +53,7 @@ export async function openInferenceModel(path: string, options: { threads?: numb
     card = model.card;
   }
   const classes = model.classes;
-  const recorded = Array.isArray(card.categoryIds) ? (card.categoryIds as number[]) : null;
+  const recorded = Array.isArray(card.categoryIds) ? card.categoryIds : null;
   const categoryIds = [0, ...(recorded ?? classes.slice(1).map((_, i) => i + 1))];
   return { model, card, preparation: preparationFromCard(card), classes, categoryIds };
 }

@@ -17,55 +17,32 @@ import { readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic.js';
 import { FedcxrError } from '../errors.js';
+import type { ModelCard } from '../model-dir.js';
 import { encodeSafetensors, readSafetensors, writeSafetensors } from '../safetensors.js';
 import type { NamedTensors } from '../tensors.js';
 
 export type CheckpointKind = 'last' | 'best';
 
 /**
- * The model card, in the model-directory format of packages/models-frcnn (`model.json` beside
- * `weights.safetensors`, whose SHA-256 it records), so a checkpoint directory loads as a model directory.
+ * A checkpoint's card: the model-directory card (model-dir.ts) with the fields training always fills, so a
+ * checkpoint directory loads as a model directory.
  */
-export interface ModelCard {
-  format: 'fedcxr-model';
-  version: 1;
-  /** Detector registry name (e.g. 'faster_rcnn'). */
-  architecture: string;
-  backbone: string;
-  /** Class names, index 0 '__background__'. */
-  classes: string[];
-  /** COCO category ids of classes[1..]. */
+export type CheckpointCard = ModelCard & {
   categoryIds: number[];
-  preprocessing: {
-    /** Network input normalization preset, and what it means. */
-    preset: string;
-    minSize: number;
-    maxSize: number;
-    imageMean: [number, number, number];
-    imageStd: [number, number, number];
-    inputChannels: 1 | 3;
-    /** How the images were made from DICOM (the dataset importer's intensity preset), so prediction repeats it. */
+  preprocessing: ModelCard['preprocessing'] & {
     normalization: string;
-    /** The importer's preparation of source files (DICOM preset, longer side, letterbox). */
     dicom: { preset: string; size: number | null; letterbox: boolean };
   };
-  /** Detector settings from config (passed back to the factory when loading). */
   options: Record<string, unknown>;
   recipe: Record<string, unknown>;
   metrics: Record<string, number>;
-  provenance: {
-    createdAt: string;
-    createdBy: string;
-    source: { kind: 'training'; run: string; epoch: number; step: number };
-  };
-  weights: { file: 'weights.safetensors'; sha256: string; tensors: number; uninitialized: string[] };
-}
+};
 
 export interface Snapshot<State> {
   weights: NamedTensors;
   optimizerSlots: NamedTensors;
   /** The card without its `weights` block (filled in from the bytes written). */
-  card: Omit<ModelCard, 'weights'>;
+  card: Omit<CheckpointCard, 'weights'>;
   state: State;
 }
 
@@ -74,7 +51,7 @@ export async function writeSnapshot<State>(runDir: string, tag: string, snapshot
   const bytes = encodeSafetensors(snapshot.weights, { format: 'pt', producer: 'fedcxr' });
   await writeFileAtomic(join(dir, 'weights.safetensors'), bytes);
   await writeSafetensors(join(dir, 'optimizer.safetensors'), snapshot.optimizerSlots);
-  const card: ModelCard = {
+  const card: CheckpointCard = {
     ...snapshot.card,
     weights: {
       file: 'weights.safetensors',
@@ -140,7 +117,7 @@ export async function readSnapshot<State>(
   const dir = join(runDir, 'checkpoints', tag);
   const weights = (await readSafetensors(join(dir, 'weights.safetensors'))).tensors;
   const optimizerSlots = (await readSafetensors(join(dir, 'optimizer.safetensors'))).tensors;
-  const card = await readJson<ModelCard>(join(dir, 'model.json'));
+  const card = await readJson<CheckpointCard>(join(dir, 'model.json'));
   const state = await readJson<State>(join(dir, 'state.json'));
   return { weights, optimizerSlots, card, state, dir };
 }

@@ -1,4 +1,4 @@
-export { type CheckpointKind, type ModelCard, readSnapshot } from './checkpoint.js';
+export { type CheckpointCard, type CheckpointKind, readSnapshot } from './checkpoint.js';
 export {
   type AugmentationConfig,
   type OptimizerConfig,

@@ -19,7 +19,7 @@ import type { Detection, Detector, DetectorImage } from '../model.js';
 import { tf } from '../tf.js';
 import { buildAugmentation, type Sample } from '../transforms/transforms.js';
 import {
-  type ModelCard,
+  type CheckpointCard,
   pointCheckpoint,
   pruneSnapshots,
   readSnapshot,
@@ -445,7 +445,7 @@ function modelCard(
   train: DetectionDataset,
   state: TrainState,
   metrics: Record<string, number>,
-): Omit<ModelCard, 'weights'> {
+): Omit<CheckpointCard, 'weights'> {
   const option = <T>(name: string, fallback: T): T => (config.model.options[name] as T | undefined) ?? fallback;
   return {
     format: 'fedcxr-model',

@@ -6,8 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors } from '@fedcxr/core';
-import { saveModelDir } from '../model-dir.js';
+import { readSafetensors, saveModelDir } from '@fedcxr/core';
 
 export const repoRoot = new URL('../../../../', import.meta.url).pathname;
 

@@ -7,7 +7,7 @@
  * `<name>.box_head.onnx` beside it. The RoiAlign graph has no weights and is built when loading.
  */
 import { readFile } from 'node:fs/promises';
-import { type Detection, type DetectorImage, FedcxrError, tf } from '@fedcxr/core';
+import { type Detection, type DetectorImage, FedcxrError, type ModelCard, tf } from '@fedcxr/core';
 import * as ort from 'onnxruntime-node';
 import type { FasterRcnnSettings } from '../detector/faster-rcnn.js';
 import { postprocessDetections } from '../detector/roi-heads.js';
@@ -100,7 +100,7 @@ export interface OnnxLoadOptions {
 export class OnnxFasterRcnn {
   private constructor(
     readonly settings: FasterRcnnSettings,
-    readonly card: Record<string, unknown>,
+    readonly card: Partial<ModelCard>,
     private readonly features: ort.InferenceSession,
     private readonly boxHead: ort.InferenceSession,
     private readonly roiAlign: ort.InferenceSession,
@@ -131,7 +131,7 @@ export class OnnxFasterRcnn {
       });
     }
     const settings = JSON.parse(metadata[ONNX_SETTINGS_KEY]) as FasterRcnnSettings;
-    const card = metadata[ONNX_CARD_KEY] ? (JSON.parse(metadata[ONNX_CARD_KEY]) as Record<string, unknown>) : {};
+    const card = metadata[ONNX_CARD_KEY] ? (JSON.parse(metadata[ONNX_CARD_KEY]) as Partial<ModelCard>) : {};
     return OnnxFasterRcnn.fromGraphs({ features, boxHead, rpnHead }, settings, card, options);
   }
 
@@ -139,7 +139,7 @@ export class OnnxFasterRcnn {
   static async fromGraphs(
     graphs: { features: Uint8Array; boxHead: Uint8Array; rpnHead?: Uint8Array },
     settings: FasterRcnnSettings,
-    card: Record<string, unknown> = {},
+    card: Partial<ModelCard> = {},
     options: OnnxLoadOptions = {},
   ): Promise<OnnxFasterRcnn> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {

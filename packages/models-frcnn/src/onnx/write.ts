@@ -1,4 +1,4 @@
-import { FedcxrError, writeFileAtomic } from '@fedcxr/core';
+import { FedcxrError, type ModelCard, writeFileAtomic } from '@fedcxr/core';
 import type { FasterRcnn } from '../detector/faster-rcnn.js';
 import { exportFasterRcnnToOnnx, type ResnetFpnArchitecture } from './export.js';
 import { boxHeadPath, ONNX_CARD_KEY, ONNX_SETTINGS_KEY, rpnHeadPath } from './runtime.js';
@@ -23,7 +23,7 @@ export function exportableDepth(backboneName: string): ResnetFpnArchitecture['de
 export async function writeOnnxExport(
   detector: FasterRcnn,
   out: string,
-  card: Record<string, unknown> = {},
+  card: Partial<ModelCard> = {},
 ): Promise<string[]> {
   if (!out.toLowerCase().endsWith('.onnx')) throw new FedcxrError('usage', `the output must end in .onnx: ${out}`);
   const depth = exportableDepth(detector.backbone.name);

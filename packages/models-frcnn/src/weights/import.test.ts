@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { backbones, FedcxrError, type HostTensor, type NamedTensors } from '@fedcxr/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../backbones/index.js';
+import { loadModelDir } from '@fedcxr/core';
 import { cachedImportLayout, useFastestBackend } from '../backbones/testing.js';
-import { loadModelDir } from '../model-dir.js';
 import { COCO_CLASSES, convertCheckpoint, dropBoxPredictor, importCheckpoint } from './import.js';
 import { readPth } from './pth.js';
 

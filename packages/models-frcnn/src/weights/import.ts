@@ -9,8 +9,15 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { backbones, FedcxrError, type NamedTensors, readSafetensors } from '@fedcxr/core';
-import { type Preprocessing, saveModelDir, TORCHVISION_PREPROCESSING } from '../model-dir.js';
+import {
+  backbones,
+  FedcxrError,
+  type NamedTensors,
+  type Preprocessing,
+  readSafetensors,
+  saveModelDir,
+  TORCHVISION_PREPROCESSING,
+} from '@fedcxr/core';
 import { torchShape } from '../ops/layout.js';
 import { readPth } from './pth.js';
 

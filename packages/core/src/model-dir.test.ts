@@ -1,9 +1,9 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NamedTensors } from '@fedcxr/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelDir, readModelCard, saveModelDir, TORCHVISION_PREPROCESSING, validateCard } from './model-dir.js';
+import type { NamedTensors } from './tensors.js';
 
 let dir = '';
 beforeAll(async () => {

@@ -8,14 +8,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  FedcxrError,
-  type NamedTensors,
-  writeFileAtomic,
-  writeJsonAtomic,
-} from '@fedcxr/core';
+import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
+import { FedcxrError } from './errors.js';
+import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
+import type { NamedTensors } from './tensors.js';
 
 export const MODEL_CARD_FILE = 'model.json';
 export const MODEL_WEIGHTS_FILE = 'weights.safetensors';
@@ -31,6 +27,10 @@ export interface Preprocessing {
   imageStd: [number, number, number];
   /** Grey X-rays are replicated to 3 channels before normalization. */
   inputChannels: 1 | 3;
+  /** Training checkpoints: the intensity normalization of the training images (e.g. 'seed'). */
+  normalization?: string;
+  /** Training checkpoints: how source DICOMs became training images (the importer's settings). */
+  dicom?: { preset: string; size: number | null; letterbox: boolean };
 }
 
 export const TORCHVISION_PREPROCESSING: Preprocessing = {
@@ -46,7 +46,17 @@ export interface ModelProvenance {
   createdAt: string;
   createdBy: string;
   /** Where the weights came from (an imported checkpoint, a training run, a federated round…). */
-  source?: { kind: string; file?: string; sha256?: string; layout?: string; url?: string };
+  source?: {
+    kind: string;
+    file?: string;
+    sha256?: string;
+    layout?: string;
+    url?: string;
+    /** Training checkpoints: the run, epoch and optimizer step. */
+    run?: string;
+    epoch?: number;
+    step?: number;
+  };
   /** Checkpoint keys that were not carried over (classifier heads, a predictor of another class count). */
   dropped?: string[];
   parent?: string;
@@ -56,13 +66,17 @@ export interface ModelProvenance {
 export interface ModelCard {
   format: typeof MODEL_CARD_FORMAT;
   version: 1;
-  /** Detector architecture (the `detectors` registry name), e.g. 'fasterrcnn'. */
+  /** Detector architecture (the `detectors` registry name), e.g. 'faster_rcnn'. */
   architecture: string;
   /** Backbone registry name, e.g. 'resnet50_fpn'. */
   backbone: string;
   /** Class names, index 0 = '__background__' (torchvision's convention). */
   classes: string[];
+  /** Training checkpoints: the COCO category id of each of classes[1..]. */
+  categoryIds?: number[];
   preprocessing: Preprocessing;
+  /** Detector settings beyond the defaults (passed back to the detector factory when loading). */
+  options?: Record<string, unknown>;
   recipe?: Record<string, unknown>;
   metrics?: Record<string, unknown>;
   provenance: ModelProvenance;
