@@ -18,7 +18,7 @@ const weights: NamedTensors = new Map([
   ['rpn.head.conv.0.0.bias', { dtype: 'float32', shape: [2], data: Float32Array.of(-1, 0.5) }],
 ]);
 const input = {
-  architecture: 'fasterrcnn',
+  architecture: 'faster_rcnn',
   backbone: 'resnet18_fpn',
   classes: ['__background__', 'cardiac_hypertrophy', 'scoliosis'],
   preprocessing: { ...TORCHVISION_PREPROCESSING, minSize: 512, maxSize: 512, inputChannels: 1 as const },

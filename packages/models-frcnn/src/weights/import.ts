@@ -340,7 +340,7 @@ export async function importCheckpoint(file: string, options: ImportOptions): Pr
   await saveModelDir(
     options.out,
     {
-      architecture: 'fasterrcnn',
+      architecture: 'faster_rcnn',
       backbone,
       classes,
       preprocessing: options.preprocessing ?? TORCHVISION_PREPROCESSING,
