@@ -87,14 +87,10 @@ console.log(JSON.stringify({
     expect(out.tf).toBe('function');
   });
 
-  it('installs the cxr binary', () => {
-    const help = execFileSync(
-      process.execPath,
-      [join(project, 'node_modules', '@fedcxr', 'cli', 'dist', 'cli.js'), '--help'],
-      {
-        encoding: 'utf8',
-      },
-    );
+  it('links the cxr binary into node_modules/.bin', () => {
+    const help = execFileSync(process.execPath, [join(project, 'node_modules', '.bin', 'cxr'), '--help'], {
+      encoding: 'utf8',
+    });
     expect(help).toContain('Usage: cxr');
   });
 });
