@@ -1,20 +1,6 @@
-/**
- * torchvision's ResNet (v1.5: stride on the 3×3 conv of the Bottleneck) with FrozenBatchNorm2d, wrapped as
- * `resnet_fpn_backbone` builds it: body = conv1/bn1/relu/maxpool/layer1..4 (IntermediateLayerGetter, no fc),
- * fpn = FeaturePyramidNetwork(in_channels_list, 256, LastLevelMaxPool). Keys match torchvision's
- * `backbone.body.*` / `backbone.fpn.*`. Padding is explicit and symmetric (torch's), never TF 'same'.
- */
-
-import type { WeightLoadReport } from '@fedcxr/core';
-import {
-  type Backbone,
-  type BackboneOptions,
-  type FeatureSpec,
-  FedcxrError,
-  type NamedTensors,
-  tf,
-} from '@fedcxr/core';
-import { applyFpn, defineFpn, fpnOutputs } from './fpn.js';
+import { type BackboneOptions, type FeatureSpec, FedcxrError, tf } from '@fedcxr/core';
+import { defineFpn, fpnOutputs } from './fpn.js';
+import { FpnBackbone } from './fpn-backbone.js';
 import { kaimingNormalFanOut, ParamStore } from './params.js';
 
 /** torchvision's FrozenBatchNorm2d eps. */
@@ -51,10 +37,10 @@ interface BlockPlan {
   downsample: boolean;
 }
 
-export class ResNetFpnBackbone implements Backbone {
+export class ResNetFpnBackbone extends FpnBackbone {
   readonly outputs: readonly FeatureSpec[];
   readonly trainableLayers: number;
-  private readonly params: ParamStore;
+  protected readonly params: ParamStore;
   private readonly stages: BlockPlan[][] = [];
 
   constructor(
@@ -62,6 +48,7 @@ export class ResNetFpnBackbone implements Backbone {
     readonly spec: ResNetSpec,
     options: ResNetFpnOptions = {},
   ) {
+    super();
     const trainable = options.trainableLayers ?? 3;
     if (!Number.isInteger(trainable) || trainable < 0 || trainable > 5) {
       throw new FedcxrError('invalid_config', `trainableLayers must be an integer 0–5, got ${String(trainable)}`);
@@ -182,37 +169,5 @@ export class ResNetFpnBackbone implements Backbone {
       features.push(x);
     }
     return features;
-  }
-
-  apply(images: tf.Tensor4D, _training: boolean): Map<string, tf.Tensor4D> {
-    if (images.rank !== 4 || images.shape[3] !== 3) {
-      throw new FedcxrError(
-        'invalid_input',
-        `${this.name} expects [N, H, W, 3] images, got [${images.shape.join(', ')}]`,
-      );
-    }
-    const maps = tf.tidy(() => applyFpn(this.params, this.applyBody(images)));
-    return new Map(this.outputs.map((spec, i) => [spec.name, maps[i]]));
-  }
-
-  variables(): Map<string, tf.Variable> {
-    return this.params.variables();
-  }
-
-  /** How a variable's tfjs layout maps to torchvision's ('conv' HWIO↔OIHW, 'linear' [in,out]↔[out,in], 'plain'). */
-  layoutOf(name: string): 'conv' | 'linear' | 'plain' | undefined {
-    return this.params.layoutOf(name);
-  }
-
-  loadWeights(weights: NamedTensors, options?: { strict?: boolean; file?: string }): WeightLoadReport {
-    return this.params.loadWeights(weights, options);
-  }
-
-  getWeights(): NamedTensors {
-    return this.params.getWeights();
-  }
-
-  dispose(): void {
-    this.params.dispose();
   }
 }

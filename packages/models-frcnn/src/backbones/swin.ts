@@ -6,16 +6,9 @@
  * part, as there), no shift along a side the window covers, cyclic roll, the −100 region mask, relative
  * position bias. Stochastic depth (row mode) runs only in training. Keys: `backbone.body.features.*`.
  */
-import {
-  type Backbone,
-  type BackboneOptions,
-  type FeatureSpec,
-  FedcxrError,
-  type NamedTensors,
-  tf,
-  type WeightLoadReport,
-} from '@fedcxr/core';
-import { applyFpn, defineFpn, fpnOutputs } from './fpn.js';
+import { type BackboneOptions, type FeatureSpec, FedcxrError, tf } from '@fedcxr/core';
+import { defineFpn, fpnOutputs } from './fpn.js';
+import { FpnBackbone } from './fpn-backbone.js';
 import { kaimingUniform, normal, ParamStore, truncatedNormal, xavierUniform } from './params.js';
 
 export const SWIN_T = {
@@ -47,9 +40,9 @@ interface BlockPlan {
   dropProb: number;
 }
 
-export class SwinTFpnBackbone implements Backbone {
+export class SwinTFpnBackbone extends FpnBackbone {
   readonly outputs: readonly FeatureSpec[];
-  private readonly params: ParamStore;
+  protected readonly params: ParamStore;
   private readonly stages: BlockPlan[][] = [];
   /** One-hot [table rows, N·N] of relative_position_index: the table lookup as a matrix product. */
   private readonly relativeOneHot: tf.Tensor2D;
@@ -59,6 +52,7 @@ export class SwinTFpnBackbone implements Backbone {
     readonly name: string,
     options: SwinTFpnOptions = {},
   ) {
+    super();
     const trainable = options.trainableLayers ?? 3;
     if (!Number.isInteger(trainable) || trainable < 0 || trainable > 5) {
       throw new FedcxrError('invalid_config', `trainableLayers must be an integer 0–5, got ${String(trainable)}`);
@@ -283,36 +277,8 @@ export class SwinTFpnBackbone implements Backbone {
     return features;
   }
 
-  apply(images: tf.Tensor4D, training: boolean): Map<string, tf.Tensor4D> {
-    if (images.rank !== 4 || images.shape[3] !== 3) {
-      throw new FedcxrError(
-        'invalid_input',
-        `${this.name} expects [N, H, W, 3] images, got [${images.shape.join(', ')}]`,
-      );
-    }
-    const maps = tf.tidy(() => applyFpn(this.params, this.applyBody(images, training)));
-    return new Map(this.outputs.map((spec, i) => [spec.name, maps[i]]));
-  }
-
-  variables(): Map<string, tf.Variable> {
-    return this.params.variables();
-  }
-
-  /** How a variable's tfjs layout maps to torchvision's ('conv' HWIO↔OIHW, 'linear' [in,out]↔[out,in], 'plain'). */
-  layoutOf(name: string): 'conv' | 'linear' | 'plain' | undefined {
-    return this.params.layoutOf(name);
-  }
-
-  loadWeights(weights: NamedTensors, options?: { strict?: boolean; file?: string }): WeightLoadReport {
-    return this.params.loadWeights(weights, options);
-  }
-
-  getWeights(): NamedTensors {
-    return this.params.getWeights();
-  }
-
-  dispose(): void {
-    this.params.dispose();
+  override dispose(): void {
+    super.dispose();
     this.relativeOneHot.dispose();
     for (const mask of this.masks.values()) mask.dispose();
     this.masks.clear();
