@@ -58,13 +58,14 @@ export interface Ingest {
 }
 
 /**
- * Receives a masked (secure-aggregation) update: its values are uniformly random on their own, so only
- * sizes, order and the sha256 can be checked; the raw uint32 bytes are spooled for the modular sum.
+ * What every update receiver checks and keeps: chunks in order, each within the size limit, the total within
+ * the announced length, the sha256 of the bytes as received, and the spool file they go to. Subclasses say
+ * what a chunk's bytes become (`consume`) and what a finished update must satisfy (`finish`).
  */
-export class MaskedIngest implements Ingest {
-  private readonly fd: number;
+abstract class ChunkedIngest implements Ingest {
+  protected readonly fd: number;
   private readonly hash = createHash('sha256');
-  private received = 0;
+  protected received = 0;
   private nextIndex = 0;
   private closed = false;
 
@@ -88,20 +89,26 @@ export class MaskedIngest implements Ingest {
       throw reject('chunk_size', `chunk of ${data.length} bytes > ${this.maxChunkBytes}`);
     if (this.received + data.length > this.begin.byteLength)
       throw reject('size', `update exceeds its announced ${this.begin.byteLength} bytes`);
-    writeSync(this.fd, data, 0, data.length, this.received);
+    this.consume(data);
     this.nextIndex++;
     this.received += data.length;
     this.hash.update(data);
   }
 
-  finish(): IngestResult {
+  /** Handles one accepted chunk (before `received` counts it). */
+  protected abstract consume(data: Uint8Array): void;
+
+  abstract finish(normBound: number): IngestResult;
+
+  /** Closes the spool and checks the length (plus `complete`) and the declared sha256; returns the hash. */
+  protected checkWhole(complete = true): string {
     this.close();
-    if (this.received !== this.begin.byteLength)
+    if (this.received !== this.begin.byteLength || !complete)
       throw reject('size', `update ended after ${this.received} of ${this.begin.byteLength} bytes`);
     const sha256 = this.hash.digest('hex');
     if (sha256 !== this.begin.sha256)
       throw reject('hash', `update bytes hash to ${sha256}, site declared ${this.begin.sha256}`);
-    return { norm: 0, sha256, spoolSha256: sha256 };
+    return sha256;
   }
 
   close(): void {
@@ -111,23 +118,29 @@ export class MaskedIngest implements Ingest {
   }
 }
 
+/**
+ * Receives a masked (secure-aggregation) update: its values are uniformly random on their own, so only
+ * sizes, order and the sha256 can be checked; the raw uint32 bytes are spooled for the modular sum.
+ */
+export class MaskedIngest extends ChunkedIngest {
+  protected consume(data: Uint8Array): void {
+    writeSync(this.fd, data, 0, data.length, this.received);
+  }
+
+  finish(): IngestResult {
+    const sha256 = this.checkWhole();
+    return { norm: 0, sha256, spoolSha256: sha256 };
+  }
+}
+
 /** Receives one update's chunks: decodes, validates (finite), measures its norm, spools float32 values. */
-export class UpdateIngest implements Ingest {
-  private readonly fd: number;
-  private readonly hash = createHash('sha256');
+export class UpdateIngest extends ChunkedIngest {
   private readonly spoolHash = createHash('sha256');
   private readonly decoder: StreamingUpdateDecoder;
-  private received = 0;
   private sumSquares = 0;
-  private nextIndex = 0;
-  private closed = false;
 
-  constructor(
-    readonly begin: UpdateBegin,
-    readonly spoolPath: string,
-    private readonly maxChunkBytes: number,
-  ) {
-    this.fd = openSync(spoolPath, 'w');
+  constructor(begin: UpdateBegin, spoolPath: string, maxChunkBytes: number) {
+    super(begin, spoolPath, maxChunkBytes);
     this.decoder = new StreamingUpdateDecoder(begin.tensors, (offset, values) => {
       let sum = 0;
       for (let i = 0; i < values.length; i++) {
@@ -142,41 +155,16 @@ export class UpdateIngest implements Ingest {
     });
   }
 
-  get bytesReceived(): number {
-    return this.received;
-  }
-
-  push(index: number, data: Uint8Array): void {
-    if (this.closed) throw reject('closed', 'update already finished');
-    if (index !== this.nextIndex)
-      throw reject('chunk_order', `chunk ${index} out of order (expected ${this.nextIndex})`);
-    if (data.length > this.maxChunkBytes)
-      throw reject('chunk_size', `chunk of ${data.length} bytes > ${this.maxChunkBytes}`);
-    if (this.received + data.length > this.begin.byteLength)
-      throw reject('size', `update exceeds its announced ${this.begin.byteLength} bytes`);
-    this.nextIndex++;
-    this.received += data.length;
-    this.hash.update(data);
+  protected consume(data: Uint8Array): void {
     this.decoder.push(data);
   }
 
   finish(normBound: number): IngestResult {
-    this.close();
-    if (this.received !== this.begin.byteLength || !this.decoder.done)
-      throw reject('size', `update ended after ${this.received} of ${this.begin.byteLength} bytes`);
-    const sha256 = this.hash.digest('hex');
-    if (sha256 !== this.begin.sha256)
-      throw reject('hash', `update bytes hash to ${sha256}, site declared ${this.begin.sha256}`);
+    const sha256 = this.checkWhole(this.decoder.done);
     const norm = Math.sqrt(this.sumSquares);
     if (!(norm <= normBound))
       throw reject('norm', `update L2 norm ${norm.toPrecision(4)} exceeds the bound ${normBound}`);
     return { norm, sha256, spoolSha256: this.spoolHash.digest('hex') };
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    closeSync(this.fd);
   }
 }
 
