@@ -3,49 +3,27 @@
  * coordinator: no external request), lists the simulation's sites online, and its chart gains points as
  * rounds complete, pushed live over socket.io.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CHROMIUM, hasChromium, withChromiumPage } from '../../../packages/core/src/testing/chromium.js';
 import type { Coordinator } from './coordinator.js';
 import { simulate } from './simulate.js';
 import { tempDir } from './testing.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** Evaluated in the page (a string: these tests are typed without the DOM lib). */
 const chartPoints = "Number(document.querySelector('#chart').getAttribute('data-points'))";
 
 describe('dashboard', () => {
-  if (!existsSync(CHROMIUM)) {
+  if (!hasChromium) {
     it.skip(`needs ${CHROMIUM} (Debian chromium) for the headless browser test`, () => {});
     return;
   }
   it('shows a running simulation’s sites and its chart updates live', async () => {
-    const { chromium } = await import('playwright-core');
     const dir = tempDir('fedcxr-dash-');
-    const context = await chromium.launchPersistentContext(join(dir.path, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    try {
-      const page = await context.newPage();
-      const foreign: string[] = [];
+    await withChromiumPage(async (page, requests) => {
       const errors: string[] = [];
       page.on('pageerror', (error) => errors.push(error.message));
       let origin = '';
-      page.on('request', (request) => {
-        if (!request.url().startsWith(origin) && !request.url().startsWith('ws://127.0.0.1'))
-          foreign.push(request.url());
-      });
       const t0 = performance.now();
       const mark = (what: string) =>
         process.env.FED_DEBUG && console.log(what, ((performance.now() - t0) / 1000).toFixed(1));
@@ -98,11 +76,8 @@ describe('dashboard', () => {
       expect(report.rounds).toHaveLength(3);
       expect(await page.$$eval('#chart polyline.series', (lines) => lines.length)).toBeGreaterThan(1);
       expect(await page.textContent('#audit')).toMatch(/round_aggregated/);
-      expect(foreign).toEqual([]);
+      expect(requests.filter((url) => !url.startsWith(origin) && !url.startsWith('ws://127.0.0.1'))).toEqual([]);
       expect(errors).toEqual([]);
-    } finally {
-      await context.close();
-      dir.remove();
-    }
+    }).finally(() => dir.remove());
   });
 });
