@@ -301,6 +301,12 @@ export class FasterRcnn implements Detector {
   private boxHead(pooled: tf.Tensor4D): { classLogits: tf.Tensor2D; boxRegression: tf.Tensor2D } {
     return tf.tidy(() => {
       const rois = pooled.shape[0];
+      // No proposal survived (e.g. every box degenerate): the wasm backend's transpose divides by a zero
+      // dimension, so answer the empty shapes directly.
+      if (rois === 0) {
+        const k = this.settings.numClasses;
+        return { classLogits: tf.zeros([0, k]) as tf.Tensor2D, boxRegression: tf.zeros([0, 4 * k]) as tf.Tensor2D };
+      }
       // torch flattens NCHW: channel-major, so the fc6 weights apply unchanged.
       const flat = tf.reshape(tf.transpose(pooled, [0, 3, 1, 2]), [rois, -1]) as tf.Tensor2D;
       const dense = (x: tf.Tensor2D, name: string) =>

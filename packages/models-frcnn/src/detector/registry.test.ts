@@ -66,4 +66,22 @@ describe('faster_rcnn built from config through the registries', async () => {
     expect(backbones.has('resnet50_fpn')).toBe(true);
     model.dispose();
   });
+
+  it('answers no detections (not a wasm crash) when no proposal survives', async () => {
+    // An objectness threshold no sigmoid reaches leaves zero proposals: the box head sees [0, 7, 7, C].
+    const model = detectors.build('faster_rcnn', {
+      backbone: 'resnet18_fpn',
+      numClasses: 3,
+      minSize: 64,
+      maxSize: 64,
+      rpn: { scoreThresh: 1.5 },
+    });
+    const pixels = Float32Array.from({ length: 64 * 64 }, (_, i) => (i % 13) / 13);
+    const found = await model.predict([
+      { pixels, height: 64, width: 64, channels: 1 },
+      { pixels, height: 64, width: 64, channels: 1 },
+    ]);
+    expect(found).toEqual([[], []]);
+    model.dispose();
+  });
 });
