@@ -55,10 +55,16 @@ export const coordinatorConfigSchema = z.strictObject({
       trimFraction: z.number().min(0).max(0.49).default(0.2),
       dp: z.strictObject({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional(),
       seed: z.number().int().default(0),
-      /** Pairwise-masked updates: the coordinator learns only the sum (see secagg.ts for what holds). */
+      /** Double-masked updates: the coordinator learns only the sum (see secagg.ts for what holds). */
       secureAggregation: z.boolean().default(false),
       /** Fixed-point scale of masked values: round(numExamples·delta·scale) must stay within ±2^31 summed. */
       secaggScale: z.number().positive().default(1024),
+      /**
+       * Shamir threshold t of secure aggregation (default ⌊n/2⌋+1 of the round's n participants; 2 ≤ t ≤ n,
+       * checked when the round's participants are known). Privacy holds against the coordinator with fewer
+       * than t colluding sites; unmasking needs at least t surviving sites (see secagg.ts).
+       */
+      secaggThreshold: z.number().int().min(2).optional(),
     })
     .prefault({}),
   /** Run rounds by itself: `rounds` rounds, each once `minOnline` sites are connected. */

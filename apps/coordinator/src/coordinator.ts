@@ -25,8 +25,10 @@ import { FedcxrError, type NamedTensors, parseConfig, writeFileAtomic, writeJson
 import {
   type Ack,
   addMasked,
+  checkThreshold,
   createTabularModel,
   decodeModel,
+  defaultThreshold,
   dequantize,
   type Evaluation,
   encodeModel,
@@ -35,15 +37,18 @@ import {
   type Metrics,
   modelChunkRequestSchema,
   PROTOCOL_VERSION,
+  type RevealedShare,
   type RoundPlan,
-  removeDroppedMasks,
+  type SecAggPeer,
   secaggKeySchema,
   secaggRevealReplySchema,
+  secaggSharesSchema,
   sha256Hex,
   siteAuthSchema,
   siteStatusSchema,
   type TensorSpec,
   type UpdateBegin,
+  unmaskSum,
   updateBeginSchema,
   updateChunkSchema,
   updateEndSchema,
@@ -121,13 +126,29 @@ interface SiteInfo {
   socket?: Socket;
 }
 
+/**
+ * A secure-aggregation round: published keys; once all participants have one, the peer list and threshold
+ * (`peers`); each participant's encrypted shares (relayed once everyone's are in); the modular sum and Σ
+ * examples; and a reason the round cannot go on, if any.
+ */
+interface SecAggRound {
+  keys: Map<string, { publicKey: string; shareKey: string }>;
+  peers?: SecAggPeer[];
+  threshold?: number;
+  shares: Map<string, { to: string; ciphertext: string }[]>;
+  relayed: boolean;
+  sum: Uint32Array;
+  total: number;
+  error?: string;
+}
+
 interface OpenRound {
   journal: RoundJournal;
   plan: RoundPlan;
   participants: Set<string>;
   ingests: Map<string, { siteId: string; ingest: Ingest }>;
-  /** Secure aggregation: published keys, whether peers were sent, the modular sum and Σ examples. */
-  secagg?: { keys: Map<string, string>; peersSent: boolean; sum: Uint32Array; total: number };
+  /** Secure aggregation (see below). */
+  secagg?: SecAggRound;
   accumulator?: FedAvgAccumulator;
   accumulatorBytes?: Uint8Array;
   timer: NodeJS.Timeout;
@@ -410,8 +431,9 @@ export class Coordinator extends EventEmitter {
       ...(r.secureAggregation
         ? {
             secagg: {
-              keys: new Map<string, string>(),
-              peersSent: false,
+              keys: new Map(),
+              shares: new Map(),
+              relayed: false,
               sum: new Uint32Array(this.globalFlat.length),
               total: 0,
             },
@@ -497,9 +519,10 @@ export class Coordinator extends EventEmitter {
     if (!open || open.closing || !site.socket) return;
     if (open.journal.accepted.some((u) => u.siteId === site.id)) return;
     // Once the peer list is out, a secure-aggregation round cannot take new members.
-    if (open.secagg?.peersSent && !open.secagg.keys.has(site.id)) return;
+    if (open.secagg?.peers && !open.secagg.keys.has(site.id)) return;
     open.participants.add(site.id);
     site.socket.emit('round:plan', open.plan);
+    if (open.secagg) this.resendSecAgg(open, open.secagg, site);
   }
 
   /** Acceptances run one at a time (journal write, fold), and a closing round waits for them. */
@@ -565,8 +588,8 @@ export class Coordinator extends EventEmitter {
     const quorum = this.config.round.minSites;
     let summary: RoundSummary;
     try {
-      let unmaskError: string | undefined;
-      if (open.secagg && accepted.length >= quorum) {
+      let unmaskError = open.secagg?.error;
+      if (open.secagg && !unmaskError && accepted.length >= quorum) {
         try {
           await this.unmask(
             open,
@@ -645,29 +668,66 @@ export class Coordinator extends EventEmitter {
     this.changed();
   }
 
-  /** Removes the masks toward sites that published a key but whose update never arrived. */
+  /**
+   * Removes every mask from the sum: asks each survivor for its shares (of the survivors' self-mask seeds and
+   * of the dropped sites' masking keys; every survivor gets the same view) and rebuilds the secrets from the
+   * ≥ t answers.
+   */
   private async unmask(open: OpenRound, survivors: string[]): Promise<void> {
     const secagg = open.secagg!;
-    const dropped = [...secagg.keys.keys()].filter((id) => !survivors.includes(id));
-    if (dropped.length === 0) return;
+    const peers = secagg.peers;
+    const threshold = secagg.threshold;
+    if (!peers || threshold === undefined || !secagg.relayed)
+      throw new FedcxrError('secagg_unrecoverable', 'the share exchange never completed');
     const round = open.journal.round;
-    const revealed: { survivorId: string; droppedId: string; seed: Buffer }[] = [];
-    for (const survivorId of survivors) {
-      const socket = this.sites.get(survivorId)?.socket;
-      if (!socket)
-        throw new FedcxrError('secagg_unrecoverable', `survivor ${survivorId} is offline: its masks cannot be removed`);
-      const reply = secaggRevealReplySchema.parse(
-        await socket.timeout(30_000).emitWithAck('secagg:reveal', { round, dropped }),
+    const dropped = peers.map((p) => p.siteId).filter((id) => !survivors.includes(id));
+    if (survivors.length < threshold)
+      throw new FedcxrError(
+        'secagg_unrecoverable',
+        `${survivors.length} survivor(s) but the threshold is ${threshold}: sites refuse to unmask fewer`,
       );
-      for (const droppedId of dropped) {
-        const entry = reply.seeds.find((s) => s.peerId === droppedId);
-        if (!entry)
-          throw new FedcxrError('secagg_unrecoverable', `${survivorId} did not reveal its seed with ${droppedId}`);
-        revealed.push({ survivorId, droppedId, seed: Buffer.from(entry.seed, 'hex') });
-      }
-    }
-    removeDroppedMasks(secagg.sum, revealed);
-    this.audit.append('secagg_recovered', { round, dropped, survivors });
+    const answers = await Promise.all(
+      survivors.map(async (survivorId) => {
+        const socket = this.sites.get(survivorId)?.socket;
+        if (!socket) return { survivorId, error: 'offline' };
+        try {
+          const reply = secaggRevealReplySchema.parse(
+            await socket.timeout(30_000).emitWithAck('secagg:reveal', { round, survivors, dropped }),
+          );
+          if (reply.round !== round) return { survivorId, error: `answered for round ${reply.round}` };
+          if ('refused' in reply) return { survivorId, error: `refused (${reply.refused})` };
+          return { survivorId, shares: reply.shares };
+        } catch (error) {
+          return { survivorId, error: (error as Error).message };
+        }
+      }),
+    );
+    const reveals = new Map<string, RevealedShare[]>();
+    for (const answer of answers) if (answer.shares) reveals.set(answer.survivorId, answer.shares);
+    const failed = answers.filter((a) => a.error).map((a) => `${a.survivorId}: ${a.error}`);
+    if (reveals.size < threshold)
+      throw new FedcxrError(
+        'secagg_unrecoverable',
+        `${reveals.size} survivor(s) revealed shares, ${threshold} needed${failed.length ? ` (${failed.join('; ')})` : ''}`,
+      );
+    unmaskSum(secagg.sum, { round, peers, threshold, survivors, reveals });
+    this.audit.append('secagg_unmasked', { round, survivors, dropped, revealers: [...reveals.keys()], threshold });
+    if (dropped.length > 0) this.audit.append('secagg_recovered', { round, dropped, survivors });
+  }
+
+  /** A (re)connected participant gets the peer list and its relayed shares again (both idempotent there). */
+  private resendSecAgg(open: OpenRound, secagg: SecAggRound, site: SiteInfo): void {
+    if (!secagg.peers || !secagg.keys.has(site.id)) return;
+    const round = open.journal.round;
+    site.socket?.emit('secagg:peers', { round, threshold: secagg.threshold, peers: secagg.peers });
+    if (secagg.relayed) site.socket?.emit('secagg:shares', { round, shares: this.sharesFor(secagg, site.id) });
+  }
+
+  private sharesFor(secagg: SecAggRound, siteId: string): { from: string; ciphertext: string }[] {
+    const out: { from: string; ciphertext: string }[] = [];
+    for (const [from, shares] of secagg.shares)
+      for (const share of shares) if (share.to === siteId) out.push({ from, ciphertext: share.ciphertext });
+    return out;
   }
 
   private summarize(open: OpenRound, outcome: 'aggregated' | 'failed', reason?: string): RoundSummary {
@@ -867,16 +927,70 @@ export class Coordinator extends EventEmitter {
           code: 'secagg',
           error: 'no secure-aggregation round is expecting a key from this site',
         });
-      if (secagg.peersSent)
+      if (secagg.peers)
         return ack(reply, { ok: false, code: 'secagg', error: 'the peer list of this round is already out' });
-      secagg.keys.set(siteId, key.data.publicKey);
-      this.audit.append('secagg_key', { round: open.journal.round, siteId, publicKey: key.data.publicKey });
+      const { publicKey, shareKey } = key.data;
+      secagg.keys.set(siteId, { publicKey, shareKey });
+      this.audit.append('secagg_key', { round: open.journal.round, siteId, publicKey, shareKey });
       ack(reply, { ok: true });
       if ([...open.participants].every((id) => secagg.keys.has(id))) {
-        secagg.peersSent = true;
-        const peers = [...secagg.keys].map(([id, publicKey]) => ({ siteId: id, publicKey }));
+        const peers = [...secagg.keys].map(([id, k]) => ({ siteId: id, ...k }));
+        const threshold = this.config.round.secaggThreshold ?? defaultThreshold(peers.length);
+        try {
+          checkThreshold(threshold, peers.length);
+        } catch (error) {
+          secagg.error = `secure aggregation cannot start: ${(error as Error).message}`;
+          void this.closeRound(open, 'secure-aggregation threshold');
+          return;
+        }
+        secagg.peers = peers;
+        secagg.threshold = threshold;
+        this.audit.append('secagg_peers', { round: open.journal.round, sites: [...secagg.keys.keys()], threshold });
         for (const id of secagg.keys.keys())
-          this.sites.get(id)?.socket?.emit('secagg:peers', { round: open.journal.round, peers });
+          this.sites.get(id)?.socket?.emit('secagg:peers', { round: open.journal.round, threshold, peers });
+      }
+    });
+    socket.on('secagg:shares', (raw: unknown, reply: unknown) => {
+      touch();
+      const parsed = secaggSharesSchema.safeParse(raw);
+      const open = this.open;
+      const secagg = open?.secagg;
+      if (!parsed.success || !open || !secagg?.peers || parsed.data.round !== open.journal.round)
+        return ack(reply, { ok: false, code: 'secagg', error: 'no secure-aggregation round is expecting shares' });
+      if (!secagg.keys.has(siteId))
+        return ack(reply, { ok: false, code: 'secagg', error: `${siteId} is not a participant of this round` });
+      const { shares } = parsed.data;
+      const previous = secagg.shares.get(siteId);
+      // A re-send after a reconnect is byte-identical (the site keeps its ciphertexts); anything else is refused.
+      if (previous)
+        return ack(
+          reply,
+          JSON.stringify(previous) === JSON.stringify(shares)
+            ? { ok: true }
+            : { ok: false, code: 'secagg', error: `${siteId} already sent different shares` },
+        );
+      const others = secagg.peers.map((p) => p.siteId).filter((id) => id !== siteId);
+      const recipients = shares.map((s) => s.to);
+      if (
+        new Set(recipients).size !== recipients.length ||
+        recipients.length !== others.length ||
+        !others.every((id) => recipients.includes(id))
+      )
+        return ack(reply, {
+          ok: false,
+          code: 'secagg',
+          error: 'shares must go to every other participant exactly once',
+        });
+      secagg.shares.set(siteId, shares);
+      ack(reply, { ok: true });
+      if (!secagg.relayed && secagg.peers.every((p) => secagg.shares.has(p.siteId))) {
+        secagg.relayed = true;
+        this.audit.append('secagg_shares_relayed', { round: open.journal.round, sites: [...secagg.shares.keys()] });
+        for (const id of secagg.keys.keys())
+          this.sites.get(id)?.socket?.emit('secagg:shares', {
+            round: open.journal.round,
+            shares: this.sharesFor(secagg, id),
+          });
       }
     });
     socket.on('site:status', (raw: unknown) => {
@@ -952,8 +1066,8 @@ export class Coordinator extends EventEmitter {
       return this.refuse(siteId, 'late', 'the round deadline has passed', { nonce: begin.nonce });
     if (begin.baseModelHash !== this.state.modelHash)
       return this.refuse(siteId, 'stale_model', 'update was trained from another global model', { nonce: begin.nonce });
-    if (open.secagg && !(open.secagg.peersSent && open.secagg.keys.has(siteId)))
-      return this.refuse(siteId, 'secagg', 'masked update without a published key and peer list', {
+    if (open.secagg && !(open.secagg.relayed && open.secagg.keys.has(siteId)))
+      return this.refuse(siteId, 'secagg', 'masked update before the share exchange of this round completed', {
         nonce: begin.nonce,
       });
     try {

@@ -33,16 +33,30 @@ export { clipAndNoise, type DpApplied, gaussianEpsilon } from './dp.js';
 export * from './protocol.js';
 export {
   addMasked,
+  checkThreshold,
+  decryptShare,
+  defaultThreshold,
   dequantize,
+  encryptShare,
   generateSecAggKeys,
   maskStream,
   maskUpdate,
   type PairSeed,
   pairSeed,
+  privateKeyBytes,
+  privateKeyFromBytes,
+  publicKeyHex,
   quantize,
+  type RevealedShare,
+  type RevealKind,
   removeDroppedMasks,
   type SecAggKeyPair,
+  type SecAggPeer,
+  SecAggRefusal,
+  SecAggSession,
+  unmaskSum,
 } from './secagg.js';
+export { combineShares, interpolateAt, SHARE_BYTES, type Share, splitSecret } from './shamir.js';
 export { SiteAgent, type SiteAgentOptions } from './site-agent.js';
 export {
   localTrainers,

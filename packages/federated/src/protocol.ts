@@ -3,7 +3,8 @@
  * this one file. Both ends parse every message they receive; the site agent also parses every message it
  * SENDS (strict schemas), so nothing but tensors and aggregate scalars can leave a hospital: the only
  * strings a site may send are its id, hex hashes/nonces, tensor names the coordinator gave it, metric
- * names from a restricted alphabet, and enum values.
+ * names from a restricted alphabet, enum values, and (secure aggregation only) fixed-length hex key
+ * material: per-round public keys, Shamir shares of per-round random secrets, and those shares encrypted.
  *
  * Transport: socket.io (WebSocket), binary chunks as socket.io attachments, every request acknowledged.
  * Global model: the coordinator streams the canonical checkpoint bytes (see model-file.ts) in chunks; the
@@ -196,22 +197,72 @@ export const siteStatusSchema = z.strictObject({
 });
 export type SiteStatus = z.infer<typeof siteStatusSchema>;
 
-// Secure aggregation (see secagg.ts)
+// Secure aggregation (see secagg.ts): per round a masking key and a share-encryption key per site, encrypted
+// Shamir shares relayed site → coordinator → site, and the survivors' share reveals at unmasking.
 export const publicKeySchema = z.string().regex(/^[0-9a-f]{64}$/, 'a raw X25519 public key in hex');
-export const secaggKeySchema = z.strictObject({ round: roundSchema, publicKey: publicKeySchema });
-export const secaggPeersSchema = z.strictObject({
+export const secaggKeySchema = z.strictObject({
   round: roundSchema,
-  peers: z.array(z.strictObject({ siteId: siteIdSchema, publicKey: publicKeySchema })).max(10_000),
+  publicKey: publicKeySchema,
+  shareKey: publicKeySchema,
 });
+export const secaggPeersSchema = z
+  .strictObject({
+    round: roundSchema,
+    /** Shares needed to rebuild a secret (2 ≤ threshold ≤ peers). */
+    threshold: z.number().int().min(2),
+    peers: z
+      .array(z.strictObject({ siteId: siteIdSchema, publicKey: publicKeySchema, shareKey: publicKeySchema }))
+      .max(10_000),
+  })
+  .refine((p) => p.threshold <= p.peers.length, 'threshold above the number of peers');
+/** One share pair (of b and of the masking key), AES-256-GCM: iv ‖ ciphertext ‖ tag, fixed length. */
+export const shareCiphertextSchema = z.string().regex(/^[0-9a-f]{320}$/, 'an encrypted share pair (160 bytes, hex)');
+/** Site → coordinator: its encrypted shares, one per other participant. */
+export const secaggSharesSchema = z.strictObject({
+  round: roundSchema,
+  shares: z.array(z.strictObject({ to: siteIdSchema, ciphertext: shareCiphertextSchema })).max(10_000),
+});
+/** Coordinator → site: the shares the other participants encrypted for it. */
+export const secaggRelaySchema = z.strictObject({
+  round: roundSchema,
+  shares: z.array(z.strictObject({ from: siteIdSchema, ciphertext: shareCiphertextSchema })).max(10_000),
+});
+/** Coordinator → survivor: who delivered (reveal shares of their self-mask seed) and who dropped (of their key). */
 export const secaggRevealRequestSchema = z.strictObject({
   round: roundSchema,
+  survivors: z.array(siteIdSchema).max(10_000),
   dropped: z.array(siteIdSchema).max(10_000),
 });
-/** A survivor's answer: its pair seeds with the dropped sites only. */
-export const secaggRevealReplySchema = z.strictObject({
-  round: roundSchema,
-  seeds: z.array(z.strictObject({ peerId: siteIdSchema, seed: sha256HexSchema })).max(10_000),
-});
+/** Why a site refuses an unmasking request (the only words its refusal may carry). */
+export const secaggRefusalSchema = z.enum([
+  'unknown_round',
+  'not_ready',
+  'bad_view',
+  'self_dropped',
+  'too_few_survivors',
+  'contradiction',
+]);
+export type SecAggRefusalReason = z.infer<typeof secaggRefusalSchema>;
+/** A survivor's answer: one Shamir share per participant, of exactly one of its two secrets, or a refusal. */
+export const secaggRevealReplySchema = z.union([
+  z.strictObject({
+    round: roundSchema,
+    shares: z
+      .array(
+        z.strictObject({
+          siteId: siteIdSchema,
+          kind: z.enum(['self', 'pairwise']),
+          share: z.string().regex(/^[0-9a-f]{132}$/, 'a Shamir share (66 bytes, hex)'),
+        }),
+      )
+      .max(10_000),
+  }),
+  z.strictObject({
+    round: roundSchema,
+    refused: secaggRefusalSchema,
+  }),
+]);
+export type SecAggRevealReply = z.infer<typeof secaggRevealReplySchema>;
 
 /** Every event a site may emit, with its payload schema: the site agent refuses to send anything else. */
 export const siteOutbound = {
@@ -222,6 +273,7 @@ export const siteOutbound = {
   'eval:report': evaluationReportSchema,
   'site:status': siteStatusSchema,
   'secagg:key': secaggKeySchema,
+  'secagg:shares': secaggSharesSchema,
 } as const;
 export type SiteEvent = keyof typeof siteOutbound;
 
@@ -230,5 +282,6 @@ export const coordinatorOutbound = {
   'round:plan': roundPlanSchema,
   'round:closed': roundClosedSchema,
   'secagg:peers': secaggPeersSchema,
+  'secagg:shares': secaggRelaySchema,
   'secagg:reveal': secaggRevealRequestSchema,
 } as const;

@@ -25,15 +25,17 @@ import {
   type RoundPlan,
   roundClosedSchema,
   roundPlanSchema,
+  type SecAggRevealReply,
   type SiteEvent,
   type SiteStatus,
   secaggPeersSchema,
+  secaggRelaySchema,
   secaggRevealReplySchema,
   secaggRevealRequestSchema,
   siteOutbound,
   type UpdateBegin,
 } from './protocol.js';
-import { generateSecAggKeys, maskUpdate, pairSeed, quantize } from './secagg.js';
+import { quantize, SecAggRefusal, SecAggSession } from './secagg.js';
 import type { LocalTrainer } from './trainer.js';
 
 export interface SiteAgentOptions {
@@ -55,6 +57,17 @@ export interface SiteAgentOptions {
   onSocket?: (socket: Socket) => void;
 }
 
+/** Secure aggregation, this site's current round: its session and how far the exchange got. */
+interface SecAggState {
+  session: SecAggSession;
+  keyAccepted: boolean;
+  /** This site's encrypted shares, kept so a re-send after a reconnect is byte-identical. */
+  outgoing?: { to: string; ciphertext: string }[];
+  sending?: boolean;
+  sharesSent: boolean;
+  failure?: Error;
+}
+
 interface FinishedUpdate {
   round: number;
   modelHash: string;
@@ -68,9 +81,10 @@ export class SiteAgent extends EventEmitter {
   private job: { key: string; round: number; controller: AbortController; done: Promise<unknown> } | undefined;
   private finished: FinishedUpdate | undefined;
   private stopping = false;
-  /** Secure aggregation: peers' keys per round (may arrive before we wait), and our pair seeds. */
-  private readonly secaggPeers = new Map<number, { siteId: string; publicKey: string }[]>();
-  private secaggSeeds: { round: number; seeds: Map<string, Buffer> } | undefined;
+  /** Secure aggregation: the current round's session, and the latest peer list and relayed shares received. */
+  private secagg: SecAggState | undefined;
+  private secaggPeers: z.infer<typeof secaggPeersSchema> | undefined;
+  private secaggRelay: z.infer<typeof secaggRelaySchema> | undefined;
   private readonly ackTimeoutMs: number;
   private readonly log: (message: string) => void;
 
@@ -100,18 +114,19 @@ export class SiteAgent extends EventEmitter {
     socket.on('secagg:peers', (raw: unknown) => {
       const peers = secaggPeersSchema.safeParse(raw);
       if (!peers.success) return;
-      this.secaggPeers.set(peers.data.round, peers.data.peers);
-      this.emit('secagg-peers', peers.data.round);
+      this.secaggPeers = peers.data;
+      void this.onSecAggPeers();
+    });
+    socket.on('secagg:shares', (raw: unknown) => {
+      const relay = secaggRelaySchema.safeParse(raw);
+      if (!relay.success) return;
+      this.secaggRelay = relay.data;
+      this.onSecAggRelay();
     });
     socket.on('secagg:reveal', (raw: unknown, reply: unknown) => {
       const request = secaggRevealRequestSchema.safeParse(raw);
-      const mine = this.secaggSeeds;
-      if (!request.success || !mine || mine.round !== request.data.round || typeof reply !== 'function') return;
-      // Only seeds shared with the sites named as dropped: those masks never reach the sum otherwise.
-      const seeds = request.data.dropped
-        .filter((id) => mine.seeds.has(id))
-        .map((peerId) => ({ peerId, seed: mine.seeds.get(peerId)!.toString('hex') }));
-      const payload = secaggRevealReplySchema.parse({ round: mine.round, seeds });
+      if (!request.success || typeof reply !== 'function') return;
+      const payload = secaggRevealReplySchema.parse(this.reveal(request.data));
       this.options.onSend?.('secagg:reveal' as SiteEvent, payload);
       (reply as (value: unknown) => void)(payload);
     });
@@ -214,8 +229,7 @@ export class SiteAgent extends EventEmitter {
         await this.status({ state: 'idle', round: plan.round });
         return;
       }
-      const keys = plan.secureAggregation ? generateSecAggKeys() : undefined;
-      if (keys) expectOk(await this.send('secagg:key', { round: plan.round, publicKey: keys.publicKey }), 'secagg:key');
+      const secagg = plan.secureAggregation ? await this.secaggSession(plan.round) : undefined;
       await this.status({ state: 'training', round: plan.round });
       this.emit('training', plan.round);
       const result = await this.options.trainer.train(
@@ -237,8 +251,8 @@ export class SiteAgent extends EventEmitter {
         const applied = clipAndNoise(delta, plan.dp.clipNorm, plan.dp.noiseMultiplier);
         metrics.dp_clipped = applied.clipped ? 1 : 0;
       }
-      const encoded = keys
-        ? await this.maskedUpdate(plan, delta, result.numExamples, keys.privateKey, signal)
+      const encoded = secagg
+        ? await this.maskedUpdate(plan, delta, result.numExamples, secagg, signal)
         : encodeUpdate(delta, plan.tensors, plan.encoding);
       finished = {
         round: plan.round,
@@ -263,27 +277,107 @@ export class SiteAgent extends EventEmitter {
     await this.status({ state: 'idle', round: plan.round });
   }
 
-  /** Secure aggregation: round(n·δ·scale) mod 2^32 plus the pairwise masks of this round's peers. */
+  /**
+   * Secure aggregation: this round's session, publishing its keys. A session whose masks are unused is kept
+   * across a reconnect (its key is already with the coordinator, which takes no new keys once peers are out).
+   */
+  private async secaggSession(round: number): Promise<SecAggState> {
+    const current = this.secagg;
+    const state: SecAggState =
+      current && current.session.round === round && !current.session.spent && !current.failure
+        ? current
+        : { session: new SecAggSession(round, this.options.siteId), keyAccepted: false, sharesSent: false };
+    this.secagg = state;
+    if (!state.keyAccepted) {
+      expectOk(await this.send('secagg:key', { round, ...state.session.publicKeys }), 'secagg:key');
+      state.keyAccepted = true;
+    }
+    void this.onSecAggPeers();
+    return state;
+  }
+
+  /** The peer list is in: Shamir-share our secrets and send each peer its encrypted shares (once). */
+  private async onSecAggPeers(): Promise<void> {
+    const state = this.secagg;
+    const peers = this.secaggPeers;
+    if (!state?.keyAccepted || !peers || peers.round !== state.session.round || state.failure) return;
+    try {
+      if (!state.session.hasPeers) state.outgoing = state.session.setPeers(peers.peers, peers.threshold);
+      if (state.sharesSent || state.sending || !state.outgoing) return;
+      state.sending = true;
+      try {
+        expectOk(
+          await this.send('secagg:shares', { round: state.session.round, shares: state.outgoing }),
+          'secagg:shares',
+        );
+        state.sharesSent = true;
+      } finally {
+        state.sending = false;
+      }
+    } catch (error) {
+      // Offline: the coordinator re-sends the peer list on reconnection and we retry; anything else is final.
+      if ((error as FedcxrError).code !== 'site_offline' && !/timeout/i.test((error as Error).message))
+        this.failSecAgg(state, error as Error);
+      return;
+    }
+    this.onSecAggRelay();
+  }
+
+  /** The coordinator relayed the shares the others made for us: decrypt and keep them. */
+  private onSecAggRelay(): void {
+    const state = this.secagg;
+    const relay = this.secaggRelay;
+    if (!state || !relay || relay.round !== state.session.round || !state.session.hasPeers || state.session.ready)
+      return;
+    try {
+      state.session.acceptShares(relay.shares);
+      this.emit('secagg-update');
+    } catch (error) {
+      this.failSecAgg(state, error as Error);
+    }
+  }
+
+  private failSecAgg(state: SecAggState, error: Error): void {
+    state.failure = error;
+    this.log(`${this.options.siteId}: secure aggregation of round ${state.session.round} failed: ${error.message}`);
+    this.emit('secagg-update');
+  }
+
+  /** Answers an unmasking request from this round's session; refusals name their reason, nothing else. */
+  private reveal(request: { round: number; survivors: string[]; dropped: string[] }): SecAggRevealReply {
+    const session = this.secagg?.session;
+    if (!session || session.round !== request.round) return { round: request.round, refused: 'unknown_round' };
+    try {
+      return { round: request.round, shares: session.reveal(request.survivors, request.dropped) };
+    } catch (error) {
+      if (!(error instanceof SecAggRefusal)) throw error;
+      this.log(`${this.options.siteId}: refused to reveal shares: ${error.message}`);
+      return { round: request.round, refused: error.reason };
+    }
+  }
+
+  /** Secure aggregation: round(n·δ·scale) mod 2^32 under this round's self mask and pairwise masks. */
   private async maskedUpdate(
     plan: RoundPlan,
     delta: NamedTensors,
     numExamples: number,
-    privateKey: import('node:crypto').KeyObject,
+    state: SecAggState,
     signal: AbortSignal,
   ): Promise<{ tensors: UpdateBegin['tensors']; bytes: Uint8Array }> {
-    let peers = this.secaggPeers.get(plan.round);
-    while (!peers) {
-      if (signal.aborted) throw new FedcxrError('training_aborted', 'round aborted while waiting for peers');
+    // Wait until every participant's shares are here (only then can our masks be removed if we drop).
+    while (!state.session.ready) {
+      if (state.failure) throw state.failure;
+      if (signal.aborted)
+        throw new FedcxrError('training_aborted', 'round aborted while waiting for the share exchange');
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
-          this.off('secagg-peers', done);
+          this.off('secagg-update', done);
           resolve();
         };
         const timer = setTimeout(done, 200);
-        this.on('secagg-peers', done);
+        this.on('secagg-update', done);
       });
-      peers = this.secaggPeers.get(plan.round);
     }
     const total = plan.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
     const flat = new Float32Array(total);
@@ -293,17 +387,7 @@ export class SiteAgent extends EventEmitter {
       for (let i = 0; i < values.length; i++) flat[offset + i] = values[i] * numExamples;
       offset += values.length;
     }
-    const seeds = new Map(
-      peers
-        .filter((p) => p.siteId !== this.options.siteId)
-        .map((p) => [p.siteId, pairSeed(privateKey, p.publicKey, plan.round)]),
-    );
-    this.secaggSeeds = { round: plan.round, seeds };
-    const masked = maskUpdate(
-      quantize(flat, plan.secaggScale ?? 1024),
-      this.options.siteId,
-      [...seeds].map(([peerId, seed]) => ({ peerId, seed })),
-    );
+    const masked = state.session.mask(quantize(flat, plan.secaggScale ?? 1024));
     return {
       tensors: plan.tensors.map((t) => ({ name: t.name, shape: [...t.shape], encoding: 'uint32' as const })),
       bytes: new Uint8Array(masked.buffer),
