@@ -33,6 +33,7 @@ export { clipAndNoise, type DpApplied, gaussianEpsilon } from './dp.js';
 export * from './protocol.js';
 export {
   addMasked,
+  addMaskStream,
   checkThreshold,
   decryptShare,
   defaultThreshold,

@@ -1,10 +1,13 @@
+import { createCipheriv } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   addMasked,
+  addMaskStream,
   checkThreshold,
   defaultThreshold,
   dequantize,
   generateSecAggKeys,
+  maskStream,
   maskUpdate,
   pairSeed,
   privateKeyFromBytes,
@@ -36,6 +39,22 @@ describe('secure aggregation arithmetic (pairwise masks)', () => {
     ids
       .filter((p) => p !== id)
       .map((peerId) => ({ peerId, seed: pairSeed(keys.get(id)!.privateKey, keys.get(peerId)!.publicKey, round) }));
+
+  it('the keystream applied block by block equals the one-piece AES-256-CTR keystream', () => {
+    const seed = Buffer.alloc(32, 7);
+    const n = (1 << 18) * 2 + 5; // crosses two block boundaries
+    const cipher = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16));
+    const whole = Buffer.from(cipher.update(Buffer.alloc(n * 4)));
+    const reference = new Uint32Array(whole.buffer, whole.byteOffset, n);
+    expect(maskStream(seed, n)).toEqual(reference);
+    const target = Uint32Array.from({ length: n }, (_, i) => i * 2654435761);
+    const before = Uint32Array.from(target);
+    addMaskStream(target, seed, 1);
+    expect(target[n - 1]).toBe((before[n - 1] + reference[n - 1]) >>> 0);
+    expect(target[(1 << 18) + 3]).toBe((before[(1 << 18) + 3] + reference[(1 << 18) + 3]) >>> 0);
+    addMaskStream(target, seed, -1);
+    expect(target).toEqual(before);
+  });
 
   it('both sides of a pair derive the same seed, different per round', () => {
     const a = pairSeed(keys.get('site-1')!.privateKey, keys.get('site-2')!.publicKey, 3);

@@ -101,11 +101,30 @@ export function publicKeyHex(key: KeyObject): string {
 
 /** n pseudo-random uint32 from a seed (AES-256-CTR keystream). */
 export function maskStream(seed: Buffer, n: number): Uint32Array {
-  const cipher = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16));
-  const bytes = cipher.update(Buffer.alloc(n * 4));
   const out = new Uint32Array(n);
-  new Uint8Array(out.buffer).set(bytes);
+  addMaskStream(out, seed, 1);
   return out;
+}
+
+/** Keystream words produced per step by addMaskStream (1 MiB). */
+const STREAM_BLOCK_WORDS = 1 << 18;
+
+/**
+ * target += sign · maskStream(seed, target.length) (mod 2^32), one 1 MiB block of keystream at a time, so a
+ * model-sized mask never sits in memory (the coordinator applies one per participant per round).
+ */
+export function addMaskStream(target: Uint32Array, seed: Buffer, sign: 1 | -1): void {
+  const cipher = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16));
+  const block = new Uint32Array(Math.min(target.length, STREAM_BLOCK_WORDS));
+  const blockBytes = new Uint8Array(block.buffer);
+  const zeros = new Uint8Array(blockBytes.length);
+  for (let start = 0; start < target.length; start += STREAM_BLOCK_WORDS) {
+    const count = Math.min(STREAM_BLOCK_WORDS, target.length - start);
+    // CTR mode keeps its counter across update() calls: the blocks concatenate to one keystream.
+    blockBytes.set(cipher.update(zeros.subarray(0, count * 4)));
+    if (sign > 0) for (let i = 0; i < count; i++) target[start + i] = (target[start + i] + block[i]) >>> 0;
+    else for (let i = 0; i < count; i++) target[start + i] = (target[start + i] - block[i]) >>> 0;
+  }
 }
 
 /** Fixed point: round(x·scale) as a two's-complement uint32. */
@@ -130,9 +149,7 @@ export function maskUpdate(quantized: Uint32Array, selfId: string, peers: readon
   const out = Uint32Array.from(quantized);
   for (const { peerId, seed } of peers) {
     if (peerId === selfId) continue;
-    const mask = maskStream(seed, out.length);
-    if (peerId > selfId) for (let i = 0; i < out.length; i++) out[i] = (out[i] + mask[i]) >>> 0;
-    else for (let i = 0; i < out.length; i++) out[i] = (out[i] - mask[i]) >>> 0;
+    addMaskStream(out, seed, peerId > selfId ? 1 : -1);
   }
   return out;
 }
@@ -151,10 +168,8 @@ export function removeDroppedMasks(
   revealed: readonly { survivorId: string; droppedId: string; seed: Buffer }[],
 ): void {
   for (const { survivorId, droppedId, seed } of revealed) {
-    const mask = maskStream(seed, sum.length);
     // The survivor added +mask if droppedId > survivorId, −mask otherwise: undo it.
-    if (droppedId > survivorId) for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] - mask[i]) >>> 0;
-    else for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] + mask[i]) >>> 0;
+    addMaskStream(sum, seed, droppedId > survivorId ? -1 : 1);
   }
 }
 
@@ -390,7 +405,7 @@ export class SecAggSession {
       .filter((p) => p.siteId !== this.siteId)
       .map((p) => ({ peerId: p.siteId, seed: pairSeed(this.maskKeys.privateKey, p.publicKey, this.round) }));
     const out = maskUpdate(quantized, this.siteId, seeds);
-    addMasked(out, maskStream(this.selfSeed, out.length));
+    addMaskStream(out, this.selfSeed, 1);
     return out;
   }
 
@@ -491,8 +506,7 @@ export function unmaskSum(
   };
   for (const peer of peers) {
     if (survivors.has(peer.siteId)) {
-      const self = maskStream(rebuild(peer.siteId, 'self'), sum.length);
-      for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] - self[i]) >>> 0;
+      addMaskStream(sum, rebuild(peer.siteId, 'self'), -1);
       continue;
     }
     const key = privateKeyFromBytes(rebuild(peer.siteId, 'pairwise'));
