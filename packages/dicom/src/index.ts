@@ -54,6 +54,7 @@ export {
   type ResizeOptions,
   type ResizeTransform,
   resizeKeepAspect,
+  resizeLookup,
   resizeRows,
   resizeTransform,
 } from './resize.js';

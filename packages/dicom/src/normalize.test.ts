@@ -18,6 +18,7 @@ import { resizeKeepAspect } from './resize.js';
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const samplesDir = join(repoRoot, '../shared/data/dicom-samples');
 const hasSamples = existsSync(join(samplesDir, 'EXPECTED.json'));
+const rsnaDir = join(repoRoot, '../shared/data/rsna-pneumonia/dicom');
 if (!hasSamples) console.warn(`dicom normalize tests on real files skipped: ${samplesDir} not found`);
 
 const reference = JSON.parse(readFileSync(join(repoRoot, 'tools/reference/fixtures/dicom/reference.json'), 'utf8')) as {
@@ -243,3 +244,21 @@ describe.skipIf(!hasSamples)('fast paths give the same floats as the per-pixel d
     },
   );
 });
+
+describe.skipIf(!existsSync(rsnaDir))(
+  'fast paths on RSNA 8-bit JPEG frames (1024² → 512, the integer-shrink path)',
+  () => {
+    it('normalizeResized = resizeKeepAspect(per-pixel normalize), bit for bit, for every preset', async () => {
+      for (const name of ['000fe35a-2649-43d4-b027-e67796d412e0.dcm', '0022073f-cec8-42ec-ab5f-bc2314649235.dcm']) {
+        const image = await readDicom(join(rsnaDir, name));
+        for (const preset of PRESETS) {
+          const fused = normalizeResized(image, preset, 512);
+          const twoStep = resizeKeepAspect(normalize(image, preset, { perPixel: true }), 512);
+          expect(Buffer.from(fused.data.buffer).equals(Buffer.from(twoStep.data.buffer)), `${name} ${preset}`).toBe(
+            true,
+          );
+        }
+      }
+    });
+  },
+);

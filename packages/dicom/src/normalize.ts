@@ -2,7 +2,8 @@ import { FedcxrError } from '@fedcxr/core';
 import { DicomError } from './errors.js';
 import type { DicomHeader, DicomLut } from './parse.js';
 import type { DicomFrame, DicomImage } from './read.js';
-import { type ResizedImage, type ResizeOptions, resizeKeepAspect, resizeRows } from './resize.js';
+import { type ResizedImage, type ResizeOptions, resizeKeepAspect, resizeLookup } from './resize.js';
+import { valueRange } from './value-range.js';
 
 /** A grey image with values in [0, 1], row-major. */
 export interface NormalizedImage {
@@ -102,14 +103,7 @@ export function normalizeResized(
       ? presetTable(frame.stored, image.header, preset, options, photometric === 'MONOCHROME1')
       : null;
   if (!table) return resizeKeepAspect(normalize(image, preset, options), size, options);
-  const { stored, columns } = frame;
-  const row = new Float32Array(columns);
-  const { values, offset } = table;
-  return resizeRows(columns, frame.rows, size, options, (y) => {
-    const start = y * columns;
-    for (let x = 0; x < columns; x++) row[x] = values[stored[start + x] - offset];
-    return row;
-  });
+  return resizeLookup(frame.stored, table.offset, table.values, frame.columns, frame.rows, size, options);
 }
 
 /** Per-pixel path for stored ranges too wide for a table. */
@@ -145,13 +139,7 @@ const domainCache = new WeakMap<Int32Array, IntegerDomain | null>();
 function integerDomain(stored: Int32Array): IntegerDomain | null {
   const cached = domainCache.get(stored);
   if (cached !== undefined) return cached;
-  let min = 2 ** 31;
-  let max = -(2 ** 31);
-  for (let i = 0; i < stored.length; i++) {
-    const v = stored[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
+  const { min, max } = valueRange(stored);
   let domain: IntegerDomain | null = null;
   if (stored.length > 0 && max - min + 1 <= MAX_TABLE) {
     let counts: Uint32Array | null = null;

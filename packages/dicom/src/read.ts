@@ -5,6 +5,7 @@ import { DicomError, thrownMessage } from './errors.js';
 import { decodeSequentialJpeg, jpegWantsRawComponents } from './jpeg-sequential.js';
 import { type DicomHeader, type ParsedDicom, parseDicomBytes, readHeader } from './parse.js';
 import { decodeRleSegments } from './rle.js';
+import { byteRange, rememberValueRange } from './value-range.js';
 
 /** One decoded frame of stored values (before any Modality LUT), row-major, samples interleaved. */
 export interface DicomFrame {
@@ -12,7 +13,10 @@ export interface DicomFrame {
   columns: number;
   /** 1 for grey; 3 for colour (always RGB: YBR data are converted to RGB as pydicom does by default). */
   samplesPerPixel: number;
-  /** Stored values after BitsStored/HighBit masking and PixelRepresentation sign extension. */
+  /**
+   * Stored values after BitsStored/HighBit masking and PixelRepresentation sign extension. Read-only: their range
+   * and value counts are computed once per array and cached (normalize's tables rely on them).
+   */
   stored: Int32Array;
 }
 
@@ -532,8 +536,11 @@ async function encapsulatedFrame(
         ? new Int16Array(bytes.buffer, bytes.byteOffset, count)
         : new Uint16Array(bytes.buffer, bytes.byteOffset, count),
     );
+  } else if (decoded.signed) {
+    values.set(new Int8Array(bytes.buffer, bytes.byteOffset, count));
   } else {
-    values.set(decoded.signed ? new Int8Array(bytes.buffer, bytes.byteOffset, count) : bytes.subarray(0, count));
+    values.set(bytes.subarray(0, count));
+    rememberValueRange(values, byteRange(bytes, count));
   }
   // Unsigned samples no wider than Bits Stored need no masking.
   if (decoded.signed || layout.signed || decoded.bitsPerSample > layout.bitsStored) {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Box, boxToOriginal, boxToResized, resizeKeepAspect, resizeTransform } from './resize.js';
+import { type Box, boxToOriginal, boxToResized, resizeKeepAspect, resizeLookup, resizeTransform } from './resize.js';
 
 function constant(width: number, height: number, value: number) {
   return { data: new Float32Array(width * height).fill(value), width, height };
@@ -54,6 +54,59 @@ describe('resizeKeepAspect', () => {
         },
       ),
       { seed: 7, numRuns: 200 },
+    );
+  });
+
+  it('resizeLookup gives the same floats as resizeKeepAspect over the looked-up image (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }),
+        fc.integer({ min: 1, max: 70 }),
+        fc.integer({ min: 1, max: 90 }),
+        fc.integer({ min: -50, max: 50 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        (width, height, size, offset, span, letterbox, seed) => {
+          // Deterministic pseudo-random values in [offset, offset + span) and a table over that range.
+          let state = seed;
+          const next = () => {
+            state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+            return state;
+          };
+          const values = Int32Array.from({ length: width * height }, () => offset + (next() % span));
+          const table = Float32Array.from({ length: span }, () => (next() % 10007) / 10007);
+          const looked = Float32Array.from(values, (v) => table[v - offset]);
+          const options = { letterbox, padValue: letterbox ? 0.25 : 0 };
+          const fused = resizeLookup(values, offset, table, width, height, size, options);
+          const twoStep = resizeKeepAspect({ data: looked, width, height }, size, options);
+          expect(fused.transform).toEqual(twoStep.transform);
+          expect(Buffer.from(fused.data.buffer).equals(Buffer.from(twoStep.data.buffer))).toBe(true);
+        },
+      ),
+      { seed: 11, numRuns: 300 },
+    );
+  });
+
+  it('resizeLookup on an integer shrink (the uniform 4-tap interior) matches a direct triangle filter', () => {
+    // 8 → 4: every output averages source columns/rows 2o-1..2o+2 with weights 1/8, 3/8, 3/8, 1/8 (edges renormalized).
+    const values = Int32Array.from({ length: 64 }, (_, i) => (i * 37) % 11);
+    const table = Float32Array.from({ length: 11 }, (_, v) => v / 10);
+    const r = resizeLookup(values, 0, table, 8, 8, 4);
+    const at = (x: number, y: number) => table[values[y * 8 + x]];
+    const w = [1 / 8, 3 / 8, 3 / 8, 1 / 8];
+    let expected = 0;
+    for (let j = 0; j < 4; j++) {
+      let row = 0;
+      for (let i = 0; i < 4; i++) row += at(1 + i, 1 + j) * w[i];
+      expected += row * w[j];
+    }
+    expect(r.data[1 * 4 + 1]).toBeCloseTo(expected, 6);
+  });
+
+  it('resizeLookup refuses too few values', () => {
+    expect(() => resizeLookup(new Int32Array(5), 0, new Float32Array(1), 3, 2, 4)).toThrow(
+      /5 values cannot fill a 3x2/,
     );
   });
 });

@@ -1,0 +1,48 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { readDicom } from './read.js';
+import { byteRange, valueRange } from './value-range.js';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+const rsnaDir = join(repoRoot, '../shared/data/rsna-pneumonia/dicom');
+
+function plainRange(values: ArrayLike<number>, n = values.length) {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    min = Math.min(min, values[i]);
+    max = Math.max(max, values[i]);
+  }
+  return n === 0 ? { min: 0, max: -1 } : { min, max };
+}
+
+describe('value ranges', () => {
+  it('valueRange and byteRange agree with a plain min/max (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxLength: 40 }), (list) => {
+        expect(valueRange(Int32Array.from(list))).toEqual(plainRange(list));
+      }),
+      { seed: 3, numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.nat(5), (bytes, cut) => {
+        const n = Math.max(0, bytes.length - cut);
+        expect(byteRange(bytes, n)).toEqual(plainRange(bytes, n));
+      }),
+      { seed: 4, numRuns: 300 },
+    );
+  });
+
+  it.skipIf(!existsSync(rsnaDir))(
+    'the range the reader records for 8-bit JPEG frames is their true range',
+    async () => {
+      for (const name of readdirSync(rsnaDir).sort().slice(0, 3)) {
+        const { stored } = (await readDicom(join(rsnaDir, name))).frames[0];
+        expect(valueRange(stored), name).toEqual(plainRange(stored));
+      }
+    },
+  );
+});

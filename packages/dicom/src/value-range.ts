@@ -1,0 +1,78 @@
+/**
+ * Min and max of a frame's stored values, found once per array: the reader records them when it can do so almost
+ * for free (while widening 8-bit samples), normalize looks them up (every table-driven preset needs them).
+ * Decoded frames are therefore treated as read-only once read.
+ */
+export interface ValueRange {
+  min: number;
+  max: number;
+}
+
+const ranges = new WeakMap<Int32Array, ValueRange>();
+
+/** Records the range of `values`, which the caller has just computed exactly. */
+export function rememberValueRange(values: Int32Array, range: ValueRange): void {
+  ranges.set(values, range);
+}
+
+/** Min and max of the values (0 and −1 when empty), recorded or scanned. */
+export function valueRange(values: Int32Array): ValueRange {
+  let range = ranges.get(values);
+  if (!range) {
+    range = scanRange(values);
+    ranges.set(values, range);
+  }
+  return range;
+}
+
+/** Two interleaved pairs of running extremes halve the dependency chains of a plain scan. */
+function scanRange(values: Int32Array): ValueRange {
+  const n = values.length;
+  if (n === 0) return { min: 0, max: -1 };
+  let min0 = values[0];
+  let max0 = min0;
+  let min1 = min0;
+  let max1 = min0;
+  let i = 1;
+  for (; i + 1 < n; i += 2) {
+    const a = values[i];
+    const b = values[i + 1];
+    if (a < min0) min0 = a;
+    if (a > max0) max0 = a;
+    if (b < min1) min1 = b;
+    if (b > max1) max1 = b;
+  }
+  if (i < n) {
+    const a = values[i];
+    if (a < min0) min0 = a;
+    if (a > max0) max0 = a;
+  }
+  return { min: Math.min(min0, min1), max: Math.max(max0, max1) };
+}
+
+/**
+ * Min and max of the first `n` bytes: the reader scans the decoder's compact 8-bit output (a quarter of the memory
+ * of the widened values, and still in cache) and records the result for the values it widened from it.
+ */
+export function byteRange(bytes: Uint8Array, n: number): ValueRange {
+  if (n === 0) return { min: 0, max: -1 };
+  let min0 = bytes[0];
+  let max0 = min0;
+  let min1 = min0;
+  let max1 = min0;
+  let i = 1;
+  for (; i + 1 < n; i += 2) {
+    const a = bytes[i];
+    const b = bytes[i + 1];
+    if (a < min0) min0 = a;
+    if (a > max0) max0 = a;
+    if (b < min1) min1 = b;
+    if (b > max1) max1 = b;
+  }
+  if (i < n) {
+    const a = bytes[i];
+    if (a < min0) min0 = a;
+    if (a > max0) max0 = a;
+  }
+  return { min: Math.min(min0, min1), max: Math.max(max0, max1) };
+}
