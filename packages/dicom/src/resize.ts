@@ -90,7 +90,8 @@ export function resizeRows(
       // Interior outputs of an integer shrink share one 4-tap kernel: same weights, same order, no lookups.
       const { from, to, step, w0, w1, w2, w3 } = run;
       for (; x < from; x++) temp[at + x] = tap(src, starts[x], weights, x * stride, counts[x]);
-      uniformRow(src, temp, at, starts[from], from, to, step, w0, w1, w2, w3);
+      if (step === 2) halvingRow(src, temp, at, starts[from], from, to, w0, w1, w2, w3);
+      else uniformRow(src, temp, at, starts[from], from, to, step, w0, w1, w2, w3);
       x = to;
     }
     for (; x < end; x++) temp[at + x] = tap(src, starts[x], weights, x * stride, counts[x]);
@@ -118,6 +119,8 @@ export function resizeLookup(
   const transform = resizeTransform(width, height, size, options);
   const horizontal = kernelWeights(width, transform.contentWidth);
   const run = uniformRun(horizontal);
+  // The halving run (step 2) reads the table as doubles: the same values, without a conversion per tap.
+  const wide = run?.step === 2 && table.length <= (width * height) >> 2 ? Float64Array.from(table) : null;
   return resample(height, transform, options, (y, temp, at) => {
     // Locals, not captured variables, in the loops below (V8 keeps them in registers).
     const { starts, counts, weights, stride } = horizontal;
@@ -132,7 +135,8 @@ export function resizeLookup(
       for (; x < from; x++) {
         temp[at + x] = tapLookup(v, row + starts[x], t, off, weights, x * stride, counts[x]);
       }
-      lookupRun(v, t, off, temp, at, row + starts[from], from, to, step, w0, w1, w2, w3);
+      if (wide) halvingLookupRun(v, wide, off, temp, at, row + starts[from], from, to, w0, w1, w2, w3);
+      else lookupRun(v, t, off, temp, at, row + starts[from], from, to, step, w0, w1, w2, w3);
       x = to;
     }
     for (; x < end; x++) {
@@ -248,6 +252,61 @@ function uniformRow(
   let f = first;
   for (let x = from; x < to; x++, f += step) {
     temp[at + x] = src[f] * w0 + src[f + 1] * w1 + src[f + 2] * w2 + src[f + 3] * w3;
+  }
+}
+
+/**
+ * uniformRow for a halving (step 2): the last two taps of one output are the first two of the next, so each
+ * source value is loaded once and carried over (same products, same order).
+ */
+function halvingRow(
+  src: Float32Array,
+  temp: Float32Array,
+  at: number,
+  first: number,
+  from: number,
+  to: number,
+  w0: number,
+  w1: number,
+  w2: number,
+  w3: number,
+): void {
+  let f = first;
+  let a = src[f];
+  let b = src[f + 1];
+  for (let x = from; x < to; x++, f += 2) {
+    const c = src[f + 2];
+    const d = src[f + 3];
+    temp[at + x] = a * w0 + b * w1 + c * w2 + d * w3;
+    a = c;
+    b = d;
+  }
+}
+
+/** halvingRow over looked-up values, the table widened to doubles. */
+function halvingLookupRun(
+  v: Int32Array,
+  t: Float64Array,
+  off: number,
+  temp: Float32Array,
+  at: number,
+  first: number,
+  from: number,
+  to: number,
+  w0: number,
+  w1: number,
+  w2: number,
+  w3: number,
+): void {
+  let f = first;
+  let a = t[v[f] - off];
+  let b = t[v[f + 1] - off];
+  for (let x = from; x < to; x++, f += 2) {
+    const c = t[v[f + 2] - off];
+    const d = t[v[f + 3] - off];
+    temp[at + x] = a * w0 + b * w1 + c * w2 + d * w3;
+    a = c;
+    b = d;
   }
 }
 
