@@ -128,8 +128,9 @@ interface SiteInfo {
 
 /**
  * A secure-aggregation round: published keys; once all participants have one, the peer list and threshold
- * (`peers`); each participant's encrypted shares (relayed once everyone's are in); the modular sum and Σ
- * examples; and a reason the round cannot go on, if any.
+ * (`peers`); each participant's encrypted shares, relayed once every peer has shared or gone offline, among
+ * the `members` (those that shared: the paper's U2); the modular sum and Σ examples; and a reason the round
+ * cannot go on, if any.
  */
 interface SecAggRound {
   keys: Map<string, { publicKey: string; shareKey: string }>;
@@ -137,6 +138,7 @@ interface SecAggRound {
   threshold?: number;
   shares: Map<string, { to: string; ciphertext: string }[]>;
   relayed: boolean;
+  members?: string[];
   sum: Uint32Array;
   total: number;
   error?: string;
@@ -520,6 +522,8 @@ export class Coordinator extends EventEmitter {
     if (open.journal.accepted.some((u) => u.siteId === site.id)) return;
     // Once the peer list is out, a secure-aggregation round cannot take new members.
     if (open.secagg?.peers && !open.secagg.keys.has(site.id)) return;
+    // Nor, once the shares are relayed, take back a participant that left before sharing.
+    if (open.secagg?.members && !open.secagg.members.includes(site.id)) return;
     open.participants.add(site.id);
     site.socket.emit('round:plan', open.plan);
     if (open.secagg) this.resendSecAgg(open, open.secagg, site);
@@ -675,12 +679,11 @@ export class Coordinator extends EventEmitter {
    */
   private async unmask(open: OpenRound, survivors: string[]): Promise<void> {
     const secagg = open.secagg!;
-    const peers = secagg.peers;
-    const threshold = secagg.threshold;
-    if (!peers || threshold === undefined || !secagg.relayed)
+    const { peers, threshold, members } = secagg;
+    if (!peers || threshold === undefined || !members)
       throw new FedcxrError('secagg_unrecoverable', 'the share exchange never completed');
     const round = open.journal.round;
-    const dropped = peers.map((p) => p.siteId).filter((id) => !survivors.includes(id));
+    const dropped = members.filter((id) => !survivors.includes(id));
     if (survivors.length < threshold)
       throw new FedcxrError(
         'secagg_unrecoverable',
@@ -710,7 +713,7 @@ export class Coordinator extends EventEmitter {
         'secagg_unrecoverable',
         `${reveals.size} survivor(s) revealed shares, ${threshold} needed${failed.length ? ` (${failed.join('; ')})` : ''}`,
       );
-    unmaskSum(secagg.sum, { round, peers, threshold, survivors, reveals });
+    unmaskSum(secagg.sum, { round, peers, members, threshold, survivors, reveals });
     this.audit.append('secagg_unmasked', { round, survivors, dropped, revealers: [...reveals.keys()], threshold });
     if (dropped.length > 0) this.audit.append('secagg_recovered', { round, dropped, survivors });
   }
@@ -720,7 +723,8 @@ export class Coordinator extends EventEmitter {
     if (!secagg.peers || !secagg.keys.has(site.id)) return;
     const round = open.journal.round;
     site.socket?.emit('secagg:peers', { round, threshold: secagg.threshold, peers: secagg.peers });
-    if (secagg.relayed) site.socket?.emit('secagg:shares', { round, shares: this.sharesFor(secagg, site.id) });
+    if (secagg.members?.includes(site.id))
+      site.socket?.emit('secagg:shares', { round, shares: this.sharesFor(secagg, site.id) });
   }
 
   private sharesFor(secagg: SecAggRound, siteId: string): { from: string; ciphertext: string }[] {
@@ -728,6 +732,34 @@ export class Coordinator extends EventEmitter {
     for (const [from, shares] of secagg.shares)
       for (const share of shares) if (share.to === siteId) out.push({ from, ciphertext: share.ciphertext });
     return out;
+  }
+
+  /**
+   * Relays the shares once every peer has shared or is offline: the sharers become the round's members
+   * (a peer that went away before sharing is left out, and nobody masks toward it). Fewer than t: the round
+   * cannot be unmasked and fails now.
+   */
+  private maybeRelay(open: OpenRound): void {
+    const secagg = open.secagg;
+    if (!secagg?.peers || secagg.relayed || open.closing || this.open !== open) return;
+    const waiting = secagg.peers.filter((p) => !secagg.shares.has(p.siteId) && this.sites.get(p.siteId)?.online);
+    if (waiting.length > 0) return;
+    const round = open.journal.round;
+    const members = secagg.peers.map((p) => p.siteId).filter((id) => secagg.shares.has(id));
+    if (members.length < (secagg.threshold ?? 2)) {
+      secagg.error = `only ${members.length} of ${secagg.peers.length} participants shared their secrets, the threshold is ${secagg.threshold}`;
+      void this.closeRound(open, 'secure-aggregation share exchange');
+      return;
+    }
+    secagg.relayed = true;
+    secagg.members = members;
+    this.audit.append('secagg_shares_relayed', {
+      round,
+      members,
+      left: secagg.peers.map((p) => p.siteId).filter((id) => !members.includes(id)),
+    });
+    for (const id of members)
+      this.sites.get(id)?.socket?.emit('secagg:shares', { round, shares: this.sharesFor(secagg, id) });
   }
 
   private summarize(open: OpenRound, outcome: 'aggregated' | 'failed', reason?: string): RoundSummary {
@@ -948,6 +980,7 @@ export class Coordinator extends EventEmitter {
         this.audit.append('secagg_peers', { round: open.journal.round, sites: [...secagg.keys.keys()], threshold });
         for (const id of secagg.keys.keys())
           this.sites.get(id)?.socket?.emit('secagg:peers', { round: open.journal.round, threshold, peers });
+        this.maybeRelay(open); // in case a participant already left
       }
     });
     socket.on('secagg:shares', (raw: unknown, reply: unknown) => {
@@ -981,17 +1014,11 @@ export class Coordinator extends EventEmitter {
           code: 'secagg',
           error: 'shares must go to every other participant exactly once',
         });
+      if (secagg.relayed)
+        return ack(reply, { ok: false, code: 'secagg', error: 'the share exchange of this round is over' });
       secagg.shares.set(siteId, shares);
       ack(reply, { ok: true });
-      if (!secagg.relayed && secagg.peers.every((p) => secagg.shares.has(p.siteId))) {
-        secagg.relayed = true;
-        this.audit.append('secagg_shares_relayed', { round: open.journal.round, sites: [...secagg.shares.keys()] });
-        for (const id of secagg.keys.keys())
-          this.sites.get(id)?.socket?.emit('secagg:shares', {
-            round: open.journal.round,
-            shares: this.sharesFor(secagg, id),
-          });
-      }
+      this.maybeRelay(open);
     });
     socket.on('site:status', (raw: unknown) => {
       touch();
@@ -1021,6 +1048,8 @@ export class Coordinator extends EventEmitter {
         });
       }
       this.audit.append('site_disconnected', { siteId, reason });
+      // A participant gone before sharing no longer holds up the share exchange.
+      if (this.open?.secagg) this.maybeRelay(this.open);
       this.changed();
     });
     this.sendPlan(site);
@@ -1066,7 +1095,7 @@ export class Coordinator extends EventEmitter {
       return this.refuse(siteId, 'late', 'the round deadline has passed', { nonce: begin.nonce });
     if (begin.baseModelHash !== this.state.modelHash)
       return this.refuse(siteId, 'stale_model', 'update was trained from another global model', { nonce: begin.nonce });
-    if (open.secagg && !(open.secagg.relayed && open.secagg.keys.has(siteId)))
+    if (open.secagg && !open.secagg.members?.includes(siteId))
       return this.refuse(siteId, 'secagg', 'masked update before the share exchange of this round completed', {
         nonce: begin.nonce,
       });

@@ -15,6 +15,8 @@ import {
   dequantize,
   type LocalTrainer,
   quantize,
+  type SiteAgent,
+  type SiteAgentOptions,
   type SiteEvent,
   secaggRevealReplySchema,
   subtractTensors,
@@ -260,5 +262,62 @@ describe('secure aggregation over the protocol', () => {
     const r = await strict.runRound();
     expect(r.outcome).toBe('failed');
     expect(r.reason).toMatch(/threshold must be an integer in 2..2 \(the participants\), got 3/);
+  });
+
+  it('leaves out a site that dies between publishing its key and sharing its secrets', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.remove);
+    const data = makeSiteData(3, 60);
+    const ids = data.sites.map((s) => s.id);
+    const coordinator = newCoordinator(dir.path, ids, {
+      secureAggregation: true,
+      secaggScale: 4096,
+      minSites: 2,
+      timeoutMs: 3000,
+    });
+    const url = await coordinator.start();
+    cleanups.push(() => coordinator.close());
+    type ClientSocket = Parameters<NonNullable<SiteAgentOptions['onSocket']>>[0];
+    let socket3: ClientSocket | undefined;
+    let agent3: SiteAgent | undefined;
+    const agents = data.sites.map((site) =>
+      newAgent(
+        url,
+        site,
+        site.id === 'site-3'
+          ? {
+              onSocket: (socket) => {
+                socket3 = socket;
+              },
+              // site-3 publishes its key, then never handles the peer list and goes away.
+              onSend: (event: SiteEvent) => {
+                if (event !== 'secagg:key') return;
+                socket3!.off('secagg:peers');
+                setTimeout(() => void agent3!.stop(), 50);
+              },
+            }
+          : {},
+      ),
+    );
+    agent3 = agents[2];
+    for (const a of agents) await a.start();
+    cleanups.push(async () => {
+      for (const a of agents) await a.stop();
+    });
+    const expected = await fixedPointFedAvg(
+      coordinator.globalModel,
+      data.sites.slice(0, 2).map((s) => trainerFor(s)),
+      1,
+      1,
+      4096,
+    );
+    const r = await coordinator.runRound();
+    expect(r.outcome).toBe('aggregated');
+    expect(r.sites.sort()).toEqual(['site-1', 'site-2']);
+    expect(flatModel(coordinator)).toEqual(expected.model);
+    const audit = readFileSync(join(dir.path, 'audit.jsonl'), 'utf8');
+    expect(audit).toMatch(
+      /"event":"secagg_shares_relayed","round":1,"members":\["site-1","site-2"\],"left":\["site-3"\]/,
+    );
   });
 });

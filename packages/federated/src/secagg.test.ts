@@ -272,6 +272,40 @@ describe('secure aggregation with double masking (self masks + Shamir-shared sec
     expect(equal / M).toBeLessThan(0.001);
   });
 
+  it('a participant that never shares is left out (U2): members mask among themselves, the sum stays exact', () => {
+    const round = 14;
+    const sessions = new Map(ids.map((id) => [id, new SecAggSession(round, id)]));
+    const peers: SecAggPeer[] = ids.map((id) => ({ siteId: id, ...sessions.get(id)!.publicKeys }));
+    // site-5 publishes its key, then dies before sharing: the coordinator relays only the others' shares.
+    const members = ids.slice(0, 4);
+    const outgoing = new Map(members.map((id) => [id, sessions.get(id)!.setPeers(peers, 3)]));
+    for (const id of members)
+      sessions
+        .get(id)!
+        .acceptShares(
+          members
+            .filter((from) => from !== id)
+            .map((from) => ({ from, ciphertext: outgoing.get(from)!.find((s) => s.to === id)!.ciphertext })),
+        );
+    expect(sessions.get('site-1')!.memberIds).toEqual(members);
+    // site-2 also drops after sharing, before uploading.
+    const survivors = ['site-1', 'site-3', 'site-4'];
+    const sum = new Uint32Array(M);
+    for (const id of survivors) addMasked(sum, sessions.get(id)!.mask(plain.get(id)!));
+    // Views are over the members only: naming site-5 is refused.
+    expect(() => sessions.get('site-1')!.reveal(survivors, ['site-2', 'site-5'])).toThrow(/exactly the members/);
+    const reveals = new Map(survivors.map((id) => [id, sessions.get(id)!.reveal(survivors, ['site-2'])]));
+    unmaskSum(sum, { round, peers, members, threshold: 3, survivors, reveals });
+    expect(sum).toEqual(plainSum(survivors));
+    // Too few sharers to ever unmask: refused at once.
+    const lone = new SecAggSession(round, 'site-1');
+    lone.setPeers(
+      peers.map((p) => (p.siteId === 'site-1' ? { siteId: 'site-1', ...lone.publicKeys } : p)),
+      3,
+    );
+    expect(() => lone.acceptShares([])).toThrow(/only 1 participant\(s\) shared, the threshold is 3/);
+  });
+
   it('refuses views that are not the participants split in two, or with fewer than t survivors', () => {
     const { sessions } = exchange(ids, 3, 11);
     const s1 = sessions.get('site-1')!;
@@ -342,7 +376,7 @@ describe('secure aggregation with double masking (self masks + Shamir-shared sec
       /does not carry site-1's keys/,
     );
     expect(() => session.setPeers([me, peer, peer], 2)).toThrow(/listed twice/);
-    expect(() => session.mask(new Uint32Array(4))).toThrow(/before every share was exchanged/);
+    expect(() => session.mask(new Uint32Array(4))).toThrow(/masking before the shares were exchanged/);
     const { sessions } = exchange(['x', 'y'], 2, 13);
     sessions.get('x')!.mask(new Uint32Array(4));
     expect(sessions.get('x')!.spent).toBe(true);

@@ -4,36 +4,40 @@
  * key s, a share-encryption key c) and a self-mask seed b. Once the coordinator has relayed every
  * participant's public keys and the threshold t, each site t-of-n Shamir-shares b and its masking private
  * key (shamir.ts) and sends each peer its pair of shares, AES-256-GCM-encrypted under a key from the pair's
- * c-agreement and bound to (round, sender, recipient); the coordinator relays ciphertexts it cannot read.
- * Only then does a site upload, modulo 2^32, its fixed-point update + PRG(b) + Σ_{peer > self} PRG(s_pair)
- * − Σ_{peer < self} PRG(s_pair) (PRG = AES-256-CTR keystream; s_pair = the pair's s-agreement hashed with
- * the round). Pairwise masks cancel in the sum. To unmask, the coordinator tells each survivor who delivered
- * and who dropped; for every participant j a survivor reveals EITHER its share of b_j (j delivered) OR its
- * share of j's masking key (j dropped), never both in one round: it records what it revealed and refuses a
- * contradictory request, a view that drops itself, a view that is not exactly the round's participants, and
- * one with fewer than t survivors. From ≥ t answers the coordinator rebuilds the survivors' b (removing their
- * self masks) and the dropped sites' masking keys (checked against their published keys; removing the masks
- * the survivors added toward them).
+ * c-agreement and bound to (round, sender, recipient); the coordinator relays ciphertexts it cannot read,
+ * once every participant has shared or gone offline. The sharers are the round's members (the paper's U2);
+ * only then does a site upload, modulo 2^32, its fixed-point update + PRG(b) + Σ_{member > self} PRG(s_pair)
+ * − Σ_{member < self} PRG(s_pair) (PRG = AES-256-CTR keystream; s_pair = the pair's s-agreement hashed with
+ * the round). Pairwise masks cancel in the sum. To unmask, the coordinator tells each survivor which members
+ * delivered and which dropped; for every member j a survivor reveals EITHER its share of b_j (j delivered)
+ * OR its share of j's masking key (j dropped), never both in one round: it records what it revealed and
+ * refuses a contradictory request, a view that drops itself, a view that is not exactly the members, and one
+ * with fewer than t survivors. From ≥ t answers the coordinator rebuilds the survivors' b (removing their
+ * self masks) and the dropped members' masking keys (checked against their published keys; removing the
+ * masks the survivors added toward them).
  *
  * What holds (t = `round.secaggThreshold`, default ⌊n/2⌋+1 of the n participants, 2 ≤ t ≤ n):
- * - Liveness: the round unmasks iff at least t sites deliver and at least t of them answer.
+ * - Liveness: the round unmasks iff at least t participants share, at least t of them deliver, and at
+ *   least t of those answer.
  * - Privacy against a coordinator that relays keys and shares faithfully but may lie about who dropped,
- *   colluding with a set C of fewer than t sites, as long as it gives every site the same survivor list:
- *   a delivered update stays hidden. Declaring a delivered site i "dropped" yields i's masking key (its
- *   pairwise masks), but then no honest site reveals a share of b_i, C holds fewer than t of them, and i's
- *   upload stays masked by PRG(b_i), i.e. uniformly random. Only the sum of the updates of the sites it lists
- *   as survivors is learned, and sites refuse lists of fewer than t.
+ *   colluding with a set C of fewer than t sites, as long as it gives every site the same survivor list: it
+ *   learns nothing beyond the sum of the honest survivors' updates. Declaring a delivered site i "dropped"
+ *   yields i's masking key (its pairwise masks), but then no honest site reveals a share of b_i, C holds
+ *   fewer than t of them, and i's upload stays masked by PRG(b_i), i.e. uniformly random. Survivor lists
+ *   have ≥ t sites, so the honest part of the sum spans ≥ t − |C| updates: a single honest update is exposed
+ *   only with t − 1 colluders listed as survivors beside it (inherent to any sum; choose t accordingly).
  * - If it tells different sites different survivor lists (this implementation has no consistency round,
  *   unlike the paper's actively secure variant), getting both secrets of a site takes t shares of each from
  *   disjoint sets of honest sites plus C's: impossible while 2t > n + |C|. With the default t that covers
  *   |C| = 0 for odd n and |C| ≤ 1 for even n; a larger t buys margin at the cost of liveness.
  * What does not: keys are authenticated only by the coordinator that relays them, so a coordinator that
- * substitutes keys (man in the middle) defeats all of this; the threshold and participant list are the
- * coordinator's (sites only check 2 ≤ t ≤ n and that they are listed with their own keys); a site can corrupt
- * the sum (masked values cannot be norm-checked, so sites must clip before masking), or deal inconsistent
- * shares of its own secrets (no verifiable secret sharing; altered shares of anyone else's are detected by
- * the shares' integrity tag and the published-key check). Keys live in memory only: a coordinator restart
- * fails the round. Wired in with `round.secureAggregation: true` (secagg:key / secagg:peers / secagg:shares /
+ * substitutes keys (man in the middle), or withholds some members' shares from some sites, is outside this
+ * model; the threshold and participant list are the coordinator's (sites only check 2 ≤ t ≤ n, that they
+ * are listed with their own keys, and that ≥ t members shared); a site can corrupt the sum (masked values
+ * cannot be norm-checked, so sites must clip before masking), or deal inconsistent shares of its own
+ * secrets (no verifiable secret sharing; altered shares of anyone else's are detected by the shares'
+ * integrity tag and the published-key check). Keys live in memory only: a coordinator restart fails the
+ * round. Wired in with `round.secureAggregation: true` (secagg:key / secagg:peers / secagg:shares /
  * secagg:reveal; apps/coordinator/src/secagg.test.ts).
  */
 import {
@@ -300,6 +304,8 @@ export class SecAggSession {
   private readonly shareKeys = generateSecAggKeys();
   private readonly selfSeed = randomBytes(32);
   private peerList: SecAggPeer[] | undefined;
+  /** The participants that shared their secrets (this site included): the ones masks are made with. */
+  private members: SecAggPeer[] | undefined;
   private t = 0;
   /** Shares this site holds, by whose secret: of their b and of their masking key. */
   private readonly held = new Map<string, { self: Buffer; pairwise: Buffer }>();
@@ -320,9 +326,14 @@ export class SecAggSession {
     return this.peerList !== undefined;
   }
 
-  /** True once this site holds a share of every participant's secrets (its own included). */
+  /** True once the relayed shares are in: this site holds a share of every member's secrets. */
   get ready(): boolean {
-    return this.peerList !== undefined && this.held.size === this.peerList.length;
+    return this.members !== undefined;
+  }
+
+  /** The participants that shared (known once ready). */
+  get memberIds(): string[] {
+    return (this.members ?? []).map((p) => p.siteId);
   }
 
   get threshold(): number {
@@ -371,7 +382,11 @@ export class SecAggSession {
     return out;
   }
 
-  /** Takes the shares the other participants sent us (relayed): exactly one from each, all authentic. */
+  /**
+   * Takes the shares the other participants sent us (relayed): at most one from each, all authentic. The
+   * senders and this site are the round's members (participants that went offline before sharing are left
+   * out, as in the paper's U2); there must be at least t of them.
+   */
   acceptShares(shares: readonly { from: string; ciphertext: string }[]): void {
     const peers = this.peerList;
     if (!peers) throw new FedcxrError('secagg_shares', `round ${this.round}: shares arrived before the peer list`);
@@ -387,21 +402,24 @@ export class SecAggSession {
         decryptShare(this.shareKeys.privateKey, peer.shareKey, this.round, from, this.siteId, ciphertext),
       );
     }
-    const missing = [...others.keys()].filter((id) => !decrypted.has(id));
-    if (missing.length > 0)
-      throw new FedcxrError('secagg_shares', `round ${this.round}: no share from ${missing.join(', ')}`);
+    if (decrypted.size + 1 < this.t)
+      throw new FedcxrError(
+        'secagg_shares',
+        `round ${this.round}: only ${decrypted.size + 1} participant(s) shared, the threshold is ${this.t}`,
+      );
     for (const [from, plain] of decrypted)
       this.held.set(from, { self: plain.subarray(0, SHARE_BYTES), pairwise: plain.subarray(SHARE_BYTES) });
+    this.members = peers.filter((p) => p.siteId === this.siteId || decrypted.has(p.siteId));
   }
 
   /** y = q + PRG(b) + Σ_{peer > self} PRG(s) − Σ_{peer < self} PRG(s) (mod 2^32). One update per session. */
   mask(quantized: Uint32Array): Uint32Array {
-    if (!this.ready || !this.peerList)
-      throw new FedcxrError('secagg_not_ready', `round ${this.round}: masking before every share was exchanged`);
+    if (!this.members)
+      throw new FedcxrError('secagg_not_ready', `round ${this.round}: masking before the shares were exchanged`);
     // Two different updates under the same masks would reveal their difference.
     if (this.masked) throw new FedcxrError('secagg_reuse', `round ${this.round}: these masks were already used`);
     this.masked = true;
-    const seeds = this.peerList
+    const seeds = this.members
       .filter((p) => p.siteId !== this.siteId)
       .map((p) => ({ peerId: p.siteId, seed: pairSeed(this.maskKeys.privateKey, p.publicKey, this.round) }));
     const out = maskUpdate(quantized, this.siteId, seeds);
@@ -412,20 +430,19 @@ export class SecAggSession {
   /**
    * Answers the coordinator's unmasking request: for each survivor the share of its b, for each dropped
    * site the share of its masking key. Refuses (SecAggRefusal, revealing nothing) unless the view is exactly
-   * this round's participants split in two, lists this site as a survivor, has ≥ t survivors, and agrees
-   * with every earlier answer of this round. Repeating an earlier view gets the same answer.
+   * this round's members split in two, lists this site as a survivor, has ≥ t survivors, and agrees with
+   * every earlier answer of this round. Repeating an earlier view gets the same answer.
    */
   reveal(survivors: readonly string[], dropped: readonly string[]): RevealedShare[] {
-    if (!this.ready || !this.peerList)
-      throw new SecAggRefusal('not_ready', `round ${this.round}: shares were never exchanged`);
-    const participants = new Set(this.peerList.map((p) => p.siteId));
+    if (!this.members) throw new SecAggRefusal('not_ready', `round ${this.round}: shares were never exchanged`);
+    const participants = new Set(this.members.map((p) => p.siteId));
     const named = [...survivors, ...dropped];
     if (
       new Set(named).size !== named.length ||
       named.length !== participants.size ||
       named.some((id) => !participants.has(id))
     )
-      throw new SecAggRefusal('bad_view', `round ${this.round}: survivors + dropped must be exactly the participants`);
+      throw new SecAggRefusal('bad_view', `round ${this.round}: survivors + dropped must be exactly the members`);
     if (!survivors.includes(this.siteId))
       throw new SecAggRefusal('self_dropped', `round ${this.round}: ${this.siteId} is not listed as a survivor`);
     if (survivors.length < this.t)
@@ -457,7 +474,8 @@ export class SecAggSession {
 
 /**
  * Coordinator side: removes every mask from the modular sum of the survivors' uploads, given ≥ t answers.
- * `reveals` maps each answering survivor to its shares. Survivors' self masks come off with their rebuilt b;
+ * `peers` is the full peer list (it fixes the Shamir points), `members` the participants that shared (all
+ * peers when omitted), `reveals` maps each answering survivor to its shares. Survivors' self masks come off with their rebuilt b;
  * for each dropped site its rebuilt masking key (checked against its published key) gives the seeds the
  * survivors masked toward it. Throws `secagg_unrecoverable` when a secret has fewer than t shares and
  * `secagg_corrupt` when shares do not agree.
@@ -467,18 +485,22 @@ export function unmaskSum(
   input: {
     round: number;
     peers: readonly SecAggPeer[];
+    members?: readonly string[];
     threshold: number;
     survivors: readonly string[];
     reveals: ReadonlyMap<string, readonly RevealedShare[]>;
   },
 ): void {
-  const peers = sortedPeers(input.peers);
-  checkThreshold(input.threshold, peers.length);
-  const point = new Map(peers.map((p, i) => [p.siteId, i + 1]));
+  const all = sortedPeers(input.peers);
+  checkThreshold(input.threshold, all.length);
+  const point = new Map(all.map((p, i) => [p.siteId, i + 1]));
+  for (const id of input.members ?? [])
+    if (!point.has(id)) throw new FedcxrError('secagg_unmask', `member ${id} is not a peer of round ${input.round}`);
+  const peers = input.members ? all.filter((p) => input.members!.includes(p.siteId)) : all;
   const survivors = new Set(input.survivors);
   for (const id of survivors)
-    if (!point.has(id))
-      throw new FedcxrError('secagg_unmask', `survivor ${id} is not a participant of round ${input.round}`);
+    if (!peers.some((p) => p.siteId === id))
+      throw new FedcxrError('secagg_unmask', `survivor ${id} is not a member of round ${input.round}`);
   for (const id of input.reveals.keys())
     if (!survivors.has(id)) throw new FedcxrError('secagg_unmask', `${id} answered but is not a survivor`);
   const sharesOf = (siteId: string, kind: RevealKind): Share[] => {
