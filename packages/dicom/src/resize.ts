@@ -79,8 +79,7 @@ export function resizeRows(
   sourceRow: (y: number) => Float32Array,
 ): ResizedImage {
   const transform = resizeTransform(width, height, size, options);
-  const horizontal = kernelWeights(width, transform.contentWidth);
-  const run = uniformRun(horizontal);
+  const { kernel: horizontal, run } = cachedKernel(width, transform.contentWidth);
   return resample(height, transform, options, (y, temp, at) => {
     const src = sourceRow(y);
     const { starts, counts, weights, stride } = horizontal;
@@ -117,8 +116,7 @@ export function resizeLookup(
     throw new FedcxrError('invalid_option', `${values.length} values cannot fill a ${width}x${height} image`);
   }
   const transform = resizeTransform(width, height, size, options);
-  const horizontal = kernelWeights(width, transform.contentWidth);
-  const run = uniformRun(horizontal);
+  const { kernel: horizontal, run } = cachedKernel(width, transform.contentWidth);
   // The halving run (step 2) reads the table as doubles: the same values, without a conversion per tap.
   const wide = run?.step === 2 && table.length <= (width * height) >> 2 ? Float64Array.from(table) : null;
   return resample(height, transform, options, (y, temp, at) => {
@@ -157,7 +155,7 @@ function resample(
   horizontalRow: (y: number, temp: Float32Array, at: number) => void,
 ): ResizedImage {
   const { contentWidth, contentHeight, outputWidth, outputHeight } = transform;
-  const { starts, counts, weights, stride } = kernelWeights(height, contentHeight);
+  const { starts, counts, weights, stride } = cachedKernel(height, contentHeight).kernel;
   const slots = Math.min(height, stride);
   const temp = scratch(slots * contentWidth);
   /** Where source row r lives in the ring (it is made before first use and kept while any output needs it). */
@@ -402,6 +400,21 @@ function uniformRun(kernel: Kernel) {
     w2: weights[b + 2],
     w3: weights[b + 3],
   };
+}
+
+/** Kernels (and their uniform runs) of the last few size pairs: batches resize many images of one size. */
+const kernelCache = new Map<string, { kernel: Kernel; run: ReturnType<typeof uniformRun> }>();
+
+function cachedKernel(inSize: number, outSize: number) {
+  const key = `${inSize}>${outSize}`;
+  let entry = kernelCache.get(key);
+  if (!entry) {
+    const kernel = kernelWeights(inSize, outSize);
+    entry = { kernel, run: uniformRun(kernel) };
+    if (kernelCache.size >= 8) kernelCache.delete(kernelCache.keys().next().value as string);
+    kernelCache.set(key, entry);
+  }
+  return entry;
 }
 
 function kernelWeights(inSize: number, outSize: number) {

@@ -28,12 +28,44 @@ describe('value ranges', () => {
       { seed: 3, numRuns: 300 },
     );
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 40 }), fc.nat(5), (bytes, cut) => {
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.nat(5), fc.nat(3), (list, cut, shift) => {
+        // Also at every alignment: byteRange reads four bytes at a time where it can.
+        const bytes = new Uint8Array(list.length + shift).subarray(shift);
+        bytes.set(list);
         const n = Math.max(0, bytes.length - cut);
         expect(byteRange(bytes, n)).toEqual(plainRange(bytes, n));
       }),
       { seed: 4, numRuns: 300 },
     );
+  });
+
+  it('byteRange over long arrays: extremes anywhere, and the early stop once 0 and 255 are seen', () => {
+    const length = 70_001;
+    const cases: Array<[string, Array<[number, number]>]> = [
+      ['narrow', [[40_000, 7]]],
+      ['0 early, no 255', [[2, 0]]],
+      ['255 early, no 0', [[2, 255]]],
+      [
+        'extremes at both ends',
+        [
+          [0, 0],
+          [length - 1, 255],
+        ],
+      ],
+      [
+        'extremes early, others later',
+        [
+          [3, 255],
+          [5, 0],
+          [60_000, 1],
+        ],
+      ],
+    ];
+    for (const [name, sets] of cases) {
+      const bytes = new Uint8Array(length + 1).subarray(1).fill(100);
+      for (const [at, value] of sets) bytes[at] = value;
+      expect(byteRange(bytes, length), name).toEqual(plainRange(bytes));
+    }
   });
 
   it.skipIf(!existsSync(rsnaDir))(
