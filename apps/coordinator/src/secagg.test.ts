@@ -24,7 +24,7 @@ import {
 import type { Socket } from 'socket.io';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordinator } from './coordinator.js';
-import { makeSiteData, newAgent, newCoordinator, tempDir, trainerFor } from './testing.js';
+import { MODEL, makeSiteData, newAgent, newCoordinator, tempDir, trainerFor } from './testing.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -319,5 +319,80 @@ describe('secure aggregation over the protocol', () => {
     expect(audit).toMatch(
       /"event":"secagg_shares_relayed","round":1,"members":\["site-1","site-2"\],"left":\["site-3"\]/,
     );
+  });
+
+  it('sites whose connection blips mid-training or mid-upload reconnect and finish the round', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.remove);
+    const wide = { ...MODEL, hidden: 64 }; // each masked update spans several 1 KiB chunks
+    const data = makeSiteData(3, 60);
+    const ids = data.sites.map((s) => s.id);
+    const coordinator = newCoordinator(
+      dir.path,
+      ids,
+      { secureAggregation: true, secaggScale: 4096, chunkBytes: 1024, timeoutMs: 15_000 },
+      wide,
+    );
+    const url = await coordinator.start();
+    cleanups.push(() => coordinator.close());
+    type ClientSocket = Parameters<NonNullable<SiteAgentOptions['onSocket']>>[0];
+    let socket2: ClientSocket | undefined;
+    let socket3: ClientSocket | undefined;
+    const uploads: Buffer[] = [];
+    let blipped = false;
+    let blipped3 = false;
+    const agents = data.sites.map((site) =>
+      newAgent(url, site, {
+        trainer: trainerFor(site, wide),
+        ...(site.id === 'site-2'
+          ? {
+              onSocket: (socket: ClientSocket) => {
+                socket2 = socket;
+              },
+              onSend: (event: SiteEvent, payload: unknown) => {
+                if (event === 'update:begin') uploads.push(Buffer.from((payload as { sha256: string }).sha256));
+                // After the first chunk, the transport drops; socket.io reconnects by itself.
+                if (event === 'update:chunk' && !blipped) {
+                  blipped = true;
+                  setImmediate(() => socket2!.io.engine.close());
+                }
+              },
+            }
+          : {}),
+        ...(site.id === 'site-3'
+          ? {
+              // Once the relayed shares are in (site-3 is mid-training or waiting for them), the transport
+              // drops: the round is redone on reconnect with the same, still unused, session.
+              onSocket: (socket: ClientSocket) => {
+                socket3 = socket;
+                socket.on('secagg:shares', () => {
+                  if (blipped3) return;
+                  blipped3 = true;
+                  setImmediate(() => socket3!.io.engine.close());
+                });
+              },
+            }
+          : {}),
+      }),
+    );
+    for (const a of agents) await a.start();
+    cleanups.push(async () => {
+      for (const a of agents) await a.stop();
+    });
+    const expected = await fixedPointFedAvg(
+      coordinator.globalModel,
+      data.sites.map((s) => trainerFor(s, wide)),
+      1,
+      1,
+      4096,
+    );
+    const r = await coordinator.runRound();
+    expect(blipped && blipped3).toBe(true);
+    expect(r.outcome).toBe('aggregated');
+    expect(r.sites.sort()).toEqual(ids);
+    expect(flatModel(coordinator)).toEqual(expected.model);
+    // Two uploads of the very same masked bytes (same sha256): the masks were not reused for other data.
+    expect(uploads.length).toBe(2);
+    expect(uploads[1].equals(uploads[0])).toBe(true);
   });
 });

@@ -315,9 +315,12 @@ export class SiteAgent extends EventEmitter {
         state.sending = false;
       }
     } catch (error) {
-      // Offline: the coordinator re-sends the peer list on reconnection and we retry; anything else is final.
-      if ((error as FedcxrError).code !== 'site_offline' && !/timeout/i.test((error as Error).message))
-        this.failSecAgg(state, error as Error);
+      // A refusal or an unusable peer list is final. Transport trouble (offline, disconnected mid-send, ack
+      // timeout) is not: the coordinator re-sends the peer list on reconnection, and we re-send the same shares.
+      const code = error instanceof FedcxrError ? error.code : '';
+      if (/^(update_refused_|secagg_|shamir_)/.test(code)) this.failSecAgg(state, error as Error);
+      else
+        this.log(`${this.options.siteId}: could not send secure-aggregation shares yet: ${(error as Error).message}`);
       return;
     }
     this.onSecAggRelay();
