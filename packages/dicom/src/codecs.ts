@@ -27,7 +27,7 @@ export interface DecodedFrame {
   bytesPerSample: 1 | 2;
   /** Components as stored, without the codec's colour transform (our own JPEG decoder). */
   raw?: boolean;
-  /** Interleaved samples. A copy, safe to keep. */
+  /** Interleaved samples: owned by the caller, except in decodeWithWasmView's callback (a view, valid during it). */
   bytes: Uint8Array;
 }
 
@@ -55,31 +55,49 @@ export async function preloadCodecs(): Promise<void> {
   await Promise.all((Object.keys(specs) as CodecName[]).map(load));
 }
 
-export async function decodeWithWasm(name: CodecName, encoded: Uint8Array): Promise<DecodedFrame> {
+/**
+ * Decodes and hands the frame to `take` while its `bytes` still view the decoder's own memory (valid only during
+ * that call, synchronously): a caller that converts the samples anyway saves a copy of the frame. An error thrown
+ * by `take` is passed on and leaves the module in use; one thrown by the decoder drops it (see above).
+ */
+export async function decodeWithWasmView<T>(
+  name: CodecName,
+  encoded: Uint8Array,
+  take: (frame: DecodedFrame) => T,
+): Promise<T> {
   const module = await load(name);
   const decoder = new module[specs[name].className]();
+  let frame: DecodedFrame;
   try {
     decoder.getEncodedBuffer(encoded.length).set(encoded);
     decoder.decode();
     const info = decoder.getFrameInfo();
-    return {
+    frame = {
       width: info.width,
       height: info.height,
       bitsPerSample: info.bitsPerSample,
       components: info.componentCount,
       signed: info.isSigned,
       bytesPerSample: info.bitsPerSample > 8 ? 2 : 1,
-      bytes: decoder.getDecodedBuffer().slice(),
+      bytes: decoder.getDecodedBuffer(),
     };
   } catch (thrown) {
     loaded.delete(name);
+    release(decoder);
     throw thrown;
+  }
+  try {
+    return take(frame);
   } finally {
-    try {
-      decoder.delete();
-    } catch {
-      // The module aborted; it is already dropped above.
-    }
+    release(decoder);
+  }
+}
+
+function release(decoder: WasmDecoder): void {
+  try {
+    decoder.delete();
+  } catch {
+    // The module aborted; it is already dropped.
   }
 }
 

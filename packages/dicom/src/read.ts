@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { DataSet, Element } from 'dicom-parser';
-import { type DecodedFrame, decodeJpegLossless, decodeWithWasm } from './codecs.js';
+import { type DecodedFrame, decodeJpegLossless, decodeWithWasmView } from './codecs.js';
 import { DicomError, thrownMessage } from './errors.js';
 import { decodeSequentialJpeg, jpegWantsRawComponents } from './jpeg-sequential.js';
 import { type DicomHeader, type ParsedDicom, parseDicomBytes, readHeader } from './parse.js';
@@ -508,23 +508,34 @@ async function encapsulatedFrame(
     applyStoredBits(values, layout);
     return finishColour(values, layout, false, true);
   }
-  let decoded: DecodedFrame;
+  let converted: { values: Int32Array; raw: boolean };
   try {
-    decoded = await decodeCompressed(encoded, encoding, layout, name, file);
+    converted = await decodeCompressed(encoded, encoding, layout, name, file, (decoded) => {
+      if (decoded.width !== columns || decoded.height !== rows || decoded.components !== samples) {
+        throw corrupt(
+          `decoded ${decoded.width}x${decoded.height}x${decoded.components}, header says ${columns}x${rows}x${samples}`,
+        );
+      }
+      return { values: storedValues(decoded, layout, corrupt), raw: decoded.raw === true };
+    });
   } catch (thrown) {
     if (thrown instanceof DicomError) throw thrown;
     throw corrupt(thrownMessage(thrown), thrown);
   }
-  if (decoded.width !== columns || decoded.height !== rows || decoded.components !== samples) {
-    throw corrupt(
-      `decoded ${decoded.width}x${decoded.height}x${decoded.components}, header says ${columns}x${rows}x${samples}`,
-    );
-  }
-  const count = rows * columns * samples;
+  // JPEG and JPEG 2000 decoders apply their own colour transform (except our raw JPEG path); JPEG-LS stores as is.
+  const alreadyRgb = encoding !== 'jpeg-ls' && !converted.raw;
+  return finishColour(converted.values, layout, alreadyRgb, false);
+}
+
+/** A decoded frame's samples as stored values (masked and sign-extended as the header says). */
+function storedValues(decoded: DecodedFrame, layout: Layout, corrupt: (reason: string) => DicomError): Int32Array {
+  const count = layout.rows * layout.columns * layout.samples;
   const values = new Int32Array(count);
   const wide = decoded.bytesPerSample === 2;
   if (decoded.bytes.length < count * (wide ? 2 : 1)) throw corrupt('decoder returned too few bytes');
   const { bytes } = decoded;
+  // Unsigned samples no wider than Bits Stored need no masking.
+  const mask = decoded.signed || layout.signed || decoded.bitsPerSample > layout.bitsStored;
   if (wide && (bytes.byteOffset % 2 !== 0 || !LITTLE_ENDIAN_HOST)) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = 0; i < count; i++)
@@ -540,35 +551,33 @@ async function encapsulatedFrame(
     values.set(new Int8Array(bytes.buffer, bytes.byteOffset, count));
   } else {
     values.set(bytes.subarray(0, count));
-    rememberValueRange(values, byteRange(bytes, count));
+    // The 8-bit range is cheap to find here; it holds for the values unless masking changes them below.
+    if (!mask) rememberValueRange(values, byteRange(bytes, count));
   }
-  // Unsigned samples no wider than Bits Stored need no masking.
-  if (decoded.signed || layout.signed || decoded.bitsPerSample > layout.bitsStored) {
-    applyStoredBits(values, { ...layout, highBit: layout.bitsStored - 1 });
-  }
-  // JPEG and JPEG 2000 decoders apply their own colour transform (except our raw JPEG path); JPEG-LS stores as is.
-  const alreadyRgb = encoding !== 'jpeg-ls' && !decoded.raw;
-  return finishColour(values, layout, alreadyRgb, false);
+  if (mask) applyStoredBits(values, { ...layout, highBit: layout.bitsStored - 1 });
+  return values;
 }
 
-async function decodeCompressed(
+/** Decodes with the codec for `encoding` and passes the frame to `take` (a wasm decoder's output only during it). */
+async function decodeCompressed<T>(
   encoded: Uint8Array,
   encoding: string,
   layout: Layout,
   name: string,
   file: string,
-): Promise<DecodedFrame> {
+  take: (decoded: DecodedFrame) => T,
+): Promise<T> {
   switch (encoding) {
     case 'jpeg-baseline':
     case 'jpeg-extended': {
       const sof = jpegPrecision(encoded);
       if (sof === null) throw new Error('no JPEG frame header (SOF) found');
       checkJpegGeometry(sof, layout);
-      if (sof.sof === 0xc3) return decodeLossless(encoded, layout);
-      if (sof.precision === 12 && layout.samples === 1) return decodeOwnSequential(encoded);
+      if (sof.sof === 0xc3) return take(await decodeLossless(encoded, layout));
+      if (sof.precision === 12 && layout.samples === 1) return take(decodeOwnSequential(encoded));
       // libjpeg-turbo's wasm build always converts 3 components from YCbCr; pydicom takes them raw (see there).
       if (layout.samples === 3 && jpegWantsRawComponents(encoded))
-        return { ...decodeOwnSequential(encoded), raw: true };
+        return take({ ...decodeOwnSequential(encoded), raw: true });
       if (sof.precision !== 8) {
         throw new DicomError(
           'unsupported_transfer_syntax',
@@ -576,18 +585,18 @@ async function decodeCompressed(
           { file },
         );
       }
-      return decodeWithWasm('libjpeg-turbo', encoded);
+      return decodeWithWasmView('libjpeg-turbo', encoded, take);
     }
     case 'jpeg-lossless':
-      return decodeLossless(encoded, layout);
+      return take(await decodeLossless(encoded, layout));
     case 'jpeg-ls': {
       const sof = jpegPrecision(encoded);
       if (sof === null) throw new Error('no JPEG-LS frame header (SOF55) found');
       checkJpegGeometry(sof, layout);
-      return decodeWithWasm('charls', encoded);
+      return decodeWithWasmView('charls', encoded, take);
     }
     case 'jpeg-2000':
-      return decodeWithWasm('openjpeg', encoded);
+      return decodeWithWasmView('openjpeg', encoded, take);
     default:
       throw new DicomError('unsupported_transfer_syntax', `unsupported transfer syntax: ${name}`, { file });
   }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -77,4 +77,17 @@ describe('value ranges', () => {
       }
     },
   );
+
+  it.skipIf(!existsSync(rsnaDir))('no range is recorded from the bytes when masking changes the values', async () => {
+    // The same JPEG frame declared signed (Pixel Representation 1): bytes ≥ 128 become negative stored values.
+    const bytes = new Uint8Array(readFileSync(join(rsnaDir, readdirSync(rsnaDir).sort()[0])));
+    const element = Buffer.from([0x28, 0x00, 0x03, 0x01, 0x55, 0x53, 0x02, 0x00, 0x00, 0x00]);
+    const at = Buffer.from(bytes).indexOf(element);
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 8] = 1;
+    const { stored } = (await readDicom(bytes, { file: 'signed.dcm' })).frames[0];
+    const range = plainRange(stored);
+    expect(range.min).toBeLessThan(0);
+    expect(valueRange(stored)).toEqual(range);
+  });
 });
