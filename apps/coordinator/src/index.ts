@@ -22,4 +22,11 @@ export {
   randomToken,
 } from './coordinator.js';
 export { dashboardHtml } from './dashboard.js';
+export { type FederationRun, type FederationRunOptions, runSimulatedFederation } from './federation-run.js';
 export { type SimulationOptions, type SimulationReport, simulate } from './simulate.js';
+export {
+  type DetectionScores,
+  type DetectorSimulationOptions,
+  type DetectorSimulationReport,
+  simulateDetector,
+} from './simulate-detector.js';

@@ -4,14 +4,14 @@
  * (rounds × local epochs), both scored on one held-out, patient-disjoint test split.
  *
  * Data: `synthetic` (Gaussian class clusters with patient ids: CI) or a COCO file, from which the small
- * tabular model learns "has a finding" from 8×8 intensity grids (coco-features.ts) until the detector
- * trainer is plugged into the LocalTrainer seam. The parent process prepares every shard file (it plays
+ * tabular model learns "has a finding" from 8×8 intensity grids (coco-features.ts): a fast check of the
+ * federation itself. `simulate-detector.ts` federates Faster R-CNN the same way. The parent process prepares every shard file (it plays
  * each hospital's data preparation); from then on each site process reads only its own file.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FedcxrError, writeJsonAtomic } from '@fedcxr/core';
+import { FedcxrError } from '@fedcxr/core';
 import {
   createTabularModel,
   type Encoding,
@@ -19,17 +19,15 @@ import {
   type LabelledRows,
   makeSyntheticRows,
   rowsFromCoco,
-  type SiteConfig,
-  type SiteProcess,
   type SplitMode,
   selectRows,
   shardByPatient,
-  spawnSiteProcess,
   splitValidation,
   trainCentralized,
   writeSiteData,
 } from '@fedcxr/federated';
-import { Coordinator, type RoundSummary, randomToken } from './coordinator.js';
+import type { Coordinator, RoundSummary } from './coordinator.js';
+import { runSimulatedFederation } from './federation-run.js';
 
 export interface SimulationOptions {
   sites: number;
@@ -98,7 +96,6 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'fedcxr-sim-'));
   mkdirSync(workDir, { recursive: true });
   const siteIds = shards.map((_, i) => `site-${i + 1}`);
-  const tokens = new Map(siteIds.map((id) => [id, randomToken()]));
   const siteSummaries: SimulationReport['sites'] = [];
   const siteTrains: LabelledRows[] = [];
   for (let i = 0; i < shards.length; i++) {
@@ -115,13 +112,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   }
 
   const initial = createTabularModel(model, seed);
-  const coordinator = new Coordinator(
-    {
-      host: '127.0.0.1',
-      port: 0,
-      stateDir: join(workDir, 'coordinator'),
-      adminToken: randomToken(),
-      sites: siteIds.map((id) => ({ id, token: tokens.get(id)! })),
+  const trainer = { kind: 'tabular', hidden: model.hidden, learningRate, batchSize };
+  try {
+    const federation = await runSimulatedFederation({
+      workDir,
+      trainers: new Map(siteIds.map((id) => [id, { ...trainer, data: `${id}.data.json` }])),
+      initialModel: initial,
+      rounds: options.rounds,
       round: {
         epochs,
         mu: options.mu ?? 0,
@@ -129,44 +126,17 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         batchSize,
         encoding: options.encoding ?? 'float32',
         aggregation: options.aggregation ?? 'fedavg',
-        minSites: options.sites,
         timeoutMs: 600_000,
         seed,
       },
-    },
-    { initialModel: initial, log: progress },
-  );
-  const processes: SiteProcess[] = [];
-  try {
-    const url = await coordinator.start();
-    options.onCoordinator?.(coordinator);
-    progress(`coordinator on ${url}; starting ${options.sites} site processes`);
-    for (const id of siteIds) {
-      const config: SiteConfig = {
-        siteId: id,
-        token: tokens.get(id)!,
-        coordinator: url,
-        trainer: { kind: 'tabular', data: `${id}.data.json`, hidden: model.hidden, learningRate, batchSize },
-      };
-      const path = join(workDir, `${id}.site.json`);
-      await writeJsonAtomic(path, config);
-      processes.push(spawnSiteProcess(id, path));
-    }
-    await Promise.all(processes.map((p) => p.ready));
-    const rounds: RoundSummary[] = [];
-    for (let r = 0; r < options.rounds; r++) {
-      await options.beforeRound?.(r + 1);
-      const summary = await coordinator.runRound();
-      if (summary.outcome !== 'aggregated')
-        throw new FedcxrError('round_failed', `round ${summary.round} failed: ${summary.reason}`);
-      rounds.push(summary);
-      progress(
+      progress,
+      describeRound: (summary) =>
         `round ${summary.round}: ${summary.sites.length} sites, train loss ${summary.train.loss?.toFixed(4)}, ` +
-          `val accuracy (model ${summary.round - 1}) ${summary.validation.accuracy?.toFixed(4)}`,
-      );
-    }
-    const siteValidation = await coordinator.evaluate();
-    const federated = evaluateTabular(model, coordinator.globalModel, test).metrics;
+        `val accuracy (model ${summary.round - 1}) ${summary.validation.accuracy?.toFixed(4)}`,
+      onCoordinator: options.onCoordinator,
+      beforeRound: options.beforeRound,
+    });
+    const federated = evaluateTabular(model, federation.globalModel, test).metrics;
     progress(
       `centralized baseline: ${options.rounds * epochs} epochs on ${siteTrains.reduce((n, t) => n + t.y.length, 0)} rows`,
     );
@@ -180,24 +150,20 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     return {
       sites: siteSummaries,
       testRows: test.y.length,
-      rounds,
+      rounds: federation.rounds,
       totalEpochs: options.rounds * epochs,
       federated: { loss: federated.loss, accuracy: federated.accuracy },
       centralized: { loss: centralized.loss, accuracy: centralized.accuracy },
       accuracyRatio: centralized.accuracy > 0 ? federated.accuracy / centralized.accuracy : 0,
-      siteValidation: { numExamples: siteValidation.numExamples, metrics: siteValidation.metrics },
+      siteValidation: {
+        numExamples: federation.siteValidation.numExamples,
+        metrics: federation.siteValidation.metrics,
+      },
       data: options.data,
       split: options.split,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
-    for (const p of processes) p.kill();
-    await Promise.all(
-      processes.map(
-        (p) => new Promise((resolve) => (p.child.exitCode !== null ? resolve(null) : p.child.once('exit', resolve))),
-      ),
-    );
-    await coordinator.close();
     if (ownDir) rmSync(workDir, { recursive: true, force: true });
   }
 }

@@ -1,19 +1,26 @@
 /**
  * LocalTrainer for any `@fedcxr/core` Detector (Faster R-CNN, or the tiny_grid test detector) on a site's
- * COCO split: loads the global weights, runs `plan.epochs` epochs of SGD with momentum on the detector's
- * own losses plus FedProx's (μ/2)·‖w − w_global‖² over its trainable variables, and returns the float
- * weights and aggregate metrics. `evaluate` is COCO mAP/AP50/AR@100 on the validation split.
+ * COCO split, with exactly `cxr train`'s step (core's `trainStep`: SGD with Nesterov momentum and weight
+ * decay, finite-loss check, optional global-norm clipping, linear warm-up, the same augmentation moving boxes
+ * with pixels) plus FedProx's (μ/2)·‖w − w_global‖². The momentum buffers start afresh each round (FedAvg
+ * averages weights, not optimizer state). Warm-up counts optimizer steps across rounds, so a federation and
+ * a centralized run of the same recipe warm up alike. `evaluate` is COCO mAP/AP50/AR@100 on the validation split.
  */
 import {
+  type AugmentationConfig,
+  buildAugmentation,
   type DetectionDataset,
   type Detector,
-  type DetectorImage,
-  type DetectorTarget,
   detectionsToCocoResults,
   evaluateCoco,
   FedcxrError,
+  learningRateAt,
   type NamedTensors,
+  rngFor,
+  type Sample,
+  SgdOptimizer,
   tf,
+  trainStep,
 } from '@fedcxr/core';
 import type { Evaluation } from './protocol.js';
 import { mulberry32 } from './tabular-trainer.js';
@@ -22,8 +29,30 @@ import type { LocalTrainer, LocalTrainPlan, LocalUpdateResult } from './trainer.
 export interface DetectorTrainerOptions {
   learningRate?: number;
   momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  /** Global gradient-norm clipping (torch's clip_grad_norm_); null: off. */
+  clipGradNorm?: number | null;
   batchSize?: number;
+  /** Linear warm-up from lr·0.001 over this many optimizer steps (counted across rounds). */
+  warmupSteps?: number;
+  /** `cxr train`'s augmentation; null: none. */
+  augmentation?: AugmentationConfig | null;
 }
+
+/** Defaults: the seed recipe's optimizer, with clipping on (small federated batches are noisy). */
+const DEFAULTS = {
+  learningRate: 0.01,
+  momentum: 0.9,
+  nesterov: true,
+  weightDecay: 1e-4,
+  clipGradNorm: 10,
+  batchSize: 2,
+  warmupSteps: 50,
+} as const;
+
+/** Normalization parameters take no weight decay (as in `cxr train`). */
+const NO_DECAY = [/(^|[./])bn\d*([./]|$)/, /downsample[./]1([./]|$)/, /(^|[./])norm\d*([./]|$)/, /batch_?norm/];
 
 /** The tensors a detector federates: its float weights (integer buffers stay local). */
 export function federatedWeights(detector: Detector): NamedTensors {
@@ -46,51 +75,72 @@ export class DetectorTrainer implements LocalTrainer {
   async train(global: NamedTensors, plan: LocalTrainPlan, signal?: AbortSignal): Promise<LocalUpdateResult> {
     const n = this.train_.size;
     if (n === 0) throw new FedcxrError('detector_data', 'no training images at this site');
+    const o = { ...DEFAULTS, ...definedOnly(this.options) };
     this.detector.setWeights(global, { strict: false });
     const variables = this.detector.trainableVariables();
-    const anchors = variables.map((v) => tf.clone(v));
-    const optimizer = tf.train.momentum(
-      plan.learningRate ?? this.options.learningRate ?? 0.01,
-      this.options.momentum ?? 0.9,
-    );
-    const batchSize = plan.batchSize ?? this.options.batchSize ?? 2;
+    const slotNames = variables.map((_, i) => `momentum.${i}`);
+    const anchors = plan.mu > 0 ? variables.map((v) => tf.clone(v)) : [];
+    const optimizer = new SgdOptimizer({
+      momentum: o.momentum,
+      nesterov: o.nesterov && o.momentum > 0,
+      weightDecay: o.weightDecay,
+      noDecay: (name) => NO_DECAY.some((re) => re.test(name)),
+    });
+    const baseLr = plan.learningRate ?? o.learningRate;
+    const batchSize = plan.batchSize ?? o.batchSize;
+    const augment = o.augmentation ? buildAugmentation(o.augmentation) : undefined;
+    const stepsPerEpoch = Math.ceil(n / batchSize);
+    // Steps this site took in earlier rounds (same plan each round): warm-up continues where it stopped.
+    const stepsBefore = Math.max(0, plan.round - 1) * plan.epochs * stepsPerEpoch;
+    const schedule = {
+      warmupSteps: o.warmupSteps,
+      warmupFactor: 0.001,
+      type: 'constant' as const,
+      milestones: [],
+      gamma: 1,
+      minFactor: 0,
+    };
     const random = mulberry32(plan.seed);
     const order = Array.from({ length: n }, (_, i) => i);
     const sums: Record<string, number> = {};
     let steps = 0;
+    let step = 0;
     try {
       for (let epoch = 0; epoch < plan.epochs; epoch++) {
         for (let i = n - 1; i > 0; i--) {
           const j = Math.floor(random() * (i + 1));
           [order[i], order[j]] = [order[j], order[i]];
         }
-        for (let start = 0; start < n; start += batchSize) {
+        for (let start = 0; start < n; start += batchSize, step++) {
           if (signal?.aborted) throw new FedcxrError('training_aborted', 'local training was aborted');
           const rows = order.slice(start, start + batchSize);
-          const images: DetectorImage[] = await Promise.all(rows.map((r) => this.train_.loadImage(r)));
-          const targets: DetectorTarget[] = rows.map((r) => this.train_.target(r));
-          const parts: Record<string, number> = {};
-          const loss = optimizer.minimize(
-            () => {
-              const losses = this.detector.losses(images, targets);
-              for (const [name, value] of Object.entries(losses)) parts[name] = value.dataSync()[0];
-              let total = tf.addN(Object.values(losses)) as tf.Scalar;
-              if (plan.mu > 0) {
-                const proximal = tf.addN(variables.map((v, k) => tf.sum(tf.square(tf.sub(v, anchors[k])))));
-                total = tf.add(total, tf.mul(plan.mu / 2, proximal)) as tf.Scalar;
-              }
-              return total;
-            },
-            true,
-            variables,
+          const samples: Sample[] = await Promise.all(
+            rows.map(async (row, k) => {
+              const sample: Sample = { image: await this.train_.loadImage(row), target: this.train_.target(row) };
+              return augment ? augment(sample, rngFor(plan.seed, 'augment', plan.round, epoch, start + k)) : sample;
+            }),
           );
-          const value = (await loss!.data())[0];
-          loss!.dispose();
+          const lr = learningRateAt(baseLr, schedule, {
+            globalStep: stepsBefore + step,
+            epoch: 0,
+            epochFraction: 0,
+            totalEpochs: 1,
+          });
+          const losses = trainStep(
+            this.detector,
+            optimizer,
+            variables,
+            slotNames,
+            samples,
+            lr,
+            o.clipGradNorm,
+            plan.mu > 0 ? { mu: plan.mu, anchors } : undefined,
+          );
           if (epoch === plan.epochs - 1) {
-            sums.loss = (sums.loss ?? 0) + value;
-            for (const [name, v] of Object.entries(parts)) sums[name] = (sums[name] ?? 0) + v;
+            for (const [name, v] of Object.entries(losses)) sums[name] = (sums[name] ?? 0) + v;
             steps++;
           }
+          // Let socket.io heartbeats through between steps.
           await new Promise((resolve) => setImmediate(resolve));
         }
       }
@@ -136,4 +186,8 @@ function finite(value: number | undefined): number {
 function metricName(name: string): string {
   const clean = name.replace(/[^A-Za-z0-9_.@-]/g, '_').slice(0, 48);
   return /^[A-Za-z]/.test(clean) ? clean : `m_${clean}`.slice(0, 48);
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

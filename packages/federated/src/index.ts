@@ -60,8 +60,12 @@ export {
 export { combineShares, interpolateAt, SHARE_BYTES, type Share, splitSecret } from './shamir.js';
 export { SiteAgent, type SiteAgentOptions } from './site-agent.js';
 export {
+  buildSiteDetector,
+  type DetectorTrainerConfig,
+  detectorTrainerOptions,
   localTrainers,
   type SiteConfig,
+  type SiteConfigInput,
   siteAgentFromConfig,
   siteConfigSchema,
   type TrainerBuildOptions,

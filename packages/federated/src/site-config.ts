@@ -4,13 +4,23 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { detectors, FedcxrError, openCocoDataset, Registry, registerTinyGridDetector } from '@fedcxr/core';
+import {
+  augmentationConfigSchema,
+  type Detector,
+  detectors,
+  engineConfigSchema,
+  FedcxrError,
+  initEngine,
+  openCocoDataset,
+  Registry,
+  registerTinyGridDetector,
+} from '@fedcxr/core';
 import { z } from 'zod';
 import { readSiteData } from './data.js';
-import { DetectorTrainer } from './detector-trainer.js';
+import { DetectorTrainer, type DetectorTrainerOptions } from './detector-trainer.js';
 import { siteIdSchema } from './protocol.js';
 import { SiteAgent } from './site-agent.js';
-import { TabularTrainer } from './tabular-trainer.js';
+import { mulberry32, TabularTrainer } from './tabular-trainer.js';
 import type { LocalTrainer } from './trainer.js';
 
 export const siteConfigSchema = z.strictObject({
@@ -24,8 +34,17 @@ export const siteConfigSchema = z.strictObject({
   cert: z.string().optional(),
   key: z.string().optional(),
   trainer: z.looseObject({ kind: z.string().min(1) }),
+  /** The tensor engine the site trains on (`auto` picks the best available). */
+  engine: engineConfigSchema.optional(),
+  /**
+   * Modules imported before the trainer is built, so their detectors and backbones register by name
+   * (e.g. `@fedcxr/models-frcnn` for `detector: faster_rcnn`).
+   */
+  plugins: z.array(z.string().min(1)).default([]),
 });
 export type SiteConfig = z.infer<typeof siteConfigSchema>;
+/** A site config as written (defaults not yet applied). */
+export type SiteConfigInput = z.input<typeof siteConfigSchema>;
 
 export interface TrainerBuildOptions {
   /** The `trainer:` section of site.yaml (its own fields are the trainer's to validate). */
@@ -80,7 +99,17 @@ const detectorTrainerSchema = z.strictObject({
   imageDir: z.string().optional(),
   learningRate: z.number().positive().default(0.01),
   momentum: z.number().min(0).max(1).default(0.9),
+  nesterov: z.boolean().default(true),
+  weightDecay: z.number().min(0).default(1e-4),
+  clipGradNorm: z.number().positive().nullable().default(10),
+  warmupSteps: z.number().int().min(0).default(50),
   batchSize: z.number().int().positive().default(2),
+  /** `cxr train`'s augmentation (null: none). */
+  augmentation: augmentationConfigSchema.nullable().default(null),
+  /** Detector input size (minSize = maxSize), as `model.minSize/maxSize` in a training config. */
+  size: z.number().int().positive().optional(),
+  /** Seed of the detector's own random draws (RPN/RoI sampling). */
+  seed: z.number().int().min(0).default(1),
   options: z.record(z.string(), z.unknown()).default({}),
 });
 
@@ -101,20 +130,53 @@ localTrainers.register(
       ? await openCocoDataset(resolve(baseDir, t.val), { imageDir, categories: train.categories })
       : undefined;
     const classes = train.categories.map((c) => c.name);
-    const detector = detectors.build(t.detector, {
-      ...t.options,
-      backbone: t.backbone,
-      numClasses: classes.length + 1,
-      classes: ['__background__', ...classes],
-    });
-    return new DetectorTrainer(detector, train, val, {
-      learningRate: t.learningRate,
-      momentum: t.momentum,
-      batchSize: t.batchSize,
-    });
+    const detector = buildSiteDetector(t, classes);
+    return new DetectorTrainer(detector, train, val, detectorTrainerOptions(t));
   },
   'any registered Detector on the site COCO split (FedProx-aware), COCO metrics for evaluation',
 );
+
+export type DetectorTrainerConfig = z.input<typeof detectorTrainerSchema>;
+
+/** The training recipe a `kind: detector` trainer section describes (also used for centralized baselines). */
+export function detectorTrainerOptions(config: DetectorTrainerConfig): DetectorTrainerOptions {
+  const t = detectorTrainerSchema.parse(config);
+  return {
+    learningRate: t.learningRate,
+    momentum: t.momentum,
+    nesterov: t.nesterov,
+    weightDecay: t.weightDecay,
+    clipGradNorm: t.clipGradNorm,
+    warmupSteps: t.warmupSteps,
+    batchSize: t.batchSize,
+    augmentation: t.augmentation,
+  };
+}
+
+/** The detector a `kind: detector` trainer section describes (also used for centralized baselines). */
+export function buildSiteDetector(config: DetectorTrainerConfig, classNames: readonly string[]): Detector {
+  const t = detectorTrainerSchema.parse(config);
+  // The detector's balanced samplers draw from a seeded stream, so a site's run is reproducible.
+  const random = mulberry32(t.seed);
+  const permutation = (n: number): Int32Array => {
+    const out = Int32Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [out[i], out[j]] = [out[j], out[i]];
+    }
+    return out;
+  };
+  return detectors.build(t.detector, {
+    ...t.options,
+    backbone: t.backbone,
+    numClasses: classNames.length + 1,
+    classes: ['__background__', ...classNames],
+    backboneOptions: { seed: t.seed, ...(t.options.backboneOptions as object | undefined) },
+    ...(t.size ? { minSize: t.size, maxSize: t.size } : {}),
+    seed: t.seed,
+    permutation,
+  });
+}
 
 /** Builds the agent a site.yaml describes (not yet connected). */
 export async function siteAgentFromConfig(
@@ -133,6 +195,16 @@ export async function siteAgentFromConfig(
       });
     }
   };
+  for (const plugin of config.plugins) {
+    try {
+      await import(plugin);
+    } catch (error) {
+      throw new FedcxrError('plugin_unavailable', `cannot import plugin ${plugin}: ${(error as Error).message}`, {
+        file: configPath,
+      });
+    }
+  }
+  if (config.engine) await initEngine(config.engine);
   const trainer = await localTrainers.build(config.trainer.kind, { config: config.trainer, baseDir });
   return new SiteAgent({
     url: config.coordinator,

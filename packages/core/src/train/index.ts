@@ -1,6 +1,7 @@
 export { type CheckpointCard, type CheckpointKind, readSnapshot } from './checkpoint.js';
 export {
   type AugmentationConfig,
+  augmentationConfigSchema,
   type OptimizerConfig,
   parseTrainConfig,
   type SamplerConfig,
@@ -12,12 +13,14 @@ export {
 export { type DetectionDataset, datasetFromCoco, openCocoDataset } from './dataset.js';
 export {
   type EpochRecord,
+  type ProximalTerm,
   pickMetric,
   type TrainEvent,
   type TrainRunOptions,
   type TrainRunSummary,
   type TrainState,
   trainDetector,
+  trainStep,
   type ValidationDetail,
   validate,
 } from './loop.js';

@@ -292,7 +292,18 @@ export async function trainDetector(options: TrainRunOptions): Promise<TrainRunS
 }
 
 /** One optimizer step: losses → gradients → SGD update. Returns the losses (and their sum, `loss`). */
-function trainStep(
+/** FedProx's proximal term (μ/2)·‖w − w_anchor‖², anchors aligned with the trained variables. */
+export interface ProximalTerm {
+  mu: number;
+  anchors: readonly tf.Tensor[];
+}
+
+/**
+ * One SGD step of the detector's summed losses on a batch: the recipe `cxr train` and the federated site
+ * trainer share (finite-loss check, optional FedProx gradient μ(w − w_anchor), optional global-norm clipping,
+ * then the optimizer). Returns each loss, `loss`, and `grad_norm` when clipping.
+ */
+export function trainStep(
   detector: Detector,
   optimizer: SgdOptimizer,
   variables: tf.Variable[],
@@ -300,6 +311,7 @@ function trainStep(
   samples: Sample[],
   lr: number,
   clipGradNorm: number | null,
+  proximal?: ProximalTerm,
 ): Record<string, number> {
   const images = samples.map((s) => s.image);
   const targets = samples.map((s) => s.target);
@@ -321,6 +333,15 @@ function trainStep(
   if (!Number.isFinite(out.loss)) {
     tf.dispose(Object.values(grads));
     throw new FedcxrError('diverged', `training loss is ${out.loss} (lower the learning rate?)`);
+  }
+  if (proximal && proximal.mu > 0) {
+    // The gradient of (μ/2)·‖w − w_anchor‖² is μ(w − w_anchor); it joins the loss gradient before clipping.
+    variables.forEach((variable, i) => {
+      const g = grads[variable.name];
+      if (!g) return;
+      grads[variable.name] = tf.tidy(() => tf.add(g, tf.mul(tf.sub(variable, proximal.anchors[i]), proximal.mu)));
+      g.dispose();
+    });
   }
   if (clipGradNorm !== null) {
     // torch.nn.utils.clip_grad_norm_: scale every gradient by max / (total L2 norm + 1e-6) when the norm exceeds max.

@@ -1,0 +1,354 @@
+/**
+ * `cxr fed simulate --model faster_rcnn`: the product's real promise on loopback. N site processes each train
+ * Faster R-CNN on a patient-disjoint shard of a COCO data set (PNG images on disk, as `cxr dataset import`
+ * writes them), the coordinator aggregates; then the same detector, same recipe (core's training step:
+ * SGD-Nesterov, weight decay, clipping, warm-up), is trained centrally on the union of the sites' training
+ * images for the same total epochs (rounds × local epochs), and both are scored with COCO mAP on one held-out,
+ * patient-disjoint test split that no site trained on.
+ *
+ * Data: `synthetic` (squares and discs on a noisy background, two images per "patient": CI and the demo) or a
+ * COCO file. The parent process prepares each site's COCO files (it plays each hospital's own data
+ * preparation); from then on each site process reads only its own files.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import {
+  type BackendChoice,
+  type CocoDataset,
+  encodeGreyPng,
+  FedcxrError,
+  initEngine,
+  openCocoDataset,
+  synthesizeShapes,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from '@fedcxr/core';
+import {
+  buildSiteDetector,
+  DetectorTrainer,
+  type DetectorTrainerConfig,
+  detectorTrainerOptions,
+  federatedWeights,
+  type LabelledRows,
+  type SplitMode,
+  selectRows,
+  shardByPatient,
+  splitValidation,
+} from '@fedcxr/federated';
+import type { RoundSummary } from './coordinator.js';
+import { runSimulatedFederation } from './federation-run.js';
+
+export interface DetectorSimulationOptions {
+  sites: number;
+  /** 'synthetic' or the path of a COCO file whose images are PNGs. */
+  data: string;
+  split: SplitMode;
+  rounds: number;
+  /** Local epochs per round. */
+  epochs?: number;
+  mu?: number;
+  aggregation?: 'fedavg' | 'median' | 'trimmed-mean';
+  encoding?: 'float32' | 'float16' | 'int8';
+  /** A registered backbone (default resnet18_fpn). */
+  backbone?: string;
+  /** Detector input size in pixels (minSize = maxSize; default 128). */
+  size?: number;
+  learningRate?: number;
+  batchSize?: number;
+  seed?: number;
+  /** Synthetic images (default 96) before the test split is held out. */
+  images?: number;
+  /** Use at most this many images of a COCO file (patients kept whole where possible: the first N images). */
+  limit?: number;
+  /** Tensor engine backend of the sites and the centralized baseline (default wasm when available). */
+  backend?: BackendChoice;
+  workDir?: string;
+  onProgress?: (message: string) => void;
+  onCoordinator?: Parameters<typeof runSimulatedFederation>[0]['onCoordinator'];
+  beforeRound?: (round: number) => Promise<void>;
+}
+
+export interface DetectionScores {
+  /** COCO AP@[.5:.95] (pycocotools' stats[0]), AP50, AR@100 on the test split. */
+  ap: number;
+  ap50: number;
+  ar100: number;
+}
+
+export interface DetectorSimulationReport {
+  model: { detector: 'faster_rcnn'; backbone: string; size: number };
+  sites: { id: string; trainImages: number; validationImages: number; patients: number }[];
+  testImages: number;
+  categories: string[];
+  rounds: RoundSummary[];
+  totalEpochs: number;
+  federated: DetectionScores;
+  centralized: DetectionScores;
+  /** federated mAP / centralized mAP on the same test split (0 when the centralized mAP is 0). */
+  mapRatio: number;
+  ap50Ratio: number;
+  siteValidation: { numExamples: number; metrics: Record<string, number> };
+  data: string;
+  split: SplitMode;
+  seconds: { total: number; federated: number; centralized: number };
+}
+
+/** The plugin that registers `faster_rcnn` in each site process. */
+const FRCNN_PLUGIN = '@fedcxr/models-frcnn';
+
+export async function simulateDetector(options: DetectorSimulationOptions): Promise<DetectorSimulationReport> {
+  const started = performance.now();
+  const progress = options.onProgress ?? (() => {});
+  const seed = options.seed ?? 1;
+  const epochs = options.epochs ?? 1;
+  const size = options.size ?? 128;
+  const backbone = options.backbone ?? 'resnet18_fpn';
+  if (options.sites < 1 || options.rounds < 1) throw new FedcxrError('usage', '--sites and --rounds must be ≥ 1');
+  if (!Number.isInteger(size) || size < 32)
+    throw new FedcxrError('usage', `--size must be an integer ≥ 32, got ${size}`);
+  await import(FRCNN_PLUGIN);
+
+  const ownDir = !options.workDir;
+  const workDir = resolve(options.workDir ?? mkdtempSync(join(tmpdir(), 'fedcxr-fedsim-')));
+  mkdirSync(workDir, { recursive: true });
+  try {
+    const source =
+      options.data === 'synthetic'
+        ? await writeSyntheticData(join(workDir, 'data'), options.images ?? 96, size, seed)
+        : await readCocoWithAbsolutePaths(options.data, options.limit);
+    const coco = source.coco;
+    const categories = coco.categories.map((c) => c.name);
+    const rows = rowsOf(coco);
+
+    // Hold out ~20 % of patients as the common test split, then shard the rest by patient.
+    const { train: poolRows, validation: testRows } = splitIndices(rows, 0.2, seed);
+    const pool = selectRows(rows, poolRows);
+    const shards = shardByPatient(pool, options.sites, options.split, seed).map((shard) =>
+      shard.map((i) => poolRows[i]),
+    );
+    const siteIds = shards.map((_, i) => `site-${i + 1}`);
+    const recipe: Omit<DetectorTrainerConfig, 'train' | 'val'> = {
+      kind: 'detector',
+      detector: 'faster_rcnn',
+      backbone,
+      size,
+      seed,
+      learningRate: options.learningRate ?? 0.01,
+      batchSize: options.batchSize ?? 4,
+      // A small CPU-sized head: fewer proposals and sampled RoIs, a narrower box head (as `cxr demo`).
+      options: {
+        rpn: {
+          preNmsTopN: { training: 300, testing: 300 },
+          postNmsTopN: { training: 100, testing: 100 },
+          batchSizePerImage: 64,
+        },
+        roi: { batchSizePerImage: 64, representationSize: 128 },
+      },
+    };
+    const trainers = new Map<string, DetectorTrainerConfig>();
+    const summaries: DetectorSimulationReport['sites'] = [];
+    const unionTrain: number[] = [];
+    for (let i = 0; i < shards.length; i++) {
+      const shard = selectRows(rows, shards[i]);
+      const { train, validation } = splitIndices(shard, 0.2, seed + i + 1);
+      const trainImages = train.map((k) => shards[i][k]);
+      const valImages = validation.map((k) => shards[i][k]);
+      if (trainImages.length === 0)
+        throw new FedcxrError('usage', `${siteIds[i]} got no training images: use fewer sites or more data`);
+      unionTrain.push(...trainImages);
+      await writeJsonAtomic(join(workDir, `${siteIds[i]}.train.json`), subset(coco, trainImages));
+      await writeJsonAtomic(join(workDir, `${siteIds[i]}.val.json`), subset(coco, valImages));
+      trainers.set(siteIds[i], {
+        ...recipe,
+        kind: 'detector',
+        train: `${siteIds[i]}.train.json`,
+        ...(valImages.length > 0 ? { val: `${siteIds[i]}.val.json` } : {}),
+      });
+      summaries.push({
+        id: siteIds[i],
+        trainImages: trainImages.length,
+        validationImages: valImages.length,
+        patients: new Set(shard.patientIds).size,
+      });
+    }
+    const testFile = join(workDir, 'test.json');
+    const unionFile = join(workDir, 'centralized.train.json');
+    await writeJsonAtomic(testFile, subset(coco, testRows));
+    await writeJsonAtomic(unionFile, subset(coco, unionTrain));
+
+    const engine = await initEngine({ backend: options.backend ?? 'auto' });
+    const cores = (await import('node:os')).availableParallelism();
+    const initialDetector = buildSiteDetector({ ...recipe, train: unionFile }, categories);
+    const initialModel = federatedWeights(initialDetector);
+    initialDetector.dispose();
+    progress(
+      `Faster R-CNN (${backbone}, ${size} px, ${engine.backend}): ${summaries.length} sites, ` +
+        `${unionTrain.length} training and ${testRows.length} test images`,
+    );
+
+    const federation = await runSimulatedFederation({
+      workDir,
+      trainers,
+      initialModel,
+      rounds: options.rounds,
+      round: {
+        epochs,
+        mu: options.mu ?? 0,
+        encoding: options.encoding ?? 'float32',
+        aggregation: options.aggregation ?? 'fedavg',
+        timeoutMs: 3_600_000,
+        // Whole-weight updates of a freshly initialized detector move far in round 1: bound them loosely.
+        normBound: 1e6,
+        seed,
+      },
+      site: {
+        plugins: [FRCNN_PLUGIN],
+        // The sites share this machine's cores.
+        engine: { backend: engine.backend, threads: Math.max(1, Math.floor(cores / summaries.length)) },
+      },
+      readyTimeoutMs: 180_000,
+      evaluateTimeoutMs: 1_800_000,
+      progress,
+      describeRound: (s) =>
+        `round ${s.round}: ${s.sites.length} sites, train loss ${s.train.loss?.toFixed(4)}, ` +
+        `val AP50 (model ${s.round - 1}) ${s.validation.ap50?.toFixed(4)}`,
+      onCoordinator: options.onCoordinator,
+      beforeRound: options.beforeRound,
+    });
+
+    // One detector in this process (its variables are named): it scores the federated model, then trains
+    // the centralized baseline from the same initial weights, then scores that.
+    const test = await openCocoDataset(testFile);
+    const union = await openCocoDataset(unionFile, { categories: test.categories });
+    const detector = buildSiteDetector({ ...recipe, train: unionFile }, categories);
+    const totalEpochs = options.rounds * epochs;
+    let federated: DetectionScores;
+    let centralized: DetectionScores;
+    let centralSeconds: number;
+    try {
+      const trainer = new DetectorTrainer(
+        detector,
+        union,
+        test,
+        detectorTrainerOptions({ ...recipe, train: unionFile }),
+      );
+      const scoreOn = async (weights: typeof initialModel): Promise<DetectionScores> => {
+        const { metrics } = await trainer.evaluate(weights);
+        return { ap: metrics.ap, ap50: metrics.ap50, ar100: metrics.ar100 };
+      };
+      federated = await scoreOn(federation.globalModel);
+      progress(
+        `federated model on the test split: mAP ${federated.ap.toFixed(4)}, AP50 ${federated.ap50.toFixed(4)}; ` +
+          `centralized baseline: ${totalEpochs} epochs on the union of the sites' ${unionTrain.length} images`,
+      );
+      const centralStarted = performance.now();
+      const central = await trainer.train(initialModel, { round: 1, epochs: totalEpochs, mu: 0, seed });
+      centralSeconds = (performance.now() - centralStarted) / 1000;
+      centralized = await scoreOn(central.weights ?? initialModel);
+    } finally {
+      detector.dispose();
+    }
+    return {
+      model: { detector: 'faster_rcnn', backbone, size },
+      sites: summaries,
+      testImages: testRows.length,
+      categories,
+      rounds: federation.rounds,
+      totalEpochs,
+      federated,
+      centralized,
+      mapRatio: centralized.ap > 0 ? federated.ap / centralized.ap : 0,
+      ap50Ratio: centralized.ap50 > 0 ? federated.ap50 / centralized.ap50 : 0,
+      siteValidation: {
+        numExamples: federation.siteValidation.numExamples,
+        metrics: federation.siteValidation.metrics,
+      },
+      data: options.data,
+      split: options.split,
+      seconds: {
+        total: (performance.now() - started) / 1000,
+        federated: federation.seconds,
+        centralized: centralSeconds,
+      },
+    };
+  } finally {
+    if (ownDir) rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Synthetic shapes written as 8-bit PNGs + COCO (two images per patient), as a hospital export would be. */
+async function writeSyntheticData(
+  dir: string,
+  count: number,
+  size: number,
+  seed: number,
+): Promise<{ coco: CocoDataset }> {
+  const set = synthesizeShapes({ count, negatives: Math.round(count / 8), size, seed });
+  mkdirSync(join(dir, 'images'), { recursive: true });
+  const images = [];
+  for (let i = 0; i < set.coco.images.length; i++) {
+    const image = set.coco.images[i];
+    const pixels = set.images[i].pixels;
+    const bytes = Uint8Array.from(pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+    const file = join(dir, 'images', `${String(image.id).padStart(5, '0')}.png`);
+    await writeFileAtomic(file, encodeGreyPng({ width: size, height: size, channels: 1, bitDepth: 8, data: bytes }));
+    images.push({ ...image, file_name: file, patient_id: `SYN${String(Math.floor(i / 2)).padStart(5, '0')}` });
+  }
+  const coco: CocoDataset = { ...set.coco, images };
+  await writeJsonAtomic(join(dir, 'annotations.json'), coco);
+  return { coco };
+}
+
+async function readCocoWithAbsolutePaths(path: string, limit?: number): Promise<{ coco: CocoDataset }> {
+  let coco: CocoDataset;
+  try {
+    coco = JSON.parse(await readFile(path, 'utf8')) as CocoDataset;
+  } catch (error) {
+    throw new FedcxrError('coco_unreadable', `cannot read COCO file: ${(error as Error).message}`, { file: path });
+  }
+  if (!Array.isArray(coco.images) || !Array.isArray(coco.annotations) || !Array.isArray(coco.categories))
+    throw new FedcxrError('coco_invalid', 'not a COCO detection file (images/annotations/categories missing)', {
+      file: path,
+    });
+  const base = dirname(resolve(path));
+  const images = (limit ? coco.images.slice(0, limit) : coco.images).map((image) => ({
+    ...image,
+    file_name: isAbsolute(image.file_name) ? image.file_name : join(base, image.file_name),
+  }));
+  const kept = new Set(images.map((i) => i.id));
+  return { coco: { ...coco, images, annotations: coco.annotations.filter((a) => kept.has(a.image_id)) } };
+}
+
+/** One row per image for the patient-disjoint splitters: label = its first finding's category (0: none). */
+function rowsOf(coco: CocoDataset): LabelledRows {
+  const firstCategory = new Map<number, number>();
+  for (const a of coco.annotations) if (!firstCategory.has(a.image_id)) firstCategory.set(a.image_id, a.category_id);
+  const categoryIndex = new Map(coco.categories.map((c, i) => [c.id, i + 1]));
+  return {
+    features: 0,
+    classes: coco.categories.length + 1,
+    x: new Float32Array(0),
+    y: Int32Array.from(coco.images, (image) => categoryIndex.get(firstCategory.get(image.id) ?? -1) ?? 0),
+    patientIds: coco.images.map((image) => String(image.patient_id ?? `image-${image.id}`)),
+  };
+}
+
+/** splitValidation, answering indices into `rows` instead of copies. */
+function splitIndices(rows: LabelledRows, fraction: number, seed: number): { train: number[]; validation: number[] } {
+  const indexed: LabelledRows = { ...rows, features: 1, x: Float32Array.from(rows.y, (_, i) => i) };
+  const { train, validation } = splitValidation(indexed, fraction, seed);
+  return { train: [...train.x], validation: [...validation.x] };
+}
+
+function subset(coco: CocoDataset, indices: readonly number[]): CocoDataset {
+  const images = indices.map((i) => coco.images[i]);
+  const ids = new Set(images.map((i) => i.id));
+  return {
+    ...coco,
+    images,
+    annotations: coco.annotations.filter((a) => ids.has(a.image_id)),
+    categories: coco.categories,
+  };
+}
