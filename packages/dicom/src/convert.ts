@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { encodeGreyJpeg, encodeGreyPng, FedcxrError, writeFileAtomic, writeJsonAtomic } from '@fedcxr/core';
 import { DicomError, thrownMessage } from './errors.js';
-import { type NormalizeOptions, normalize, type PresetName } from './normalize.js';
+import { type NormalizeOptions, normalize, normalizeResized, type PresetName } from './normalize.js';
 import { readDicom } from './read.js';
-import { type ResizeTransform, resizeKeepAspect } from './resize.js';
+import type { ResizeTransform } from './resize.js';
 
 export const OUTPUT_FORMATS = ['png', 'png16', 'jpeg', 'raw16'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -75,9 +75,9 @@ export function encodeGrey(data: Float32Array, width: number, height: number, fo
 /** Read → normalize → resize → encode → write (atomically) one file. Throws DicomError/FedcxrError. */
 export async function convertOne(job: ConvertJob, options: ConvertOptions): Promise<ConvertSuccess> {
   const image = await readDicom(job.file);
-  const normalized = normalize(image, options.preset, options.normalize);
-  const resized = options.size ? resizeKeepAspect(normalized, options.size) : null;
-  const out = resized ?? normalized;
+  // normalizeResized = resizeKeepAspect(normalize(...)), bit for bit, without the full-size float image.
+  const resized = options.size ? normalizeResized(image, options.preset, options.size, options.normalize) : null;
+  const out = resized ?? normalize(image, options.preset, options.normalize);
   await writeFileAtomic(job.output, encodeGrey(out.data, out.width, out.height, options.format));
   return {
     file: job.file,
