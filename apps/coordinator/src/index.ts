@@ -30,3 +30,4 @@ export {
   type DetectorSimulationReport,
   simulateDetector,
 } from './simulate-detector.js';
+export { renderSimulationReport } from './simulation-report.js';

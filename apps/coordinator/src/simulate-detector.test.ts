@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { CocoDataset } from '@fedcxr/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { simulateDetector } from './simulate-detector.js';
+import { renderSimulationReport } from './simulation-report.js';
 import { tempDir } from './testing.js';
 
 const dir = tempDir('fedcxr-fedsim-det-');
@@ -64,5 +65,13 @@ describe('cxr fed simulate --model faster_rcnn', () => {
     }
     expect(report.mapRatio).toBe(report.centralized.ap > 0 ? report.federated.ap / report.centralized.ap : 0);
     expect(log.some((m) => m.includes('centralized baseline: 2 epochs'))).toBe(true);
+
+    // The HTML report: the ratio, both bars, one table row and one chart point per round.
+    const html = renderSimulationReport(report);
+    expect(html).toContain(`federated / centralized mAP: ${report.mapRatio.toFixed(4)}`);
+    expect(html).toContain(`federated ${report.federated.ap.toFixed(4)}`);
+    expect(html).toContain(`centralized ${report.centralized.ap.toFixed(4)}`);
+    expect(html.match(/<tr><td>\d+<\/td><td>site-1, site-2<\/td>/g)?.length).toBe(2);
+    expect(html.match(/<svg/g)?.length).toBe(3);
   }, 300_000);
 });

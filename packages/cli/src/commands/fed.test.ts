@@ -159,8 +159,21 @@ describe('cxr fed', () => {
     }
   });
 
-  it('simulate --json reports federated against centralized', async () => {
-    const run = await runCli(['fed', 'simulate', '--sites', '2', '--rounds', '2', '--split', 'non-iid', '--json']);
+  it('simulate --json reports federated against centralized, and --report draws it', async () => {
+    const page = join(dir, 'simulation.html');
+    const run = await runCli([
+      'fed',
+      'simulate',
+      '--sites',
+      '2',
+      '--rounds',
+      '2',
+      '--split',
+      'non-iid',
+      '--report',
+      page,
+      '--json',
+    ]);
     expect(run.exitCode).toBe(0);
     const report = run.json<{
       rounds: unknown[];
@@ -171,10 +184,19 @@ describe('cxr fed', () => {
     expect(report.rounds).toHaveLength(2);
     expect(report.split).toBe('non-iid');
     expect(report.accuracyRatio).toBeGreaterThan(0);
+    const html = readFileSync(page, 'utf8');
+    expect(html).toContain(`federated / centralized accuracy: ${report.accuracyRatio.toFixed(4)}`);
+    expect(html.match(/<svg/g)?.length).toBe(3);
   });
 
   it('bad flags and configs exit 2 naming the problem', async () => {
     expect((await runCli(['fed', 'simulate', '--split', 'random'])).stderr).toMatch(/--split must be/);
+    expect((await runCli(['fed', 'simulate', '--model', 'yolo'])).stderr).toMatch(
+      /--model must be faster_rcnn or tabular/,
+    );
+    expect((await runCli(['fed', 'simulate', '--model', 'faster_rcnn', '--backend', 'tpu'])).stderr).toMatch(
+      /--backend must be auto or one of/,
+    );
     writeFileSync(join(dir, 'bad.yaml'), YAML.stringify({ stateDir: 'x', adminToken: 'short', sites: [] }));
     const bad = await runCli(['fed', 'coordinator', '--config', join(dir, 'bad.yaml')]);
     expect(bad.exitCode).toBe(2);

@@ -9,10 +9,11 @@ import {
   type CoordinatorConfig,
   coordinatorConfigSchema,
   coordinatorRequest,
+  renderSimulationReport,
   simulate,
   simulateDetector,
 } from '@fedcxr/coordinator';
-import { type BackendChoice, backendNames, FedcxrError } from '@fedcxr/core';
+import { type BackendChoice, backendNames, FedcxrError, writeFileAtomic } from '@fedcxr/core';
 import { generateDevCertificates, siteAgentFromConfig, siteConfigSchema } from '@fedcxr/federated';
 import type { Command } from 'commander';
 import { action, type CommandContext, loadConfig, withCommonOptions } from '../framework.js';
@@ -215,7 +216,8 @@ export function registerFedCommands(program: Command): void {
       .option('--backend <name>', `faster_rcnn: tensor engine backend (${backendNames.join(' | ')} | auto)`, 'auto')
       .option('--hidden <n>', 'tabular: hidden units (0 = softmax regression)', '0')
       .option('--seed <n>', 'seed', '1')
-      .option('--work-dir <dir>', 'keep state, shards and configs here'),
+      .option('--work-dir <dir>', 'keep state, shards and configs here')
+      .option('--report <file.html>', 'write an HTML page: rounds as charts, federated against centralized as bars'),
   ).action(
     action(
       async (
@@ -240,6 +242,7 @@ export function registerFedCommands(program: Command): void {
           hidden: string;
           seed: string;
           workDir?: string;
+          report?: string;
         },
       ) => {
         if (!['tabular', 'faster_rcnn'].includes(flags.model))
@@ -294,6 +297,7 @@ export function registerFedCommands(program: Command): void {
             `centralized mAP ${c.ap.toFixed(4)}  AP50 ${c.ap50.toFixed(4)}  AR100 ${c.ar100.toFixed(4)}  (${report.totalEpochs} epochs, ${report.seconds.centralized.toFixed(0)} s)`,
             `federated / centralized mAP: ${report.mapRatio.toFixed(4)}  (AP50 ${report.ap50Ratio.toFixed(4)}; ${report.seconds.total.toFixed(0)} s in all)`,
           ].join('\n');
+          if (flags.report) await writeFileAtomic(flags.report, renderSimulationReport(report));
           return { data: report, human };
         }
         const report = await simulate({
@@ -311,6 +315,7 @@ export function registerFedCommands(program: Command): void {
           `centralized accuracy ${report.centralized.accuracy.toFixed(4)}  loss ${report.centralized.loss.toFixed(4)} (${report.totalEpochs} epochs)`,
           `federated / centralized accuracy: ${report.accuracyRatio.toFixed(4)}  (${report.seconds.toFixed(1)} s)`,
         ].join('\n');
+        if (flags.report) await writeFileAtomic(flags.report, renderSimulationReport(report));
         return { data: report, human };
       },
     ),

@@ -1,4 +1,4 @@
-export { type LineChartOptions, type LineSeries, lineChart } from './charts.js';
+export { escapeHtml, type LineChartOptions, type LineSeries, lineChart, SERIES_COLORS } from './charts.js';
 export {
   predictionImages,
   type ReportImage,
