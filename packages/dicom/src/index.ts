@@ -44,6 +44,7 @@ export {
   type ReadDicomOptions,
   readDicom,
   readDicomHeader,
+  type StoredValues,
 } from './read.js';
 export {
   type Box,

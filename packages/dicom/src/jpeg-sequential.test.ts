@@ -27,7 +27,7 @@ describe.skipIf(!hasData)('sequential JPEG decoder (libjpeg islow port)', () => 
       const mine = decodeSequentialJpeg(firstFragment(join(dir, name)));
       const turbo = (await readDicom(join(dir, name))).frames[0].stored;
       expect(mine.precision).toBe(8);
-      expect(Int32Array.from(mine.samples)).toEqual(turbo);
+      expect(Int32Array.from(mine.samples)).toEqual(Int32Array.from(turbo));
     }
   });
 

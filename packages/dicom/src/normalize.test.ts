@@ -260,5 +260,21 @@ describe.skipIf(!existsSync(rsnaDir))(
         }
       }
     });
+
+    it('keeps the frames compact (Uint8Array), with the same floats as the same values in an Int32Array', async () => {
+      const image = await readDicom(join(rsnaDir, '000fe35a-2649-43d4-b027-e67796d412e0.dcm'));
+      const [frame] = image.frames;
+      expect(frame.stored).toBeInstanceOf(Uint8Array);
+      const wide: DicomImage = { ...image, frames: [{ ...frame, stored: Int32Array.from(frame.stored) }] };
+      for (const preset of PRESETS) {
+        const pairs = [
+          [normalize(image, preset), normalize(wide, preset)],
+          [normalizeResized(image, preset, 512), normalizeResized(wide, preset, 512)],
+        ];
+        for (const [a, b] of pairs) {
+          expect(Buffer.from(a.data.buffer).equals(Buffer.from(b.data.buffer)), preset).toBe(true);
+        }
+      }
+    });
   },
 );

@@ -1,7 +1,7 @@
 import { FedcxrError } from '@fedcxr/core';
 import { DicomError } from './errors.js';
 import type { DicomHeader, DicomLut } from './parse.js';
-import type { DicomFrame, DicomImage } from './read.js';
+import type { DicomFrame, DicomImage, StoredValues } from './read.js';
 import { type ResizedImage, type ResizeOptions, resizeKeepAspect, resizeLookup } from './resize.js';
 import { valueRange } from './value-range.js';
 
@@ -108,7 +108,7 @@ export function normalizeResized(
 
 /** Per-pixel path for stored ranges too wide for a table. */
 function normalizeDirect(
-  stored: Int32Array,
+  stored: StoredValues,
   header: DicomHeader,
   preset: PresetName,
   options: NormalizeOptions,
@@ -134,9 +134,9 @@ interface IntegerDomain {
 const MAX_TABLE = 1 << 22;
 
 /** Value counts of a frame, cached because presets are often computed several times from one decoded frame. */
-const domainCache = new WeakMap<Int32Array, IntegerDomain | null>();
+const domainCache = new WeakMap<StoredValues, IntegerDomain | null>();
 
-function integerDomain(stored: Int32Array): IntegerDomain | null {
+function integerDomain(stored: StoredValues): IntegerDomain | null {
   const cached = domainCache.get(stored);
   if (cached !== undefined) return cached;
   const { min, max } = valueRange(stored);
@@ -165,7 +165,7 @@ function integerDomain(stored: Int32Array): IntegerDomain | null {
  * values), but each value is transformed once: a 1024² 8-bit radiograph needs 256 logarithms, not a million.
  */
 function presetTable(
-  stored: Int32Array,
+  stored: StoredValues,
   header: DicomHeader,
   preset: PresetName,
   options: NormalizeOptions,
@@ -239,7 +239,7 @@ function checkSaturations(s1: number, s2: number): void {
 
 /** The seed transform; see `normalize`. Exported for tests against the formula. */
 export function seedTransform(
-  stored: Int32Array,
+  stored: StoredValues,
   header: Pick<
     DicomHeader,
     'bitsStored' | 'bitsAllocated' | 'windowCenter' | 'windowWidth' | 'photometricInterpretation'
@@ -278,7 +278,7 @@ export function seedTransform(
 
 /** Stored → modality values: the first Modality LUT Sequence item, else rescale slope/intercept, else identity. */
 export function modalityLut(
-  stored: Int32Array,
+  stored: StoredValues,
   header: Pick<DicomHeader, 'modalityLutSequence' | 'rescaleSlope' | 'rescaleIntercept'>,
 ): Float64Array {
   const out = new Float64Array(stored.length);

@@ -7,6 +7,12 @@ import { type DicomHeader, type ParsedDicom, parseDicomBytes, readHeader } from 
 import { decodeRleSegments } from './rle.js';
 import { byteRange, rememberValueRange } from './value-range.js';
 
+/**
+ * Stored values of a frame: a Uint8Array for grey 8-bit unsigned samples that need no masking (the decoder's own
+ * width, as pydicom's uint8 pixel_array: a quarter of the memory and of the copying), an Int32Array otherwise.
+ */
+export type StoredValues = Int32Array | Uint8Array;
+
 /** One decoded frame of stored values (before any Modality LUT), row-major, samples interleaved. */
 export interface DicomFrame {
   rows: number;
@@ -17,7 +23,7 @@ export interface DicomFrame {
    * Stored values after BitsStored/HighBit masking and PixelRepresentation sign extension. Read-only: their range
    * and value counts are computed once per array and cached (normalize's tables rely on them).
    */
-  stored: Int32Array;
+  stored: StoredValues;
 }
 
 export interface DicomImage {
@@ -508,7 +514,7 @@ async function encapsulatedFrame(
     applyStoredBits(values, layout);
     return finishColour(values, layout, false, true);
   }
-  let converted: { values: Int32Array; raw: boolean };
+  let converted: { values: StoredValues; raw: boolean };
   try {
     converted = await decodeCompressed(encoded, encoding, layout, name, file, (decoded) => {
       if (decoded.width !== columns || decoded.height !== rows || decoded.components !== samples) {
@@ -524,18 +530,29 @@ async function encapsulatedFrame(
   }
   // JPEG and JPEG 2000 decoders apply their own colour transform (except our raw JPEG path); JPEG-LS stores as is.
   const alreadyRgb = encoding !== 'jpeg-ls' && !converted.raw;
-  return finishColour(converted.values, layout, alreadyRgb, false);
+  const { values } = converted;
+  // Compact (8-bit) values are grey only: nothing to interleave or convert.
+  if (!(values instanceof Int32Array)) return { rows, columns, samplesPerPixel: samples, stored: values };
+  return finishColour(values, layout, alreadyRgb, false);
 }
 
 /** A decoded frame's samples as stored values (masked and sign-extended as the header says). */
-function storedValues(decoded: DecodedFrame, layout: Layout, corrupt: (reason: string) => DicomError): Int32Array {
+function storedValues(decoded: DecodedFrame, layout: Layout, corrupt: (reason: string) => DicomError): StoredValues {
   const count = layout.rows * layout.columns * layout.samples;
-  const values = new Int32Array(count);
   const wide = decoded.bytesPerSample === 2;
   if (decoded.bytes.length < count * (wide ? 2 : 1)) throw corrupt('decoder returned too few bytes');
   const { bytes } = decoded;
   // Unsigned samples no wider than Bits Stored need no masking.
   const mask = decoded.signed || layout.signed || decoded.bitsPerSample > layout.bitsStored;
+  if (!wide && !mask && layout.samples === 1) {
+    // Grey 8-bit as decoded (an owned copy: `bytes` may view the decoder's memory); its range is cheap to find now.
+    // A plain Uint8Array (the wasm decoders hand out Uint8ClampedArray views) keeps the kernels monomorphic.
+    const compact = new Uint8Array(count);
+    compact.set(bytes.subarray(0, count));
+    rememberValueRange(compact, byteRange(compact, count));
+    return compact;
+  }
+  const values = new Int32Array(count);
   if (wide && (bytes.byteOffset % 2 !== 0 || !LITTLE_ENDIAN_HOST)) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = 0; i < count; i++)
@@ -551,8 +568,6 @@ function storedValues(decoded: DecodedFrame, layout: Layout, corrupt: (reason: s
     values.set(new Int8Array(bytes.buffer, bytes.byteOffset, count));
   } else {
     values.set(bytes.subarray(0, count));
-    // The 8-bit range is cheap to find here; it holds for the values unless masking changes them below.
-    if (!mask) rememberValueRange(values, byteRange(bytes, count));
   }
   if (mask) applyStoredBits(values, { ...layout, highBit: layout.bitsStored - 1 });
   return values;

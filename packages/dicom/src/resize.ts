@@ -104,7 +104,7 @@ export function resizeRows(
  * entries directly (the same products, summed in the same order).
  */
 export function resizeLookup(
-  values: Int32Array,
+  values: Int32Array | Uint8Array,
   offset: number,
   table: Float32Array,
   width: number,
@@ -283,7 +283,7 @@ function halvingRow(
 
 /** halvingRow over looked-up values, the table widened to doubles. */
 function halvingLookupRun(
-  v: Int32Array,
+  v: Int32Array | Uint8Array,
   t: Float64Array,
   off: number,
   temp: Float32Array,
@@ -310,7 +310,7 @@ function halvingLookupRun(
 
 /** The uniform 4-tap interior of one pass-1 row over looked-up values (kept apart so V8 optimizes it alone). */
 function lookupRun(
-  v: Int32Array,
+  v: Int32Array | Uint8Array,
   t: Float32Array,
   off: number,
   temp: Float32Array,
@@ -332,7 +332,7 @@ function lookupRun(
 
 /** `tap` over table[values[first + k] - offset]: the same products, summed in the same order. */
 function tapLookup(
-  values: Int32Array,
+  values: Int32Array | Uint8Array,
   first: number,
   table: Float32Array,
   offset: number,

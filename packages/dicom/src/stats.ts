@@ -12,12 +12,12 @@ export interface PixelStats {
   mean: number;
   /** Exact integer sum (a number: exact up to 2^53). */
   sum: number;
-  /** sha256 of the values as int32 little-endian, row-major, samples interleaved. */
+  /** sha256 of the values as int32 little-endian (whatever array holds them), row-major, samples interleaved. */
   sha256: string;
 }
 
 export function pixelStats(frame: DicomFrame): PixelStats {
-  const values = frame.stored;
+  const values = frame.stored instanceof Int32Array ? frame.stored : Int32Array.from(frame.stored);
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   let sum = 0;

@@ -8,18 +8,18 @@ export interface ValueRange {
   max: number;
 }
 
-const ranges = new WeakMap<Int32Array, ValueRange>();
+const ranges = new WeakMap<Int32Array | Uint8Array, ValueRange>();
 
 /** Records the range of `values`, which the caller has just computed exactly. */
-export function rememberValueRange(values: Int32Array, range: ValueRange): void {
+export function rememberValueRange(values: Int32Array | Uint8Array, range: ValueRange): void {
   ranges.set(values, range);
 }
 
 /** Min and max of the values (0 and −1 when empty), recorded or scanned. */
-export function valueRange(values: Int32Array): ValueRange {
+export function valueRange(values: Int32Array | Uint8Array): ValueRange {
   let range = ranges.get(values);
   if (!range) {
-    range = scanRange(values);
+    range = values instanceof Uint8Array ? byteRange(values, values.length) : scanRange(values);
     ranges.set(values, range);
   }
   return range;
