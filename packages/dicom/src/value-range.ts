@@ -1,7 +1,7 @@
 /**
- * Min and max of a frame's stored values, found once per array: the reader records them when it can do so almost
- * for free (while widening 8-bit samples), normalize looks them up (every table-driven preset needs them).
- * Decoded frames are therefore treated as read-only once read.
+ * Min and max of a frame's stored values, found once per array: the reader records them for the 8-bit frames it
+ * has just copied (still in cache), normalize looks them up (every table-driven preset needs them). Decoded frames
+ * are therefore treated as read-only once read.
  */
 export interface ValueRange {
   min: number;
@@ -54,10 +54,9 @@ function scanRange(values: Int32Array): ValueRange {
 const seen = new Uint8Array(256);
 
 /**
- * Min and max of the first `n` bytes: the reader scans the decoder's compact 8-bit output (a quarter of the memory
- * of the widened values, and still in cache) and records the result for the values it widened from it. Marking
- * the values seen, four bytes per load, has no data-dependent branches (a compare-and-keep scan mispredicts on
- * image data); it stops early once both 0 and 255 have been seen, as nothing can widen the range further.
+ * Min and max of the first `n` bytes. Marking the values seen, four bytes per load, has no data-dependent branches
+ * (a compare-and-keep scan mispredicts on image data); it stops early once both 0 and 255 have been seen, as
+ * nothing can widen the range further.
  */
 export function byteRange(bytes: Uint8Array, n: number): ValueRange {
   if (n === 0) return { min: 0, max: -1 };
