@@ -31,6 +31,16 @@ export const coordinatorConfigSchema = z.strictObject({
       seed: z.number().int().default(0),
     })
     .optional(),
+  /**
+   * socket.io heartbeat. A site's training step holds its event loop (a Faster R-CNN step on a CPU can take
+   * many seconds), so the timeout is generous; a killed site is still seen at once (its socket closes).
+   */
+  heartbeat: z
+    .strictObject({
+      intervalMs: z.number().int().min(100).default(25_000),
+      timeoutMs: z.number().int().min(100).default(120_000),
+    })
+    .default({ intervalMs: 25_000, timeoutMs: 120_000 }),
   round: z
     .strictObject({
       epochs: z.number().int().min(1).default(1),

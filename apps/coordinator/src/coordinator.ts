@@ -259,8 +259,8 @@ export class Coordinator extends EventEmitter {
     this.io = new SocketServer(this.server, {
       maxHttpBufferSize: this.config.round.chunkBytes + LIMITS.envelopeBytes,
       serveClient: true,
-      pingInterval: 5000,
-      pingTimeout: 10_000,
+      pingInterval: this.config.heartbeat.intervalMs,
+      pingTimeout: this.config.heartbeat.timeoutMs,
     });
     this.io.use((socket, next) => this.authenticate(socket, next));
     this.io.on('connection', (socket) => this.onSiteConnection(socket));

@@ -78,7 +78,16 @@ interface FinishedUpdate {
 
 export class SiteAgent extends EventEmitter {
   private socket: Socket | undefined;
-  private job: { key: string; round: number; controller: AbortController; done: Promise<unknown> } | undefined;
+  private job:
+    | {
+        key: string;
+        round: number;
+        controller: AbortController;
+        done: Promise<unknown>;
+        /** Evaluating or training locally: needs no connection, so a disconnect does not stop it. */
+        computing: boolean;
+      }
+    | undefined;
   private finished: FinishedUpdate | undefined;
   private stopping = false;
   /** Secure aggregation: the current round's session, and the latest peer list and relayed shares received. */
@@ -138,7 +147,10 @@ export class SiteAgent extends EventEmitter {
     });
     socket.on('disconnect', (reason) => {
       this.log(`${siteId}: disconnected (${reason})`);
-      this.job?.controller.abort();
+      // Local training goes on through a disconnect (a long tensor step can itself outlast the heartbeat):
+      // aborting it would redo the round after every reconnect, forever if each step is that long. Work
+      // that needs the connection (download, upload) is abandoned; the re-sent plan restarts it.
+      if (this.job && !this.job.computing) this.job.controller.abort();
       // socket.io retries by itself except after a server-side disconnect (e.g. a coordinator shutting down).
       if (reason === 'io server disconnect' && !this.stopping)
         setTimeout(() => this.stopping || socket.connect(), 500).unref();
@@ -208,7 +220,7 @@ export class SiteAgent extends EventEmitter {
         }
       },
     );
-    const job = { key, round: plan.round, controller, done };
+    const job = { key, round: plan.round, controller, done, computing: false };
     this.job = job;
     void done.finally(() => {
       if (this.job === job) this.job = undefined;
@@ -223,7 +235,7 @@ export class SiteAgent extends EventEmitter {
       await this.status({ state: 'downloading', round: plan.round });
       const global = await this.download(plan, signal);
       await this.status({ state: 'evaluating', round: plan.round });
-      const globalEvaluation = await this.options.trainer.evaluate(global);
+      const globalEvaluation = await this.compute(signal, () => this.options.trainer.evaluate(global));
       if (plan.task === 'evaluate') {
         await this.send('eval:report', { round: plan.round, modelHash: plan.modelHash, evaluation: globalEvaluation });
         await this.status({ state: 'idle', round: plan.round });
@@ -232,19 +244,20 @@ export class SiteAgent extends EventEmitter {
       const secagg = plan.secureAggregation ? await this.secaggSession(plan.round) : undefined;
       await this.status({ state: 'training', round: plan.round });
       this.emit('training', plan.round);
-      const result = await this.options.trainer.train(
-        global,
-        {
-          round: plan.round,
-          epochs: plan.epochs,
-          mu: plan.mu,
-          learningRate: plan.learningRate,
-          batchSize: plan.batchSize,
-          seed: plan.seed,
-        },
-        signal,
+      const result = await this.compute(signal, () =>
+        this.options.trainer.train(
+          global,
+          {
+            round: plan.round,
+            epochs: plan.epochs,
+            mu: plan.mu,
+            learningRate: plan.learningRate,
+            batchSize: plan.batchSize,
+            seed: plan.seed,
+          },
+          signal,
+        ),
       );
-      if (signal.aborted) throw new FedcxrError('training_aborted', 'round aborted');
       const delta = result.delta ?? subtractTensors(result.weights!, global);
       const metrics = { ...result.metrics };
       if (plan.dp) {
@@ -272,9 +285,30 @@ export class SiteAgent extends EventEmitter {
         },
       };
       this.finished = finished;
+      // Lost the connection while training: stop here; the plan re-sent on reconnection uploads this update.
+      if (!this.connected) throw this.abortJob(signal);
     }
     await this.upload(finished, signal);
     await this.status({ state: 'idle', round: plan.round });
+  }
+
+  /** Runs local work (evaluation, training) marked as such, so a disconnect meanwhile lets it finish. */
+  private async compute<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    const job = this.job;
+    if (job) job.computing = true;
+    let result: T;
+    try {
+      result = await work();
+    } finally {
+      if (job) job.computing = false;
+    }
+    if (signal.aborted) throw new FedcxrError('training_aborted', 'round aborted');
+    return result;
+  }
+
+  private abortJob(signal: AbortSignal): FedcxrError {
+    if (this.job && !signal.aborted) this.job.controller.abort();
+    return new FedcxrError('training_aborted', 'connection lost; the re-sent plan resumes the round');
   }
 
   /**
