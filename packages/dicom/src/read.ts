@@ -254,8 +254,16 @@ function nativeFrame(
       { file },
     );
   }
-  const raw = new Int32Array(count);
   const base = element.dataOffset;
+  if (bitsAllocated === 8 && samples === 1 && !layout.signed && layout.bitsStored === 8) {
+    // Grey 8-bit unsigned: every bit is stored, so the bytes are the values (kept compact, as decoded frames are).
+    const offset = base + index * count;
+    const compact = new Uint8Array(count);
+    compact.set(bytes.subarray(offset, offset + count));
+    rememberValueRange(compact, byteRange(compact, count));
+    return { rows, columns, samplesPerPixel: 1, stored: compact };
+  }
+  const raw = new Int32Array(count);
   if (bitsAllocated === 1) {
     for (let i = 0; i < count; i++) {
       const bit = startBit + i;

@@ -195,4 +195,32 @@ describe('synthetic files written here (multi-frame, deflated, big endian, store
     });
     await expect(readDicom('/nonexistent/file.dcm')).rejects.toMatchObject({ code: 'read_failed' });
   });
+
+  it('native 8-bit grey: bytes kept as a Uint8Array (per frame, with their range); fewer bits stored are masked', async () => {
+    const eightBit = (bitsStored: number, frames: number[][]): Element[] =>
+      image(2, 3, frames)
+        .filter((e) => !(e[0] === 0x7fe0 || (e[0] === 0x0028 && [0x0100, 0x0101, 0x0102].includes(e[1]))))
+        .concat([
+          [0x0028, 0x0100, 'US', us(8)],
+          [0x0028, 0x0101, 'US', us(bitsStored)],
+          [0x0028, 0x0102, 'US', us(bitsStored - 1)],
+          [0x7fe0, 0x0010, 'OB', Uint8Array.from(frames.flat())],
+        ])
+        .sort((a, b) => a[0] * 65536 + a[1] - (b[0] * 65536 + b[1]));
+    const frames = [
+      [7, 200, 255, 3, 9, 11],
+      [50, 40, 30, 20, 10, 128],
+    ];
+    const all = await readDicom(part10(eightBit(8, frames), '1.2.840.10008.1.2.1'), { frames: 'all' });
+    for (const [k, frame] of all.frames.entries()) {
+      expect(frame.stored).toBeInstanceOf(Uint8Array);
+      expect(Array.from(frame.stored)).toEqual(frames[k]);
+    }
+    // minmax stretches between the frame's own extremes (the recorded range): 3..255 for frame 0.
+    expect(normalize(all, 'minmax').data[0]).toBeCloseTo((7 - 3) / 252, 6);
+    expect(normalize(all, 'minmax', { frame: 1 }).data[5]).toBe(1);
+    const seven = await readDicom(part10(eightBit(7, frames), '1.2.840.10008.1.2.1'));
+    expect(seven.frames[0].stored).toBeInstanceOf(Int32Array);
+    expect(Array.from(seven.frames[0].stored)).toEqual(frames[0].map((v) => v & 0x7f));
+  });
 });
