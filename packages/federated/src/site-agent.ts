@@ -7,7 +7,9 @@
  *
  * Restarts: the coordinator re-sends the open round's plan on every (re)connection until it has accepted
  * this site's update, so a site that died mid-training or mid-upload simply does the round again; the
- * last finished update is kept in memory and re-sent (with a fresh nonce) after a mere reconnect.
+ * last finished update is kept in memory and re-sent (with a fresh nonce) after a mere reconnect. Local
+ * training is not interrupted by a disconnect (only by the round closing or `stop`): it finishes, and the
+ * plan re-sent on reconnection uploads its result.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
