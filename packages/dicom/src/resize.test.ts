@@ -88,6 +88,24 @@ describe('resizeKeepAspect', () => {
     );
   });
 
+  it('resizeLookup halving 64×40 → 32×20: every table layout gives the floats of resizeKeepAspect', () => {
+    // Offsets ≥ 0 index a widened table directly, negative ones subtract, a table as large as the image is read as is.
+    for (const [offset, span] of [
+      [0, 256],
+      [17, 100],
+      [-30, 200],
+      [5, 64 * 40],
+    ]) {
+      const values = Int32Array.from({ length: 64 * 40 }, (_, i) => offset + ((i * 7919) % span));
+      const table = Float32Array.from({ length: span }, (_, k) => Math.fround(Math.sin(k) * 0.5 + 0.5));
+      const looked = Float32Array.from(values, (v) => table[v - offset]);
+      const fused = resizeLookup(values, offset, table, 64, 40, 32);
+      const twoStep = resizeKeepAspect({ data: looked, width: 64, height: 40 }, 32);
+      expect([fused.transform.contentWidth, fused.transform.contentHeight]).toEqual([32, 20]);
+      expect(Buffer.from(fused.data.buffer).equals(Buffer.from(twoStep.data.buffer)), `offset ${offset}`).toBe(true);
+    }
+  });
+
   it('resizeLookup on an integer shrink (the uniform 4-tap interior) matches a direct triangle filter', () => {
     // 8 → 4: every output averages source columns/rows 2o-1..2o+2 with weights 1/8, 3/8, 3/8, 1/8 (edges renormalized).
     const values = Int32Array.from({ length: 64 }, (_, i) => (i * 37) % 11);

@@ -117,8 +117,15 @@ export function resizeLookup(
   }
   const transform = resizeTransform(width, height, size, options);
   const { kernel: horizontal, run } = cachedKernel(width, transform.contentWidth);
-  // The halving run (step 2) reads the table as doubles: the same values, without a conversion per tap.
-  const wide = run?.step === 2 && table.length <= (width * height) >> 2 ? Float64Array.from(table) : null;
+  // The halving run (step 2) reads the table as doubles (the same values, without a conversion per tap), indexed by
+  // the value itself where the values are small and non-negative (no subtraction per tap, e.g. 8-bit data).
+  let wide: Float64Array | null = null;
+  let direct = false;
+  if (run?.step === 2 && table.length <= (width * height) >> 2) {
+    direct = offset >= 0 && offset + table.length <= 65536;
+    wide = new Float64Array(direct ? offset + table.length : table.length);
+    wide.set(table, direct ? offset : 0);
+  }
   return resample(height, transform, options, (y, temp, at) => {
     // Locals, not captured variables, in the loops below (V8 keeps them in registers).
     const { starts, counts, weights, stride } = horizontal;
@@ -133,7 +140,8 @@ export function resizeLookup(
       for (; x < from; x++) {
         temp[at + x] = tapLookup(v, row + starts[x], t, off, weights, x * stride, counts[x]);
       }
-      if (wide) halvingLookupRun(v, wide, off, temp, at, row + starts[from], from, to, w0, w1, w2, w3);
+      if (wide && direct) halvingDirectRun(v, wide, temp, at, row + starts[from], from, to, w0, w1, w2, w3);
+      else if (wide) halvingLookupRun(v, wide, off, temp, at, row + starts[from], from, to, w0, w1, w2, w3);
       else lookupRun(v, t, off, temp, at, row + starts[from], from, to, step, w0, w1, w2, w3);
       x = to;
     }
@@ -302,6 +310,32 @@ function halvingLookupRun(
   for (let x = from; x < to; x++, f += 2) {
     const c = t[v[f + 2] - off];
     const d = t[v[f + 3] - off];
+    temp[at + x] = a * w0 + b * w1 + c * w2 + d * w3;
+    a = c;
+    b = d;
+  }
+}
+
+/** halvingLookupRun with the table indexed by the value itself (offset 0). */
+function halvingDirectRun(
+  v: Int32Array | Uint8Array,
+  t: Float64Array,
+  temp: Float32Array,
+  at: number,
+  first: number,
+  from: number,
+  to: number,
+  w0: number,
+  w1: number,
+  w2: number,
+  w3: number,
+): void {
+  let f = first;
+  let a = t[v[f]];
+  let b = t[v[f + 1]];
+  for (let x = from; x < to; x++, f += 2) {
+    const c = t[v[f + 2]];
+    const d = t[v[f + 3]];
     temp[at + x] = a * w0 + b * w1 + c * w2 + d * w3;
     a = c;
     b = d;
