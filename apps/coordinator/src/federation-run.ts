@@ -6,9 +6,33 @@
  */
 import { join } from 'node:path';
 import { FedcxrError, type NamedTensors, writeJsonAtomic } from '@fedcxr/core';
-import { type SiteConfigInput, type SiteProcess, spawnSiteProcess } from '@fedcxr/federated';
+import { type SiteConfigInput, type SiteProcess, type SplitMode, spawnSiteProcess } from '@fedcxr/federated';
 import type { CoordinatorConfigInput } from './config.js';
 import { Coordinator, type RoundSummary, randomToken } from './coordinator.js';
+
+/** What every `cxr fed simulate` takes, whatever the model. */
+export interface SimulationCommonOptions {
+  sites: number;
+  /** 'synthetic' or the path of a COCO file. */
+  data: string;
+  split: SplitMode;
+  rounds: number;
+  /** Local epochs per round. */
+  epochs?: number;
+  mu?: number;
+  aggregation?: 'fedavg' | 'median' | 'trimmed-mean';
+  encoding?: 'float32' | 'float16' | 'int8';
+  learningRate?: number;
+  batchSize?: number;
+  seed?: number;
+  /** Working directory (state, shards, configs); a temp dir removed afterwards when absent. */
+  workDir?: string;
+  onProgress?: (message: string) => void;
+  /** Called once the coordinator listens (for dashboards/tests). */
+  onCoordinator?: (coordinator: Coordinator) => void;
+  /** Awaited before each round, once every site is connected (lets a viewer follow round by round). */
+  beforeRound?: (round: number) => Promise<void>;
+}
 
 export interface FederationRunOptions {
   workDir: string;

@@ -38,36 +38,19 @@ import {
   splitValidation,
 } from '@fedcxr/federated';
 import type { RoundSummary } from './coordinator.js';
-import { runSimulatedFederation } from './federation-run.js';
+import { runSimulatedFederation, type SimulationCommonOptions } from './federation-run.js';
 
-export interface DetectorSimulationOptions {
-  sites: number;
-  /** 'synthetic' or the path of a COCO file whose images are PNGs. */
-  data: string;
-  split: SplitMode;
-  rounds: number;
-  /** Local epochs per round. */
-  epochs?: number;
-  mu?: number;
-  aggregation?: 'fedavg' | 'median' | 'trimmed-mean';
-  encoding?: 'float32' | 'float16' | 'int8';
+export interface DetectorSimulationOptions extends SimulationCommonOptions {
   /** A registered backbone (default resnet18_fpn). */
   backbone?: string;
   /** Detector input size in pixels (minSize = maxSize; default 128). */
   size?: number;
-  learningRate?: number;
-  batchSize?: number;
-  seed?: number;
   /** Synthetic images (default 96) before the test split is held out. */
   images?: number;
-  /** Use at most this many images of a COCO file (patients kept whole where possible: the first N images). */
+  /** Use at most this many images of a COCO file (its first N). */
   limit?: number;
-  /** Tensor engine backend of the sites and the centralized baseline (default wasm when available). */
+  /** Tensor engine backend of the sites and the centralized baseline (default: the best available). */
   backend?: BackendChoice;
-  workDir?: string;
-  onProgress?: (message: string) => void;
-  onCoordinator?: Parameters<typeof runSimulatedFederation>[0]['onCoordinator'];
-  beforeRound?: (round: number) => Promise<void>;
 }
 
 export interface DetectionScores {

@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { FedcxrError } from '@fedcxr/core';
 import {
   createTabularModel,
-  type Encoding,
   evaluateTabular,
   type LabelledRows,
   makeSyntheticRows,
@@ -26,33 +25,14 @@ import {
   trainCentralized,
   writeSiteData,
 } from '@fedcxr/federated';
-import type { Coordinator, RoundSummary } from './coordinator.js';
-import { runSimulatedFederation } from './federation-run.js';
+import type { RoundSummary } from './coordinator.js';
+import { runSimulatedFederation, type SimulationCommonOptions } from './federation-run.js';
 
-export interface SimulationOptions {
-  sites: number;
-  /** 'synthetic' or the path of a COCO file. */
-  data: string;
-  split: SplitMode;
-  rounds: number;
-  /** Local epochs per round. */
-  epochs?: number;
-  mu?: number;
-  aggregation?: 'fedavg' | 'median' | 'trimmed-mean';
-  encoding?: Exclude<Encoding, 'uint32'>;
+export interface SimulationOptions extends SimulationCommonOptions {
+  /** Hidden units of the small model (0: softmax regression). */
   hidden?: number;
-  learningRate?: number;
-  batchSize?: number;
-  seed?: number;
-  /** Working directory (state, shards, configs); a temp dir removed afterwards when absent. */
-  workDir?: string;
   /** Synthetic rows (default 1200). */
   rows?: number;
-  onProgress?: (message: string) => void;
-  /** Called once the coordinator listens (for dashboards/tests). */
-  onCoordinator?: (coordinator: Coordinator) => void;
-  /** Awaited before each round, once every site is connected (lets a viewer follow round by round). */
-  beforeRound?: (round: number) => Promise<void>;
 }
 
 export interface SimulationReport {
