@@ -339,9 +339,20 @@ export class FasterRcnn implements Detector {
 
   /** Runs transform, backbone, RPN and returns everything the box stage needs (caller disposes). */
   private propose(images: readonly DetectorImage[], training: boolean) {
+    return this.selectStage(this.denseStage(images, training), training);
+  }
+
+  /** Transform, backbone and RPN head: device work only, no host read. */
+  private denseStage(images: readonly DetectorImage[], training: boolean) {
     const batch = batchImages(images, this.settings.transform);
     const features = this.features(batch.tensor, training);
     const head = this.rpnHead(features.all);
+    return { batch, features, head };
+  }
+
+  /** Proposal selection on the host (reads the RPN head's outputs). */
+  private selectStage(stage: ReturnType<FasterRcnn['denseStage']>, training: boolean) {
+    const { batch, features, head } = stage;
     const [, batchHeight, batchWidth] = batch.tensor.shape;
     const { anchors } = anchorsForBatch(
       this.settings.rpn,
@@ -368,7 +379,18 @@ export class FasterRcnn implements Detector {
   }
 
   async predict(images: readonly DetectorImage[]): Promise<Detection[][]> {
-    const stage = this.propose(images, false);
+    const dense = this.denseStage(images, false);
+    if (!hasSyncReads()) {
+      // tfjs-webgpu reads synchronously only through a browser's OffscreenCanvas (in Node dataSync throws):
+      // download what the host steps read (RPN outputs, RoIAlign's maps) first; later reads hit its CPU cache.
+      try {
+        await Promise.all([dense.head.objectness, dense.head.deltas, ...dense.features.pooled].map((t) => t.data()));
+      } catch (error) {
+        disposeStage(dense);
+        throw error;
+      }
+    }
+    const stage = this.selectStage(dense, false);
     try {
       const { batch, features, proposals } = stage;
       const { probabilities, boxRegression } = tf.tidy(() => {
@@ -422,6 +444,13 @@ export class FasterRcnn implements Detector {
     targets.forEach((t, i) => {
       checkTarget(t, i, this.settings.numClasses);
     });
+    if (!hasSyncReads()) {
+      // Proposal selection, matching and RoIAlign read on the host inside the gradient tape (measured: bench/gpu).
+      throw new FedcxrError(
+        'backend_unavailable',
+        `Faster R-CNN training cannot run on the ${tf.getBackend()} backend in Node: it reads tensors synchronously on the host, which tfjs-webgpu supports only in a browser; train with engine.backend wasm or tensorflow (predict works on webgpu)`,
+      );
+    }
     const stage = this.propose(images, true);
     const { batch, features, head, anchors, proposals } = stage;
     const gtBoxes = targets.map((t, i) => resizeBoxes(t.boxes, batch.originalSizes[i], batch.imageSizes[i]));
@@ -478,6 +507,11 @@ export const denseLayer = tf.customGrad(((
   weight: tf.Tensor2D,
   bias: tf.Tensor1D,
 ) => tf.Tensor2D;
+
+/** False on backends whose synchronous reads fail outside a browser (webgpu). */
+function hasSyncReads(): boolean {
+  return tf.getBackend() !== 'webgpu';
+}
 
 function disposeStage(stage: {
   batch: { tensor: tf.Tensor };
