@@ -161,7 +161,7 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
     await writeJsonAtomic(testFile, subset(coco, testRows));
     await writeJsonAtomic(unionFile, subset(coco, unionTrain));
 
-    const engine = await initEngine({ backend: options.backend ?? 'auto' });
+    const engine = await initEngine({ backend: options.backend ?? 'auto' }, 'training');
     const cores = (await import('node:os')).availableParallelism();
     const initialDetector = buildSiteDetector({ ...recipe, train: unionFile }, categories);
     const initialModel = federatedWeights(initialDetector);

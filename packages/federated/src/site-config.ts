@@ -204,7 +204,7 @@ export async function siteAgentFromConfig(
       });
     }
   }
-  if (config.engine) await initEngine(config.engine);
+  if (config.engine) await initEngine(config.engine, 'training');
   const trainer = await localTrainers.build(config.trainer.kind, { config: config.trainer, baseDir });
   return new SiteAgent({
     url: config.coordinator,

@@ -67,19 +67,35 @@ export function engineInfo(): EngineInfo | undefined {
   return active;
 }
 
+/** What the engine will run: training needs synchronous tensor reads, which tfjs' webgpu backend lacks in Node. */
+export type EnginePurpose = 'inference' | 'training';
+
+const WEBGPU_CANNOT_TRAIN =
+  "tfjs' webgpu backend cannot read tensors synchronously in Node, which Faster R-CNN's training step needs";
+
 /**
  * Selects and initializes the backend named by `config.backend` (default `auto`). A named backend that cannot
  * start is an error (FedcxrError `backend_unavailable`, with the reason); `auto` falls through to the next.
+ * For `training`, `auto` passes over webgpu (see WEBGPU_CANNOT_TRAIN).
  */
-export async function initEngine(config: EngineConfig = {}): Promise<EngineInfo> {
+export async function initEngine(config: EngineConfig = {}, purpose: EnginePurpose = 'inference'): Promise<EngineInfo> {
   const { backend: requested, threads } = parseConfig(engineConfigSchema, config, 'engine');
   const threadCount = threads ?? os.availableParallelism();
-  if (active && (active.requested === requested || active.backend === requested)) {
+  const unfit = (name: BackendName) => purpose === 'training' && name === 'webgpu';
+  if (
+    active &&
+    (active.requested === requested || active.backend === requested) &&
+    !(requested === 'auto' && unfit(active.backend))
+  ) {
     if (currentBackend() !== active.backend) await tf.setBackend(active.backend);
     return active;
   }
   const order: BackendName[] = requested === 'auto' ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : [requested];
   const passedOver: string[] = [];
+  if (requested === 'auto' && purpose === 'training') {
+    order.splice(order.indexOf('webgpu'), 1);
+    passedOver.push(`webgpu: ${WEBGPU_CANNOT_TRAIN}`);
+  }
   for (const name of order) {
     const attempt = await attemptBackend(name, threadCount, requested === 'auto');
     if (!attempt.ok) {

@@ -3,6 +3,7 @@ export {
   type BackendProbe,
   type EngineInfo,
   type EngineProbe,
+  type EnginePurpose,
   engineInfo,
   initEngine,
   probeBackends,

@@ -98,7 +98,7 @@ export async function loadInitialWeights(detector: Detector, path: string): Prom
 }
 
 export async function runTraining(config: TrainConfig, options: RunTrainingOptions = {}): Promise<TrainingOutcome> {
-  const engine = await initEngine(config.engine);
+  const engine = await initEngine(config.engine, 'training');
   options.log?.(`engine: ${engine.reason}`);
   const train = await openCocoDataset(config.data.train, { imageDir: config.data.imageDir, limit: config.data.limit });
   const val = config.data.val
