@@ -51,6 +51,13 @@ export interface DetectorSimulationOptions extends SimulationCommonOptions {
   limit?: number;
   /** Tensor engine backend of the sites and the centralized baseline (default: the best available). */
   backend?: BackendChoice;
+  /** Epochs (1-based, of rounds × local epochs) where the lr drops ×0.1; default: at 3/4 of the run (≥ 4 epochs). */
+  lrMilestones?: number[];
+}
+
+/** One ×0.1 step at three quarters of the run, as torchvision's detection schedules do; none for short runs. */
+function defaultMilestones(totalEpochs: number): number[] {
+  return totalEpochs >= 4 ? [Math.floor(totalEpochs * 0.75) + 1] : [];
 }
 
 export interface DetectionScores {
@@ -120,6 +127,8 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       seed,
       learningRate: options.learningRate ?? 0.01,
       batchSize: options.batchSize ?? 4,
+      // torchvision's step decay near the end (both sides decay at the same epoch).
+      lrMilestones: options.lrMilestones ?? defaultMilestones(options.rounds * (options.epochs ?? 1)),
       // A small CPU-sized head: fewer proposals and sampled RoIs, a narrower box head (as `cxr demo`).
       options: {
         rpn: {

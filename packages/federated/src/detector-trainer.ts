@@ -36,6 +36,13 @@ export interface DetectorTrainerOptions {
   batchSize?: number;
   /** Linear warm-up from lr·0.001 over this many optimizer steps (counted across rounds). */
   warmupSteps?: number;
+  /**
+   * Step decay (torchvision's detection recipe): lr × gamma at the start of each of these epochs (1-based,
+   * counted across rounds as round−1 × local epochs + epoch, so a federation and a centralized run of the
+   * same total epochs decay at the same point).
+   */
+  milestones?: number[];
+  gamma?: number;
   /** `cxr train`'s augmentation; null: none. */
   augmentation?: AugmentationConfig | null;
 }
@@ -49,7 +56,9 @@ const DEFAULTS = {
   clipGradNorm: 10,
   batchSize: 2,
   warmupSteps: 50,
-} as const;
+  milestones: [] as number[],
+  gamma: 0.1,
+};
 
 /** Normalization parameters take no weight decay (as in `cxr train`). */
 const NO_DECAY = [/(^|[./])bn\d*([./]|$)/, /downsample[./]1([./]|$)/, /(^|[./])norm\d*([./]|$)/, /batch_?norm/];
@@ -92,12 +101,13 @@ export class DetectorTrainer implements LocalTrainer {
     const stepsPerEpoch = Math.ceil(n / batchSize);
     // Steps this site took in earlier rounds (same plan each round): warm-up continues where it stopped.
     const stepsBefore = Math.max(0, plan.round - 1) * plan.epochs * stepsPerEpoch;
+    const epochsBefore = Math.max(0, plan.round - 1) * plan.epochs;
     const schedule = {
       warmupSteps: o.warmupSteps,
       warmupFactor: 0.001,
-      type: 'constant' as const,
-      milestones: [],
-      gamma: 1,
+      type: 'step' as const,
+      milestones: o.milestones,
+      gamma: o.gamma,
       minFactor: 0,
     };
     const random = mulberry32(plan.seed);
@@ -122,7 +132,7 @@ export class DetectorTrainer implements LocalTrainer {
           );
           const lr = learningRateAt(baseLr, schedule, {
             globalStep: stepsBefore + step,
-            epoch: 0,
+            epoch: epochsBefore + epoch,
             epochFraction: 0,
             totalEpochs: 1,
           });

@@ -103,6 +103,9 @@ const detectorTrainerSchema = z.strictObject({
   weightDecay: z.number().min(0).default(1e-4),
   clipGradNorm: z.number().positive().nullable().default(10),
   warmupSteps: z.number().int().min(0).default(50),
+  /** lr × lrGamma at the start of each of these epochs (1-based, counted across rounds). */
+  lrMilestones: z.array(z.number().int().positive()).default([]),
+  lrGamma: z.number().gt(0).max(1).default(0.1),
   batchSize: z.number().int().positive().default(2),
   /** `cxr train`'s augmentation (null: none). */
   augmentation: augmentationConfigSchema.nullable().default(null),
@@ -148,6 +151,8 @@ export function detectorTrainerOptions(config: DetectorTrainerConfig): DetectorT
     weightDecay: t.weightDecay,
     clipGradNorm: t.clipGradNorm,
     warmupSteps: t.warmupSteps,
+    milestones: t.lrMilestones,
+    gamma: t.lrGamma,
     batchSize: t.batchSize,
     augmentation: t.augmentation,
   };

@@ -72,11 +72,24 @@ ${summary.metrics.froc ? `<div class="card">FROC score<b>${summary.metrics.froc.
 <h2>Explanations</h2>
 <div class="grid">${explains.map((f) => figure(`explain/${f}`, f.replace('.png', ''))).join('\n')}</div>
 <h2>Federated simulation</h2>
-<pre>${federatedJson}</pre>
+<p><a href="federated.html">Federated Faster R-CNN report</a> — two site processes trained on patient-disjoint shards,
+the coordinator aggregated with FedAvg, beside the same detector trained centrally for the same epochs.</p>
+${federatedCards(summary.federated)}
+<details><summary>JSON</summary><pre>${federatedJson}</pre></details>
 <h2>Stages</h2>
 <table><thead><tr><th>stage</th><th class="num">time</th><th></th></tr></thead><tbody>
 ${rows}
 </tbody></table>
 </body></html>
 `;
+}
+
+/** Federated against centralized mAP as cards (what `fed simulate --model faster_rcnn --json` reports). */
+function federatedCards(report: Record<string, unknown>): string {
+  const score = (key: string) => {
+    const value = (report[key] as { ap?: unknown } | undefined)?.ap;
+    return typeof value === 'number' ? value.toFixed(3) : '–';
+  };
+  const ratio = typeof report.mapRatio === 'number' ? report.mapRatio.toFixed(3) : '–';
+  return `<div class="cards"><div class="card">federated mAP<b>${score('federated')}</b></div><div class="card">centralized mAP<b>${score('centralized')}</b></div><div class="card">ratio<b>${ratio}</b></div></div>`;
 }
