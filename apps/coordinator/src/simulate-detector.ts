@@ -37,6 +37,7 @@ import {
   shardByPatient,
   splitValidation,
 } from '@fedcxr/federated';
+import { COMPACT_HEADS } from '@fedcxr/models-frcnn';
 import type { RoundSummary } from './coordinator.js';
 import { runSimulatedFederation, type SimulationCommonOptions } from './federation-run.js';
 
@@ -85,7 +86,7 @@ export interface DetectorSimulationReport {
   seconds: { total: number; federated: number; centralized: number };
 }
 
-/** The plugin that registers `faster_rcnn` in each site process. */
+/** The plugin that registers `faster_rcnn` in each site process (imported above for this process). */
 const FRCNN_PLUGIN = '@fedcxr/models-frcnn';
 
 export async function simulateDetector(options: DetectorSimulationOptions): Promise<DetectorSimulationReport> {
@@ -98,7 +99,6 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
   if (options.sites < 1 || options.rounds < 1) throw new FedcxrError('usage', '--sites and --rounds must be ≥ 1');
   if (!Number.isInteger(size) || size < 32)
     throw new FedcxrError('usage', `--size must be an integer ≥ 32, got ${size}`);
-  await import(FRCNN_PLUGIN);
 
   const ownDir = !options.workDir;
   const workDir = resolve(options.workDir ?? mkdtempSync(join(tmpdir(), 'fedcxr-fedsim-')));
@@ -129,15 +129,8 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       batchSize: options.batchSize ?? 4,
       // torchvision's step decay near the end (both sides decay at the same epoch).
       lrMilestones: options.lrMilestones ?? defaultMilestones(options.rounds * (options.epochs ?? 1)),
-      // A small CPU-sized head: fewer proposals and sampled RoIs, a narrower box head (as `cxr demo`).
-      options: {
-        rpn: {
-          preNmsTopN: { training: 300, testing: 300 },
-          postNmsTopN: { training: 100, testing: 100 },
-          batchSizePerImage: 64,
-        },
-        roi: { batchSizePerImage: 64, representationSize: 128 },
-      },
+      // CPU-sized heads (as `cxr demo`).
+      options: structuredClone(COMPACT_HEADS) as Record<string, unknown>,
     };
     const trainers = new Map<string, DetectorTrainerConfig>();
     const summaries: DetectorSimulationReport['sites'] = [];

@@ -8,6 +8,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { FedcxrError, writeFileAtomic, writeJsonAtomic } from '@fedcxr/core';
 import { generateChestPhantom } from '@fedcxr/dicom';
+import { COMPACT_HEADS } from '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
 import { type DemoStage, demoIndexHtml } from '../demo/index-page.js';
 import { action, formatDuration, withCommonOptions } from '../framework.js';
@@ -115,14 +116,7 @@ export function registerDemoCommands(program: Command): void {
           maxSize: 128,
           trainableLayers: 5,
           // A small CPU run: fewer proposals and sampled RoIs, a narrower box head.
-          options: {
-            rpn: {
-              preNmsTopN: { training: 300, testing: 300 },
-              postNmsTopN: { training: 100, testing: 100 },
-              batchSizePerImage: 64,
-            },
-            roi: { batchSizePerImage: 64, representationSize: 128 },
-          },
+          options: COMPACT_HEADS,
         },
         data: { train: trainFile, val: valFile, normalization: 'seed' },
         // Clipping keeps a from-scratch detector stable on a handful of images (fed simulate does the same).

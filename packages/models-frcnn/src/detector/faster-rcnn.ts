@@ -547,6 +547,19 @@ function checkTarget(target: DetectorTarget, index: number, numClasses: number):
   }
 }
 
+/**
+ * Head settings for small CPU runs (`cxr demo`, `fed simulate`): fewer proposals and sampled RoIs and a
+ * narrower box head than torchvision's defaults (2000/1000 proposals, 512/256 samples, 1024-wide head).
+ */
+export const COMPACT_HEADS = {
+  rpn: {
+    preNmsTopN: { training: 300, testing: 300 },
+    postNmsTopN: { training: 100, testing: 100 },
+    batchSizePerImage: 64,
+  },
+  roi: { batchSizePerImage: 64, representationSize: 128 },
+} as const satisfies Pick<FasterRcnnOptions, 'rpn' | 'roi'>;
+
 /** Registers 'faster_rcnn' in core's detector registry: `{backbone: 'resnet50_fpn', numClasses, ...}`. */
 export function registerFasterRcnn(): void {
   if (detectors.has('faster_rcnn')) return;

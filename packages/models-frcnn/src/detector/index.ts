@@ -1,6 +1,7 @@
 import { registerFasterRcnn } from './faster-rcnn.js';
 
 export {
+  COMPACT_HEADS,
   FasterRcnn,
   type FasterRcnnOptions,
   type FasterRcnnSettings,
