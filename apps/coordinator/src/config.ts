@@ -62,6 +62,12 @@ export const coordinatorConfigSchema = z.strictObject({
         .max(4 * 1024 * 1024)
         .default(1024 * 1024),
       aggregation: z.enum(['fedavg', 'median', 'trimmed-mean']).default('fedavg'),
+      /**
+       * Server learning rate η (FedOpt, Reddi et al. 2021): global += η · aggregate(deltas). 1 is plain FedAvg;
+       * η ≈ the number of sites recovers, on IID shards, roughly the progress per epoch of centralized SGD
+       * (each site walks only its own shard per epoch; the average of K such walks is ~1/K of the way).
+       */
+      serverLearningRate: z.number().positive().max(100).default(1),
       trimFraction: z.number().min(0).max(0.49).default(0.2),
       dp: z.strictObject({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional(),
       seed: z.number().int().default(0),

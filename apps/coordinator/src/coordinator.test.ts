@@ -55,6 +55,22 @@ describe('coordinator + site agents (FedAvg on a real tfjs model)', () => {
     expect(entries).toBeGreaterThan(10);
   });
 
+  it('a server learning rate η scales the aggregated step: η = 2 moves the model twice as far as FedAvg', async () => {
+    const steps: Float32Array[] = [];
+    for (const serverLearningRate of [1, 2]) {
+      const { coordinator } = await federation(2, { serverLearningRate, seed: 5 });
+      const before = [...coordinator.globalModel.values()].map((t) => Float32Array.from(t.data));
+      expect((await coordinator.runRound()).outcome).toBe('aggregated');
+      const after = [...coordinator.globalModel.values()].map((t) => t.data);
+      steps.push(Float32Array.from(before.flatMap((b, k) => Array.from(b, (v, i) => after[k][i] - v))));
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    }
+    // Same initial model, same data, same plan seed: identical site updates, so only η differs.
+    const [plain, doubled] = steps;
+    expect(Math.max(...plain.map(Math.abs))).toBeGreaterThan(1e-3);
+    for (let i = 0; i < plain.length; i++) expect(doubled[i]).toBeCloseTo(2 * plain[i], 5);
+  });
+
   it('runs FedProx (μ reaches every local trainer) with coordinate-wise median aggregation', async () => {
     const dir = tempDir();
     const data = makeSiteData(3);

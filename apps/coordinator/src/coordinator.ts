@@ -616,11 +616,13 @@ export class Coordinator extends EventEmitter {
         const bytes = open.accumulatorBytes ?? new Uint8Array(this.globalBytes.length);
         const offset = this.globalBytes.length - this.globalFlat.length * 4;
         const values = new Float32Array(bytes.buffer, offset, this.globalFlat.length);
+        const eta = this.config.round.serverLearningRate;
         if (open.secagg) {
           const sum = dequantize(open.secagg.sum, this.config.round.secaggScale);
-          for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + sum[i] / open.secagg.total;
+          const scale = eta / open.secagg.total;
+          for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + sum[i] * scale;
         } else if (open.accumulator) {
-          const scale = 1 / open.accumulator.totalWeight;
+          const scale = eta / open.accumulator.totalWeight;
           for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + values[i] * scale;
         } else {
           const rule = this.config.round.aggregation as 'median' | 'trimmed-mean';
@@ -630,7 +632,7 @@ export class Coordinator extends EventEmitter {
             rule,
             this.config.round.trimFraction,
           );
-          for (let i = 0; i < values.length; i++) values[i] += this.globalFlat[i];
+          for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + values[i] * eta;
         }
         bytes.set(this.globalBytes.subarray(0, offset));
         const modelHash = sha256Hex(bytes);

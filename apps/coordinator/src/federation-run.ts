@@ -21,6 +21,8 @@ export interface SimulationCommonOptions {
   epochs?: number;
   mu?: number;
   aggregation?: 'fedavg' | 'median' | 'trimmed-mean';
+  /** Server learning rate η: global += η · aggregate(deltas) (1: plain FedAvg). */
+  serverLearningRate?: number;
   encoding?: 'float32' | 'float16' | 'int8';
   learningRate?: number;
   batchSize?: number;

@@ -83,6 +83,7 @@ export interface DetectorSimulationReport {
   siteValidation: { numExamples: number; metrics: Record<string, number> };
   data: string;
   split: SplitMode;
+  aggregation: { rule: string; serverLearningRate: number; mu: number };
   seconds: { total: number; federated: number; centralized: number };
 }
 
@@ -183,6 +184,7 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
         mu: options.mu ?? 0,
         encoding: options.encoding ?? 'float32',
         aggregation: options.aggregation ?? 'fedavg',
+        serverLearningRate: options.serverLearningRate ?? 1,
         timeoutMs: 3_600_000,
         // Whole-weight updates of a freshly initialized detector move far in round 1: bound them loosely.
         normBound: 1e6,
@@ -252,6 +254,11 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       },
       data: options.data,
       split: options.split,
+      aggregation: {
+        rule: options.aggregation ?? 'fedavg',
+        serverLearningRate: options.serverLearningRate ?? 1,
+        mu: options.mu ?? 0,
+      },
       seconds: {
         total: (performance.now() - started) / 1000,
         federated: federation.seconds,

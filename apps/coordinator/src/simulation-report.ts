@@ -25,7 +25,7 @@ function viewOf(report: SimulationReport | DetectorSimulationReport): ReportView
   if ('model' in report) {
     return {
       title: `Federated Faster R-CNN (${report.model.backbone}, ${report.model.size} px)`,
-      subtitle: `${report.sites.length} sites, ${report.split} split, ${report.rounds.length} rounds × ${perRound} local epoch(s); centralized: ${report.totalEpochs} epochs on the union; test split: ${report.testImages} images (${report.categories.join(', ')})`,
+      subtitle: `${report.sites.length} sites, ${report.split} split, ${report.rounds.length} rounds × ${perRound} local epoch(s), ${report.aggregation.rule} (server lr η = ${report.aggregation.serverLearningRate}, μ = ${report.aggregation.mu}); centralized: ${report.totalEpochs} epochs on the union; test split: ${report.testImages} images (${report.categories.join(', ')})`,
       rounds: report.rounds,
       roundMetric: { key: 'ap50', label: 'sites’ validation AP50' },
       comparison: [

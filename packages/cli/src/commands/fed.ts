@@ -206,6 +206,7 @@ export function registerFedCommands(program: Command): void {
       .option('--epochs <n>', 'local epochs per round', '1')
       .option('--mu <μ>', 'FedProx proximal coefficient', '0')
       .option('--aggregation <rule>', 'fedavg | median | trimmed-mean', 'fedavg')
+      .option('--server-lr <η>', 'server learning rate: global += η · aggregate(deltas) (1 = plain FedAvg)', '1')
       .option('--encoding <enc>', 'float32 | float16 | int8', 'float32')
       .option('--lr <rate>', 'SGD learning rate (default 0.01 for faster_rcnn, 0.1 for tabular)')
       .option('--batch-size <n>', 'batch size (default 4 for faster_rcnn, 32 for tabular)')
@@ -231,6 +232,7 @@ export function registerFedCommands(program: Command): void {
           epochs: string;
           mu: string;
           aggregation: string;
+          serverLr: string;
           encoding: string;
           lr?: string;
           batchSize?: string;
@@ -261,6 +263,11 @@ export function registerFedCommands(program: Command): void {
             throw new FedcxrError('usage', `${name} must be a non-negative number, got "${value}"`);
           return n;
         };
+        const positive = (name: string, value: string) => {
+          const n = number(name, value);
+          if (n <= 0) throw new FedcxrError('usage', `${name} must be positive, got "${value}"`);
+          return n;
+        };
         const common = {
           sites: positiveInt('--sites', flags.sites, 3),
           data: flags.data,
@@ -269,6 +276,7 @@ export function registerFedCommands(program: Command): void {
           epochs: positiveInt('--epochs', flags.epochs, 1),
           mu: number('--mu', flags.mu),
           aggregation: flags.aggregation as 'fedavg',
+          serverLearningRate: positive('--server-lr', flags.serverLr),
           encoding: flags.encoding as 'float32',
           learningRate: flags.lr === undefined ? undefined : number('--lr', flags.lr),
           batchSize: flags.batchSize === undefined ? undefined : positiveInt('--batch-size', flags.batchSize, 1),
