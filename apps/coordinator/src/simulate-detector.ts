@@ -128,6 +128,9 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       seed,
       learningRate: options.learningRate ?? 0.01,
       batchSize: options.batchSize ?? 4,
+      // Warm up over the first epoch (torchvision's recipe): each site over its first round, the centralized
+      // baseline over its first epoch of the union; counted in steps, sites would warm up over more epochs.
+      warmupEpochs: 1,
       // torchvision's step decay near the end (both sides decay at the same epoch).
       lrMilestones: options.lrMilestones ?? defaultMilestones(options.rounds * (options.epochs ?? 1)),
       // CPU-sized heads (as `cxr demo`).

@@ -37,6 +37,12 @@ export interface DetectorTrainerOptions {
   /** Linear warm-up from lr·0.001 over this many optimizer steps (counted across rounds). */
   warmupSteps?: number;
   /**
+   * Linear warm-up over this many epochs of the trainer's own data instead (overrides warmupSteps), as
+   * torchvision warms up over the first epoch: a site holding half the data warms up over the same epochs
+   * (rounds) as a centralized run of the union, not over twice as many.
+   */
+  warmupEpochs?: number | null;
+  /**
    * Step decay (torchvision's detection recipe): lr × gamma at the start of each of these epochs (1-based,
    * counted across rounds as round−1 × local epochs + epoch, so a federation and a centralized run of the
    * same total epochs decay at the same point).
@@ -56,6 +62,7 @@ const DEFAULTS = {
   clipGradNorm: 10,
   batchSize: 2,
   warmupSteps: 50,
+  warmupEpochs: null as number | null,
   milestones: [] as number[],
   gamma: 0.1,
 };
@@ -103,7 +110,7 @@ export class DetectorTrainer implements LocalTrainer {
     const stepsBefore = Math.max(0, plan.round - 1) * plan.epochs * stepsPerEpoch;
     const epochsBefore = Math.max(0, plan.round - 1) * plan.epochs;
     const schedule = {
-      warmupSteps: o.warmupSteps,
+      warmupSteps: o.warmupEpochs != null ? Math.round(o.warmupEpochs * stepsPerEpoch) : o.warmupSteps,
       warmupFactor: 0.001,
       type: 'step' as const,
       milestones: o.milestones,

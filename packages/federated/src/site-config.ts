@@ -103,6 +103,8 @@ const detectorTrainerSchema = z.strictObject({
   weightDecay: z.number().min(0).default(1e-4),
   clipGradNorm: z.number().positive().nullable().default(10),
   warmupSteps: z.number().int().min(0).default(50),
+  /** Warm up over this many epochs of the site's own data instead (overrides warmupSteps; null: off). */
+  warmupEpochs: z.number().min(0).nullable().default(null),
   /** lr × lrGamma at the start of each of these epochs (1-based, counted across rounds). */
   lrMilestones: z.array(z.number().int().positive()).default([]),
   lrGamma: z.number().gt(0).max(1).default(0.1),
@@ -151,6 +153,7 @@ export function detectorTrainerOptions(config: DetectorTrainerConfig): DetectorT
     weightDecay: t.weightDecay,
     clipGradNorm: t.clipGradNorm,
     warmupSteps: t.warmupSteps,
+    warmupEpochs: t.warmupEpochs,
     milestones: t.lrMilestones,
     gamma: t.lrGamma,
     batchSize: t.batchSize,
