@@ -131,6 +131,8 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       // Warm up over the first epoch (torchvision's recipe): each site over its first round, the centralized
       // baseline over its first epoch of the union; counted in steps, sites would warm up over more epochs.
       warmupEpochs: 1,
+      // Each site keeps its momentum between rounds (the default, said here because the result depends on it).
+      momentumAcrossRounds: true,
       // torchvision's step decay near the end (both sides decay at the same epoch).
       lrMilestones: options.lrMilestones ?? defaultMilestones(options.rounds * (options.epochs ?? 1)),
       // CPU-sized heads (as `cxr demo`).

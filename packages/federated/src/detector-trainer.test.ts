@@ -2,6 +2,7 @@
  * DetectorTrainer's warm-up in epochs: `warmupEpochs: 1` is exactly a warm-up of one epoch of the site's own
  * steps (ceil(n / batch)), continues across rounds (round 2 starts at the full rate), and differs from the
  * step-counted default — so a site with half the data warms up over the same epochs as a centralized run.
+ * A site keeps its momentum between rounds by default, and not with `momentumAcrossRounds: false`.
  */
 import { datasetFromCoco, type NamedTensors, synthesizeShapes, TinyGridDetector, tf } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -19,18 +20,24 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-async function trainOnce(options: DetectorTrainerOptions, round: number, from: NamedTensors): Promise<Float32Array> {
-  const trainer = new DetectorTrainer(detector(), data(), undefined, {
+function trainer(options: DetectorTrainerOptions): DetectorTrainer {
+  return new DetectorTrainer(detector(), data(), undefined, {
     batchSize: 4,
     learningRate: 0.05,
     augmentation: null,
     ...options,
   });
-  const result = await trainer.train(from, { round, epochs: 1, mu: 0, seed: 7 });
+}
+
+async function trainRound(site: DetectorTrainer, round: number, from: NamedTensors): Promise<Float32Array> {
+  const result = await site.train(from, { round, epochs: 1, mu: 0, seed: 7 });
   const weights = result.weights;
   if (!weights) throw new Error('the detector trainer returns weights');
   return Float32Array.from([...weights.values()].flatMap((t) => [...t.data]));
 }
+
+const trainOnce = (options: DetectorTrainerOptions, round: number, from: NamedTensors) =>
+  trainRound(trainer(options), round, from);
 
 describe('DetectorTrainer warm-up', () => {
   it('warmupEpochs: 1 warms up over exactly one epoch of the site’s steps, and not over the step default', async () => {
@@ -50,5 +57,27 @@ describe('DetectorTrainer warm-up', () => {
     const stillWarming = await trainOnce({ warmupEpochs: 2 }, 2, initial);
     expect(warmedUp).toEqual(noWarmup);
     expect(stillWarming).not.toEqual(noWarmup);
+  });
+});
+
+describe('DetectorTrainer momentum across rounds', () => {
+  const initial = federatedWeights(detector());
+
+  it('by default (momentumAcrossRounds), round 2 continues round 1’s momentum (and differs from a fresh start)', async () => {
+    const site = trainer({ warmupSteps: 0 }); // momentumAcrossRounds is on by default
+    await trainRound(site, 1, initial);
+    const global = federatedWeights(detector());
+    // Round 2 starts from a "global" model (here the initial one again): only the kept momentum differs.
+    const continued = await trainRound(site, 2, global);
+    const fresh = await trainOnce({ momentumAcrossRounds: true, warmupSteps: 0 }, 2, global);
+    expect(continued).not.toEqual(fresh);
+  });
+
+  it('with momentumAcrossRounds: false, a trainer that trained a round before is exactly a fresh one (nothing carries over)', async () => {
+    const site = trainer({ momentumAcrossRounds: false, warmupSteps: 0 });
+    await trainRound(site, 1, initial);
+    const second = await trainRound(site, 2, initial);
+    const fresh = await trainOnce({ momentumAcrossRounds: false, warmupSteps: 0 }, 2, initial);
+    expect(second).toEqual(fresh);
   });
 });

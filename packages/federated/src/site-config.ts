@@ -108,6 +108,8 @@ const detectorTrainerSchema = z.strictObject({
   /** lr × lrGamma at the start of each of these epochs (1-based, counted across rounds). */
   lrMilestones: z.array(z.number().int().positive()).default([]),
   lrGamma: z.number().gt(0).max(1).default(0.1),
+  /** Keep the site's momentum buffers from round to round (they stay at the site). */
+  momentumAcrossRounds: z.boolean().default(true),
   batchSize: z.number().int().positive().default(2),
   /** `cxr train`'s augmentation (null: none). */
   augmentation: augmentationConfigSchema.nullable().default(null),
@@ -156,6 +158,7 @@ export function detectorTrainerOptions(config: DetectorTrainerConfig): DetectorT
     warmupEpochs: t.warmupEpochs,
     milestones: t.lrMilestones,
     gamma: t.lrGamma,
+    momentumAcrossRounds: t.momentumAcrossRounds,
     batchSize: t.batchSize,
     augmentation: t.augmentation,
   };
