@@ -73,5 +73,8 @@ describe('cxr fed simulate --model faster_rcnn', () => {
     expect(html).toContain(`centralized ${report.centralized.ap.toFixed(4)}`);
     expect(html.match(/<tr><td>\d+<\/td><td>site-1, site-2<\/td>/g)?.length).toBe(2);
     expect(html.match(/<svg/g)?.length).toBe(3);
+    // The rounds show the sites' validation mAP beside AP50 (AP50 saturates early on easy data).
+    expect(html).toContain('<th>mAP</th><th>AP50</th>');
+    expect(html).toContain(`<td>${(report.rounds[1].validation.ap ?? Number.NaN).toFixed(4)}</td>`);
   }, 300_000);
 });

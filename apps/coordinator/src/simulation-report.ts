@@ -12,8 +12,8 @@ interface ReportView {
   title: string;
   subtitle: string;
   rounds: RoundSummary[];
-  /** Validation metric the sites report each round. */
-  roundMetric: { key: string; label: string };
+  /** Validation metrics the sites report each round (charted together, one table column each). */
+  roundMetrics: { key: string; label: string }[];
   comparison: { name: string; federated: number; centralized: number }[];
   ratio: { label: string; value: number };
   sites: { id: string; train: number; validation: number; patients: number }[];
@@ -27,7 +27,11 @@ function viewOf(report: SimulationReport | DetectorSimulationReport): ReportView
       title: `Federated Faster R-CNN (${report.model.backbone}, ${report.model.size} px)`,
       subtitle: `${report.sites.length} sites, ${report.split} split, ${report.rounds.length} rounds × ${perRound} local epoch(s), ${report.aggregation.rule} (server lr η = ${report.aggregation.serverLearningRate}, μ = ${report.aggregation.mu}); centralized: ${report.totalEpochs} epochs on the union; test split: ${report.testImages} images (${report.categories.join(', ')})`,
       rounds: report.rounds,
-      roundMetric: { key: 'ap50', label: 'sites’ validation AP50' },
+      // AP50 saturates early on easy data; mAP keeps showing progress.
+      roundMetrics: [
+        { key: 'ap', label: 'mAP' },
+        { key: 'ap50', label: 'AP50' },
+      ],
       comparison: [
         { name: 'mAP (AP@[.5:.95])', federated: report.federated.ap, centralized: report.centralized.ap },
         { name: 'AP50', federated: report.federated.ap50, centralized: report.centralized.ap50 },
@@ -47,7 +51,7 @@ function viewOf(report: SimulationReport | DetectorSimulationReport): ReportView
     title: 'Federated small model (8×8 intensity grids)',
     subtitle: `${report.sites.length} sites, ${report.split} split, ${report.rounds.length} rounds × ${perRound} local epoch(s); test split: ${report.testRows} rows`,
     rounds: report.rounds,
-    roundMetric: { key: 'accuracy', label: 'sites’ validation accuracy' },
+    roundMetrics: [{ key: 'accuracy', label: 'accuracy' }],
     comparison: [{ name: 'accuracy', federated: report.federated.accuracy, centralized: report.centralized.accuracy }],
     ratio: { label: 'federated / centralized accuracy', value: report.accuracyRatio },
     sites: report.sites.map((s) => ({
@@ -95,17 +99,16 @@ export function renderSimulationReport(report: SimulationReport | DetectorSimula
     yLabel: 'loss',
     series: [{ name: 'train loss', points: rounds.map((r) => [r.round, r.train.loss ?? Number.NaN] as const) }],
   });
+  const metrics = view.roundMetrics;
   const metric = lineChart({
-    title: `${view.roundMetric.label} of the model each round started from`,
+    title: `Sites’ validation ${metrics.map((m) => m.label).join(' and ')} of the model each round started from`,
     xLabel: 'round',
-    yLabel: view.roundMetric.key,
+    yLabel: metrics.length === 1 ? metrics[0].key : 'score',
     yRange: [0, 1],
-    series: [
-      {
-        name: view.roundMetric.label,
-        points: rounds.map((r) => [r.round, r.validation[view.roundMetric.key] ?? Number.NaN] as const),
-      },
-    ],
+    series: metrics.map((m) => ({
+      name: m.label,
+      points: rounds.map((r) => [r.round, r.validation[m.key] ?? Number.NaN] as const),
+    })),
   });
   const siteRows = view.sites
     .map(
@@ -115,7 +118,7 @@ export function renderSimulationReport(report: SimulationReport | DetectorSimula
   const roundRows = rounds
     .map(
       (r) =>
-        `<tr><td>${r.round}</td><td>${[...r.sites].sort().map(escapeHtml).join(', ')}</td><td>${r.numExamples}</td><td>${(r.train.loss ?? Number.NaN).toFixed(4)}</td><td>${(r.validation[view.roundMetric.key] ?? Number.NaN).toFixed(4)}</td><td>${(r.durationMs / 1000).toFixed(1)}</td><td><code>${escapeHtml(r.modelHash.slice(0, 12))}</code></td></tr>`,
+        `<tr><td>${r.round}</td><td>${[...r.sites].sort().map(escapeHtml).join(', ')}</td><td>${r.numExamples}</td><td>${(r.train.loss ?? Number.NaN).toFixed(4)}</td>${metrics.map((m) => `<td>${(r.validation[m.key] ?? Number.NaN).toFixed(4)}</td>`).join('')}<td>${(r.durationMs / 1000).toFixed(1)}</td><td><code>${escapeHtml(r.modelHash.slice(0, 12))}</code></td></tr>`,
     )
     .join('');
   return `<!doctype html>
@@ -127,7 +130,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4
 <section id="result"><h2>Federated against centralized (test split)</h2>
 <p class="ratio" id="ratio">${escapeHtml(view.ratio.label)}: ${view.ratio.value.toFixed(4)}</p>${comparisonBars(view.comparison)}</section>
 <section id="rounds"><h2>Rounds</h2><div class="charts">${loss}${metric}</div>
-<table><tr><th>round</th><th>sites</th><th>examples</th><th>train loss</th><th>${escapeHtml(view.roundMetric.key)}</th><th>seconds</th><th>model</th></tr>${roundRows}</table></section>
+<table><tr><th>round</th><th>sites</th><th>examples</th><th>train loss</th>${metrics.map((m) => `<th>${escapeHtml(m.label)}</th>`).join('')}<th>seconds</th><th>model</th></tr>${roundRows}</table></section>
 <section id="sites"><h2>Sites (patient-disjoint shards)</h2><table><tr><th>site</th><th>train ${view.unit}</th><th>validation ${view.unit}</th><th>patients</th></tr>${siteRows}</table></section>
 </body></html>
 `;
