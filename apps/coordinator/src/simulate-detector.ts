@@ -219,13 +219,8 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
     let federated: DetectionScores;
     let centralized: DetectionScores;
     let centralSeconds: number;
+    const trainer = new DetectorTrainer(detector, union, test, detectorTrainerOptions({ ...recipe, train: unionFile }));
     try {
-      const trainer = new DetectorTrainer(
-        detector,
-        union,
-        test,
-        detectorTrainerOptions({ ...recipe, train: unionFile }),
-      );
       const scoreOn = async (weights: typeof initialModel): Promise<DetectionScores> => {
         const { metrics } = await trainer.evaluate(weights);
         return { ap: metrics.ap, ap50: metrics.ap50, ar100: metrics.ar100 };
@@ -240,6 +235,7 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       centralSeconds = (performance.now() - centralStarted) / 1000;
       centralized = await scoreOn(central.weights ?? initialModel);
     } finally {
+      trainer.dispose();
       detector.dispose();
     }
     return {

@@ -4,8 +4,8 @@
  * decay, finite-loss check, optional global-norm clipping, linear warm-up, the same augmentation moving boxes
  * with pixels) plus FedProx's (μ/2)·‖w − w_global‖². The momentum buffers start afresh each round (FedAvg
  * averages weights, not optimizer state) only with `momentumAcrossRounds: false`; by default each site keeps its
- * own. Warm-up counts optimizer steps across rounds, so a federation and
- * a centralized run of the same recipe warm up alike. `evaluate` is COCO mAP/AP50/AR@100 on the validation split.
+ * own. Warm-up continues across rounds, counted in optimizer steps or, with `warmupEpochs`, in epochs of the
+ * site's own data (so a federation and a centralized run of the same recipe warm up over the same epochs). `evaluate` is COCO mAP/AP50/AR@100 on the validation split.
  */
 import {
   type AugmentationConfig,
@@ -91,7 +91,7 @@ export function federatedWeights(detector: Detector): NamedTensors {
 }
 
 export class DetectorTrainer implements LocalTrainer {
-  /** The optimizer kept between rounds when `momentumAcrossRounds` is on. */
+  /** The optimizer kept between rounds when `momentumAcrossRounds` is on (released by `dispose`). */
   private keptOptimizer: SgdOptimizer | undefined;
 
   constructor(
@@ -110,14 +110,14 @@ export class DetectorTrainer implements LocalTrainer {
     const slotNames = variables.map((_, i) => `momentum.${i}`);
     const anchors = plan.mu > 0 ? variables.map((v) => tf.clone(v)) : [];
     const optimizer =
-      (o.momentumAcrossRounds ? this.keptOptimizer : undefined) ??
+      this.keptOptimizer ??
       new SgdOptimizer({
         momentum: o.momentum,
         nesterov: o.nesterov && o.momentum > 0,
         weightDecay: o.weightDecay,
         noDecay: (name) => NO_DECAY.some((re) => re.test(name)),
       });
-    if (o.momentumAcrossRounds) this.keptOptimizer = optimizer;
+    this.keptOptimizer = o.momentumAcrossRounds ? optimizer : undefined;
     const baseLr = plan.learningRate ?? o.learningRate;
     const batchSize = plan.batchSize ?? o.batchSize;
     const augment = o.augmentation ? buildAugmentation(o.augmentation) : undefined;
@@ -180,9 +180,15 @@ export class DetectorTrainer implements LocalTrainer {
       const metrics = Object.fromEntries(Object.entries(sums).map(([k, v]) => [metricName(k), v / Math.max(1, steps)]));
       return { weights: federatedWeights(this.detector), numExamples: n, metrics };
     } finally {
-      if (!o.momentumAcrossRounds) optimizer.dispose();
+      if (optimizer !== this.keptOptimizer) optimizer.dispose();
       for (const a of anchors) a.dispose();
     }
+  }
+
+  /** Releases the momentum kept between rounds (the detector is its owner's to dispose). */
+  dispose(): void {
+    this.keptOptimizer?.dispose();
+    this.keptOptimizer = undefined;
   }
 
   async evaluate(global: NamedTensors): Promise<Evaluation> {
