@@ -74,7 +74,7 @@ abstract class ChunkedIngest implements Ingest {
     readonly spoolPath: string,
     private readonly maxChunkBytes: number,
   ) {
-    this.fd = openSync(spoolPath, 'w');
+    this.fd = openSync(spoolPath, 'w', 0o600);
   }
 
   get bytesReceived(): number {
@@ -227,6 +227,8 @@ export function robustAggregate(
   rule: 'median' | 'trimmed-mean',
   trimFraction: number,
   blockElements = 1 << 18,
+  /** Per-update scale (adaptive clipping), applied before the rule. */
+  scales?: readonly number[],
 ): void {
   const n = spoolPaths.length;
   if (n === 0) throw new FedcxrError('no_updates', 'nothing to aggregate');
@@ -238,7 +240,8 @@ export function robustAggregate(
     if (blocks[0].done) break;
     const { offset, values } = blocks[0].value;
     for (let i = 0; i < values.length; i++) {
-      for (let k = 0; k < n; k++) column[k] = (blocks[k].value as { values: Float32Array }).values[i];
+      for (let k = 0; k < n; k++)
+        column[k] = (blocks[k].value as { values: Float32Array }).values[i] * (scales ? scales[k] : 1);
       column.sort();
       if (rule === 'median')
         out[offset + i] = n % 2 === 1 ? column[(n - 1) / 2] : (column[n / 2 - 1] + column[n / 2]) / 2;

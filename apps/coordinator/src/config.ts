@@ -8,8 +8,29 @@ export const coordinatorConfigSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8443),
   /** Checkpoints, round journals, spooled updates and the audit log. */
   stateDir: z.string().min(1),
-  /** Bearer token of the admin API (`cxr fed round start`). */
+  /** Bearer token of the admin API (`cxr fed round start`); also signs an admin into the dashboard. */
   adminToken: z.string().min(16),
+  /** Read-only token for the dashboard and `/api/status` (`cxr fed status --token`): redacted view. */
+  viewerToken: z.string().min(16).optional(),
+  /** Lifetime of a dashboard login (session cookie). */
+  sessionTtlMs: z
+    .number()
+    .int()
+    .min(1000)
+    .default(8 * 3600_000),
+  /** The audit log: rotation, and how refused attempts are summarised and rate-limited per source. */
+  audit: z
+    .strictObject({
+      maxBytes: z
+        .number()
+        .int()
+        .min(4096)
+        .default(64 * 1024 * 1024),
+      refusalIntervalMs: z.number().int().min(100).default(60_000),
+      maxRefusalsPerInterval: z.number().int().min(1).default(20),
+      maxSources: z.number().int().min(1).default(10_000),
+    })
+    .prefault({}),
   /** PEM file paths; when present the coordinator serves HTTPS/WSS only. */
   tls: z
     .strictObject({
@@ -19,7 +40,16 @@ export const coordinatorConfigSchema = z.strictObject({
       clientCa: z.string().optional(),
     })
     .optional(),
-  sites: z.array(z.strictObject({ id: siteIdSchema, token: z.string().min(16) })).min(1),
+  sites: z
+    .array(
+      z.strictObject({
+        id: siteIdSchema,
+        token: z.string().min(16),
+        /** The site's example count as the federation agreed it: its FedAvg weight is never more than this. */
+        examples: z.number().int().positive().optional(),
+      }),
+    )
+    .min(1),
   /** Initial global model when the state dir is empty: a model file, or the small tabular model. */
   initialModel: z.string().optional(),
   model: z
@@ -51,7 +81,26 @@ export const coordinatorConfigSchema = z.strictObject({
       /** Wire encoding of plain updates (uint32 is secure aggregation's own, chosen by `secureAggregation`). */
       encoding: encodingSchema.exclude(['uint32']).default('float32'),
       allowedEncodings: z.array(encodingSchema.exclude(['uint32'])).default(['float32', 'float16', 'int8']),
+      /** Absolute ceiling of an update's L2 norm: above it the update is refused. */
       normBound: z.number().positive().default(1000),
+      /**
+       * Adaptive clipping: an update whose norm exceeds clipMultiple × the round's (lower) median norm is
+       * scaled down to that norm before aggregation (audited `update_clipped`); null turns it off.
+       */
+      clipMultiple: z.number().min(1).nullable().default(2),
+      /** No site holds more than this share of a round's total weight (with n sites, at least 1/n applies). */
+      maxSiteShare: z.number().gt(0).max(1).default(0.5),
+      /**
+       * A site without a declared `examples` is weighted by its claim at enrolment (its first aggregated
+       * round); after that its weight may grow by at most this factor per round.
+       */
+      weightGrowth: z.number().min(1).default(1.5),
+      /** An upload with no chunk for this long is dropped and its spool removed. */
+      uploadIdleMs: z.number().int().min(100).default(60_000),
+      /** Uploads (update:begin) a site may start per round; each nonce is kept for the round. */
+      maxUploadsPerSite: z.number().int().min(1).default(16),
+      /** Spool bytes one site may hold on disk (accepted + in flight); default two updates' worth. */
+      siteSpoolQuotaBytes: z.number().int().positive().optional(),
       /** Quorum: fewest accepted updates that make a round. */
       minSites: z.number().int().min(1).default(1),
       timeoutMs: z.number().int().positive().default(600_000),

@@ -10,18 +10,22 @@
  *   models/global-<round>.fcxw    checkpoints (canonical model bytes; sha256 = model hash)
  *   rounds/<round>/journal.json   status, accepted updates (site, nonce, hashes, metrics), seen nonces
  *   rounds/<round>/updates/*.f32  spooled float32 deltas of accepted updates
- *   audit.jsonl                   append-only, hash-chained
+ *   audit.jsonl                   append-only, hash-chained (rotated to audit.<seq>.jsonl, chain carried on)
+ * Every file is created 0600 and every directory 0700 (written with their final mode, never chmod'ed after).
+ *
+ * Fail closed: every HTTP route, socket.io event and binary frame is handled inside a guard; a bad input is
+ * a 4xx or a refused ack plus an audit entry, never an exception that reaches the event loop.
  */
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket as NetSocket } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { FedcxrError, type NamedTensors, parseConfig, writeFileAtomic, writeJsonAtomic } from '@fedcxr/core';
+import { FedcxrError, type NamedTensors, parseConfig } from '@fedcxr/core';
 import {
   type Ack,
   addMasked,
@@ -52,8 +56,11 @@ import {
   updateBeginSchema,
   updateChunkSchema,
   updateEndSchema,
+  writePrivateFileAtomic,
+  writePrivateJsonAtomic,
 } from '@fedcxr/federated';
 import { type Socket, Server as SocketServer } from 'socket.io';
+import { AccessControl, loginPage, type Role, redactEntry } from './access.js';
 import {
   FedAvgAccumulator,
   type Ingest,
@@ -68,10 +75,13 @@ import {
 import { type AuditEntry, AuditLog } from './audit.js';
 import { type CoordinatorConfig, type CoordinatorConfigInput, coordinatorConfigSchema } from './config.js';
 import { dashboardHtml } from './dashboard.js';
+import { allowedWeight, cappedShares, clipFactors, lowerMedian } from './influence.js';
+import { normalizeAddress, RefusalGate } from './refusals.js';
 
 export interface AcceptedUpdate {
   siteId: string;
   nonce: string;
+  /** The site's claim (its weight is bounded by the coordinator at aggregation, see influence.ts). */
   numExamples: number;
   sha256: string;
   spool: string;
@@ -79,6 +89,10 @@ export interface AcceptedUpdate {
   norm: number;
   metrics: Metrics;
   globalEvaluation?: Evaluation;
+  /** Set at aggregation: the weight the coordinator allowed, the share it got, the clip factor applied. */
+  weight?: number;
+  share?: number;
+  clipFactor?: number;
 }
 
 interface RoundJournal {
@@ -87,7 +101,12 @@ interface RoundJournal {
   baseModelHash: string;
   seed: number;
   openedAt: string;
+  /** The plan's deadline (ms since epoch): a resumed round keeps it. */
+  deadline?: number;
+  /** Sites the plan went to: a resumed round waits for all of them (or its deadline). */
+  participants?: string[];
   accepted: AcceptedUpdate[];
+  /** Every nonce any site started an upload with in this round (bounded: maxUploadsPerSite per site). */
   seenNonces: string[];
 }
 
@@ -114,6 +133,8 @@ interface PersistedState {
   modelFile: string;
   history: RoundSummary[];
   evaluations: { modelRound: number; modelHash: string; metrics: Metrics; numExamples: number }[];
+  /** Per site, the weight it was last aggregated with (enrolment, then bounded growth). */
+  enrolled?: Record<string, number>;
 }
 
 interface SiteInfo {
@@ -148,14 +169,17 @@ interface OpenRound {
   journal: RoundJournal;
   plan: RoundPlan;
   participants: Set<string>;
-  ingests: Map<string, { siteId: string; ingest: Ingest }>;
+  /** In-flight uploads by nonce: at most one per site. */
+  ingests: Map<string, { siteId: string; socketId: string; ingest: Ingest; lastActivity: number }>;
+  /** Uploads started per site in this round. */
+  uploads: Map<string, number>;
   /** Secure aggregation (see below). */
   secagg?: SecAggRound;
-  accumulator?: FedAvgAccumulator;
-  accumulatorBytes?: Uint8Array;
   timer: NodeJS.Timeout;
   /** Tail of the acceptance queue. */
   serial: Promise<void>;
+  /** Tail of the journal writes (one at a time, in order). */
+  journalQueue: Promise<void>;
   startedAt: number;
   closing: boolean;
 }
@@ -195,7 +219,10 @@ export class Coordinator extends EventEmitter {
   private readonly sites = new Map<string, SiteInfo>();
   private readonly tokenHashes = new Map<string, Buffer>();
   private readonly audit: AuditLog;
+  private readonly refusals: RefusalGate;
+  private readonly access: AccessControl;
   private readonly log: (message: string) => void;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private evaluation: { modelHash: string; reports: Map<string, Evaluation>; resolve: () => void } | undefined;
   private scheduleRunning = false;
   private closed = false;
@@ -212,8 +239,14 @@ export class Coordinator extends EventEmitter {
       this.tokenHashes.set(site.id, sha256Buffer(site.token));
       this.sites.set(site.id, { id: site.id, online: false, lastSeen: 0, examples: 0, state: 'offline', round: 0 });
     }
-    mkdirSync(this.config.stateDir, { recursive: true });
-    this.audit = new AuditLog(join(this.config.stateDir, 'audit.jsonl'));
+    mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
+    this.audit = new AuditLog(join(this.config.stateDir, 'audit.jsonl'), { maxBytes: this.config.audit.maxBytes });
+    this.refusals = new RefusalGate(this.audit, {
+      intervalMs: this.config.audit.refusalIntervalMs,
+      maxPerInterval: this.config.audit.maxRefusalsPerInterval,
+      maxSources: this.config.audit.maxSources,
+    });
+    this.access = new AccessControl(this.config.adminToken, this.config.viewerToken, this.config.sessionTtlMs);
   }
 
   get url(): string {
@@ -242,7 +275,9 @@ export class Coordinator extends EventEmitter {
   /** Loads or creates the state, resumes an open round, and starts listening. */
   async start(): Promise<string> {
     await this.loadState();
-    const handler = (req: IncomingMessage, res: ServerResponse) => void this.http(req, res);
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.http(req, res).catch((error: unknown) => this.httpFailed(req, res, error));
+    };
     if (this.config.tls) {
       const { tls } = this.config;
       const [cert, key, clientCa] = await Promise.all([
@@ -250,27 +285,76 @@ export class Coordinator extends EventEmitter {
         readFile(tls.key),
         tls.clientCa ? readFile(tls.clientCa) : undefined,
       ]);
-      // With clientCa, the TLS layer verifies the chain; the handshake check below binds CN to the site id.
+      // With clientCa, the TLS layer verifies the chain; the handshake check below binds CN to the site id
+      // (and names the reason of a refusal, which a TLS-level rejection could not tell the site).
       this.server = createHttpsServer(
         { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}) },
         handler,
       );
+      // A failed handshake (plain TCP on the TLS port, an unsupported protocol, a client that aborts): audited.
+      this.server.on('tlsClientError', (error: Error & { code?: string }, socket: NetSocket) => {
+        this.refusals.refuse('tls_refused', socket.remoteAddress, {
+          reason: `${error.code ?? 'tls_error'}: ${error.message.slice(0, 200)}`,
+        });
+        socket.destroy();
+      });
     } else this.server = createHttpServer(handler);
+    // A request line or header Node cannot parse: 400, audited, the connection closed (never an exception).
+    this.server.on('clientError', (error: Error & { code?: string }, socket: NetSocket) => {
+      this.refusals.refuse('http_refused', socket.remoteAddress, { reason: `${error.code ?? 'parse_error'}` });
+      if (socket.writable && !(socket as NetSocket & { _httpMessage?: unknown })._httpMessage)
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    // Slow clients cannot hold connections open forever (upgraded socket.io connections are not affected).
+    this.server.headersTimeout = 15_000;
+    this.server.requestTimeout = 30_000;
     this.io = new SocketServer(this.server, {
       maxHttpBufferSize: this.config.round.chunkBytes + LIMITS.envelopeBytes,
       serveClient: true,
       pingInterval: this.config.heartbeat.intervalMs,
       pingTimeout: this.config.heartbeat.timeoutMs,
     });
-    this.io.use((socket, next) => this.authenticate(socket, next));
-    this.io.on('connection', (socket) => this.onSiteConnection(socket));
-    this.io.of('/dashboard').on('connection', (socket) => {
-      socket.emit('snapshot', this.snapshot());
+    this.io.use((socket, next) => {
+      try {
+        this.authenticate(socket, next);
+      } catch (error) {
+        this.refusals.refuse('auth_refused', socket.handshake.address, {
+          reason: `handshake error: ${(error as Error).message.slice(0, 200)}`,
+        });
+        next(refusal('handshake error'));
+      }
+    });
+    this.io.on('connection', (socket) => {
+      try {
+        this.onSiteConnection(socket);
+      } catch (error) {
+        this.audit.append('handler_error', { event: 'connection', reason: (error as Error).message.slice(0, 300) });
+        socket.disconnect(true);
+      }
+    });
+    const dashboard = this.io.of('/dashboard');
+    dashboard.use((socket, next) => {
+      const source = socket.handshake.address;
+      if (this.refusals.limited(source)) return next(refusal('too many refused attempts'));
+      const role = this.access.sessionRole(socket.handshake.headers.cookie);
+      if (!role) {
+        this.refusals.refuse('dashboard_refused', source, { reason: 'no valid session' });
+        return next(refusal('sign in at /login'));
+      }
+      socket.data.role = role;
+      next();
+    });
+    dashboard.on('connection', (socket) => {
+      const role = socket.data.role as Role;
+      void socket.join(role);
+      socket.emit('snapshot', this.snapshot(role));
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.config.port, this.config.host, () => resolve());
     });
+    this.server.on('error', (error) => this.log(`server error: ${error.message}`));
     this.audit.append('coordinator_started', {
       url: this.url,
       modelRound: this.state.modelRound,
@@ -278,6 +362,9 @@ export class Coordinator extends EventEmitter {
     });
     this.log(`coordinator listening on ${this.url}`);
     if (this.open) this.armTimer(this.open);
+    const sweep = Math.max(50, Math.min(5000, Math.floor(this.config.round.uploadIdleMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweepUploads(), sweep);
+    this.sweepTimer.unref();
     if (this.config.schedule) void this.runSchedule();
     return this.url;
   }
@@ -288,6 +375,8 @@ export class Coordinator extends EventEmitter {
     this.closed = true;
     if (this.open) clearTimeout(this.open.timer);
     if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.refusals.close();
     for (const { ingest } of this.open?.ingests.values() ?? []) ingest.close();
     const closing = new Promise<void>((resolve) => (this.io ? this.io.close(() => resolve()) : resolve()));
     // Keep-alive HTTP connections (a dashboard's browser) would otherwise hold server.close() open.
@@ -343,29 +432,50 @@ export class Coordinator extends EventEmitter {
 
   private async writeCheckpoint(round: number, bytes: Uint8Array): Promise<string> {
     const name = join('models', `global-${String(round).padStart(6, '0')}.fcxw`);
-    await writeFileAtomic(this.statePath(name), bytes);
+    await writePrivateFileAtomic(this.statePath(name), bytes);
     return name;
   }
 
   private async saveState(): Promise<void> {
-    await writeJsonAtomic(this.statePath('state.json'), this.state);
+    await writePrivateJsonAtomic(this.statePath('state.json'), this.state);
   }
 
   private async saveJournal(journal: RoundJournal): Promise<void> {
-    await writeJsonAtomic(join(this.roundDir(journal.round), 'journal.json'), journal);
+    await writePrivateJsonAtomic(join(this.roundDir(journal.round), 'journal.json'), journal);
   }
 
-  /** After a restart: reopen the last round if it was still open, re-folding its accepted updates. */
+  /** Journal writes of an open round go one after the other, so an older snapshot never lands last. */
+  private persistJournal(open: OpenRound): Promise<void> {
+    const write = open.journalQueue.then(() => this.saveJournal(open.journal));
+    open.journalQueue = write.catch((error: Error) => this.log(`journal write failed: ${error.message}`));
+    return write;
+  }
+
+  /**
+   * After a restart: reopen the last round if it was still open, with its accepted updates (checked again
+   * against their spools), the plan's sites and the plan's deadline (not a fresh one).
+   */
   private resumeRound(): void {
     const round = this.state.lastRound;
     const file = join(this.roundDir(round), 'journal.json');
     if (round === 0 || !existsSync(file)) return;
+    // A journal is small by construction (accepted updates + at most maxUploadsPerSite nonces per site).
+    const limit = 64 * 1024 * 1024;
+    if (statSync(file).size > limit)
+      throw new FedcxrError('journal_too_large', `round journal is larger than ${limit} bytes`, { file });
     const journal = JSON.parse(readFileSync(file, 'utf8')) as RoundJournal;
     if (journal.status !== 'open' || journal.baseModelHash !== this.state.modelHash) return;
     if (this.config.round.secureAggregation) {
       // Masks depend on the sites' per-round keys, which died with the connections: start the round over.
       journal.status = 'failed';
-      writeFileSync(join(this.roundDir(round), 'journal.json'), `${JSON.stringify(journal, null, 2)}\n`);
+      void this.saveJournal(journal);
+      for (const update of journal.accepted)
+        this.audit.append('update_dropped', {
+          round,
+          siteId: update.siteId,
+          nonce: update.nonce,
+          reason: 'secure-aggregation round interrupted by a restart',
+        });
       this.audit.append('round_failed', { round, reason: 'secure-aggregation round interrupted by a restart' });
       return;
     }
@@ -382,14 +492,27 @@ export class Coordinator extends EventEmitter {
         });
     }
     journal.accepted = kept;
+    // Spools of uploads that were in flight at the crash: never accepted, removed.
+    const updatesDir = join(this.roundDir(round), 'updates');
+    if (existsSync(updatesDir))
+      for (const name of readdirSync(updatesDir)) {
+        const path = join(updatesDir, name);
+        if (kept.some((u) => u.spool === path)) continue;
+        rmSync(path, { force: true });
+        this.audit.append('update_dropped', { round, spool: name, reason: 'upload in flight at a restart' });
+      }
     const open = this.createOpenRound(journal);
-    for (const update of kept) open.accumulator?.fold(update.spool, update.numExamples);
     this.open = open;
-    this.audit.append('round_resumed', { round, accepted: kept.map((u) => u.siteId) });
+    this.audit.append('round_resumed', {
+      round,
+      accepted: kept.map((u) => u.siteId),
+      participants: [...open.participants],
+      deadline: new Date(open.plan.deadline).toISOString(),
+    });
     this.log(`resumed round ${round} with ${kept.length} accepted update(s)`);
   }
 
-  private buildPlan(round: number, seed: number): RoundPlan {
+  private buildPlan(round: number, seed: number, deadline?: number): RoundPlan {
     const r = this.config.round;
     return {
       protocol: PROTOCOL_VERSION,
@@ -406,7 +529,7 @@ export class Coordinator extends EventEmitter {
       seed,
       encoding: r.secureAggregation ? 'uint32' : r.encoding,
       normBound: r.normBound,
-      deadline: Date.now() + r.timeoutMs,
+      deadline: deadline ?? Date.now() + r.timeoutMs,
       dp: r.dp,
       secureAggregation: r.secureAggregation,
       ...(r.secureAggregation ? { secaggScale: r.secaggScale } : {}),
@@ -415,21 +538,14 @@ export class Coordinator extends EventEmitter {
 
   private createOpenRound(journal: RoundJournal): OpenRound {
     const r = this.config.round;
-    const plan = this.buildPlan(journal.round, journal.seed);
-    let accumulator: FedAvgAccumulator | undefined;
-    let accumulatorBytes: Uint8Array | undefined;
-    if (r.aggregation === 'fedavg' && !r.secureAggregation) {
-      accumulatorBytes = new Uint8Array(this.globalBytes.length);
-      const offset = this.globalBytes.length - this.globalFlat.length * 4;
-      accumulator = new FedAvgAccumulator(new Float32Array(accumulatorBytes.buffer, offset, this.globalFlat.length));
-    }
+    const plan = this.buildPlan(journal.round, journal.seed, journal.deadline);
+    journal.deadline = plan.deadline;
     return {
       journal,
       plan,
-      participants: new Set(journal.accepted.map((u) => u.siteId)),
+      participants: new Set([...(journal.participants ?? []), ...journal.accepted.map((u) => u.siteId)]),
       ingests: new Map(),
-      accumulator,
-      accumulatorBytes,
+      uploads: new Map(),
       ...(r.secureAggregation
         ? {
             secagg: {
@@ -443,6 +559,7 @@ export class Coordinator extends EventEmitter {
         : {}),
       timer: setTimeout(() => {}, 0),
       serial: Promise.resolve(),
+      journalQueue: Promise.resolve(),
       startedAt: Date.now(),
       closing: false,
     };
@@ -460,24 +577,27 @@ export class Coordinator extends EventEmitter {
     if (this.closed) throw new FedcxrError('coordinator_closed', 'coordinator is closed');
     if (this.open) throw new FedcxrError('round_open', `round ${this.open.journal.round} is still open`);
     const round = this.state.lastRound + 1;
+    const online = [...this.sites.values()].filter((s) => s.online && s.socket);
     const journal: RoundJournal = {
       round,
       status: 'open',
       baseModelHash: this.state.modelHash,
       seed: this.config.round.seed * 1_000_003 + round,
       openedAt: new Date().toISOString(),
+      deadline: Date.now() + this.config.round.timeoutMs,
+      // The plan's sites are on disk before any plan goes out: a restarted coordinator waits for them all.
+      participants: online.map((site) => site.id),
       accepted: [],
       seenNonces: [],
     };
     rmSync(this.roundDir(round), { recursive: true, force: true });
-    mkdirSync(join(this.roundDir(round), 'updates'), { recursive: true });
+    mkdirSync(join(this.roundDir(round), 'updates'), { recursive: true, mode: 0o700 });
     await this.saveJournal(journal);
     this.state.lastRound = round;
     await this.saveState();
     const open = this.createOpenRound(journal);
     this.open = open;
     this.armTimer(open);
-    const online = [...this.sites.values()].filter((s) => s.online && s.socket);
     this.audit.append('round_opened', {
       round,
       baseModelHash: journal.baseModelHash,
@@ -524,7 +644,11 @@ export class Coordinator extends EventEmitter {
     if (open.secagg?.peers && !open.secagg.keys.has(site.id)) return;
     // Nor, once the shares are relayed, take back a participant that left before sharing.
     if (open.secagg?.members && !open.secagg.members.includes(site.id)) return;
-    open.participants.add(site.id);
+    if (!open.participants.has(site.id)) {
+      open.participants.add(site.id);
+      open.journal.participants = [...open.participants];
+      void this.persistJournal(open);
+    }
     site.socket.emit('round:plan', open.plan);
     if (open.secagg) this.resendSecAgg(open, open.secagg, site);
   }
@@ -548,8 +672,7 @@ export class Coordinator extends EventEmitter {
       };
       open.journal.accepted.push(update);
       // Durable before acknowledged: a coordinator restarted after this line still has the update.
-      await this.saveJournal(open.journal);
-      open.accumulator?.fold(update.spool, update.numExamples);
+      await this.persistJournal(open);
       if (open.secagg) {
         for (const { offset, values } of readSpool(update.spool, open.secagg.sum.length)) {
           const raw = new Uint32Array(values.buffer, values.byteOffset, values.length);
@@ -585,7 +708,17 @@ export class Coordinator extends EventEmitter {
     open.closing = true;
     clearTimeout(open.timer);
     await open.serial;
-    for (const { ingest } of open.ingests.values()) ingest.close();
+    for (const [nonce, entry] of open.ingests) {
+      entry.ingest.close();
+      rmSync(entry.ingest.spoolPath, { force: true });
+      this.audit.append('update_dropped', {
+        round: open.journal.round,
+        siteId: entry.siteId,
+        nonce,
+        received: entry.ingest.bytesReceived,
+        reason: `upload unfinished when the round closed (${why})`,
+      });
+    }
     open.ingests.clear();
     const round = open.journal.round;
     const accepted = open.journal.accepted;
@@ -605,7 +738,7 @@ export class Coordinator extends EventEmitter {
       }
       if (accepted.length < quorum || unmaskError) {
         open.journal.status = 'failed';
-        await this.saveJournal(open.journal);
+        await this.persistJournal(open);
         summary = this.summarize(
           open,
           'failed',
@@ -613,7 +746,7 @@ export class Coordinator extends EventEmitter {
         );
         this.audit.append('round_failed', { round, reason: summary.reason, accepted: accepted.map((u) => u.siteId) });
       } else {
-        const bytes = open.accumulatorBytes ?? new Uint8Array(this.globalBytes.length);
+        const bytes = new Uint8Array(this.globalBytes.length);
         const offset = this.globalBytes.length - this.globalFlat.length * 4;
         const values = new Float32Array(bytes.buffer, offset, this.globalFlat.length);
         const eta = this.config.round.serverLearningRate;
@@ -621,18 +754,30 @@ export class Coordinator extends EventEmitter {
           const sum = dequantize(open.secagg.sum, this.config.round.secaggScale);
           const scale = eta / open.secagg.total;
           for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + sum[i] * scale;
-        } else if (open.accumulator) {
-          const scale = eta / open.accumulator.totalWeight;
-          for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + values[i] * scale;
+          this.state.enrolled ??= {};
+          const enrolled = this.state.enrolled;
+          for (const u of accepted) enrolled[u.siteId] = u.numExamples;
         } else {
-          const rule = this.config.round.aggregation as 'median' | 'trimmed-mean';
-          robustAggregate(
-            accepted.map((u) => u.spool),
-            values,
-            rule,
-            this.config.round.trimFraction,
-          );
-          for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + values[i] * eta;
+          const { shares, factors } = this.bound(open);
+          if (this.config.round.aggregation === 'fedavg') {
+            // Σ share_i · clip_i · δ_i, one spool at a time (memory: one accumulator whatever the sites).
+            const accumulator = new FedAvgAccumulator(values);
+            accepted.forEach((u, i) => {
+              accumulator.fold(u.spool, shares[i] * factors[i]);
+            });
+            for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + values[i] * eta;
+          } else {
+            const rule = this.config.round.aggregation as 'median' | 'trimmed-mean';
+            robustAggregate(
+              accepted.map((u) => u.spool),
+              values,
+              rule,
+              this.config.round.trimFraction,
+              undefined,
+              factors,
+            );
+            for (let i = 0; i < values.length; i++) values[i] = this.globalFlat[i] + values[i] * eta;
+          }
         }
         bytes.set(this.globalBytes.subarray(0, offset));
         const modelHash = sha256Hex(bytes);
@@ -646,7 +791,7 @@ export class Coordinator extends EventEmitter {
         this.state.history.push(summary);
         await this.saveState();
         open.journal.status = 'aggregated';
-        await this.saveJournal(open.journal);
+        await this.persistJournal(open);
         this.pruneCheckpoints(previousFile);
         rmSync(join(this.roundDir(round), 'updates'), { recursive: true, force: true });
         this.audit.append('round_aggregated', {
@@ -764,9 +909,77 @@ export class Coordinator extends EventEmitter {
       this.sites.get(id)?.socket?.emit('secagg:shares', { round, shares: this.sharesFor(secagg, id) });
   }
 
+  /**
+   * Bounded influence (influence.ts): each accepted update's weight (min(claim, declared or enrolled bound)),
+   * its share of the round (capped), and its clip factor (to clipMultiple × the round's median norm). Audited:
+   * one `round_weights` entry, and `update_clipped` for every clipped update. Enrolment is updated.
+   */
+  private bound(open: OpenRound): { shares: number[]; factors: number[] } {
+    const r = this.config.round;
+    const round = open.journal.round;
+    const accepted = open.journal.accepted;
+    this.state.enrolled ??= {};
+    const enrolled = this.state.enrolled;
+    const declared = new Map(this.config.sites.map((site) => [site.id, site.examples]));
+    const allowed = accepted.map((u) =>
+      allowedWeight(u.numExamples, {
+        declared: declared.get(u.siteId),
+        enrolled: enrolled[u.siteId],
+        growth: r.weightGrowth,
+      }),
+    );
+    const rule = r.aggregation;
+    // The robust rules are unweighted by design; FedAvg's weights are bounded and their shares capped.
+    const shares =
+      rule === 'fedavg'
+        ? cappedShares(
+            allowed.map((a) => a.weight),
+            r.maxSiteShare,
+          )
+        : accepted.map(() => 1 / accepted.length);
+    const norms = accepted.map((u) => u.norm);
+    const clips = clipFactors(norms, r.clipMultiple);
+    const median = lowerMedian(norms);
+    accepted.forEach((u, i) => {
+      u.weight = allowed[i].weight;
+      u.share = shares[i];
+      u.clipFactor = clips[i].factor;
+      enrolled[u.siteId] = allowed[i].weight;
+      if (clips[i].clipped)
+        this.audit.append('update_clipped', {
+          round,
+          siteId: u.siteId,
+          norm: u.norm,
+          clippedTo: u.norm * clips[i].factor,
+          factor: clips[i].factor,
+          medianNorm: median,
+          clipMultiple: r.clipMultiple,
+        });
+    });
+    this.audit.append('round_weights', {
+      round,
+      rule,
+      maxSiteShare: r.maxSiteShare,
+      sites: Object.fromEntries(
+        accepted.map((u, i) => [
+          u.siteId,
+          {
+            claimed: u.numExamples,
+            weight: allowed[i].weight,
+            basis: allowed[i].basis,
+            limited: allowed[i].limited,
+            share: shares[i],
+            clipFactor: clips[i].factor,
+          },
+        ]),
+      ),
+    });
+    return { shares, factors: clips.map((c) => c.factor) };
+  }
+
   private summarize(open: OpenRound, outcome: 'aggregated' | 'failed', reason?: string): RoundSummary {
     const accepted = open.journal.accepted;
-    const numExamples = accepted.reduce((n, u) => n + u.numExamples, 0);
+    const numExamples = accepted.reduce((n, u) => n + (u.weight ?? u.numExamples), 0);
     const evaluated = accepted.filter((u) => u.globalEvaluation && u.globalEvaluation.numExamples > 0);
     return {
       round: open.journal.round,
@@ -776,7 +989,7 @@ export class Coordinator extends EventEmitter {
       sites: accepted.map((u) => u.siteId),
       numExamples,
       aggregation: this.config.round.aggregation,
-      train: weightedMean(accepted.map((u) => ({ weight: u.numExamples, metrics: u.metrics }))),
+      train: weightedMean(accepted.map((u) => ({ weight: u.weight ?? u.numExamples, metrics: u.metrics }))),
       validation: weightedMean(
         evaluated.map((u) => ({ weight: u.globalEvaluation!.numExamples, metrics: u.globalEvaluation!.metrics })),
       ),
@@ -868,13 +1081,18 @@ export class Coordinator extends EventEmitter {
   // ------------------------------------------------------------------------------------------ sites
 
   private authenticate(socket: Socket, next: (error?: Error) => void): void {
+    const source = socket.handshake.address;
+    if (this.refusals.limited(source)) {
+      // Over its refusal budget: refused before any work, counted in the source's summary.
+      this.refusals.refuse('auth_refused', source, { reason: 'too many refused attempts' });
+      next(refusal('too many refused attempts from this address; try again later'));
+      return;
+    }
     const parsed = siteAuthSchema.safeParse(socket.handshake.auth);
     const refuse = (reason: string, siteId?: string) => {
-      this.audit.append('auth_refused', { siteId: siteId ?? null, address: socket.handshake.address, reason });
+      this.refusals.refuse('auth_refused', source, { siteId: siteId ?? null, reason });
       this.changed();
-      const error = new Error(reason) as Error & { data?: unknown };
-      error.data = { code: 'auth_refused' };
-      next(error);
+      next(refusal(reason));
     };
     if (!parsed.success) {
       refuse('malformed handshake or protocol version');
@@ -893,8 +1111,16 @@ export class Coordinator extends EventEmitter {
     if (this.config.tls?.clientCa) {
       const tlsSocket = socket.request.socket as TLSSocket;
       const peer = tlsSocket.getPeerCertificate?.();
-      if (!tlsSocket.authorized || !peer || peer.subject?.CN !== siteId) {
-        refuse('client certificate missing, untrusted, or not issued to this site', siteId);
+      if (!peer || Object.keys(peer).length === 0) {
+        refuse('client certificate missing: this coordinator requires one issued to the site', siteId);
+        return;
+      }
+      if (!tlsSocket.authorized) {
+        refuse(`client certificate not trusted by the coordinator (${String(tlsSocket.authorizationError)})`, siteId);
+        return;
+      }
+      if (peer.subject?.CN !== siteId) {
+        refuse(`client certificate not issued to this site (CN ${String(peer.subject?.CN)})`, siteId);
         return;
       }
     }
@@ -919,7 +1145,27 @@ export class Coordinator extends EventEmitter {
     const ack = (fn: unknown, value: Ack | Record<string, unknown>) => {
       if (typeof fn === 'function') (fn as (v: unknown) => void)(value);
     };
-    socket.on('model:chunk', (raw: unknown, reply: unknown) => {
+    // Every event handler fails closed: whatever it throws (sync or async) is audited and answered with a
+    // refused ack; nothing reaches the event loop. (socket.io ignores a second call of an ack.)
+    const on = (event: string, handler: (raw: unknown, reply: unknown) => unknown) => {
+      socket.on(event, (raw: unknown, reply: unknown) => {
+        const failed = (error: unknown) => {
+          this.audit.append('handler_error', {
+            siteId,
+            event,
+            reason: (error as Error)?.message?.slice(0, 300) ?? String(error),
+          });
+          ack(reply, { ok: false, code: 'internal', error: `the coordinator could not handle ${event}` });
+        };
+        try {
+          const result = handler(raw, reply);
+          if (result instanceof Promise) result.catch(failed);
+        } catch (error) {
+          failed(error);
+        }
+      });
+    };
+    on('model:chunk', (raw: unknown, reply: unknown) => {
       touch();
       const request = modelChunkRequestSchema.safeParse(raw);
       if (!request.success || request.data.modelHash !== this.state.modelHash)
@@ -929,19 +1175,19 @@ export class Coordinator extends EventEmitter {
       if (start >= this.globalBytes.length) return ack(reply, { ok: false, error: `no chunk ${index}` });
       ack(reply, { ok: true, index, data: this.globalBytes.subarray(start, start + this.config.round.chunkBytes) });
     });
-    socket.on('update:begin', (raw: unknown, reply: unknown) => {
+    on('update:begin', (raw: unknown, reply: unknown) => {
       touch();
-      ack(reply, this.onUpdateBegin(siteId, raw));
+      ack(reply, this.onUpdateBegin(siteId, raw, socket.id));
     });
-    socket.on('update:chunk', (raw: unknown, reply: unknown) => {
+    on('update:chunk', (raw: unknown, reply: unknown) => {
       touch();
       ack(reply, this.onUpdateChunk(siteId, raw));
     });
-    socket.on('update:end', async (raw: unknown, reply: unknown) => {
+    on('update:end', async (raw: unknown, reply: unknown) => {
       touch();
       ack(reply, await this.onUpdateEnd(siteId, raw));
     });
-    socket.on('eval:report', (raw: unknown, reply: unknown) => {
+    on('eval:report', (raw: unknown, reply: unknown) => {
       touch();
       const report = evaluationReportSchema.safeParse(raw);
       if (!report.success || !this.evaluation || report.data.modelHash !== this.evaluation.modelHash)
@@ -950,7 +1196,7 @@ export class Coordinator extends EventEmitter {
       this.evaluation.resolve();
       ack(reply, { ok: true });
     });
-    socket.on('secagg:key', (raw: unknown, reply: unknown) => {
+    on('secagg:key', (raw: unknown, reply: unknown) => {
       touch();
       const key = secaggKeySchema.safeParse(raw);
       const open = this.open;
@@ -985,7 +1231,7 @@ export class Coordinator extends EventEmitter {
         this.maybeRelay(open); // in case a participant already left
       }
     });
-    socket.on('secagg:shares', (raw: unknown, reply: unknown) => {
+    on('secagg:shares', (raw: unknown, reply: unknown) => {
       touch();
       const parsed = secaggSharesSchema.safeParse(raw);
       const open = this.open;
@@ -1022,7 +1268,7 @@ export class Coordinator extends EventEmitter {
       ack(reply, { ok: true });
       this.maybeRelay(open);
     });
-    socket.on('site:status', (raw: unknown) => {
+    on('site:status', (raw: unknown) => {
       touch();
       const status = siteStatusSchema.safeParse(raw);
       if (!status.success) return;
@@ -1030,25 +1276,17 @@ export class Coordinator extends EventEmitter {
       site.round = status.data.round;
       this.changed();
     });
-    socket.on('disconnect', (reason) => {
+    on('disconnect', (reason) => {
+      // A half-sent update over this connection is discarded (spool removed); the site re-sends it with a
+      // fresh nonce when it is back. Done even when a newer connection of the site already replaced this one.
+      if (this.open)
+        for (const [nonce, entry] of this.open.ingests)
+          if (entry.socketId === socket.id) this.drop(this.open, nonce, 'update_abandoned', 'site disconnected');
       if (site.socket?.id !== socket.id) return;
       site.online = false;
       site.socket = undefined;
       site.state = 'offline';
       site.lastSeen = Date.now();
-      // A half-sent update is discarded; the site re-sends it with a fresh nonce when it is back.
-      for (const [nonce, entry] of this.open?.ingests ?? []) {
-        if (entry.siteId !== siteId) continue;
-        entry.ingest.close();
-        rmSync(entry.ingest.spoolPath, { force: true });
-        this.open?.ingests.delete(nonce);
-        this.audit.append('update_abandoned', {
-          round: this.open?.journal.round,
-          siteId,
-          nonce,
-          received: entry.ingest.bytesReceived,
-        });
-      }
       this.audit.append('site_disconnected', { siteId, reason });
       // A participant gone before sharing no longer holds up the share exchange.
       if (this.open?.secagg) this.maybeRelay(this.open);
@@ -1069,7 +1307,7 @@ export class Coordinator extends EventEmitter {
     return { ok: false, code, error };
   }
 
-  private onUpdateBegin(siteId: string, raw: unknown): Ack {
+  private onUpdateBegin(siteId: string, raw: unknown, socketId: string): Ack {
     const parsed = updateBeginSchema.safeParse(raw);
     if (!parsed.success)
       return this.refuse(
@@ -1088,6 +1326,15 @@ export class Coordinator extends EventEmitter {
       );
     if (open.journal.seenNonces.includes(begin.nonce))
       return this.refuse(siteId, 'replay', 'this update nonce was already used', { nonce: begin.nonce });
+    const started = open.uploads.get(siteId) ?? 0;
+    if (started >= this.config.round.maxUploadsPerSite)
+      return this.refuse(
+        siteId,
+        'too_many_uploads',
+        `${siteId} already started ${started} uploads in round ${begin.round} (limit ${this.config.round.maxUploadsPerSite})`,
+        { nonce: begin.nonce },
+      );
+    open.uploads.set(siteId, started + 1);
     open.journal.seenNonces.push(begin.nonce);
     if (open.journal.accepted.some((u) => u.siteId === siteId))
       return this.refuse(siteId, 'duplicate', `an update from ${siteId} was already accepted in round ${begin.round}`, {
@@ -1107,17 +1354,44 @@ export class Coordinator extends EventEmitter {
     } catch (error) {
       return this.refuse(siteId, (error as UpdateRejected).code, (error as Error).message, { nonce: begin.nonce });
     }
-    for (const [nonce, entry] of open.ingests) {
-      if (entry.siteId === siteId) {
-        entry.ingest.close();
-        open.ingests.delete(nonce);
-      }
+    if (open.secagg) {
+      // Masked values carry the site's own weight: the coordinator can only refuse a claim over the bound.
+      const declared = this.config.sites.find((s) => s.id === siteId)?.examples;
+      const bound = allowedWeight(begin.numExamples, {
+        declared,
+        enrolled: this.state.enrolled?.[siteId],
+        growth: this.config.round.weightGrowth,
+      });
+      if (bound.limited)
+        return this.refuse(
+          siteId,
+          'weight',
+          `claims ${begin.numExamples} examples, more than the ${bound.weight} allowed`,
+          {
+            nonce: begin.nonce,
+          },
+        );
     }
+    // One upload in flight per site: one still running on this connection is a refusal; one left over by an
+    // older connection of the site (replaced by this one) is dropped.
+    for (const [nonce, entry] of open.ingests) {
+      if (entry.siteId !== siteId) continue;
+      if (entry.socketId === socketId)
+        return this.refuse(siteId, 'busy', 'an upload from this site is already in progress', { nonce: begin.nonce });
+      this.drop(open, nonce, 'update_dropped', 'superseded by an upload on a newer connection');
+    }
+    const spoolBytes = this.globalFlat.length * 4;
+    const quota = this.config.round.siteSpoolQuotaBytes ?? 2 * spoolBytes;
+    const held = open.journal.accepted.filter((u) => u.siteId === siteId).length * spoolBytes;
+    if (held + spoolBytes > quota)
+      return this.refuse(siteId, 'quota', `spool quota of ${quota} bytes for ${siteId} reached`, {
+        nonce: begin.nonce,
+      });
     const spool = join(this.roundDir(open.journal.round), 'updates', `${siteId}-${begin.nonce}.f32`);
     const ingest = open.secagg
       ? new MaskedIngest(begin, spool, this.config.round.chunkBytes)
       : new UpdateIngest(begin, spool, this.config.round.chunkBytes);
-    open.ingests.set(begin.nonce, { siteId, ingest });
+    open.ingests.set(begin.nonce, { siteId, socketId, ingest, lastActivity: Date.now() });
     return { ok: true };
   }
 
@@ -1130,6 +1404,7 @@ export class Coordinator extends EventEmitter {
     if (!open || !entry || entry.siteId !== siteId || chunk.round !== open.journal.round)
       return { ok: false, code: 'stale_round', error: 'no such update in progress' };
     try {
+      entry.lastActivity = Date.now();
       entry.ingest.push(chunk.index, chunk.data);
       return { ok: true };
     } catch (error) {
@@ -1160,18 +1435,42 @@ export class Coordinator extends EventEmitter {
     }
   }
 
-  private drop(open: OpenRound, nonce: string): void {
+  /** Ends an in-flight upload: spool removed; audited with its reason when one is given. */
+  private drop(open: OpenRound, nonce: string, event?: string, reason?: string): void {
     const entry = open.ingests.get(nonce);
     if (!entry) return;
     entry.ingest.close();
     rmSync(entry.ingest.spoolPath, { force: true });
     open.ingests.delete(nonce);
+    if (event)
+      this.audit.append(event, {
+        round: open.journal.round,
+        siteId: entry.siteId,
+        nonce,
+        received: entry.ingest.bytesReceived,
+        reason,
+      });
+    this.changed();
+  }
+
+  /** Drops uploads that sent nothing for `uploadIdleMs`. */
+  private sweepUploads(): void {
+    const open = this.open;
+    if (!open || open.closing) return;
+    const limit = Date.now() - this.config.round.uploadIdleMs;
+    for (const [nonce, entry] of open.ingests)
+      if (entry.lastActivity < limit)
+        this.drop(open, nonce, 'update_dropped', `upload idle for ${this.config.round.uploadIdleMs} ms`);
   }
 
   // ------------------------------------------------------------------------------------------ http + dashboard
 
-  snapshot(): DashboardSnapshot {
+  /** What the dashboard and /api/status show; a viewer's copy has no addresses, nonces, hashes or keys. */
+  snapshot(role: Role = 'admin'): DashboardSnapshot {
     const open = this.open;
+    const audit = [...this.audit.recent.slice(-100), ...this.audit.recentRefusals.slice(-20)].sort(
+      (a, b) => a.seq - b.seq,
+    );
     return {
       sites: [...this.sites.values()].map(({ id, online, lastSeen, examples, state, round }) => ({
         id,
@@ -1193,7 +1492,7 @@ export class Coordinator extends EventEmitter {
       modelHash: this.state.modelHash,
       history: this.state.history,
       evaluations: this.state.evaluations,
-      audit: this.audit.recent.slice(-100),
+      audit: role === 'admin' ? audit : audit.map(redactEntry),
     };
   }
 
@@ -1202,40 +1501,147 @@ export class Coordinator extends EventEmitter {
     if (this.snapshotTimer || !this.io) return;
     this.snapshotTimer = setTimeout(() => {
       this.snapshotTimer = undefined;
-      this.io?.of('/dashboard').emit('snapshot', this.snapshot());
+      const dashboard = this.io?.of('/dashboard');
+      dashboard?.to('admin').emit('snapshot', this.snapshot('admin'));
+      dashboard?.to('viewer').emit('snapshot', this.snapshot('viewer'));
     }, 100);
   }
 
+  /**
+   * HTTP routes. Public: /login (the sign-in page and its form) and socket.io's client script. Admin or
+   * viewer (Bearer token or session cookie): the dashboard page and GET /api/status. Admin by Bearer token
+   * only: the rest of /api. Every refusal is audited per source (summarised, rate-limited: refusals.ts).
+   */
   private async http(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const send = (status: number, body: unknown, type = 'application/json') => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+    const source = req.socket.remoteAddress;
+    const secure = Boolean(this.config.tls);
+    const send = (status: number, body: unknown, type = 'application/json', headers: Record<string, string> = {}) => {
+      if (res.headersSent) return void res.end();
+      res.writeHead(status, {
+        'content-type': type,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'DENY',
+        ...headers,
+      });
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
     };
+    const error = (status: number, code: string, message: string) => send(status, { error: { code, message } });
+    let url: URL;
     try {
-      if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/dashboard'))
+      // An absolute-form target ("GET http://[::1 HTTP/1.1") or any other unparsable one is a 400, not a crash.
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      this.refusals.refuse('http_refused', source, { reason: 'unparsable request target' });
+      return error(400, 'bad_request', 'unparsable request target');
+    }
+    const path = url.pathname;
+    if (this.refusals.limited(source)) {
+      this.refusals.refuse('http_refused', source, { reason: 'rate limited', path: path.slice(0, 100) });
+      return send(429, { error: { code: 'rate_limited', message: 'too many refused attempts' } }, 'application/json', {
+        'retry-after': String(Math.ceil(this.config.audit.refusalIntervalMs / 1000)),
+      });
+    }
+    try {
+      if (path === '/login') {
+        if (req.method === 'GET') return send(200, loginPage(), 'text/html; charset=utf-8');
+        if (req.method === 'POST') {
+          const body = await readBody(req, 4096);
+          const token = new URLSearchParams(body).get('token') ?? '';
+          const role = this.access.tokenRole(token);
+          if (!role) {
+            this.refusals.refuse('login_refused', source, { reason: 'bad token' });
+            return send(401, loginPage('That token is not valid.'), 'text/html; charset=utf-8');
+          }
+          this.audit.append('dashboard_login', { role, address: normalizeAddress(source) });
+          return send(303, '', 'text/plain', { location: '/', 'set-cookie': this.access.login(role, secure) });
+        }
+        return error(405, 'method_not_allowed', `${req.method} /login`);
+      }
+      if (path === '/logout' && req.method === 'POST')
+        return send(303, '', 'text/plain', {
+          location: '/login',
+          'set-cookie': this.access.logout(req.headers.cookie, secure),
+        });
+      if (req.method === 'GET' && (path === '/' || path === '/dashboard')) {
+        if (!this.access.requestRole(req.headers)) return send(303, '', 'text/plain', { location: '/login' });
         return send(200, dashboardHtml, 'text/html; charset=utf-8');
-      if (req.method === 'GET' && url.pathname === '/api/status') return send(200, this.snapshot());
-      if (url.pathname.startsWith('/api/')) {
+      }
+      if (req.method === 'GET' && path === '/api/status') {
+        const role = this.access.requestRole(req.headers);
+        if (!role) {
+          this.refusals.refuse('admin_refused', source, { path, reason: 'no credential' });
+          return error(401, 'unauthorized', 'admin or viewer token required');
+        }
+        return send(200, this.snapshot(role));
+      }
+      if (path.startsWith('/api/')) {
         const header = req.headers.authorization ?? '';
         const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-        if (!timingSafeEqual(sha256Buffer(token), sha256Buffer(this.config.adminToken))) {
-          this.audit.append('admin_refused', { path: url.pathname, address: req.socket.remoteAddress });
-          return send(401, { error: { code: 'unauthorized', message: 'admin token required' } });
+        if (this.access.tokenRole(token) !== 'admin') {
+          this.refusals.refuse('admin_refused', source, { path: path.slice(0, 100), reason: 'not the admin token' });
+          return error(401, 'unauthorized', 'admin token required');
         }
-        if (req.method === 'POST' && url.pathname === '/api/rounds') {
+        if (req.method === 'POST' && path === '/api/rounds') {
           const round = await this.startRound();
           this.audit.append('admin_round_start', { round });
           return send(202, { round });
         }
-        if (req.method === 'POST' && url.pathname === '/api/evaluate') return send(200, await this.evaluate());
+        if (req.method === 'POST' && path === '/api/evaluate') return send(200, await this.evaluate());
       }
-      send(404, { error: { code: 'not_found', message: `${req.method} ${url.pathname}` } });
-    } catch (error) {
-      const e = error instanceof FedcxrError ? error : new FedcxrError('internal', (error as Error).message);
+      error(404, 'not_found', `${req.method} ${path.slice(0, 200)}`);
+    } catch (caught) {
+      const e = caught instanceof FedcxrError ? caught : new FedcxrError('internal', (caught as Error).message);
+      if (e.code === 'body_too_large') {
+        this.refusals.refuse('http_refused', source, { reason: 'body too large', path: path.slice(0, 100) });
+        res.setHeader('connection', 'close');
+        return error(413, e.code, e.message);
+      }
+      if (e.code !== 'round_open') this.audit.append('http_error', { path: path.slice(0, 100), reason: e.message });
       send(e.code === 'round_open' ? 409 : 500, { error: e.toJSON() });
     }
   }
+
+  /** Last resort of the HTTP handler: a 500, audited; never an unhandled rejection. */
+  private httpFailed(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    try {
+      this.audit.append('http_error', { reason: (error as Error)?.message?.slice(0, 300) ?? String(error) });
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"error":{"code":"internal","message":"internal error"}}');
+    } catch {
+      req.socket.destroy();
+    }
+  }
+}
+
+/** A refusal for socket.io middleware (`data` marks it as a refusal for the site agent). */
+function refusal(reason: string): Error {
+  const error = new Error(reason) as Error & { data?: unknown };
+  error.data = { code: 'auth_refused' };
+  return error;
+}
+
+/** Reads a small request body; more than `limit` bytes is a 413. */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    // A declared length over the limit is refused before waiting for a body that may never come.
+    if (!(declared <= limit)) return reject(new FedcxrError('body_too_large', `request body over ${limit} bytes`));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new FedcxrError('body_too_large', `request body over ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }
 
 function sha256Buffer(text: string): Buffer {

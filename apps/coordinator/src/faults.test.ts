@@ -149,14 +149,24 @@ function updateFor(plan: RoundPlan, fill: (i: number) => number, encoding: 'floa
 }
 
 describe('credentials', () => {
-  it('refuses a wrong token and an unknown site, and audits both', async () => {
-    const { url, dir, data } = await setup(1);
+  it('refuses a wrong token and an unknown site, and audits both (the second in its source summary)', async () => {
+    const { url, dir, data, coordinator } = await setup(1);
     await expect(newAgent(url, data.sites[0], { token: 'not-the-right-token-at-all' }).start()).rejects.toThrow(
       /bad credentials/,
     );
     await expect(newAgent(url, { ...data.sites[0], id: 'intruder' }).start()).rejects.toThrow(/unknown site/);
     const refusals = audit(dir).filter((e) => e.event === 'auth_refused');
-    expect(refusals.map((e) => (e as { reason?: string }).reason)).toEqual(['bad credentials', 'unknown site']);
+    // The first refusal from an address is audited in full at once; the rest of the interval's are counted.
+    expect(refusals.map((e) => (e as { reason?: string }).reason)).toEqual(['bad credentials']);
+    await coordinator.close(); // flushes the open interval's summary
+    const summaries = audit(dir).filter((e) => e.event === 'refusals_summarised') as unknown as {
+      source: string;
+      count: number;
+      reasons: Record<string, number>;
+    }[];
+    expect(summaries).toEqual([
+      expect.objectContaining({ source: '127.0.0.1', count: 1, reasons: { 'unknown site': 1 } }),
+    ]);
   });
 });
 

@@ -5,11 +5,11 @@
  * demos only: production sites should use their institution's PKI.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmod } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { FedcxrError, writeFileAtomic } from '@fedcxr/core';
 import forge from 'node-forge';
+import { writePrivateFileAtomic } from './private-file.js';
 
 export interface DevCertificateOptions {
   outDir: string;
@@ -92,10 +92,8 @@ export async function generateDevCertificates(options: DevCertificateOptions): P
     serverKey: join(options.outDir, 'server.key'),
     sites: [],
   };
-  const writeKey = async (path: string, pem: string) => {
-    await writeFileAtomic(path, pem);
-    await chmod(path, 0o600);
-  };
+  // Keys are created 0600 (never written world-readable first and chmod'ed after).
+  const writeKey = (path: string, pem: string) => writePrivateFileAtomic(path, pem);
   await writeFileAtomic(files.ca, forge.pki.certificateToPem(ca));
   await writeKey(files.caKey, caKeys.privatePem);
   await writeFileAtomic(files.serverCert, forge.pki.certificateToPem(server));

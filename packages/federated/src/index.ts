@@ -30,6 +30,12 @@ export {
 } from './data.js';
 export { DetectorTrainer, type DetectorTrainerOptions, federatedWeights } from './detector-trainer.js';
 export { clipAndNoise, type DpApplied, gaussianEpsilon } from './dp.js';
+export {
+  PRIVATE_DIR_MODE,
+  PRIVATE_FILE_MODE,
+  writePrivateFileAtomic,
+  writePrivateJsonAtomic,
+} from './private-file.js';
 export * from './protocol.js';
 export {
   addMasked,
@@ -58,7 +64,12 @@ export {
   unmaskSum,
 } from './secagg.js';
 export { combineShares, interpolateAt, SHARE_BYTES, type Share, splitSecret } from './shamir.js';
-export { SiteAgent, type SiteAgentOptions } from './site-agent.js';
+export {
+  classifyConnectError,
+  SiteAgent,
+  type SiteAgentOptions,
+  untilRoundsFinished,
+} from './site-agent.js';
 export {
   buildSiteDetector,
   type DetectorTrainerConfig,

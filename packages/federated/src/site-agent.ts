@@ -52,6 +52,13 @@ export interface SiteAgentOptions {
   key?: string;
   /** Seconds to wait for each acknowledgement. */
   ackTimeoutMs?: number;
+  /**
+   * Reconnection back-off (socket.io's): the first retry after `initialDelayMs`, doubling up to `maxDelayMs`.
+   * It applies at start too: a coordinator that is not up yet is retried, `startAttempts` times (default:
+   * until it answers). Only a refusal (credentials, certificates) or an untrusted coordinator certificate
+   * ends start() at once, with an error that says which.
+   */
+  retry?: { initialDelayMs?: number; maxDelayMs?: number; startAttempts?: number };
   log?: (message: string) => void;
   /** Sees every message exactly as it is sent (after schema validation): for audits and tests. */
   onSend?: (event: SiteEvent, payload: unknown) => void;
@@ -111,8 +118,8 @@ export class SiteAgent extends EventEmitter {
     const socket = io(url, {
       transports: ['websocket'],
       auth: { protocol: PROTOCOL_VERSION, role: 'site', siteId, token },
-      reconnectionDelay: 200,
-      reconnectionDelayMax: 2000,
+      reconnectionDelay: this.options.retry?.initialDelayMs ?? 200,
+      reconnectionDelayMax: this.options.retry?.maxDelayMs ?? 2000,
       ...(ca ? { ca, rejectUnauthorized: true } : {}),
       ...(cert && key ? { cert, key } : {}),
     });
@@ -157,29 +164,26 @@ export class SiteAgent extends EventEmitter {
       if (reason === 'io server disconnect' && !this.stopping)
         setTimeout(() => this.stopping || socket.connect(), 500).unref();
     });
+    const startAttempts = this.options.retry?.startAttempts ?? Number.POSITIVE_INFINITY;
     await new Promise<void>((resolve, reject) => {
       // Only the first connection decides start()'s outcome; later failures are socket.io's to retry.
+      let attempts = 0;
       const onConnect = () => {
         socket.off('connect_error', onError);
         resolve();
       };
-      const onError = (error: Error) => {
+      const fail = (error: FedcxrError) => {
         socket.off('connect', onConnect);
         socket.off('connect_error', onError);
         socket.disconnect();
-        if (
-          (error as Error & { data?: unknown }).data !== undefined ||
-          /credential|unknown site|protocol/.test(error.message)
-        ) {
-          reject(new FedcxrError('site_refused', `coordinator refused ${siteId}: ${error.message}`));
-        } else {
-          // engine.io wraps the transport failure (e.g. a TLS verification error) in `description`.
-          const cause = (error as Error & { description?: { message?: string; error?: Error } }).description;
-          const detail = cause?.error?.message ?? cause?.message ?? '';
-          reject(
-            new FedcxrError('site_unreachable', `cannot reach ${url}: ${error.message}${detail ? ` (${detail})` : ''}`),
-          );
-        }
+        reject(error);
+      };
+      const onError = (error: Error) => {
+        attempts++;
+        const failure = classifyConnectError(error, url, siteId);
+        if (failure.final || attempts >= startAttempts) return fail(failure.error);
+        // Transient (nothing listening yet, connection reset): socket.io retries with its back-off.
+        this.log(`${siteId}: ${failure.error.message}; retrying (attempt ${attempts})`);
       };
       socket.once('connect', onConnect);
       socket.on('connect_error', onError);
@@ -486,6 +490,86 @@ export class SiteAgent extends EventEmitter {
     this.options.onSend?.(event, checked);
     return socket.timeout(this.ackTimeoutMs).emitWithAck(event, checked);
   }
+}
+
+/** TLS alerts a server sends when it refuses the client's certificate. */
+const CLIENT_CERT_REFUSED =
+  /alert (bad certificate|unknown ca|certificate unknown|certificate required|access denied)|certificate required/i;
+/** The site's own verification of the coordinator's certificate failed. */
+const SERVER_CERT_UNTRUSTED =
+  /self[- ]signed|unable to (verify|get (local )?issuer)|certificate (has expired|is not yet valid|signature failure)|hostname|altnames|ERR_TLS_CERT|CERT_/i;
+
+/**
+ * What a failed first connection means: a refusal by the coordinator (bad token, unknown site, client
+ * certificate not trusted or not this site's) or an untrusted coordinator certificate is final and named
+ * as such; anything else (nothing listening yet, a reset) is transient and retried.
+ */
+export function classifyConnectError(
+  error: Error,
+  url: string,
+  siteId: string,
+): { final: boolean; error: FedcxrError } {
+  if (
+    (error as Error & { data?: unknown }).data !== undefined ||
+    /credential|unknown site|protocol|client certificate|too many/.test(error.message)
+  )
+    return { final: true, error: new FedcxrError('site_refused', `coordinator refused ${siteId}: ${error.message}`) };
+  // engine.io wraps the transport failure (e.g. a TLS verification error) in `description`.
+  const cause = (error as Error & { description?: { message?: string; error?: Error; code?: string } }).description;
+  const inner = cause?.error as (Error & { code?: string }) | undefined;
+  const detail = [inner?.code, inner?.message ?? cause?.message].filter(Boolean).join(' ');
+  if (CLIENT_CERT_REFUSED.test(detail))
+    return {
+      final: true,
+      error: new FedcxrError(
+        'site_refused',
+        `coordinator refused ${siteId}: client certificate not trusted by the coordinator (${detail})`,
+      ),
+    };
+  if (SERVER_CERT_UNTRUSTED.test(detail))
+    return {
+      final: true,
+      error: new FedcxrError(
+        'site_tls_untrusted',
+        `cannot reach ${url}: the coordinator's certificate is not trusted by this site (${detail})`,
+      ),
+    };
+  return {
+    final: false,
+    error: new FedcxrError('site_unreachable', `cannot reach ${url}: ${error.message}${detail ? ` (${detail})` : ''}`),
+  };
+}
+
+/**
+ * Counts the rounds this site takes part in to their end: a round counts once the site's update was accepted
+ * AND the coordinator closed the round (aggregated or failed), so a site leaving after `limit` rounds has
+ * stayed for everything its last round needed of it (secure aggregation's unmasking included).
+ */
+export function untilRoundsFinished(
+  agent: SiteAgent,
+  limit: number,
+): { done: Promise<void>; submitted: number[]; finished: number[] } {
+  const submitted: number[] = [];
+  const finished: number[] = [];
+  const closed = new Set<number>();
+  let resolve: () => void = () => {};
+  const done = new Promise<void>((r) => {
+    resolve = r;
+  });
+  const check = (round: number) => {
+    if (!submitted.includes(round) || !closed.has(round) || finished.includes(round)) return;
+    finished.push(round);
+    if (finished.length >= limit) resolve();
+  };
+  agent.on('submitted', (round: number) => {
+    if (!submitted.includes(round)) submitted.push(round);
+    check(round);
+  });
+  agent.on('round-closed', (closedRound: { round: number }) => {
+    closed.add(closedRound.round);
+    check(closedRound.round);
+  });
+  return { done, submitted, finished };
 }
 
 function expectOk(raw: unknown, what: string): void {

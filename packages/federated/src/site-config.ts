@@ -34,6 +34,18 @@ export const siteConfigSchema = z.strictObject({
   cert: z.string().optional(),
   key: z.string().optional(),
   trainer: z.looseObject({ kind: z.string().min(1) }),
+  /**
+   * Reconnection back-off, also at start: a coordinator that is down is retried (first after
+   * `initialDelayMs`, doubling up to `maxDelayMs`), `startAttempts` times (absent: until it answers).
+   * A refusal (token, certificate) ends the agent at once.
+   */
+  retry: z
+    .strictObject({
+      initialDelayMs: z.number().int().min(10).default(500),
+      maxDelayMs: z.number().int().min(10).default(10_000),
+      startAttempts: z.number().int().min(1).optional(),
+    })
+    .optional(),
   /** The tensor engine the site trains on (`auto` picks the best available). */
   engine: engineConfigSchema.optional(),
   /**
@@ -225,6 +237,7 @@ export async function siteAgentFromConfig(
     ca: await read(config.ca),
     cert: await read(config.cert),
     key: await read(config.key),
+    ...(config.retry ? { retry: config.retry } : {}),
     log,
   });
 }

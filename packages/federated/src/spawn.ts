@@ -37,10 +37,11 @@ function entry(): { script: string; execArgv: string[] } {
 export function spawnSiteProcess(
   siteId: string,
   configPath: string,
-  options: { readyTimeoutMs?: number } = {},
+  options: { readyTimeoutMs?: number; rounds?: number } = {},
 ): SiteProcess {
   const { script, execArgv } = entry();
-  const child = fork(script, [configPath], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const args = options.rounds === undefined ? [configPath] : [configPath, String(options.rounds)];
+  const child = fork(script, args, { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-20_000);

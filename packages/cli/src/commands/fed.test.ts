@@ -112,7 +112,13 @@ describe('cxr fed', () => {
       expect(refused.stderr).toMatch(/401 admin token required/);
       const started = await runCli(['fed', 'round', 'start', '--coordinator', url, '--admin-token', ADMIN, '--json']);
       expect(started.json()).toEqual({ round: 1 });
-      const status = await runCli(['fed', 'status', '--coordinator', url]);
+      const anonymous = await runCli(['fed', 'status', '--coordinator', url]);
+      expect(anonymous.exitCode).toBe(2);
+      expect(anonymous.stderr).toMatch(/needs a credential/);
+      const wrong = await runCli(['fed', 'status', '--coordinator', url, '--token', 'wrong-token-xxxxxxxx']);
+      expect(wrong.exitCode).toBe(3);
+      expect(wrong.stderr).toMatch(/401/);
+      const status = await runCli(['fed', 'status', '--coordinator', url, '--token', ADMIN]);
       expect(status.stdout).toMatch(/round 1 open \(0\/0\)/);
       expect(status.stdout).toMatch(/site-a\s+offline/);
     } finally {

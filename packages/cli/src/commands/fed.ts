@@ -14,7 +14,7 @@ import {
   simulateDetector,
 } from '@fedcxr/coordinator';
 import { type BackendChoice, backendNames, FedcxrError, writeFileAtomic } from '@fedcxr/core';
-import { generateDevCertificates, siteAgentFromConfig, siteConfigSchema } from '@fedcxr/federated';
+import { generateDevCertificates, siteAgentFromConfig, siteConfigSchema, untilRoundsFinished } from '@fedcxr/federated';
 import type { Command } from 'commander';
 import { action, type CommandContext, loadConfig, withCommonOptions } from '../framework.js';
 
@@ -116,30 +116,21 @@ export function registerFedCommands(program: Command): void {
       .command('site')
       .description('run a site agent until Ctrl-C: it trains on local data when the coordinator opens rounds')
       .requiredOption('--config <file>', 'site.yaml')
-      .option('--rounds <n>', 'exit after submitting this many updates'),
+      .option('--rounds <n>', 'exit once this many rounds it submitted to have closed (unmasking included)'),
   ).action(
     action(async (ctx, flags: { config: string; rounds?: string }) => {
       const config = await loadConfig(siteConfigSchema, flags.config);
       const agent = await siteAgentFromConfig(config, flags.config, ctx.log);
       const limit = flags.rounds === undefined ? undefined : positiveInt('--rounds', flags.rounds, 1);
-      const submitted: number[] = [];
-      const done =
-        limit === undefined
-          ? undefined
-          : new Promise<void>((resolve) =>
-              agent.on('submitted', (round: number) => {
-                submitted.push(round);
-                if (submitted.length >= limit) resolve();
-              }),
-            );
-      if (limit === undefined) agent.on('submitted', (round: number) => submitted.push(round));
+      // A site leaves only after the coordinator closed its last round: secure aggregation needs it to unmask.
+      const rounds = untilRoundsFinished(agent, limit ?? Number.POSITIVE_INFINITY);
       await agent.start();
       ctx.log(`${config.siteId} connected to ${config.coordinator}`);
-      const why = await untilStopped(done);
+      const why = await untilStopped(limit === undefined ? undefined : rounds.done);
       await agent.stop();
       return {
-        data: { siteId: config.siteId, submitted, stopped: why },
-        human: `${config.siteId}: ${submitted.length} update(s) submitted`,
+        data: { siteId: config.siteId, submitted: rounds.submitted, finished: rounds.finished, stopped: why },
+        human: `${config.siteId}: ${rounds.submitted.length} update(s) submitted, ${rounds.finished.length} round(s) finished`,
       };
     }),
   );
@@ -168,13 +159,25 @@ export function registerFedCommands(program: Command): void {
     }),
   );
 
-  adminOptions(fed.command('status').description('sites, the open round and the per-round history')).action(
-    action(async (_ctx, flags: { coordinator: string; ca?: string }) => {
+  adminOptions(
+    fed
+      .command('status')
+      .description('sites, the open round and the per-round history')
+      .option('--token <token>', 'viewer token (default: $FEDCXR_VIEWER_TOKEN, else the admin token)'),
+  ).action(
+    action(async (_ctx, flags: { coordinator: string; ca?: string; token?: string; adminToken?: string }) => {
+      const token =
+        flags.token ?? process.env.FEDCXR_VIEWER_TOKEN ?? flags.adminToken ?? process.env.FEDCXR_ADMIN_TOKEN;
+      if (!token)
+        throw new FedcxrError(
+          'usage',
+          'the status API needs a credential: --token (viewer) or --admin-token, or FEDCXR_VIEWER_TOKEN / FEDCXR_ADMIN_TOKEN',
+        );
       const status = await coordinatorRequest<{
         sites: { id: string; online: boolean; examples: number; state: string }[];
         round: { number: number; open: boolean; accepted: number; participants: number };
         modelRound: number;
-      }>(flags.coordinator, 'GET', '/api/status', { ca: await readCa(flags.ca) });
+      }>(flags.coordinator, 'GET', '/api/status', { adminToken: token, ca: await readCa(flags.ca) });
       const lines = [
         `model round ${status.modelRound}; round ${status.round.number} ${status.round.open ? `open (${status.round.accepted}/${status.round.participants})` : 'closed'}`,
         ...status.sites.map(

@@ -1,0 +1,304 @@
+/**
+ * The attack suite: a real coordinator process (coordinator-process.ts) and real site processes or
+ * hand-driven sockets, on loopback (127.0.0.1 only), attacked the way issue 19 found it could be, and the
+ * way it already held. Every case asserts the fixed behaviour and that the coordinator process is still
+ * alive and serving afterwards. Every wait is bounded (attack-harness.ts).
+ */
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTabularModel, encodeModel, type SiteProcess } from '@fedcxr/federated';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ask,
+  type CoordinatorProcess,
+  exitOf,
+  httpCall,
+  rawHttp,
+  rawSite,
+  readAudit,
+  sendUpdate,
+  sleep,
+  startCoordinatorProcess,
+  updateFor,
+  within,
+  writeConfig,
+} from './attack-harness.js';
+import { verifyAuditChain } from './audit.js';
+import type { CoordinatorConfigInput } from './config.js';
+import { ADMIN_TOKEN, coordinatorConfig, MODEL, tempDir } from './testing.js';
+
+const dir = tempDir('fedcxr-attack-');
+const coordinators: CoordinatorProcess[] = [];
+const sites: SiteProcess[] = [];
+afterAll(async () => {
+  for (const site of sites) site.kill('SIGKILL');
+  for (const c of coordinators) await c.stop();
+  if (!process.env.FED_KEEP) dir.remove();
+});
+
+const modelPath = join(dir.path, 'initial.fcxw');
+writeFileSync(modelPath, encodeModel(createTabularModel(MODEL, 1)));
+
+let configs = 0;
+/** A coordinator process on its own state dir; `patch` overrides the test config. */
+async function coordinator(
+  ids: string[],
+  round: CoordinatorConfigInput['round'] = {},
+  patch: Partial<CoordinatorConfigInput> = {},
+): Promise<{ c: CoordinatorProcess; stateDir: string; configPath: string; port: number }> {
+  const name = `c${++configs}`;
+  const stateDir = join(dir.path, name);
+  const configPath = writeConfig(join(dir.path, `${name}.json`), {
+    ...coordinatorConfig(stateDir, ids, round),
+    initialModel: modelPath,
+    ...patch,
+  });
+  const c = await startCoordinatorProcess(configPath);
+  coordinators.push(c);
+  return { c, stateDir, configPath, port: Number(new URL(c.url).port) };
+}
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+async function openRound(c: CoordinatorProcess): Promise<number> {
+  c.send({ type: 'start-round' });
+  return (await c.next('round-opened')).round as number;
+}
+
+describe('pre-authentication input never takes the coordinator down', () => {
+  it('a bad request line ("GET http://[::1 HTTP/1.1") and other malformed HTTP: 4xx, audited, still serving', async () => {
+    const { c, port, stateDir } = await coordinator(['site-1']);
+    // The request line of issue 19 (was: TypeError: Invalid URL, process exit).
+    expect(await rawHttp(port, 'GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
+    const malformed = [
+      'GET http://[::1 HTTP/1.1\r\n\r\n',
+      'GET http://%zz/ HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET //[ HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET / HTTP/9.9\r\n\r\n',
+      '\u0000\u0001\u0002 garbage\r\n\r\n',
+      `GET / HTTP/1.1\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`,
+      'POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\ntoken=',
+      'GET /api/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \u00ff\r\n\r\n',
+      'GET /socket.io/?EIO=4&transport=polling&sid=%%% HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET /socket.io/?EIO=99&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    ];
+    for (const request of malformed) {
+      const status = await rawHttp(port, request, { timeoutMs: 5000 });
+      // Answered with a client error, or hung up on (a request Node cannot even parse).
+      expect(status, JSON.stringify(request.slice(0, 60))).toMatch(/^(HTTP\/1\.1 4\d\d|closed)/);
+      expect(c.alive()).toBe(true);
+    }
+    const status = await httpCall(`${c.url}/api/status`, { headers: admin });
+    expect(status.status).toBe(200);
+    const refused = readAudit(stateDir).filter((e) => e.event === 'http_refused');
+    expect(refused[0]).toMatchObject({ source: '127.0.0.1', reason: 'unparsable request target' });
+    expect(c.alive()).toBe(true);
+  });
+
+  it('malformed socket.io events, missing acks and unknown events: refused acks, audited, still serving', async () => {
+    const { c, stateDir } = await coordinator(['site-1', 'site-2'], { timeoutMs: 20_000 });
+    const raw = await rawSite(c.url, 'site-1');
+    await openRound(c);
+    const plan = await raw.nextPlan();
+    const junk: unknown[] = [
+      null,
+      42,
+      'text',
+      [],
+      { round: 'x' },
+      { round: plan.round, nonce: 'z'.repeat(32) },
+      { __proto__: { ok: true } },
+      { round: plan.round, nonce: '0'.repeat(32), index: -1, data: 'not binary' },
+      { round: plan.round, nonce: '0'.repeat(32), index: 1e12, data: new Uint8Array(1) },
+    ];
+    for (const event of ['update:begin', 'update:chunk', 'update:end', 'model:chunk', 'eval:report', 'secagg:key'])
+      for (const payload of junk) {
+        const reply = await ask(raw.socket, event, payload);
+        expect(reply.ok, `${event} ${JSON.stringify(payload)}`).toBe(false);
+      }
+    // No ack function at all, and events nobody handles: nothing answers, nothing breaks.
+    raw.socket.emit('update:begin', { round: plan.round });
+    raw.socket.emit('update:chunk', null);
+    raw.socket.emit('no-such-event', { a: 1 });
+    raw.socket.emit('site:status', { state: 'x'.repeat(10_000), round: -1 });
+    await sleep(200);
+    expect(raw.socket.connected).toBe(true);
+    expect(c.alive()).toBe(true);
+    const rejected = readAudit(stateDir).filter((e) => e.event === 'update_rejected');
+    expect(rejected.some((e) => e.code === 'malformed')).toBe(true);
+    // The round still works: a good update from the same connection is accepted.
+    const good = updateFor(plan, () => 0.001);
+    expect(await sendUpdate(raw.socket, plan, good)).toEqual({ ok: true });
+    raw.socket.disconnect();
+  });
+
+  it('what already held still holds: stale, replay, NaN, bad shape, false hash, 2 GiB claim, huge frame', async () => {
+    const { c, stateDir } = await coordinator(['site-1', 'site-2'], { chunkBytes: 4096, timeoutMs: 20_000 });
+    const raw = await rawSite(c.url, 'site-1');
+    await openRound(c);
+    const plan = await raw.nextPlan();
+    const stale = updateFor(plan, () => 0.001);
+    expect(await ask(raw.socket, 'update:begin', { ...stale.begin, round: plan.round + 1 })).toMatchObject({
+      code: 'stale_round',
+    });
+    expect(await ask(raw.socket, 'update:begin', { ...stale.begin, baseModelHash: 'b'.repeat(64) })).toMatchObject({
+      code: 'stale_model',
+    });
+    const shape = updateFor(plan, () => 0.001);
+    (shape.begin.tensors as { shape: number[] }[])[0].shape = [1, 2, 3];
+    expect(await ask(raw.socket, 'update:begin', shape.begin)).toMatchObject({ code: 'manifest' });
+    expect(await ask(raw.socket, 'update:begin', { ...shape.begin, byteLength: 2 ** 31 })).toMatchObject({
+      ok: false,
+    });
+    const nan = updateFor(plan, (i) => (i === 2 ? Number.POSITIVE_INFINITY : 0.001));
+    expect(await sendUpdate(raw.socket, plan, nan)).toMatchObject({ ok: false, code: 'not_finite' });
+    const lying = updateFor(plan, () => 0.001);
+    lying.begin.sha256 = 'c'.repeat(64);
+    expect(await sendUpdate(raw.socket, plan, lying)).toMatchObject({ ok: false, code: 'hash' });
+    const good = updateFor(plan, () => 0.001);
+    expect(await sendUpdate(raw.socket, plan, good)).toEqual({ ok: true });
+    expect(await ask(raw.socket, 'update:begin', good.begin)).toMatchObject({ code: 'replay' });
+    const dropped = new Promise<string>((resolve) => raw.socket.once('disconnect', resolve));
+    raw.socket.emit('update:chunk', {
+      round: plan.round,
+      nonce: '0'.repeat(32),
+      index: 0,
+      data: new Uint8Array(4096 + 128 * 1024),
+    });
+    expect(await within(dropped, 5000, 'huge frame disconnect')).toMatch(/transport (close|error)/);
+    expect(c.alive()).toBe(true);
+    const codes = readAudit(stateDir)
+      .filter((e) => e.event === 'update_rejected')
+      .map((e) => e.code);
+    expect(codes).toEqual(expect.arrayContaining(['stale_round', 'stale_model', 'manifest', 'not_finite', 'hash']));
+    expect(codes).toContain('replay');
+  });
+});
+
+describe('abandoned uploads do not pile up', () => {
+  it('one in-flight upload per site, 300 begins leave one spool, idle/abandoned/closed uploads are removed and audited', async () => {
+    const { c, stateDir } = await coordinator(['site-1', 'site-2'], {
+      timeoutMs: 6000,
+      uploadIdleMs: 800,
+      maxUploadsPerSite: 8,
+      minSites: 1,
+    });
+    const raw = await rawSite(c.url, 'site-1');
+    const round = await openRound(c);
+    const plan = await raw.nextPlan();
+    const spools = () => readdirSync(join(stateDir, 'rounds', String(round).padStart(6, '0'), 'updates'));
+    const first = updateFor(plan, () => 0.001);
+    expect(await ask(raw.socket, 'update:begin', first.begin)).toEqual({ ok: true });
+    const codes = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const reply = await ask(raw.socket, 'update:begin', updateFor(plan, () => 0.001).begin);
+      expect(reply.ok).toBe(false);
+      codes.set(reply.code ?? '', (codes.get(reply.code ?? '') ?? 0) + 1);
+    }
+    expect(codes.get('busy')).toBe(7); // uploads 2..8 of the 8 allowed
+    expect(codes.get('too_many_uploads')).toBe(293);
+    expect(spools()).toHaveLength(1);
+    // Idle: no chunk for uploadIdleMs, the spool goes.
+    await within(
+      (async () => {
+        while (spools().length > 0) await sleep(100);
+      })(),
+      5000,
+      'idle upload dropped',
+    );
+    const audit = readAudit(stateDir);
+    expect(audit.filter((e) => e.event === 'update_dropped')[0]).toMatchObject({
+      siteId: 'site-1',
+      nonce: first.nonce,
+      reason: 'upload idle for 800 ms',
+    });
+    // Disconnect mid-upload (new site connection): spool removed, audited.
+    const second = await rawSite(c.url, 'site-2');
+    const plan2 = await second.nextPlan();
+    const half = updateFor(plan2, () => 0.001);
+    expect(await ask(second.socket, 'update:begin', half.begin)).toEqual({ ok: true });
+    expect(spools()).toHaveLength(1);
+    second.socket.disconnect();
+    await within(
+      (async () => {
+        while (spools().length > 0) await sleep(50);
+      })(),
+      5000,
+      'abandoned upload removed',
+    );
+    expect(readAudit(stateDir).find((e) => e.event === 'update_abandoned')).toMatchObject({
+      siteId: 'site-2',
+      reason: 'site disconnected',
+    });
+    // The journal keeps this round's nonces, bounded by maxUploadsPerSite per site.
+    const journal = JSON.parse(
+      readFileSync(join(stateDir, 'rounds', String(round).padStart(6, '0'), 'journal.json'), 'utf8'),
+    ) as { seenNonces: string[] };
+    expect(journal.seenNonces.length).toBeLessThanOrEqual(16);
+    raw.socket.disconnect();
+  });
+
+  it('an upload still running when the round closes is dropped with its reason; a site over its spool quota is refused', async () => {
+    const { c, stateDir } = await coordinator(['site-1', 'site-2'], { timeoutMs: 1500, minSites: 1 });
+    const a = await rawSite(c.url, 'site-1');
+    const b = await rawSite(c.url, 'site-2');
+    const round = await openRound(c);
+    const plan = await a.nextPlan();
+    await b.nextPlan();
+    expect(
+      await sendUpdate(
+        a.socket,
+        plan,
+        updateFor(plan, () => 0.001),
+      ),
+    ).toEqual({ ok: true });
+    const pending = updateFor(plan, () => 0.001);
+    expect(await ask(b.socket, 'update:begin', pending.begin)).toEqual({ ok: true });
+    expect(await c.next('round-closed', (m) => m.round === round)).toMatchObject({ outcome: 'aggregated' });
+    expect(readAudit(stateDir).find((e) => e.event === 'update_dropped')).toMatchObject({
+      siteId: 'site-2',
+      nonce: pending.nonce,
+      reason: 'upload unfinished when the round closed (deadline)',
+    });
+    a.socket.disconnect();
+    b.socket.disconnect();
+    await c.stop();
+    // A quota smaller than one spool: every upload refused at begin, nothing written.
+    const small = await coordinator(['site-1'], { siteSpoolQuotaBytes: 16 });
+    const q = await rawSite(small.c.url, 'site-1');
+    await openRound(small.c);
+    const qplan = await q.nextPlan();
+    expect(await ask(q.socket, 'update:begin', updateFor(qplan, () => 0.001).begin)).toMatchObject({
+      ok: false,
+      code: 'quota',
+    });
+    q.socket.disconnect();
+  });
+});
+
+describe('files are created with their final mode', () => {
+  it('every state file is 0600 and every state directory 0700', async () => {
+    const { c, stateDir } = await coordinator(['site-1'], { minSites: 1, timeoutMs: 20_000 });
+    const raw = await rawSite(c.url, 'site-1');
+    const round = await openRound(c);
+    const plan = await raw.nextPlan();
+    expect(
+      await sendUpdate(
+        raw.socket,
+        plan,
+        updateFor(plan, () => 0.001),
+      ),
+    ).toEqual({ ok: true });
+    await c.next('round-closed', (m) => m.round === round);
+    raw.socket.disconnect();
+    const walk = (path: string): string[] =>
+      statSync(path).isDirectory() ? [path, ...readdirSync(path).flatMap((f) => walk(join(path, f)))] : [path];
+    const entries = walk(stateDir);
+    expect(entries.length).toBeGreaterThan(5);
+    for (const entry of entries) {
+      const mode = statSync(entry).mode & 0o777;
+      expect(`${entry} ${mode.toString(8)}`).toBe(`${entry} ${statSync(entry).isDirectory() ? '700' : '600'}`);
+    }
+    expect(verifyAuditChain(stateDir).entries).toBeGreaterThan(3);
+  });
+});
