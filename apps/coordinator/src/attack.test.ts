@@ -4,28 +4,33 @@
  * way it already held. Every case asserts the fixed behaviour and that the coordinator process is still
  * alive and serving afterwards. Every wait is bounded (attack-harness.ts).
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTabularModel, encodeModel, type SiteProcess } from '@fedcxr/federated';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  accuracy,
   ask,
   type CoordinatorProcess,
   exitOf,
+  freePort,
+  globalModel,
   httpCall,
   rawHttp,
   rawSite,
   readAudit,
   sendUpdate,
+  siteProcess,
   sleep,
   startCoordinatorProcess,
   updateFor,
   within,
   writeConfig,
+  writeSiteFiles,
 } from './attack-harness.js';
 import { verifyAuditChain } from './audit.js';
 import type { CoordinatorConfigInput } from './config.js';
-import { ADMIN_TOKEN, coordinatorConfig, MODEL, tempDir } from './testing.js';
+import { ADMIN_TOKEN, coordinatorConfig, MODEL, makeSiteData, newAgent, tempDir, trainerFor } from './testing.js';
 
 const dir = tempDir('fedcxr-attack-');
 const coordinators: CoordinatorProcess[] = [];
@@ -300,5 +305,171 @@ describe('files are created with their final mode', () => {
       expect(`${entry} ${mode.toString(8)}`).toBe(`${entry} ${statSync(entry).isDirectory() ? '700' : '600'}`);
     }
     expect(verifyAuditChain(stateDir).entries).toBeGreaterThan(3);
+  });
+});
+
+describe('one authenticated site cannot take the model over', () => {
+  it('a site claiming 1e9 examples with a delta of norm 50 moves validation accuracy by < 2 points', async () => {
+    const data = makeSiteData(3, 120);
+    const ids = data.sites.map((s) => s.id);
+    const { c, stateDir } = await coordinator(ids, { minSites: 3, timeoutMs: 30_000 });
+    const honest = await Promise.all(
+      data.sites.slice(0, 2).map(async (site) => siteProcess(site.id, await writeSiteFiles(dir.path, site, c.url))),
+    );
+    sites.push(...honest);
+    await Promise.all(honest.map((p) => p.ready));
+    // site-3 is honest for three rounds (it enrols with its true count), then turns.
+    const third = newAgent(c.url, data.sites[2]);
+    await third.start();
+    for (let r = 1; r <= 3; r++) {
+      const round = await openRound(c);
+      expect(await c.next('round-closed', (m) => m.round === round)).toMatchObject({ outcome: 'aggregated' });
+    }
+    const before = accuracy(globalModel(stateDir), data.test);
+    expect(before).toBeGreaterThan(0.6); // the federation learned something worth attacking
+    await third.stop();
+    const attacker = await rawSite(c.url, 'site-3');
+    const round = await openRound(c);
+    const plan = await attacker.nextPlan();
+    // All of the delta on the class biases, pushing every prediction to class 0: norm 50 (< normBound 1000).
+    const bias = plan.tensors.find((t) => t.shape.length === 1)!;
+    const a = 50 / Math.sqrt(1.5);
+    let offset = 0;
+    for (const t of plan.tensors) {
+      if (t.name === bias.name) break;
+      offset += t.shape.reduce((x, y) => x * y, 1);
+    }
+    const evil = updateFor(
+      plan,
+      (i) => (i === offset ? a : i > offset && i < offset + bias.shape[0] ? -a / 2 : 0),
+      1e9,
+    );
+    expect(await sendUpdate(attacker.socket, plan, evil)).toEqual({ ok: true });
+    expect(await c.next('round-closed', (m) => m.round === round)).toMatchObject({ outcome: 'aggregated' });
+    const after = accuracy(globalModel(stateDir), data.test);
+    expect(Math.abs(after - before), `accuracy ${before} → ${after}`).toBeLessThan(0.02);
+    // Audited: the weight was limited and the share capped, the update clipped (with its factor).
+    const audit = readAudit(stateDir);
+    const weights = audit.filter((e) => e.event === 'round_weights' && e.round === round)[0] as unknown as {
+      sites: Record<string, { claimed: number; weight: number; limited: boolean; share: number }>;
+    };
+    expect(weights.sites['site-3']).toMatchObject({ claimed: 1e9, limited: true });
+    expect(weights.sites['site-3'].weight).toBeLessThan(1000);
+    expect(weights.sites['site-3'].share).toBeLessThanOrEqual(0.5);
+    const clipped = audit.find((e) => e.event === 'update_clipped' && e.round === round);
+    expect(clipped).toMatchObject({ siteId: 'site-3', norm: expect.closeTo(50, 1) });
+    expect(clipped?.factor as number).toBeLessThan(0.05);
+    attacker.socket.disconnect();
+    for (const p of honest) p.kill();
+  });
+});
+
+describe('a resumed round keeps its plan', () => {
+  it('after a SIGKILL, the resumed round waits for every site of the plan, with the same deadline', async () => {
+    const data = makeSiteData(3, 60);
+    const ids = data.sites.map((s) => s.id);
+    const port = await freePort();
+    const { c, configPath, stateDir } = await coordinator(ids, { minSites: 1, timeoutMs: 60_000 }, { port });
+    const gates = new Map<string, () => void>();
+    const held = new Map<string, Promise<void>>();
+    for (const site of data.sites)
+      held.set(
+        site.id,
+        new Promise<void>((resolve) => {
+          gates.set(site.id, resolve);
+        }),
+      );
+    const training: Promise<void>[] = [];
+    const agents = data.sites.map((site) => {
+      const inner = trainerFor(site);
+      const agent = newAgent(c.url, site, {
+        trainer: {
+          train: async (global, plan, signal) => {
+            await held.get(site.id);
+            return inner.train(global, plan, signal);
+          },
+          evaluate: (global) => inner.evaluate(global),
+        },
+      });
+      training.push(new Promise((resolve) => agent.once('training', () => resolve())));
+      return agent;
+    });
+    for (const agent of agents) await agent.start();
+    const round = await openRound(c);
+    await within(Promise.all(training), 20_000, 'all sites training');
+    const deadline = (await httpCall(`${c.url}/api/status`, { headers: admin }).then((r) => JSON.parse(r.body))).round
+      .deadline as number;
+    c.child.kill('SIGKILL');
+    await c.exited;
+    const second = await startCoordinatorProcess(configPath);
+    coordinators.push(second);
+    const resumed = JSON.parse((await httpCall(`${second.url}/api/status`, { headers: admin })).body) as {
+      round: { number: number; open: boolean; deadline: number; participants: number };
+    };
+    expect(resumed.round).toMatchObject({ number: round, open: true, deadline, participants: 3 });
+    // The first site to finish no longer closes the round (it did: quorum 1, "everyone" = those back so far).
+    gates.get('site-1')!();
+    await second.next('update-accepted', (m) => m.siteId === 'site-1');
+    await sleep(500);
+    const waiting = JSON.parse((await httpCall(`${second.url}/api/status`, { headers: admin })).body) as {
+      round: { open: boolean; accepted: number };
+    };
+    expect(waiting.round).toMatchObject({ open: true, accepted: 1 });
+    gates.get('site-2')!();
+    gates.get('site-3')!();
+    const closed = await second.next('round-closed', (m) => m.round === round);
+    expect(closed).toMatchObject({ outcome: 'aggregated' });
+    const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as {
+      history: { round: number; sites: string[] }[];
+    };
+    expect(state.history.find((h) => h.round === round)?.sites.sort()).toEqual(ids);
+    for (const agent of agents) await agent.stop();
+  });
+});
+
+describe('site processes', () => {
+  it('secure aggregation with --rounds 1: every site stays for the unmasking, then exits 0', async () => {
+    const data = makeSiteData(3, 60);
+    const ids = data.sites.map((s) => s.id);
+    const { c } = await coordinator(ids, { minSites: 3, timeoutMs: 60_000, secureAggregation: true });
+    const procs = await Promise.all(
+      data.sites.map(async (site) => siteProcess(site.id, await writeSiteFiles(dir.path, site, c.url), { rounds: 1 })),
+    );
+    sites.push(...procs);
+    await Promise.all(procs.map((p) => p.ready));
+    const round = await openRound(c);
+    const closed = await c.next('round-closed', (m) => m.round === round, 90_000);
+    expect(closed.outcome, c.stderr()).toBe('aggregated');
+    const exits = await within(Promise.all(procs.map(exitOf)), 20_000, 'sites exit after their round');
+    expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);
+  });
+
+  it('a site started while the coordinator is down retries with back-off and joins; a bad token exits at once, saying so', async () => {
+    const data = makeSiteData(1, 60);
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const retry = { initialDelayMs: 100, maxDelayMs: 400 };
+    const early = siteProcess('site-1', await writeSiteFiles(dir.path, data.sites[0], url, { retry }));
+    sites.push(early);
+    await sleep(1500); // several refused connections meanwhile
+    expect(early.child.exitCode).toBeNull();
+    const { c } = await coordinator(['site-1'], { minSites: 1 }, { port });
+    await within(early.ready, 30_000, 'site joins once the coordinator is up');
+    expect(early.stderr()).toMatch(/cannot reach .*retrying/);
+    const round = await openRound(c);
+    expect(await c.next('round-closed', (m) => m.round === round)).toMatchObject({ outcome: 'aggregated' });
+    early.kill();
+    const badDir = join(dir.path, 'bad');
+    mkdirSync(badDir, { recursive: true });
+    const bad = siteProcess(
+      'site-1',
+      await writeSiteFiles(badDir, data.sites[0], url, { token: 'not-the-token-of-site-1', retry }),
+    );
+    sites.push(bad);
+    const started = Date.now();
+    const exit = await within(exitOf(bad), 20_000, 'bad token exit');
+    expect(exit.code).toBe(3);
+    expect(bad.stderr()).toMatch(/coordinator refused site-1: bad credentials/);
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 });
