@@ -4,9 +4,20 @@
  * way it already held. Every case asserts the fixed behaviour and that the coordinator process is still
  * alive and serving afterwards. Every wait is bounded (attack-harness.ts).
  */
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { createTabularModel, encodeModel, type SiteProcess } from '@fedcxr/federated';
+import { createTabularModel, encodeModel, generateDevCertificates, type SiteProcess } from '@fedcxr/federated';
+import { io } from 'socket.io-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   accuracy,
@@ -28,7 +39,7 @@ import {
   writeConfig,
   writeSiteFiles,
 } from './attack-harness.js';
-import { verifyAuditChain } from './audit.js';
+import { readLines, verifyAuditChain } from './audit.js';
 import type { CoordinatorConfigInput } from './config.js';
 import { ADMIN_TOKEN, coordinatorConfig, MODEL, makeSiteData, newAgent, tempDir, trainerFor } from './testing.js';
 
@@ -471,5 +482,219 @@ describe('site processes', () => {
     expect(exit.code).toBe(3);
     expect(bad.stderr()).toMatch(/coordinator refused site-1: bad credentials/);
     expect(Date.now() - started).toBeLessThan(15_000);
+  });
+});
+
+describe('a flood of refused attempts', () => {
+  it('is rate-limited and summarised per source; the log rotates with its chain; a huge log does not stop a start', async () => {
+    const { c, stateDir, configPath } = await coordinator(
+      ['site-1'],
+      { minSites: 1, timeoutMs: 20_000 },
+      { audit: { refusalIntervalMs: 1000, maxRefusalsPerInterval: 20, maxBytes: 4096 } },
+    );
+    let attempts = 0;
+    const started = Date.now();
+    // Bad site tokens, bad admin tokens, bad logins, from one client, for about 2.5 s.
+    while (Date.now() - started < 2500) {
+      attempts += 3;
+      await expect(rawSite(c.url, 'site-1', { token: 'wrong-token-wrong-token' })).rejects.toThrow(
+        /bad credentials|too many refused/,
+      );
+      expect(
+        (await httpCall(`${c.url}/api/rounds`, { method: 'POST', headers: { authorization: 'Bearer x' } })).status,
+      ).toBeGreaterThanOrEqual(401);
+      const login = await httpCall(`${c.url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'token=guess-guess-guess-guess',
+      });
+      expect([401, 429]).toContain(login.status);
+    }
+    expect(attempts).toBeGreaterThan(60);
+    // Over its budget, even the right token is refused until the interval ends; then it gets in.
+    await expect(rawSite(c.url, 'site-1')).rejects.toThrow(/too many refused attempts/);
+    await sleep(1100);
+    const site = await rawSite(c.url, 'site-1');
+    for (let r = 0; r < 2; r++) {
+      const round = await openRound(c);
+      const plan = await site.nextPlan();
+      expect(
+        await sendUpdate(
+          site.socket,
+          plan,
+          updateFor(plan, () => 0.001),
+        ),
+      ).toEqual({ ok: true });
+      await c.next('round-closed', (m) => m.round === round);
+    }
+    // The dashboard's audit view still shows real events.
+    const snapshot = JSON.parse((await httpCall(`${c.url}/api/status`, { headers: admin })).body) as {
+      audit: { event: string }[];
+    };
+    expect(snapshot.audit.map((e) => e.event)).toEqual(
+      expect.arrayContaining(['coordinator_started', 'update_accepted', 'round_aggregated']),
+    );
+    site.socket.disconnect();
+    await c.stop(); // flushes the last interval's summaries
+    const audit = readAudit(stateDir);
+    const refusalEvents = new Set(['auth_refused', 'admin_refused', 'login_refused', 'http_refused']);
+    const full = audit.filter((e) => refusalEvents.has(e.event));
+    const summaries = audit.filter((e) => e.event === 'refusals_summarised');
+    // Every refused attempt is counted (+1: the right token refused while over budget), in a handful of lines.
+    const counted = full.length + summaries.reduce((n, e) => n + (e.count as number), 0);
+    expect(counted).toBe(attempts + 1);
+    expect(full.length + summaries.length).toBeLessThanOrEqual(12);
+    expect(summaries.every((e) => e.source === '127.0.0.1')).toBe(true);
+    // Rotation: several files, one unbroken chain.
+    const chain = verifyAuditChain(stateDir);
+    expect(chain.files).toBeGreaterThan(1);
+    expect(chain.entries).toBe(audit.length);
+    // A 600 MB audit log (a sparse hole, then the real entries): the coordinator still starts, at once.
+    const current = join(stateDir, 'audit.jsonl');
+    const tail = readFileSync(current);
+    const fd = openSync(current, 'w');
+    ftruncateSync(fd, 600 * 1024 * 1024);
+    writeSync(fd, tail, 0, tail.length, 600 * 1024 * 1024);
+    closeSync(fd);
+    const t0 = Date.now();
+    const again = await startCoordinatorProcess(configPath, 30_000);
+    coordinators.push(again);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    const lastSeq = audit[audit.length - 1].seq;
+    // The huge file was rotated away at the first append; the new current file goes on with the chain's seq.
+    const restarted = [...readLines(current)].map((line) => JSON.parse(line) as { event: string; seq: number });
+    expect(restarted[0]).toMatchObject({ event: 'coordinator_started', seq: lastSeq + 1 });
+    await again.stop();
+  });
+});
+
+describe('the dashboard and the status API need a credential', () => {
+  it('login page, HttpOnly/Secure/SameSite=Strict cookie, viewers see no addresses, nonces or keys', async () => {
+    const certs = await generateDevCertificates({ outDir: join(dir.path, 'dash-certs') });
+    const ca = readFileSync(certs.ca, 'utf8');
+    const viewerToken = 'viewer-token-0123456789abcdef';
+    const { c, stateDir } = await coordinator(
+      ['site-1'],
+      { minSites: 1, timeoutMs: 20_000 },
+      { tls: { cert: certs.serverCert, key: certs.serverKey }, viewerToken },
+    );
+    expect(c.url).toMatch(/^https:/);
+    const get = (path: string, headers: Record<string, string> = {}) => httpCall(`${c.url}${path}`, { headers, ca });
+    expect(await get('/')).toMatchObject({ status: 303, headers: { location: '/login' } });
+    expect((await get('/login')).body).toMatch(/<form method="post" action="\/login">/);
+    expect((await get('/api/status')).status).toBe(401);
+    expect((await get('/api/status', { authorization: 'Bearer wrong-wrong-wrong-wrong' })).status).toBe(401);
+    // A round, so the audit holds an address-free but nonce- and hash-bearing entry.
+    const site = await rawSite(c.url, 'site-1', { ca });
+    const round = await openRound(c);
+    const plan = await site.nextPlan();
+    const update = updateFor(plan, () => 0.001);
+    expect(await sendUpdate(site.socket, plan, update)).toEqual({ ok: true });
+    await c.next('round-closed', (m) => m.round === round);
+    const adminView = (await get('/api/status', admin)).body;
+    expect(adminView).toContain(update.nonce);
+    const viewerView = (await get('/api/status', { authorization: `Bearer ${viewerToken}` })).body;
+    expect(JSON.parse(viewerView).round.number).toBe(round);
+    for (const secret of [update.nonce, '127.0.0.1', '"address"', '"source"', '"publicKey"', '"sha256"'])
+      expect(viewerView).not.toContain(secret);
+    const post = (body: string) =>
+      httpCall(`${c.url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+        ca,
+      });
+    expect((await post('token=not-a-token-at-all')).status).toBe(401);
+    const login = await post(`token=${viewerToken}`);
+    expect(login.status).toBe(303);
+    const cookie = String((login.headers['set-cookie'] as string[])[0]);
+    expect(cookie).toMatch(/^fedcxr_session=[0-9a-f]{64}; /);
+    for (const flag of ['HttpOnly', 'SameSite=Strict', 'Secure', 'Path=/']) expect(cookie).toContain(flag);
+    const session = cookie.split(';')[0];
+    expect((await get('/', { cookie: session })).status).toBe(200);
+    const viaCookie = (await get('/api/status', { cookie: session })).body;
+    expect(viaCookie).not.toContain(update.nonce);
+    // A session cookie is not the admin token: it cannot start a round.
+    expect((await httpCall(`${c.url}/api/rounds`, { method: 'POST', headers: { cookie: session }, ca })).status).toBe(
+      401,
+    );
+    // The live dashboard socket: refused without a session, redacted snapshots with a viewer's.
+    const refused = io(`${c.url}/dashboard`, { transports: ['websocket'], ca, reconnection: false });
+    await expect(
+      within(
+        new Promise<void>((resolve, reject) => {
+          refused.once('connect', () => resolve());
+          refused.once('connect_error', reject);
+        }),
+        5000,
+        'dashboard refusal',
+      ),
+    ).rejects.toThrow(/sign in/);
+    refused.close();
+    const live = io(`${c.url}/dashboard`, {
+      transports: ['websocket'],
+      ca,
+      reconnection: false,
+      extraHeaders: { cookie: session },
+    });
+    const snapshot = await within(
+      new Promise<unknown>((resolve) => live.once('snapshot', resolve)),
+      5000,
+      'dashboard snapshot',
+    );
+    live.close();
+    expect(JSON.stringify(snapshot)).not.toContain(update.nonce);
+    expect(readAudit(stateDir).some((e) => e.event === 'dashboard_login' && e.role === 'viewer')).toBe(true);
+    site.socket.disconnect();
+  });
+});
+
+describe('TLS failures are audited and named', () => {
+  it('a client certificate from another CA: the site exits at once naming the cause; the handshake failures are audited', async () => {
+    const certs = await generateDevCertificates({ outDir: join(dir.path, 'mtls'), sites: ['site-1'] });
+    const rogue = await generateDevCertificates({ outDir: join(dir.path, 'rogue'), sites: ['site-1'] });
+    const data = makeSiteData(1, 60);
+    const { c, stateDir, port } = await coordinator(
+      ['site-1'],
+      { minSites: 1 },
+      {
+        tls: { cert: certs.serverCert, key: certs.serverKey, clientCa: certs.ca },
+        audit: { refusalIntervalMs: 100 },
+      },
+    );
+    const rogueSite = rogue.sites[0];
+    const siteDir = join(dir.path, 'mtls-site');
+    mkdirSync(siteDir, { recursive: true });
+    const untrusted = siteProcess(
+      'site-1',
+      await writeSiteFiles(siteDir, data.sites[0], c.url, { ca: certs.ca, cert: rogueSite.cert, key: rogueSite.key }),
+    );
+    sites.push(untrusted);
+    const t0 = Date.now();
+    expect((await within(exitOf(untrusted), 15_000, 'untrusted certificate exit')).code).toBe(3);
+    expect(Date.now() - t0).toBeLessThan(10_000); // not socket.io's 20 s "timeout"
+    expect(untrusted.stderr()).toMatch(/certificate not trusted by the coordinator/);
+    await sleep(150);
+    // Plain TCP on the TLS port: a handshake failure, audited with its source and reason.
+    expect(await rawHttp(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')).toBe('closed');
+    await sleep(150);
+    // The site not trusting the coordinator's certificate says so, at once.
+    const noCa = siteProcess('site-1', await writeSiteFiles(siteDir, data.sites[0], c.url));
+    sites.push(noCa);
+    expect((await within(exitOf(noCa), 15_000, 'untrusted coordinator exit')).code).toBe(3);
+    expect(noCa.stderr()).toMatch(/coordinator's certificate is not trusted by this site/);
+    await sleep(150);
+    const audit = readAudit(stateDir);
+    expect(audit.find((e) => e.event === 'auth_refused')).toMatchObject({
+      source: '127.0.0.1',
+      siteId: 'site-1',
+      reason: expect.stringMatching(/client certificate not trusted by the coordinator/),
+    });
+    expect(audit.filter((e) => e.event === 'tls_refused').length).toBeGreaterThanOrEqual(1);
+    expect(audit.find((e) => e.event === 'tls_refused')).toMatchObject({
+      source: '127.0.0.1',
+      reason: expect.any(String),
+    });
+    expect(c.alive()).toBe(true);
   });
 });

@@ -41,6 +41,7 @@ export interface AuditOptions {
 
 const GENESIS = '0'.repeat(64);
 const TAIL_BLOCK = 64 * 1024;
+const TAIL_MAX = 16 * 1024 * 1024;
 /** Events of refused attempts: the dashboard shows them apart, so a flood cannot push real events out. */
 export const REFUSAL_EVENTS: ReadonlySet<string> = new Set([
   'auth_refused',
@@ -147,8 +148,10 @@ function readTail(path: string, count: number): { lines: string[]; size: number;
     const blocks: Buffer[] = [];
     let position = size;
     let newlines = 0;
-    while (position > 0 && newlines <= count) {
-      const length = Math.min(TAIL_BLOCK, position);
+    // Bounded: a log whose tail holds no complete lines (a zero-filled hole, one giant line) stops here.
+    const floor = Math.max(0, size - TAIL_MAX);
+    while (position > floor && newlines <= count) {
+      const length = Math.min(TAIL_BLOCK, position - floor);
       position -= length;
       const block = Buffer.alloc(length);
       readSync(fd, block, 0, length, position);
@@ -185,6 +188,8 @@ export function* readLines(path: string, blockBytes = 1 << 20): Generator<string
       position += read;
       const parts = (rest + block.subarray(0, read).toString('utf8')).split('\n');
       rest = parts.pop() ?? '';
+      if (rest.length > TAIL_MAX)
+        throw new FedcxrError('audit_corrupt', `audit log has a line longer than ${TAIL_MAX} bytes`, { file: path });
       for (const part of parts) if (part) yield part;
     }
     if (rest) yield rest;
