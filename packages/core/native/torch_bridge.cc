@@ -367,6 +367,15 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// shapeOf(handle) -> number[]: what every kernel needs to describe its output to tfjs.
+Napi::Value ShapeOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const at::Tensor& tensor = tensorAt(env, info[0]);
+  auto shape = Napi::Array::New(env, tensor.dim());
+  for (int64_t i = 0; i < tensor.dim(); i++) shape.Set(i, Napi::Number::New(env, static_cast<double>(tensor.size(i))));
+  return shape;
+}
+
 Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(liveTensors));
 }
@@ -420,6 +429,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
   exports.Set("toBuffer", Napi::Function::New(env, ToBuffer));
   exports.Set("free", Napi::Function::New(env, Free));
+  exports.Set("shapeOf", Napi::Function::New(env, ShapeOf));
   exports.Set("describe", Napi::Function::New(env, Describe));
   exports.Set("liveTensors", Napi::Function::New(env, LiveTensors));
   exports.Set("loadLibrary", Napi::Function::New(env, LoadLibrary));

@@ -1,7 +1,8 @@
 /**
  * The tensor engine: picks, initializes and reports the one tfjs backend every package computes on.
- * `auto` prefers, in order: libtensorflow (tfjs-node[-gpu], when the user installed it), WebGPU on a hardware
- * adapter, wasm (XNNPACK, threaded, with the training kernels of ./wasm-training-kernels.ts), plain cpu.
+ * `auto` prefers, in order: torch on CUDA, torch on the CPU (libtorch through ./torch, when its bridge is
+ * built), libtensorflow (tfjs-node[-gpu], when the user installed it), WebGPU on a hardware adapter, wasm
+ * (XNNPACK, threaded, with the training kernels of ./wasm-training-kernels.ts), plain cpu.
  */
 import os from 'node:os';
 import { parseConfig } from '../config.js';
@@ -16,7 +17,9 @@ import {
   probeOnnxRuntime,
   requestGpuAdapter,
 } from './optional-modules.js';
+import { fixCpuKernels } from './resize-tables.js';
 import { type BackendChoice, type BackendName, type EngineConfig, engineConfigSchema } from './schema.js';
+import { startTorchBackend } from './torch/index.js';
 import { loadWasmBackend } from './wasm.js';
 import { type RegisteredKernel, registerWasmTrainingKernels } from './wasm-training-kernels.js';
 
@@ -32,6 +35,10 @@ export interface EngineInfo {
   gpu?: GpuAdapterInfo;
   /** Native package that provides the tensorflow backend. */
   nativePackage?: string;
+  /** The torch backend's ATen device (`cpu`, `cuda`, `cuda:1`, …). */
+  device?: string;
+  /** The libtorch the torch backend runs on. */
+  libtorch?: { version: string; origin: string; cudaDevices: number; torchvision: string };
   /** Kernels the engine added to wasm so that training runs there. */
   wasmTrainingKernels?: RegisteredKernel[];
   tfjsVersion: string;
@@ -79,25 +86,31 @@ const WEBGPU_CANNOT_TRAIN =
  * For `training`, `auto` passes over webgpu (see WEBGPU_CANNOT_TRAIN).
  */
 export async function initEngine(config: EngineConfig = {}, purpose: EnginePurpose = 'inference'): Promise<EngineInfo> {
-  const { backend: requested, threads } = parseConfig(engineConfigSchema, config, 'engine');
+  const { backend: requested, threads, device } = parseConfig(engineConfigSchema, config, 'engine');
+  fixCpuKernels();
   const threadCount = threads ?? os.availableParallelism();
   const unfit = (name: BackendName) => purpose === 'training' && name === 'webgpu';
   if (
     active &&
     (active.requested === requested || active.backend === requested) &&
-    !(requested === 'auto' && unfit(active.backend))
+    !(requested === 'auto' && unfit(active.backend)) &&
+    (active.backend !== 'torch' || device === 'auto' || active.device === device)
   ) {
     if (currentBackend() !== active.backend) await tf.setBackend(active.backend);
+    if (active.backend === 'torch' && threads !== undefined && threads !== active.threads) {
+      const restarted = startTorchBackend({ device: active.device, threads });
+      if (restarted.ok) active = { ...active, threads: restarted.value.threads };
+    }
     return active;
   }
-  const order: BackendName[] = requested === 'auto' ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : [requested];
+  const order: BackendName[] = requested === 'auto' ? ['torch', 'tensorflow', 'webgpu', 'wasm', 'cpu'] : [requested];
   const passedOver: string[] = [];
   if (requested === 'auto' && purpose === 'training') {
     order.splice(order.indexOf('webgpu'), 1);
     passedOver.push(`webgpu: ${WEBGPU_CANNOT_TRAIN}`);
   }
   for (const name of order) {
-    const attempt = await attemptBackend(name, threadCount, requested === 'auto');
+    const attempt = await attemptBackend(name, threadCount, requested === 'auto', device);
     if (!attempt.ok) {
       if (requested !== 'auto') {
         throw new FedcxrError('backend_unavailable', `engine.backend "${name}" is unavailable: ${attempt.reason}`);
@@ -119,7 +132,7 @@ export async function initEngine(config: EngineConfig = {}, purpose: EnginePurpo
       backend: name,
       requested,
       reason: why,
-      threads: name === 'wasm' ? (attempt.extra?.threads ?? 1) : os.availableParallelism(),
+      threads: name === 'wasm' || name === 'torch' ? (attempt.extra?.threads ?? 1) : os.availableParallelism(),
       tfjsVersion: tf.version_core,
       ...attempt.extra,
     };
@@ -128,8 +141,29 @@ export async function initEngine(config: EngineConfig = {}, purpose: EnginePurpo
   throw new FedcxrError('backend_unavailable', `no tfjs backend could start: ${passedOver.join('; ')}`);
 }
 
-async function attemptBackend(name: BackendName, threads: number, auto: boolean): Promise<Attempt> {
+async function attemptBackend(name: BackendName, threads: number, auto: boolean, device = 'auto'): Promise<Attempt> {
   switch (name) {
+    case 'torch': {
+      const started = startTorchBackend({ device, threads });
+      if (!started.ok) return started;
+      const { value } = started;
+      return {
+        ok: true,
+        detail: `libtorch ${value.info.version} on ${value.device}${value.device === 'cpu' ? ` with ${value.threads} thread${value.threads === 1 ? '' : 's'}` : ''}`,
+        extra: {
+          device: value.device,
+          threads: value.threads,
+          libtorch: {
+            version: value.info.version,
+            origin: value.libtorch,
+            cudaDevices: value.info.cudaDevices,
+            torchvision: value.torchvision.loaded
+              ? value.torchvision.library
+              : `not loaded (${value.torchvision.reason})`,
+          },
+        },
+      };
+    }
     case 'tensorflow': {
       const native = await loadNativeBackend();
       if (!native.ok) return native;
@@ -187,6 +221,17 @@ export async function probeBackends(options: { threads?: number } = {}): Promise
   const backends: BackendProbe[] = [];
   const previous = currentBackend();
 
+  const torch = startTorchBackend({ device: 'auto', threads });
+  backends.push(
+    torch.ok
+      ? {
+          name: 'torch',
+          available: true,
+          reason: `libtorch ${torch.value.info.version} (${torch.value.libtorch}) on ${torch.value.device}; ${torch.value.info.cudaDevices} CUDA device(s); ${torch.value.threads} CPU thread(s); ${torch.value.kernels} kernels; torchvision ops ${torch.value.torchvision.loaded ? 'loaded' : `not loaded: ${torch.value.torchvision.reason}`}`,
+        }
+      : { name: 'torch', available: false, reason: torch.reason },
+  );
+
   const native = await loadNativeBackend();
   backends.push(
     native.ok
@@ -230,13 +275,15 @@ export async function probeBackends(options: { threads?: number } = {}): Promise
 
   const byName = new Map(backends.map((b) => [b.name, b]));
   const hardwareGpu = webgpu.ok && !webgpu.value.software;
-  const autoBackend: BackendName = byName.get('tensorflow')?.available
-    ? 'tensorflow'
-    : hardwareGpu
-      ? 'webgpu'
-      : byName.get('wasm')?.available
-        ? 'wasm'
-        : 'cpu';
+  const autoBackend: BackendName = byName.get('torch')?.available
+    ? 'torch'
+    : byName.get('tensorflow')?.available
+      ? 'tensorflow'
+      : hardwareGpu
+        ? 'webgpu'
+        : byName.get('wasm')?.available
+          ? 'wasm'
+          : 'cpu';
   return {
     node: process.versions.node,
     platform: process.platform,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** The tfjs backends the engine can run on; `auto` picks the fastest that works here. */
-export const backendNames = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const backendNames = ['torch', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof backendNames)[number];
 export type BackendChoice = BackendName | 'auto';
 
@@ -9,10 +9,17 @@ export type BackendChoice = BackendName | 'auto';
 export const engineConfigSchema = z
   .object({
     backend: z.enum(['auto', ...backendNames]).default('auto'),
-    /** Worker threads for the wasm backend (XNNPACK's pool); default: every core the OS offers. */
-    threads: z.number().int().min(1).max(64).optional(),
+    /**
+     * CPU threads: XNNPACK's pool on wasm, ATen's intra-op threads on torch; default: every core the OS offers.
+     */
+    threads: z.number().int().min(1).max(256).optional(),
+    /** The torch backend's device: `auto` (CUDA when libtorch sees a GPU, else the CPU), `cpu`, `cuda`, `cuda:N`. */
+    device: z
+      .string()
+      .regex(/^(auto|cpu|cuda(:\d+)?)$/, 'must be auto, cpu, cuda or cuda:N')
+      .default('auto'),
   })
   .strict()
-  .default({ backend: 'auto' });
+  .default({ backend: 'auto', device: 'auto' });
 
 export type EngineConfig = z.input<typeof engineConfigSchema>;

@@ -19,7 +19,9 @@
  *
  * NCHW data or dilated convolutions fall back to the cpu kernels as well.
  */
+
 import { type DataId, type KernelBackend, type KernelFunc, type NamedAttrMap, type TensorInfo, tf } from '../tf.js';
+import { fixCpuKernels } from './resize-tables.js';
 
 type Inputs = Record<string, TensorInfo> | TensorInfo[];
 
@@ -42,6 +44,7 @@ let registered: RegisteredKernel[] | undefined;
 /** Registers the kernels above for `wasm` (once per process). Returns what was registered, for doctor/tests. */
 export function registerWasmTrainingKernels(): RegisteredKernel[] {
   if (registered) return registered;
+  fixCpuKernels();
   const list: RegisteredKernel[] = [];
   const fast: Record<string, KernelFunc> = {
     Conv2DBackpropFilter: conv2dBackpropFilter as unknown as KernelFunc,
