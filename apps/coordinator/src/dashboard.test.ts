@@ -1,6 +1,6 @@
 /**
- * The dashboard in headless Chromium against a running simulation: the page loads (only from the
- * coordinator: no external request), lists the simulation's sites online, and its chart gains points as
+ * The dashboard in headless Chromium against a running simulation: after signing in at /login, the page
+ * loads (only from the coordinator: no external request), lists the simulation's sites online, and its chart gains points as
  * rounds complete, pushed live over socket.io.
  */
 import { join } from 'node:path';
@@ -63,7 +63,11 @@ describe('dashboard', () => {
       const coordinator = await started;
       mark('coordinator');
       origin = coordinator.url;
+      // The dashboard needs a credential: the page sends the browser to /login, which sets the session cookie.
       await page.goto(`${coordinator.url}/`);
+      expect(page.url()).toBe(`${coordinator.url}/login`);
+      await page.fill('input[name=token]', coordinator.config.adminToken);
+      await Promise.all([page.waitForURL(`${coordinator.url}/`), page.click('button[type=submit]')]);
       expect(await page.title()).toBe('fedcxr coordinator');
       const report = await simulation;
       mark('simulation done');
