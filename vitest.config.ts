@@ -4,6 +4,17 @@ import { defineConfig } from 'vitest/config';
 // Tests import sibling packages from source, so `npm test` needs no build first.
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
+// The torchvision parity suites, run a second time on the torch backend (same tests, same tolerances). They
+// skip, saying why, where the torch bridge is not built.
+const torchParity = [
+  'packages/models-frcnn/src/backbones/hashed-parity.test.ts',
+  'packages/models-frcnn/src/backbones/resnet.test.ts',
+  'packages/models-frcnn/src/backbones/swin.test.ts',
+  'packages/models-frcnn/src/detector/tiny-parity.test.ts',
+  'packages/models-frcnn/src/detector/resnet50-parity.test.ts',
+  'packages/models-frcnn/src/ops/roi-align.test.ts',
+];
+
 export default defineConfig({
   resolve: {
     alias: {
@@ -15,10 +26,19 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'tests/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: 'forks',
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'default',
+          include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'tests/**/*.test.ts'],
+        },
+      },
+      { extends: true, test: { name: 'torch', include: torchParity, env: { FEDCXR_TEST_BACKEND: 'torch' } } },
+    ],
   },
 });

@@ -16,4 +16,6 @@ export {
   type EngineConfig,
   engineConfigSchema,
 } from './schema.js';
+export { type LoadedTorch, loadTorch, type TorchInfo } from './torch/addon.js';
+export { CSR_MATMUL } from './torch/kernels/sparse.js';
 export type { RegisteredKernel } from './wasm-training-kernels.js';

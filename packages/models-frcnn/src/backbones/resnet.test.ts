@@ -4,12 +4,14 @@ import { readPth } from '../weights/pth.js';
 import './index.js';
 import { compareGradients, compareWithFixture, readBackboneFixture, weightsChecksum } from './parity.js';
 import type { ResNetFpnBackbone } from './resnet.js';
-import { cachedCheckpoints, useFastestBackend } from './testing.js';
+import { cachedCheckpoints, parityBackendMissing, useFastestBackend } from './testing.js';
 
 const TOLERANCE = 1e-4;
 let backend = '';
+const missingBackend = parityBackendMissing();
+if (missingBackend) console.warn(`backbone parity skipped: ${missingBackend}`);
 beforeAll(async () => {
-  backend = await useFastestBackend();
+  if (!missingBackend) backend = await useFastestBackend();
 });
 
 const checkpoints = cachedCheckpoints(['resnet18_fpn', 'resnet50_fpn', 'resnet101_fpn']);
@@ -17,7 +19,7 @@ for (const arch of ['resnet18_fpn', 'resnet50_fpn', 'resnet101_fpn']) {
   const checkpoint = checkpoints[arch];
   const skip = checkpoint.path ? undefined : checkpoint.reason;
   if (skip) console.log(`${arch} parity skipped: ${skip}`);
-  describe.skipIf(Boolean(skip))(`${arch} matches torchvision's resnet_fpn_backbone`, () => {
+  describe.skipIf(Boolean(missingBackend) || Boolean(skip))(`${arch} matches torchvision's resnet_fpn_backbone`, () => {
     it(`feature maps within ${TOLERANCE} (relative) of torchvision's`, async () => {
       const fixture = readBackboneFixture(arch);
       const weights = await readPth(checkpoint.path!);
@@ -49,7 +51,7 @@ for (const arch of ['resnet18_fpn', 'resnet50_fpn', 'resnet101_fpn']) {
   });
 }
 
-describe('ResNet-FPN structure', () => {
+describe.skipIf(Boolean(missingBackend))('ResNet-FPN structure', () => {
   it('has torchvision keys, shapes and trainable_layers semantics', () => {
     const backbone = backbones.build('resnet50_fpn', { trainableLayers: 2, randomInit: false }) as ResNetFpnBackbone;
     const vars = backbone.variables();
@@ -86,7 +88,7 @@ describe('ResNet-FPN structure', () => {
 });
 
 const gradientCheckpoint = checkpoints.resnet18_fpn;
-describe.skipIf(!gradientCheckpoint.path)('resnet18_fpn gradients', () => {
+describe.skipIf(Boolean(missingBackend) || !gradientCheckpoint.path)('resnet18_fpn gradients', () => {
   it(`match torch autograd within ${TOLERANCE} (relative) through FrozenBN, residuals and the FPN`, async () => {
     const fixture = readBackboneFixture('resnet18_fpn');
     const backbone = backbones.build('resnet18_fpn', { randomInit: false });

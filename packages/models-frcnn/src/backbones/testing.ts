@@ -6,14 +6,32 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { initEngine, tf } from '@fedcxr/core';
+import { type BackendName, initEngine, loadTorch, tf } from '@fedcxr/core';
 
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 export const backboneCache = `${repoRoot}.cache/reference/backbones`;
 export const backboneFixtures = `${repoRoot}tools/reference/fixtures/backbones`;
 
-/** wasm (XNNPACK, with core's training kernels) through core's initEngine, else cpu. */
+/**
+ * The backend the parity suites run on: wasm by default; vitest's `torch` project (vitest.config.ts) runs the
+ * same suites, same tolerances, with FEDCXR_TEST_BACKEND=torch.
+ */
+export const parityBackend = (process.env.FEDCXR_TEST_BACKEND ?? 'wasm') as BackendName;
+
+/** Why the parity backend cannot run here (the suites skip, saying so), or null. */
+export function parityBackendMissing(): string | null {
+  if (parityBackend !== 'torch') return null;
+  const loaded = loadTorch();
+  return loaded.ok ? null : `torch backend unavailable: ${loaded.reason}`;
+}
+
+/** The parity backend through core's initEngine (wasm: XNNPACK with core's training kernels; else cpu). */
 export async function useFastestBackend(): Promise<string> {
+  if (parityBackend !== 'wasm') {
+    await initEngine({ backend: parityBackend, device: 'cpu' });
+    await tf.ready();
+    return tf.getBackend();
+  }
   try {
     await initEngine({ backend: 'wasm' });
   } catch {

@@ -7,9 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Detector, detectors, initEngine, type NamedTensors, readSafetensors, tf } from '@fedcxr/core';
+import { type Detector, detectors, type NamedTensors, readSafetensors, tf } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../backbones/index.js';
+import { parityBackend, parityBackendMissing, useFastestBackend } from '../backbones/testing.js';
 import { readPth } from '../weights/pth.js';
 import { registerFasterRcnn } from './faster-rcnn.js';
 import { parityImages, parityLosses, reversedPermutation } from './parity.js';
@@ -31,54 +32,57 @@ function ensureCheckpoint(): string | null {
   }
 }
 
-const missing = ensureCheckpoint();
+const missing = parityBackendMissing() ?? ensureCheckpoint();
 if (missing) console.warn(`skipping the ResNet-50-FPN Faster R-CNN parity test: ${missing}`);
 
-describe.skipIf(missing !== null)('fasterrcnn_resnet50_fpn against torchvision (random weights, .pth import)', () => {
-  // Set up in beforeAll: a skipped suite's body still runs to collect its tests.
-  let model: Detector;
-  let tensors: NamedTensors;
-  let images: ReturnType<typeof parityImages>;
-  beforeAll(async () => {
-    await initEngine({ backend: 'wasm' });
-    registerFasterRcnn();
-    ({ tensors } = await readSafetensors(EXPECTED));
-    images = parityImages(tensors);
-    model = detectors.build('faster_rcnn', {
-      backbone: 'resnet50_fpn',
-      numClasses: 3,
-      minSize: 256,
-      maxSize: 320,
-      permutation: reversedPermutation,
-      backboneOptions: { randomInit: false },
-    });
-    model.setWeights(await readPth(CHECKPOINT));
-  }, 300_000);
+describe.skipIf(missing !== null)(
+  `fasterrcnn_resnet50_fpn against torchvision (random weights, .pth import, ${parityBackend})`,
+  () => {
+    // Set up in beforeAll: a skipped suite's body still runs to collect its tests.
+    let model: Detector;
+    let tensors: NamedTensors;
+    let images: ReturnType<typeof parityImages>;
+    beforeAll(async () => {
+      await useFastestBackend();
+      registerFasterRcnn();
+      ({ tensors } = await readSafetensors(EXPECTED));
+      images = parityImages(tensors);
+      model = detectors.build('faster_rcnn', {
+        backbone: 'resnet50_fpn',
+        numClasses: 3,
+        minSize: 256,
+        maxSize: 320,
+        permutation: reversedPermutation,
+        backboneOptions: { randomInit: false },
+      });
+      model.setWeights(await readPth(CHECKPOINT));
+    }, 300_000);
 
-  it('detections in original pixels: same order and labels, boxes within 0.01 px, scores within 1e-4', async () => {
-    const detections = await model.predict(images.map((p) => p.image));
-    images.forEach((expected, i) => {
-      expect(detections[i].length).toBe(expected.scores.length);
-      detections[i].forEach((d, k) => {
-        expect(d.label, `image ${i} detection ${k}`).toBe(expected.labels[k]);
-        expect(Math.abs(d.score - expected.scores[k])).toBeLessThan(1e-4);
-        for (let c = 0; c < 4; c++) expect(Math.abs(d.box[c] - expected.boxes[k * 4 + c])).toBeLessThan(0.01);
+    it('detections in original pixels: same order and labels, boxes within 0.01 px, scores within 1e-4', async () => {
+      const detections = await model.predict(images.map((p) => p.image));
+      images.forEach((expected, i) => {
+        expect(detections[i].length).toBe(expected.scores.length);
+        detections[i].forEach((d, k) => {
+          expect(d.label, `image ${i} detection ${k}`).toBe(expected.labels[k]);
+          expect(Math.abs(d.score - expected.scores[k])).toBeLessThan(1e-4);
+          for (let c = 0; c < 4; c++) expect(Math.abs(d.box[c] - expected.boxes[k * 4 + c])).toBeLessThan(0.01);
+        });
       });
     });
-  });
 
-  it('training losses for a fixed batch with deterministic sampling within 1e-4', () => {
-    const expected = parityLosses(tensors);
-    const losses = tf.tidy(() => {
-      const out = model.losses(
-        images.map((p) => p.image),
-        images.map((p) => p.target),
-      );
-      return Object.fromEntries(Object.entries(out).map(([name, loss]) => [name, loss.dataSync()[0]]));
+    it('training losses for a fixed batch with deterministic sampling within 1e-4', () => {
+      const expected = parityLosses(tensors);
+      const losses = tf.tidy(() => {
+        const out = model.losses(
+          images.map((p) => p.image),
+          images.map((p) => p.target),
+        );
+        return Object.fromEntries(Object.entries(out).map(([name, loss]) => [name, loss.dataSync()[0]]));
+      });
+      expect(Object.keys(losses).sort()).toEqual(Object.keys(expected).sort());
+      for (const [name, value] of Object.entries(losses)) {
+        expect(Math.abs(value - expected[name]), `${name}: ${value} vs ${expected[name]}`).toBeLessThan(1e-4);
+      }
     });
-    expect(Object.keys(losses).sort()).toEqual(Object.keys(expected).sort());
-    for (const [name, value] of Object.entries(losses)) {
-      expect(Math.abs(value - expected[name]), `${name}: ${value} vs ${expected[name]}`).toBeLessThan(1e-4);
-    }
-  });
-});
+  },
+);

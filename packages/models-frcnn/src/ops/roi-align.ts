@@ -6,8 +6,12 @@
  * host in float32 exactly as the kernel does; the forward pass sums the four neighbours of every sample
  * with those weights, and the backward pass scatters the output gradient back with the same weights
  * (tf.customGrad), both over typed arrays on the host.
+ *
+ * On a backend whose tensors live on a device (torch), the same weights form a sparse matrix (CSR) and both
+ * passes are one sparse × dense product each (core's CSR_MATMUL kernel): the feature maps never leave the
+ * device, only the sample plan (which the boxes alone decide) is made on the host.
  */
-import { tf } from '@fedcxr/core';
+import { CSR_MATMUL, tf } from '@fedcxr/core';
 
 const f = Math.fround;
 
@@ -60,6 +64,9 @@ function pooledFromLevels(
   if (numRois === 0) return tf.zeros([0, out, out, channels]);
   const plans = maps.map((map, l) => planSamples(roisPerLevel[l], map.shape[1], map.shape[2], optionsPerLevel[l]));
   const binsPerRoi = out * out;
+  if (tf.getKernel(CSR_MATMUL, tf.getBackend())) {
+    return pooledOnDevice(maps, plans, targetsPerLevel, numRois, binsPerRoi, out, channels);
+  }
   const run = tf.customGrad(((...inputs: tf.Tensor[]) => {
     const pooled = new Float32Array(numRois * binsPerRoi * channels);
     plans.forEach((plan, l) => {
@@ -82,6 +89,118 @@ function pooledFromLevels(
     return { value, gradFunc };
   }) as Parameters<typeof tf.customGrad>[0]);
   return run(...maps) as tf.Tensor4D;
+}
+
+/** A sparse matrix in compressed-row form. */
+interface Csr {
+  rowOffsets: Int32Array;
+  columns: Int32Array;
+  values: Float32Array;
+}
+
+/**
+ * The pooling as one sparse product: output row (RoI, bin) = Σ weight · feature row, over the rows of every
+ * level stacked into one [Σ N·H·W, C] matrix; the gradient is the transposed matrix times dy.
+ */
+function pooledOnDevice(
+  maps: readonly tf.Tensor4D[],
+  plans: readonly SamplePlan[],
+  targetsPerLevel: readonly Int32Array[],
+  numRois: number,
+  binsPerRoi: number,
+  out: number,
+  channels: number,
+): tf.Tensor4D {
+  const levelRows = maps.map((map) => map.shape[0] * map.shape[1] * map.shape[2]);
+  const rowBase = levelRows.map((_, l) => levelRows.slice(0, l).reduce((a, b) => a + b, 0));
+  const totalRows = levelRows.reduce((a, b) => a + b, 0);
+  const outputRows = numRois * binsPerRoi;
+  const counts = new Int32Array(outputRows + 1);
+  const visit = (emit: (row: number, column: number, weight: number) => void) => {
+    plans.forEach((plan, l) => {
+      const { indices, weights, entriesPerBin } = plan;
+      targetsPerLevel[l].forEach((target, r) => {
+        for (let b = 0; b < binsPerRoi; b++) {
+          const row = target * binsPerRoi + b;
+          const first = (r * binsPerRoi + b) * entriesPerBin;
+          for (let e = first; e < first + entriesPerBin; e++) {
+            if (weights[e] !== 0) emit(row, rowBase[l] + indices[e], weights[e]);
+          }
+        }
+      });
+    });
+  };
+  visit((row) => {
+    counts[row + 1]++;
+  });
+  const forward = compress(counts, (place) => visit(place));
+  let backward: Csr | undefined;
+  const transposed = (): Csr => {
+    const columnCounts = new Int32Array(totalRows + 1);
+    for (const column of forward.columns) columnCounts[column + 1]++;
+    return compress(columnCounts, (place) => {
+      for (let row = 0; row < outputRows; row++) {
+        for (let e = forward.rowOffsets[row]; e < forward.rowOffsets[row + 1]; e++) {
+          place(forward.columns[e], row, forward.values[e]);
+        }
+      }
+    });
+  };
+  const product = (matrix: Csr, dense: tf.Tensor2D): tf.Tensor2D =>
+    tf.tidy(
+      () =>
+        tf.engine().runKernel(CSR_MATMUL, {
+          rowOffsets: tf.tensor1d(matrix.rowOffsets, 'int32'),
+          columns: tf.tensor1d(matrix.columns, 'int32'),
+          values: tf.tensor1d(matrix.values, 'float32'),
+          dense,
+        }) as tf.Tensor2D,
+    );
+  const run = tf.customGrad(((...args: tf.Tensor[]) => {
+    const inputs = args.slice(0, maps.length);
+    const stacked = tf.tidy(() =>
+      tf.concat(
+        inputs.map((m, l) => tf.reshape(m, [levelRows[l], channels])),
+        0,
+      ),
+    ) as tf.Tensor2D;
+    const pooled = product(forward, stacked);
+    stacked.dispose();
+    const value = tf.reshape(pooled, [numRois, out, out, channels]);
+    pooled.dispose();
+    const gradFunc = (dy: tf.Tensor) => {
+      backward ??= transposed();
+      const grads = product(backward, tf.reshape(dy, [outputRows, channels]) as tf.Tensor2D);
+      const parts = tf.split(grads, levelRows, 0);
+      grads.dispose();
+      return parts.map((part, l) => {
+        const shaped = tf.reshape(part, maps[l].shape);
+        part.dispose();
+        return shaped;
+      });
+    };
+    return { value, gradFunc };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return run(...maps) as tf.Tensor4D;
+}
+
+/** Builds a CSR matrix from per-row counts (shifted by one) and a pass that places every entry. */
+function compress(
+  shiftedCounts: Int32Array,
+  fill: (place: (row: number, column: number, weight: number) => void) => void,
+): Csr {
+  const rowOffsets = shiftedCounts;
+  for (let i = 1; i < rowOffsets.length; i++) rowOffsets[i] += rowOffsets[i - 1];
+  const nnz = rowOffsets[rowOffsets.length - 1];
+  const columns = new Int32Array(nnz);
+  const values = new Float32Array(nnz);
+  const cursor = rowOffsets.slice(0, -1);
+  fill((row, column, weight) => {
+    const at = cursor[row]++;
+    columns[at] = column;
+    values[at] = weight;
+  });
+  return { rowOffsets, columns, values };
 }
 
 /** Calls visit(output offset, source offset, weight) for every non-zero sample entry of a plan. */

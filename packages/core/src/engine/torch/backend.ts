@@ -63,10 +63,20 @@ export class TorchBackend extends tf.KernelBackend {
 
   // ------------------------------------------------------------------------------------------ tensor storage
 
+  /** A tensor's data; one made on another backend is moved here first (tfjs' DataMover contract). */
+  private dataOf(dataId: DataId): TorchData {
+    let data = this.store.get(dataId);
+    if (!data) {
+      tf.engine().moveData(this, dataId);
+      data = this.store.get(dataId);
+    }
+    if (!data) throw new Error('torch backend: tensor data is not on this backend (disposed?)');
+    return data;
+  }
+
   /** The handle of a tfjs tensor's data, uploading host values on first use. */
   handle(info: TensorInfo): TorchHandle {
-    const data = this.store.get(info.dataId);
-    if (!data) throw new Error('torch backend: tensor data is not on this backend (disposed?)');
+    const data = this.dataOf(info.dataId);
     if (data.handle === null) {
       const dtype = torchDtype[data.dtype];
       if (!dtype) throw new Error(`torch backend: ${data.dtype} tensors cannot be used in kernels`);
@@ -114,8 +124,7 @@ export class TorchBackend extends tf.KernelBackend {
   }
 
   override readSync(dataId: DataId): BackendValues {
-    const data = this.store.get(dataId);
-    if (!data) throw new Error('torch backend: reading a disposed tensor');
+    const data = this.dataOf(dataId);
     if (data.values === null) {
       if (data.handle === null) throw new Error('torch backend: tensor has neither values nor a handle');
       data.values = fromTorch(this.torch.toBuffer(data.handle), data.dtype);

@@ -338,7 +338,11 @@ suite('torch backend kernels match tfjs cpu', () => {
         ),
       );
       expect(torch.map((t) => t.shape)).toEqual(reference.map((t) => t.shape));
-      torch.forEach((t, i) => t.values.forEach((v, j) => expect(v).toBeCloseTo(reference[i].values[j], 4)));
+      torch.forEach((t, i) => {
+        t.values.forEach((v, j) => {
+          expect(v).toBeCloseTo(reference[i].values[j], 4);
+        });
+      });
     }
   });
 
@@ -402,7 +406,9 @@ suite('torch backend kernels match tfjs cpu', () => {
             const got = await runOn(backend, gradients(kernel, images));
             got.forEach((t, i) => {
               expect(t.shape).toEqual(expected[i].shape);
-              t.values.forEach((v, j) => expect(v).toBeCloseTo(expected[i].values[j], 3));
+              t.values.forEach((v, j) => {
+                expect(v).toBeCloseTo(expected[i].values[j], 3);
+              });
             });
           }
         }
@@ -441,7 +447,9 @@ suite('torch backend kernels match tfjs cpu', () => {
     }) as tf.Tensor;
     expect(out.shape).toEqual([3, 3]);
     const got = out.arraySync() as number[][];
-    got.flat().forEach((v, i) => expect(v).toBeCloseTo(expected.flat()[i], 6));
+    got.flat().forEach((v, i) => {
+      expect(v).toBeCloseTo(expected.flat()[i], 6);
+    });
   });
 
   it('an unregistered kernel is an error naming it, never a silent fallback', async () => {

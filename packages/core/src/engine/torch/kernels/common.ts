@@ -69,8 +69,8 @@ export function asDtype(backend: TorchBackend, handle: TorchHandle, dtype: DataT
 }
 
 /** Normalizes tfjs axes (negative, single or list) against a rank. */
-export function axesOf(axis: number | number[] | undefined, rank: number): number[] {
-  const list = axis === undefined ? [...Array(rank).keys()] : Array.isArray(axis) ? axis : [axis];
+export function axesOf(axis: number | number[] | undefined | null, rank: number): number[] {
+  const list = axis === undefined || axis === null ? [...Array(rank).keys()] : Array.isArray(axis) ? axis : [axis];
   return list.map((a) => (a < 0 ? a + rank : a));
 }
 

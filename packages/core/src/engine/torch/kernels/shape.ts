@@ -7,7 +7,6 @@ import { asDtype, axesOf, input, type Scratch, torchKernel } from './common.js';
 
 /** Narrows `handle` to [begin, begin + size) on every axis where that is not the whole axis (views). */
 function sliceView(
-  b: TorchBackend,
   s: Scratch,
   handle: TorchHandle,
   shape: readonly number[],
@@ -54,7 +53,7 @@ export const shapeKernels: KernelConfig[] = [
       attrs.begin as number[],
       attrs.size as number[],
     );
-    const view = sliceView(b, s, b.handle(x), x.shape, begin, size);
+    const view = sliceView(s, b.handle(x), x.shape, begin, size);
     return b.output(b.alias(view), x.dtype);
   }),
   torchKernel('StridedSlice', (b, inputs, attrs, s) => {
