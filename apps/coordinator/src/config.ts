@@ -27,7 +27,9 @@ export const coordinatorConfigSchema = z.strictObject({
         .min(4096)
         .default(64 * 1024 * 1024),
       refusalIntervalMs: z.number().int().min(100).default(60_000),
+      /** Refusals per source and interval before its further refusals are answered only after tarpitMs. */
       maxRefusalsPerInterval: z.number().int().min(1).default(20),
+      tarpitMs: z.number().int().min(0).default(1000),
       maxSources: z.number().int().min(1).default(10_000),
     })
     .prefault({}),

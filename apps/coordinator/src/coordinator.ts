@@ -338,12 +338,11 @@ export class Coordinator extends EventEmitter {
     const dashboard = this.io.of('/dashboard');
     dashboard.use((socket, next) => {
       const source = socket.handshake.address;
-      if (this.refusals.limited(source)) return next(refusal('too many refused attempts'));
       const role = this.access.sessionRole(socket.handshake.headers.cookie);
-      if (!role) {
-        this.refusals.refuse('dashboard_refused', source, { reason: 'no valid session' });
-        return next(refusal('sign in at /login'));
-      }
+      if (!role)
+        return this.tarpit(source, 'dashboard_refused', { reason: 'no valid session' }, () =>
+          next(refusal('sign in at /login')),
+        );
       socket.data.role = role;
       next();
     });
@@ -1084,17 +1083,10 @@ export class Coordinator extends EventEmitter {
 
   private authenticate(socket: Socket, next: (error?: Error) => void): void {
     const source = socket.handshake.address;
-    if (this.refusals.limited(source)) {
-      // Over its refusal budget: refused before any work, counted in the source's summary.
-      this.refusals.refuse('auth_refused', source, { reason: 'too many refused attempts' });
-      next(refusal('too many refused attempts from this address; try again later'));
-      return;
-    }
     const parsed = siteAuthSchema.safeParse(socket.handshake.auth);
     const refuse = (reason: string, siteId?: string) => {
-      this.refusals.refuse('auth_refused', source, { siteId: siteId ?? null, reason });
+      this.tarpit(source, 'auth_refused', { siteId: siteId ?? null, reason }, () => next(refusal(reason)));
       this.changed();
-      next(refusal(reason));
     };
     if (!parsed.success) {
       refuse('malformed handshake or protocol version');
@@ -1467,6 +1459,34 @@ export class Coordinator extends EventEmitter {
 
   // ------------------------------------------------------------------------------------------ http + dashboard
 
+  /**
+   * Refuses an attempt: audited (summarised per source, refusals.ts), answered at once, or, when the source is
+   * over its refusal budget for the interval, answered only after `audit.tarpitMs` (with `limited` if given).
+   * A refused client thus gets at most one answer per tarpit delay per connection, while the right credential
+   * from the same address (a hospital behind the attacker's NAT) still gets in at once.
+   */
+  private tarpit(
+    source: string | undefined,
+    event: string,
+    fields: Record<string, unknown>,
+    answer: () => void,
+    limited: () => void = answer,
+  ): void {
+    const over = this.refusals.limited(source);
+    this.refusals.refuse(event, source, over ? { ...fields, limited: true } : fields);
+    if (!over) {
+      answer();
+      return;
+    }
+    setTimeout(() => {
+      try {
+        limited();
+      } catch {
+        // the client has gone
+      }
+    }, this.config.audit.tarpitMs).unref();
+  }
+
   /** What the dashboard and /api/status show; a viewer's copy has no addresses, nonces, hashes or keys. */
   snapshot(role: Role = 'admin'): DashboardSnapshot {
     const open = this.open;
@@ -1538,12 +1558,13 @@ export class Coordinator extends EventEmitter {
       return error(400, 'bad_request', 'unparsable request target');
     }
     const path = url.pathname;
-    if (this.refusals.limited(source)) {
-      this.refusals.refuse('http_refused', source, { reason: 'rate limited', path: path.slice(0, 100) });
-      return send(429, { error: { code: 'rate_limited', message: 'too many refused attempts' } }, 'application/json', {
-        'retry-after': String(Math.ceil(this.config.audit.refusalIntervalMs / 1000)),
-      });
-    }
+    /** A refused credential: audited per source; a source over its budget waits, then gets a 429. */
+    const deny = (event: string, reason: string, answer: () => void) =>
+      this.tarpit(source, event, { path: path.slice(0, 100), reason }, answer, () =>
+        send(429, { error: { code: 'rate_limited', message: 'too many refused attempts' } }, 'application/json', {
+          'retry-after': String(Math.ceil(this.config.audit.refusalIntervalMs / 1000)),
+        }),
+      );
     try {
       if (path === '/login') {
         if (req.method === 'GET') return send(200, loginPage(), 'text/html; charset=utf-8');
@@ -1551,10 +1572,10 @@ export class Coordinator extends EventEmitter {
           const body = await readBody(req, 4096);
           const token = new URLSearchParams(body).get('token') ?? '';
           const role = this.access.tokenRole(token);
-          if (!role) {
-            this.refusals.refuse('login_refused', source, { reason: 'bad token' });
-            return send(401, loginPage('That token is not valid.'), 'text/html; charset=utf-8');
-          }
+          if (!role)
+            return deny('login_refused', 'bad token', () =>
+              send(401, loginPage('That token is not valid.'), 'text/html; charset=utf-8'),
+            );
           this.audit.append('dashboard_login', { role, address: normalizeAddress(source) });
           return send(303, '', 'text/plain', { location: '/', 'set-cookie': this.access.login(role, secure) });
         }
@@ -1571,19 +1592,17 @@ export class Coordinator extends EventEmitter {
       }
       if (req.method === 'GET' && path === '/api/status') {
         const role = this.access.requestRole(req.headers);
-        if (!role) {
-          this.refusals.refuse('admin_refused', source, { path, reason: 'no credential' });
-          return error(401, 'unauthorized', 'admin or viewer token required');
-        }
+        if (!role)
+          return deny('admin_refused', 'no valid credential', () =>
+            error(401, 'unauthorized', 'admin or viewer token required'),
+          );
         return send(200, this.snapshot(role));
       }
       if (path.startsWith('/api/')) {
         const header = req.headers.authorization ?? '';
         const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-        if (this.access.tokenRole(token) !== 'admin') {
-          this.refusals.refuse('admin_refused', source, { path: path.slice(0, 100), reason: 'not the admin token' });
-          return error(401, 'unauthorized', 'admin token required');
-        }
+        if (this.access.tokenRole(token) !== 'admin')
+          return deny('admin_refused', 'not the admin token', () => error(401, 'unauthorized', 'admin token required'));
         if (req.method === 'POST' && path === '/api/rounds') {
           const round = await this.startRound();
           this.audit.append('admin_round_start', { round });

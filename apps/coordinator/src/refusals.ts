@@ -4,13 +4,14 @@
  * is audited in full at once, the rest of that interval's refusals from it become ONE `refusals_summarised`
  * entry with their count (per event and reason) when the interval ends. So a flood from one client writes
  * at most two audit lines per interval, whatever its rate. A source past `maxPerInterval` refusals is
- * `limited`: the coordinator refuses it before doing any work (no token hashing, no TLS verification).
+ * `limited`: the coordinator answers its further refusals only after a delay (a tarpit), so a client gets at
+ * most one refusal per delay and connection; the right credential from the same address still gets in.
  */
 import type { AuditLog } from './audit.js';
 
 export interface RefusalOptions {
   intervalMs: number;
-  /** Refusals per source and interval after which the source is refused outright until the interval ends. */
+  /** Refusals per source and interval after which its refusals are slowed down until the interval ends. */
   maxPerInterval: number;
   /** Sources tracked at once; refusals from further sources are counted under `*`. */
   maxSources: number;
