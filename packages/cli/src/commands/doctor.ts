@@ -37,6 +37,11 @@ export function formatProbe(probe: EngineProbe): string {
     `GPU adapter  ${probe.gpu ? `${adapterName(probe.gpu)}${probe.gpu.software ? ' (software rasterizer)' : ''}` : 'none'}`,
     `auto         ${probe.auto.backend}: ${probe.auto.reason}`,
   ];
+  if (probe.torch.available) {
+    lines.push(
+      `torch        libtorch ${probe.torch.libtorchVersion} (${probe.torch.libtorch}); device ${probe.torch.device}, ${probe.torch.cudaDevices} CUDA device(s), ${probe.torch.threads} CPU thread(s); torchvision ops ${probe.torch.torchvision}`,
+    );
+  } else lines.push(`torch        unavailable: ${probe.torch.reason}`);
   const ort = probe.onnxruntime;
   if (ort.available) {
     const providers = ort.providers ?? [];

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { FedcxrError } from '../errors.js';
 import { tf } from '../tf.js';
-import { engineConfigSchema, initEngine, probeBackends } from './index.js';
+import { engineConfigSchema, initEngine, loadTorch, probeBackends } from './index.js';
 
 const require = createRequire(import.meta.url);
 function installed(name: string): boolean {
@@ -17,8 +17,16 @@ function installed(name: string): boolean {
 
 describe('engine', () => {
   it('the config schema defaults to auto and names a bad field', () => {
-    expect(engineConfigSchema.parse(undefined)).toEqual({ backend: 'auto' });
-    expect(engineConfigSchema.parse({ backend: 'wasm', threads: 2 })).toEqual({ backend: 'wasm', threads: 2 });
+    expect(engineConfigSchema.parse(undefined)).toEqual({ backend: 'auto', device: 'auto' });
+    expect(engineConfigSchema.parse({ backend: 'wasm', threads: 2 })).toEqual({
+      backend: 'wasm',
+      threads: 2,
+      device: 'auto',
+    });
+    expect(engineConfigSchema.parse({ backend: 'torch', device: 'cuda:1' }).device).toBe('cuda:1');
+    const badDevice = engineConfigSchema.safeParse({ backend: 'torch', device: 'gpu' });
+    expect(badDevice.success).toBe(false);
+    expect(badDevice.error?.issues[0].path).toEqual(['device']);
     expect(engineConfigSchema.safeParse({ backend: 'cuda' }).success).toBe(false);
     expect(engineConfigSchema.safeParse({ threads: 0 }).success).toBe(false);
   });
@@ -63,14 +71,41 @@ describe('engine', () => {
     expect((error as FedcxrError).message).toMatch(/@tensorflow\/tfjs-node is not installed/);
   });
 
-  it('auto picks a working backend and explains what it passed over', async () => {
+  it('auto picks a working backend and explains what it passed over (torch first when its bridge is built)', async () => {
     const info = await initEngine({ backend: 'auto' });
     expect(tf.getBackend()).toBe(info.backend);
     expect(info.reason).toMatch(new RegExp(`^auto chose ${info.backend}`));
-    if (!installed('@tensorflow/tfjs-node') && !installed('@tensorflow/tfjs-node-gpu')) {
-      expect(info.reason).toMatch(/passed over tensorflow: .*not installed/);
+    const torch = loadTorch();
+    if (torch.ok) {
+      expect(info.backend).toBe('torch');
+      expect(info.device).toBe(torch.value.addon.info().cuda ? 'cuda' : 'cpu');
+      expect(info.libtorch?.version).toBe(torch.value.addon.info().version);
+    } else if (!installed('@tensorflow/tfjs-node') && !installed('@tensorflow/tfjs-node-gpu')) {
+      expect(info.reason).toMatch(/passed over torch: .*not built/);
+      expect(info.reason).toMatch(/tensorflow: .*not installed/);
       expect(['webgpu', 'wasm']).toContain(info.backend);
     }
+  });
+
+  it('torch: a named device libtorch cannot see is refused with the reason; cpu threads are set', async () => {
+    const torch = loadTorch();
+    if (!torch.ok) {
+      const error = await initEngine({ backend: 'torch' }).catch((e: unknown) => e);
+      expect((error as FedcxrError).code).toBe('backend_unavailable');
+      expect((error as FedcxrError).message).toMatch(/torch bridge is not built/);
+      return;
+    }
+    if (!torch.value.addon.info().cuda) {
+      const error = await initEngine({ backend: 'torch', device: 'cuda' }).catch((e: unknown) => e);
+      expect((error as FedcxrError).code).toBe('backend_unavailable');
+      expect((error as FedcxrError).message).toMatch(/sees no CUDA device/);
+    }
+    const info = await initEngine({ backend: 'torch', device: 'cpu', threads: 1 });
+    expect(info).toMatchObject({ backend: 'torch', device: 'cpu', threads: 1 });
+    expect(torch.value.addon.info().threads).toBe(1);
+    const again = await initEngine({ backend: 'torch', device: 'cpu', threads: 2 });
+    expect(again.threads).toBe(2);
+    expect(torch.value.addon.info().threads).toBe(2);
   });
 
   it('probeBackends reports every backend truthfully and ONNX Runtime', async () => {
@@ -78,7 +113,7 @@ describe('engine', () => {
     const probe = await probeBackends();
     expect(tf.getBackend()).toBe(before);
     expect(probe.node).toBe(process.versions.node);
-    expect(probe.backends.map((b) => b.name)).toEqual(['tensorflow', 'webgpu', 'wasm', 'cpu']);
+    expect(probe.backends.map((b) => b.name)).toEqual(['torch', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
     for (const backend of probe.backends) expect(backend.reason.length).toBeGreaterThan(0);
     const byName = Object.fromEntries(probe.backends.map((b) => [b.name, b]));
     expect(byName.cpu.available).toBe(true);

@@ -62,7 +62,24 @@ export interface EngineProbe {
   gpu: GpuAdapterInfo | null;
   /** What `backend: auto` would pick here, and why. */
   auto: { backend: BackendName; reason: string };
+  /** The torch backend in detail: which libtorch, which devices, how many threads (or why it is absent). */
+  torch: TorchProbe;
   onnxruntime: OnnxRuntimeInfo;
+}
+
+export interface TorchProbe {
+  available: boolean;
+  /** Why not, when unavailable; what it runs on otherwise. */
+  reason: string;
+  libtorchVersion?: string;
+  /** Where that libtorch came from (LIBTORCH, a Python torch, Debian libtorch-dev). */
+  libtorch?: string;
+  /** The device `auto` resolves to. */
+  device?: string;
+  cudaDevices?: number;
+  threads?: number;
+  /** torchvision's operator library: loaded, or why not (RoIAlign then runs on ATen ops). */
+  torchvision?: string;
 }
 
 type Attempt = { ok: true; detail: string; extra?: Partial<EngineInfo> } | { ok: false; reason: string };
@@ -222,6 +239,20 @@ export async function probeBackends(options: { threads?: number } = {}): Promise
   const previous = currentBackend();
 
   const torch = startTorchBackend({ device: 'auto', threads });
+  const torchProbe: TorchProbe = torch.ok
+    ? {
+        available: true,
+        reason: `libtorch ${torch.value.info.version} on ${torch.value.device}`,
+        libtorchVersion: torch.value.info.version,
+        libtorch: torch.value.libtorch,
+        device: torch.value.device,
+        cudaDevices: torch.value.info.cudaDevices,
+        threads: torch.value.threads,
+        torchvision: torch.value.torchvision.loaded
+          ? `loaded from ${torch.value.torchvision.library}`
+          : `not loaded (${torch.value.torchvision.reason}); RoIAlign runs on ATen's embedding_bag`,
+      }
+    : { available: false, reason: torch.reason };
   backends.push(
     torch.ok
       ? {
@@ -293,6 +324,7 @@ export async function probeBackends(options: { threads?: number } = {}): Promise
     backends,
     gpu: gpu.ok ? gpu.value.adapter : null,
     auto: { backend: autoBackend, reason: byName.get(autoBackend)?.reason ?? '' },
+    torch: torchProbe,
     onnxruntime: await probeOnnxRuntime(),
   };
 }

@@ -7,6 +7,7 @@ export {
   engineInfo,
   initEngine,
   probeBackends,
+  type TorchProbe,
 } from './engine.js';
 export type { GpuAdapterInfo, OnnxRuntimeInfo } from './optional-modules.js';
 export {
@@ -16,6 +17,6 @@ export {
   type EngineConfig,
   engineConfigSchema,
 } from './schema.js';
-export { type LoadedTorch, loadTorch, type TorchInfo } from './torch/addon.js';
+export { type LoadedTorch, loadTorch, nativeDirectory, type TorchInfo } from './torch/addon.js';
 export { CSR_MATMUL } from './torch/kernels/sparse.js';
 export type { RegisteredKernel } from './wasm-training-kernels.js';
