@@ -81,7 +81,7 @@ function findLibtorch() {
   if (debian && existsSync('/usr/lib/x86_64-linux-gnu/libtorch.so')) {
     return { libtorch: { ...debian, lib: '/usr/lib/x86_64-linux-gnu' }, tried };
   }
-  tried.push("no Debian libtorch-dev (/usr/include/ATen/ATen.h)");
+  tried.push('no Debian libtorch-dev (/usr/include/ATen/ATen.h)');
   return { libtorch: null, tried };
 }
 
@@ -119,11 +119,7 @@ const fingerprint = { sourceHash, libtorch: libtorch.root, version, napi: 8 };
 if (!args.has('--force') && existsSync(addonPath) && existsSync(manifestPath)) {
   try {
     const previous = JSON.parse(readFileSync(manifestPath, 'utf8'));
-    if (
-      previous.sourceHash === sourceHash &&
-      previous.libtorch === libtorch.root &&
-      previous.version === version
-    ) {
+    if (previous.sourceHash === sourceHash && previous.libtorch === libtorch.root && previous.version === version) {
       log(`up to date (${previous.origin})`);
       finish({ built: true, upToDate: true, ...previous });
     }
@@ -166,7 +162,11 @@ log(`compiling against ${libtorch.origin} (${version}); this takes a minute or t
 const started = Date.now();
 const compile = spawnSync(cxx, compileArgs, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
 if (compile.status !== 0) {
-  const errors = `${compile.stderr}`.split('\n').filter((l) => /error/.test(l)).slice(0, 5).join('\n');
+  const errors = `${compile.stderr}`
+    .split('\n')
+    .filter((l) => /error/.test(l))
+    .slice(0, 5)
+    .join('\n');
   finish({ built: false, reason: `${cxx} failed (exit ${compile.status}):\n${errors || compile.stderr.slice(-2000)}` });
 }
 renameSync(`${addonPath}.tmp`, addonPath);
