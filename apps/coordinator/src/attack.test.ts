@@ -316,6 +316,11 @@ describe('files are created with their final mode', () => {
       expect(`${entry} ${mode.toString(8)}`).toBe(`${entry} ${statSync(entry).isDirectory() ? '700' : '600'}`);
     }
     expect(verifyAuditChain(stateDir).entries).toBeGreaterThan(3);
+    // Keys from the development PKI: 0600 (written so, not chmod'ed after); certificates stay readable.
+    const certs = await generateDevCertificates({ outDir: join(dir.path, 'mode-certs'), sites: ['site-1'] });
+    for (const key of [certs.caKey, certs.serverKey, certs.sites[0].key])
+      expect(`${key} ${(statSync(key).mode & 0o777).toString(8)}`).toBe(`${key} 600`);
+    expect(statSync(certs.ca).mode & 0o044).not.toBe(0);
   });
 });
 
