@@ -45,7 +45,7 @@ export const siteConfigSchema = z.strictObject({
       maxDelayMs: z.number().int().min(10).default(10_000),
       startAttempts: z.number().int().min(1).optional(),
     })
-    .optional(),
+    .prefault({}),
   /** The tensor engine the site trains on (`auto` picks the best available). */
   engine: engineConfigSchema.optional(),
   /**
@@ -237,7 +237,7 @@ export async function siteAgentFromConfig(
     ca: await read(config.ca),
     cert: await read(config.cert),
     key: await read(config.key),
-    ...(config.retry ? { retry: config.retry } : {}),
+    retry: config.retry,
     log,
   });
 }
