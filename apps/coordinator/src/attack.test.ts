@@ -325,59 +325,67 @@ describe('files are created with their final mode', () => {
 });
 
 describe('one authenticated site cannot take the model over', () => {
-  it('a site claiming 1e9 examples with a delta of norm 50 moves validation accuracy by < 2 points', async () => {
-    const data = makeSiteData(3, 120);
-    const ids = data.sites.map((s) => s.id);
-    const { c, stateDir } = await coordinator(ids, { minSites: 3, timeoutMs: 30_000 });
-    const honest = await Promise.all(
-      data.sites.slice(0, 2).map(async (site) => siteProcess(site.id, await writeSiteFiles(dir.path, site, c.url))),
-    );
-    sites.push(...honest);
-    await Promise.all(honest.map((p) => p.ready));
-    // site-3 is honest for three rounds (it enrols with its true count), then turns.
-    const third = newAgent(c.url, data.sites[2]);
-    await third.start();
-    for (let r = 1; r <= 3; r++) {
+  it.each([
+    ['after three honest rounds (enrolled with its true count)', true],
+    ['joining with the claim (enrolment itself is the lie)', false],
+  ])(
+    'a site claiming 1e9 examples with a delta of norm 50 moves validation accuracy by < 2 points: %s',
+    async (_, enrolled) => {
+      const data = makeSiteData(3, 120);
+      const ids = data.sites.map((s) => s.id);
+      const { c, stateDir } = await coordinator(ids, { minSites: 2, timeoutMs: 30_000 });
+      const honest = await Promise.all(
+        data.sites.slice(0, 2).map(async (site) => siteProcess(site.id, await writeSiteFiles(dir.path, site, c.url))),
+      );
+      sites.push(...honest);
+      await Promise.all(honest.map((p) => p.ready));
+      // site-3 is honest for three rounds (it enrols with its true count), then turns; or it is away until then.
+      const third = newAgent(c.url, data.sites[2]);
+      if (enrolled) await third.start();
+      for (let r = 1; r <= 3; r++) {
+        const round = await openRound(c);
+        expect(await c.next('round-closed', (m) => m.round === round)).toMatchObject({ outcome: 'aggregated' });
+      }
+      const before = accuracy(globalModel(stateDir), data.test);
+      expect(before).toBeGreaterThan(0.6); // the federation learned something worth attacking
+      await third.stop();
+      const attacker = await rawSite(c.url, 'site-3');
       const round = await openRound(c);
+      const plan = await attacker.nextPlan();
+      // All of the delta on the class biases, pushing every prediction to class 0: norm 50 (< normBound 1000).
+      const bias = plan.tensors.find((t) => t.shape.length === 1)!;
+      const a = 50 / Math.sqrt(1.5);
+      let offset = 0;
+      for (const t of plan.tensors) {
+        if (t.name === bias.name) break;
+        offset += t.shape.reduce((x, y) => x * y, 1);
+      }
+      const evil = updateFor(
+        plan,
+        (i) => (i === offset ? a : i > offset && i < offset + bias.shape[0] ? -a / 2 : 0),
+        1e9,
+      );
+      expect(await sendUpdate(attacker.socket, plan, evil)).toEqual({ ok: true });
       expect(await c.next('round-closed', (m) => m.round === round)).toMatchObject({ outcome: 'aggregated' });
-    }
-    const before = accuracy(globalModel(stateDir), data.test);
-    expect(before).toBeGreaterThan(0.6); // the federation learned something worth attacking
-    await third.stop();
-    const attacker = await rawSite(c.url, 'site-3');
-    const round = await openRound(c);
-    const plan = await attacker.nextPlan();
-    // All of the delta on the class biases, pushing every prediction to class 0: norm 50 (< normBound 1000).
-    const bias = plan.tensors.find((t) => t.shape.length === 1)!;
-    const a = 50 / Math.sqrt(1.5);
-    let offset = 0;
-    for (const t of plan.tensors) {
-      if (t.name === bias.name) break;
-      offset += t.shape.reduce((x, y) => x * y, 1);
-    }
-    const evil = updateFor(
-      plan,
-      (i) => (i === offset ? a : i > offset && i < offset + bias.shape[0] ? -a / 2 : 0),
-      1e9,
-    );
-    expect(await sendUpdate(attacker.socket, plan, evil)).toEqual({ ok: true });
-    expect(await c.next('round-closed', (m) => m.round === round)).toMatchObject({ outcome: 'aggregated' });
-    const after = accuracy(globalModel(stateDir), data.test);
-    expect(Math.abs(after - before), `accuracy ${before} → ${after}`).toBeLessThan(0.02);
-    // Audited: the weight was limited and the share capped, the update clipped (with its factor).
-    const audit = readAudit(stateDir);
-    const weights = audit.filter((e) => e.event === 'round_weights' && e.round === round)[0] as unknown as {
-      sites: Record<string, { claimed: number; weight: number; limited: boolean; share: number }>;
-    };
-    expect(weights.sites['site-3']).toMatchObject({ claimed: 1e9, limited: true });
-    expect(weights.sites['site-3'].weight).toBeLessThan(1000);
-    expect(weights.sites['site-3'].share).toBeLessThanOrEqual(0.5);
-    const clipped = audit.find((e) => e.event === 'update_clipped' && e.round === round);
-    expect(clipped).toMatchObject({ siteId: 'site-3', norm: expect.closeTo(50, 1) });
-    expect(clipped?.factor as number).toBeLessThan(0.05);
-    attacker.socket.disconnect();
-    for (const p of honest) p.kill();
-  });
+      const after = accuracy(globalModel(stateDir), data.test);
+      expect(Math.abs(after - before), `accuracy ${before} → ${after}`).toBeLessThan(0.02);
+      // Audited: the weight was limited and the share capped, the update clipped (with its factor).
+      const audit = readAudit(stateDir);
+      const weights = audit.filter((e) => e.event === 'round_weights' && e.round === round)[0] as unknown as {
+        sites: Record<string, { claimed: number; weight: number; limited: boolean; share: number }>;
+      };
+      if (enrolled) {
+        expect(weights.sites['site-3']).toMatchObject({ claimed: 1e9, limited: true });
+        expect(weights.sites['site-3'].weight).toBeLessThan(1000);
+      } else expect(weights.sites['site-3']).toMatchObject({ claimed: 1e9, basis: 'enrolment' });
+      expect(weights.sites['site-3'].share).toBeLessThanOrEqual(0.5 + 1e-12);
+      const clipped = audit.find((e) => e.event === 'update_clipped' && e.round === round);
+      expect(clipped).toMatchObject({ siteId: 'site-3', norm: expect.closeTo(50, 1) });
+      expect(clipped?.factor as number).toBeLessThan(0.05);
+      attacker.socket.disconnect();
+      for (const p of honest) p.kill();
+    },
+  );
 });
 
 describe('a resumed round keeps its plan', () => {
