@@ -121,7 +121,7 @@ let siteKills = 0;
 let coordinatorKills = 0;
 let closedRounds = 0;
 let failedRounds = 0;
-for (let r = 1; closedRounds < rounds; r++) {
+while (closedRounds < rounds) {
   coordinator.send({ type: 'start-round' });
   const opened = await Promise.race([
     coordinator.next('round-opened', undefined, 30_000),
