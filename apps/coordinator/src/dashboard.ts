@@ -21,7 +21,7 @@ export const dashboardHtml = `<!doctype html>
 </head>
 <body>
 <h1>fedcxr federated coordinator</h1>
-<div class="muted">model round <span id="model-round">–</span> · <code id="model-hash">–</code> · <span id="conn">connecting…</span></div>
+<div class="muted">model round <span id="model-round">–</span> · <code id="model-hash">–</code> · <span id="conn">connecting…</span> · <form method="post" action="/logout" style="display:inline"><button type="submit">sign out</button></form></div>
 <h2>Round</h2>
 <div id="round">–</div>
 <h2>Sites</h2>
@@ -100,6 +100,7 @@ export const dashboardHtml = `<!doctype html>
   var socket = io('/dashboard', { transports: ['websocket'] });
   socket.on('connect', function () { document.getElementById('conn').textContent = 'live'; });
   socket.on('disconnect', function () { document.getElementById('conn').textContent = 'disconnected'; });
+  socket.on('connect_error', function (err) { if (err && /sign in/.test(err.message)) window.location.href = '/login'; });
   socket.on('snapshot', render);
 })();
 </script>
