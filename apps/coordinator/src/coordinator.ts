@@ -461,9 +461,12 @@ export class Coordinator extends EventEmitter {
     const file = join(this.roundDir(round), 'journal.json');
     if (round === 0 || !existsSync(file)) return;
     // A journal is small by construction (accepted updates + at most maxUploadsPerSite nonces per site).
+    // One that is not (written by something else, or corrupt) fails its round instead of stopping the start.
     const limit = 64 * 1024 * 1024;
-    if (statSync(file).size > limit)
-      throw new FedcxrError('journal_too_large', `round journal is larger than ${limit} bytes`, { file });
+    if (statSync(file).size > limit) {
+      this.audit.append('round_failed', { round, reason: `round journal larger than ${limit} bytes: not resumed` });
+      return;
+    }
     const journal = JSON.parse(readFileSync(file, 'utf8')) as RoundJournal;
     if (journal.status !== 'open' || journal.baseModelHash !== this.state.modelHash) return;
     if (this.config.round.secureAggregation) {
