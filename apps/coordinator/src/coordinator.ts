@@ -472,7 +472,7 @@ export class Coordinator extends EventEmitter {
     if (this.config.round.secureAggregation) {
       // Masks depend on the sites' per-round keys, which died with the connections: start the round over.
       journal.status = 'failed';
-      void this.saveJournal(journal);
+      this.saveJournal(journal).catch((error: Error) => this.log(`journal write failed: ${error.message}`));
       for (const update of journal.accepted)
         this.audit.append('update_dropped', {
           round,
@@ -651,7 +651,7 @@ export class Coordinator extends EventEmitter {
     if (!open.participants.has(site.id)) {
       open.participants.add(site.id);
       open.journal.participants = [...open.participants];
-      void this.persistJournal(open);
+      this.persistJournal(open).catch(() => {}); // logged by the queue
     }
     site.socket.emit('round:plan', open.plan);
     if (open.secagg) this.resendSecAgg(open, open.secagg, site);
@@ -727,7 +727,8 @@ export class Coordinator extends EventEmitter {
     const round = open.journal.round;
     const accepted = open.journal.accepted;
     const quorum = this.config.round.minSites;
-    let summary: RoundSummary;
+    let summary: RoundSummary | undefined;
+    let committed = false;
     try {
       let unmaskError = open.secagg?.error;
       if (open.secagg && !unmaskError && accepted.length >= quorum) {
@@ -794,6 +795,7 @@ export class Coordinator extends EventEmitter {
         summary = this.summarize(open, 'aggregated');
         this.state.history.push(summary);
         await this.saveState();
+        committed = true;
         open.journal.status = 'aggregated';
         await this.persistJournal(open);
         this.pruneCheckpoints(previousFile);
@@ -810,13 +812,20 @@ export class Coordinator extends EventEmitter {
         });
       }
     } catch (error) {
-      this.audit.append('round_error', { round, reason: (error as Error).message });
-      throw error;
+      // An internal failure (a full disk, say): audited, and the round fails unless its new model was already
+      // committed (state.json written). Never an unhandled rejection.
+      const reason = (error as Error).message;
+      this.audit.append('round_error', { round, reason });
+      this.log(`round ${round} could not close: ${reason}`);
+      if (!committed) summary = this.summarize(open, 'failed', `round could not close: ${reason}`);
     } finally {
       this.open = undefined;
     }
-    if (summary.outcome === 'failed') this.state.history.push(summary);
-    if (summary.outcome === 'failed') await this.saveState();
+    if (!summary) return;
+    if (summary.outcome === 'failed') {
+      this.state.history.push(summary);
+      await this.saveState().catch((error: Error) => this.log(`state write failed: ${error.message}`));
+    }
     this.io?.emit('round:closed', { round, outcome: summary.outcome, modelHash: this.state.modelHash });
     this.log(`round ${round} ${summary.outcome}${summary.reason ? `: ${summary.reason}` : ''}`);
     this.emit('round-closed', summary);
