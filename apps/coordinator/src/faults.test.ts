@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NamedTensors } from '@fedcxr/core';
 import {
+  createTabularModel,
   type Evaluation,
   encodeUpdate,
   type LocalTrainer,
@@ -18,9 +19,11 @@ import {
 } from '@fedcxr/federated';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from './attack-harness.js';
 import { verifyAuditLog } from './audit.js';
 import { Coordinator } from './coordinator.js';
 import {
+  coordinatorConfig,
   MODEL,
   makeSiteData,
   newAgent,
@@ -167,6 +170,43 @@ describe('credentials', () => {
     expect(summaries).toEqual([
       expect.objectContaining({ source: '127.0.0.1', count: 1, reasons: { 'unknown site': 1 } }),
     ]);
+  });
+});
+
+describe('a refusal after the start', () => {
+  it('a site refused on reconnecting says so and keeps trying, then rejoins once the coordinator takes it', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.remove);
+    const data = makeSiteData(1, 60);
+    const port = await freePort();
+    const config = (token: string) => ({
+      ...coordinatorConfig(join(dir.path, 'state'), ['site-1']),
+      port,
+      sites: [{ id: 'site-1', token }],
+    });
+    const model = { initialModel: createTabularModel(MODEL, 1) };
+    let coordinator = new Coordinator(config(siteToken('site-1')), model);
+    await coordinator.start();
+    const messages: string[] = [];
+    const agent = newAgent(coordinator.url, data.sites[0], {
+      retry: { initialDelayMs: 50, maxDelayMs: 200 },
+      log: (m) => messages.push(m),
+    });
+    await agent.start();
+    cleanups.push(() => agent.stop());
+    await coordinator.close();
+    // The site's token was rotated at the coordinator: the agent is refused, says why, and does not go silent.
+    coordinator = new Coordinator(config('a-rotated-token-0123456789'), model);
+    await coordinator.start();
+    const refused = await new Promise<Error>((resolve) => agent.once('refused', resolve));
+    expect(refused.message).toMatch(/coordinator refused site-1: bad credentials/);
+    await coordinator.close();
+    coordinator = new Coordinator(config(siteToken('site-1')), model);
+    await coordinator.start();
+    cleanups.push(() => coordinator.close());
+    for (let i = 0; i < 100 && !agent.connected; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(agent.connected).toBe(true);
+    expect(messages.some((m) => /bad credentials; trying again/.test(m))).toBe(true);
   });
 });
 

@@ -189,6 +189,18 @@ export class SiteAgent extends EventEmitter {
       socket.on('connect_error', onError);
     });
     this.log(`${siteId}: connected to ${url}`);
+    // After the start, a refusal on reconnecting (a token rotated at the coordinator, a refusal budget spent)
+    // ends socket.io's own retries: say so, and try again after the longest back-off rather than go silent.
+    socket.on('connect_error', (error: Error) => {
+      const failure = classifyConnectError(error, url, siteId);
+      if (!failure.final || this.stopping) return;
+      this.log(`${siteId}: ${failure.error.message}; trying again`);
+      this.emit('refused', failure.error);
+      setTimeout(
+        () => this.stopping || socket.connected || socket.connect(),
+        this.options.retry?.maxDelayMs ?? 2000,
+      ).unref();
+    });
   }
 
   /** Closes the connection (the coordinator sees the site go offline). */
