@@ -388,6 +388,37 @@ describe('one authenticated site cannot take the model over', () => {
   );
 });
 
+describe('bounded influence under secure aggregation', () => {
+  it('the coordinator sees only the masked sum, but a claimed count above the enrolled bound is refused', async () => {
+    const data = makeSiteData(2, 60);
+    const ids = data.sites.map((s) => s.id);
+    const { c, stateDir } = await coordinator(ids, { minSites: 2, timeoutMs: 8000, secureAggregation: true });
+    let inflate = false;
+    const agents = data.sites.map((site) => {
+      const inner = trainerFor(site);
+      return newAgent(c.url, site, {
+        trainer: {
+          train: async (global, plan, signal) => {
+            const result = await inner.train(global, plan, signal);
+            return site.id === 'site-2' && inflate ? { ...result, numExamples: 1e9 } : result;
+          },
+          evaluate: (global) => inner.evaluate(global),
+        },
+      });
+    });
+    for (const agent of agents) await agent.start();
+    const first = await openRound(c);
+    expect(await c.next('round-closed', (m) => m.round === first)).toMatchObject({ outcome: 'aggregated' });
+    inflate = true;
+    const second = await openRound(c);
+    expect(await c.next('round-closed', (m) => m.round === second)).toMatchObject({ outcome: 'failed' });
+    const refusal = readAudit(stateDir).find((e) => e.event === 'update_rejected' && e.round === second);
+    expect(refusal).toMatchObject({ siteId: 'site-2', code: 'weight' });
+    expect(String(refusal?.reason)).toMatch(/claims 1000000000 examples, more than the \d+ allowed/);
+    for (const agent of agents) await agent.stop();
+  });
+});
+
 describe('a resumed round keeps its plan', () => {
   it('after a SIGKILL, the resumed round waits for every site of the plan, with the same deadline', async () => {
     const data = makeSiteData(3, 60);
