@@ -301,8 +301,9 @@ export class Coordinator extends EventEmitter {
     } else this.server = createHttpServer(handler);
     // A request line or header Node cannot parse: 400, audited, the connection closed (never an exception).
     this.server.on('clientError', (error: Error & { code?: string }, socket: NetSocket) => {
-      // A failed TLS handshake also arrives here: audited once, by the tlsClientError handler.
-      if (/^ERR_SSL|^ERR_TLS|^ECONNRESET$/.test(error.code ?? '') && this.config.tls) return void socket.destroy();
+      // A client hanging up is not a refusal; a failed TLS handshake also arrives here, audited by tlsClientError.
+      if (error.code === 'ECONNRESET' || (this.config.tls && /^ERR_SSL|^ERR_TLS/.test(error.code ?? '')))
+        return void socket.destroy();
       this.refusals.refuse('http_refused', socket.remoteAddress, { reason: `${error.code ?? 'parse_error'}` });
       if (socket.writable && !(socket as NetSocket & { _httpMessage?: unknown })._httpMessage)
         socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
