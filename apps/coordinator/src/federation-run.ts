@@ -5,8 +5,14 @@
  * federation that silently lost a site.
  */
 import { join } from 'node:path';
-import { FedcxrError, type NamedTensors, writeJsonAtomic } from '@fedcxr/core';
-import { type SiteConfigInput, type SiteProcess, type SplitMode, spawnSiteProcess } from '@fedcxr/federated';
+import { FedcxrError, type NamedTensors } from '@fedcxr/core';
+import {
+  type SiteConfigInput,
+  type SiteProcess,
+  type SplitMode,
+  spawnSiteProcess,
+  writePrivateJsonAtomic,
+} from '@fedcxr/federated';
 import type { CoordinatorConfigInput } from './config.js';
 import { Coordinator, type RoundSummary, randomToken } from './coordinator.js';
 
@@ -91,7 +97,8 @@ export async function runSimulatedFederation(options: FederationRunOptions): Pro
         ...options.site,
       };
       const path = join(options.workDir, `${id}.site.json`);
-      await writeJsonAtomic(path, config);
+      // The site's config holds its token: 0600 from the start.
+      await writePrivateJsonAtomic(path, config);
       processes.push(spawnSiteProcess(id, path, { readyTimeoutMs: options.readyTimeoutMs }));
     }
     await Promise.all(processes.map((p) => p.ready));

@@ -4,7 +4,8 @@
  * site; only the trainer reads it).
  */
 import { readFile } from 'node:fs/promises';
-import { FedcxrError, writeJsonAtomic } from '@fedcxr/core';
+import { FedcxrError } from '@fedcxr/core';
+import { writePrivateJsonAtomic } from './private-file.js';
 import { gaussian, mulberry32, type TabularData } from './tabular-trainer.js';
 
 export interface LabelledRows extends TabularData {
@@ -145,7 +146,8 @@ export async function writeSiteData(
     train: { x: [...train.x], y: [...train.y] },
     validation: { x: [...validation.x], y: [...validation.y] },
   };
-  await writeJsonAtomic(path, file);
+  // A site's own rows: readable by the site's user only.
+  await writePrivateJsonAtomic(path, file);
 }
 
 export async function readSiteData(
