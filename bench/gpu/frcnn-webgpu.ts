@@ -8,8 +8,9 @@
  *   3. one training step: detector.losses → tf.variableGrads → SGD update, batch --batch, after warm-up.
  * Writes the report (JSON) to --out after every phase.
  *
- *   node frcnn-webgpu.mjs --work /tmp/gpu-bench --out webgpu.json [--backend webgpu] [--size 512] [--batch 2]
- *     [--infer-n 20] [--train-n 10] [--phase-seconds 120]
+ *   node frcnn-webgpu.mjs --work /tmp/gpu-bench --out webgpu.json [--backend webgpu|torch] [--device cuda]
+ *     [--size 512] [--batch 2] [--infer-n 20] [--train-n 10] [--phase-seconds 120] [--run-steps 0 --run-lr 0.01]
+ *   4. with --run-steps: a short training run (SGD + momentum from the shared weights), every step's loss.
  * Runs from source too: node --experimental-transform-types --no-warnings --import ./bench/register.mjs bench/gpu/frcnn-webgpu.ts …
  * On the GPU machine it runs bundled (bench/gpu/bundle.sh), see bench/gpu/README.md.
  */
@@ -39,6 +40,11 @@ interface Options {
   inferN: number;
   trainN: number;
   phaseSeconds: number;
+  /** Steps of the short training run (0: none) and its learning rate. */
+  runSteps: number;
+  runLr: number;
+  /** The torch backend's device (auto, cpu, cuda). */
+  device: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -51,6 +57,9 @@ function parseArgs(argv: string[]): Options {
     inferN: 20,
     trainN: 10,
     phaseSeconds: 120,
+    runSteps: 0,
+    runLr: 0.01,
+    device: 'auto',
   };
   const numeric: Record<string, 'size' | 'batch' | 'inferN' | 'trainN' | 'phaseSeconds'> = {
     '--size': 'size',
@@ -65,6 +74,9 @@ function parseArgs(argv: string[]): Options {
     if (flag === '--work') options.work = value;
     else if (flag === '--out') options.out = value;
     else if (flag === '--backend') options.backend = value as BackendName;
+    else if (flag === '--device') options.device = value;
+    else if (flag === '--run-lr') options.runLr = Number(value);
+    else if (flag === '--run-steps') options.runSteps = Number(value);
     else if (flag in numeric) {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${value}`);
@@ -200,8 +212,15 @@ async function main(): Promise<void> {
   outFile = options.out;
   report.options = options;
   const ok = await phase('engine', async () => {
-    const info = await initEngine({ backend: options.backend });
-    return { backend: info.backend, reason: info.reason, gpu: info.gpu, tfjs: info.tfjsVersion };
+    const info = await initEngine({ backend: options.backend, device: options.device });
+    return {
+      backend: info.backend,
+      reason: info.reason,
+      gpu: info.gpu,
+      device: info.device,
+      libtorch: info.libtorch,
+      tfjs: info.tfjsVersion,
+    };
   });
   if (!ok) return;
 
@@ -403,6 +422,32 @@ async function main(): Promise<void> {
       leaked_tensors: tf.memory().numTensors - tensorsBefore,
     };
   });
+  // A short training run from the same weights as torch_frcnn.py's: SGD at --run-lr on the fixed batch, the loss
+  // of every step (torchvision's curve from the same start is in torch.json's training_run).
+  if (options.runSteps > 0) {
+    await phase('training_run', async () => {
+      detector.setWeights((await readSafetensors(path.join(options.work, 'weights.safetensors'))).tensors);
+      const images = Array<DetectorImage>(options.batch).fill(image);
+      const targets = Array<DetectorTarget>(options.batch).fill(target);
+      const variables = detector.trainableVariables();
+      const optimizer = tf.train.momentum(options.runLr, 0.9);
+      const losses: number[] = [];
+      const start = performance.now();
+      for (let i = 0; i < options.runSteps; i++) {
+        const { value, grads } = tf.variableGrads(
+          () => tf.addN(Object.values(detector.losses(images, targets))) as tf.Scalar,
+          variables,
+        );
+        optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+        tf.dispose(grads);
+        losses.push((await value.data())[0]);
+        value.dispose();
+      }
+      await variables[0].data();
+      const ms = performance.now() - start;
+      return { steps: options.runSteps, lr: options.runLr, losses, ms_per_step: ms / options.runSteps };
+    });
+  }
   report.engine_info = engineInfo()?.reason;
   report.finished = new Date().toISOString();
   save();

@@ -159,6 +159,29 @@ def bench(model, image, size, batch, args, device):
     }
 
 
+def training_run(model, image, size, args, device):
+    """SGD with momentum 0.9 at --run-lr on the fixed batch from the saved weights: the loss of every step."""
+    model.to(device)
+    images = [image.to(device) for _ in range(args.batch)]
+    targets = [{k: v.to(device) for k, v in targets_for(size).items()} for _ in range(args.batch)]
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=args.run_lr, momentum=0.9)
+    model.train()
+    losses = []
+    start = time.perf_counter()
+    for _ in range(args.run_steps):
+        loss = sum(model(images, targets).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    ms = (time.perf_counter() - start) * 1000
+    model.to("cpu")
+    return {"steps": args.run_steps, "lr": args.run_lr, "losses": losses, "ms_per_step": ms / args.run_steps}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", required=True)
@@ -169,6 +192,8 @@ def main():
     parser.add_argument("--train-n", type=int, default=10)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-bench", action="store_true")
+    parser.add_argument("--run-steps", type=int, default=0)
+    parser.add_argument("--run-lr", type=float, default=0.01)
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -214,6 +239,9 @@ def main():
             model.load_state_dict(initial)
             report["matched_fp32"] = bench(model, image, size, args.batch, args, device)
             torch.backends.cudnn.allow_tf32 = conv_tf32
+        if args.run_steps > 0:
+            model.load_state_dict(initial)
+            report["training_run"] = training_run(model, image, size, args, device)
         torch.manual_seed(0)
         default = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=2, min_size=size, max_size=size)
         report["torchvision_default"] = bench(default, image, size, args.batch, args, device)

@@ -14,6 +14,7 @@ import {
   datasetFromCoco,
   FedcxrError,
   initEngine,
+  loadTorch,
   parseTrainConfig,
   Rng,
   synthesizeShapes,
@@ -37,7 +38,7 @@ const set = synthesizeShapes({ count: 2, size: 64, seed: 1 });
 const data = () => datasetFromCoco(set.coco, async (_image, index) => set.images[index]);
 
 /** A Faster R-CNN sized for 64-px images: anchors 8–128 px, fewer proposals and sampled RoIs. */
-function proofConfig(extra: Partial<TrainConfigInput>) {
+function proofConfig(extra: Partial<TrainConfigInput>, backend: 'wasm' | 'torch') {
   return parseTrainConfig({
     data: { train: 'synthetic' },
     batchSize: 2,
@@ -59,8 +60,8 @@ function proofConfig(extra: Partial<TrainConfigInput>) {
     },
     optimizer: { lr: 0.005 },
     augmentation: { rotationDegrees: 0, brightness: 0, contrast: 0 },
-    // One thread: XNNPACK's multi-threaded reductions may sum in a different order from run to run.
-    engine: { backend: 'wasm', threads: 1 },
+    // One thread: XNNPACK's (and ATen's) multi-threaded reductions may sum in a different order from run to run.
+    engine: { backend, threads: 1, ...(backend === 'torch' ? { device: 'cpu' } : {}) },
     ...extra,
   });
 }
@@ -70,13 +71,19 @@ function build(config: ReturnType<typeof proofConfig>): { detector: Detector; st
   return { detector: buildTrainingDetector(config, ['square', 'disc'], stepRandom), stepRandom };
 }
 
-describe.skipIf(!enabled)('Faster R-CNN training proof (resnet18_fpn, 64 px, wasm)', () => {
+// The same proof on the torch backend wherever its bridge is built (CI builds it).
+const backends: ('wasm' | 'torch')[] = loadTorch().ok ? ['wasm', 'torch'] : ['wasm'];
+
+describe.skipIf(!enabled).each(backends)('Faster R-CNN training proof (resnet18_fpn, 64 px, %s)', (backend) => {
   it('overfits two synthetic images to AP50 ≥ 0.9', async () => {
-    const config = proofConfig({
-      epochs: 30,
-      schedule: { warmupSteps: 3, type: 'constant' },
-      validation: { everyEpochs: 10, metric: 'AP50' },
-    });
+    const config = proofConfig(
+      {
+        epochs: 30,
+        schedule: { warmupSteps: 3, type: 'constant' },
+        validation: { everyEpochs: 10, metric: 'AP50' },
+      },
+      backend,
+    );
     await initEngine(config.engine);
     const { detector, stepRandom } = build(config);
     const started = performance.now();
@@ -102,14 +109,17 @@ describe.skipIf(!enabled)('Faster R-CNN training proof (resnet18_fpn, 64 px, was
   }, 900_000);
 
   it('resumes a run stopped mid-epoch to the same final weights', async () => {
-    const config = proofConfig({
-      epochs: 2,
-      batchSize: 1,
-      seed: 4,
-      schedule: { warmupSteps: 1, type: 'constant' },
-      augmentation: { rotationDegrees: 5, brightness: 0.1, contrast: 0.1 },
-      checkpoint: { everySteps: 1 },
-    });
+    const config = proofConfig(
+      {
+        epochs: 2,
+        batchSize: 1,
+        seed: 4,
+        schedule: { warmupSteps: 1, type: 'constant' },
+        augmentation: { rotationDegrees: 5, brightness: 0.1, contrast: 0.1 },
+        checkpoint: { everySteps: 1 },
+      },
+      backend,
+    );
     await initEngine(config.engine);
     // 16 M weights: compare a SHA-256 of each tensor's bytes (a deep equality of plain arrays takes minutes).
     const snapshot = (d: Detector) =>

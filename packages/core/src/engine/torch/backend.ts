@@ -111,7 +111,11 @@ export class TorchBackend extends tf.KernelBackend {
 
   override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
     const dataId = {};
-    this.store.set(dataId, { handle: null, values, shape, dtype, refCount: 1 });
+    // Copied now: the caller may reuse its array for the next tensor (a data loader's batch buffer).
+    const own = torchDtype[dtype]
+      ? (hostArray(values, dtype) as Float32Array | Int32Array | Uint8Array).slice()
+      : values;
+    this.store.set(dataId, { handle: null, values: own, shape, dtype, refCount: 1 });
     this.dataIdCount++;
     return dataId;
   }

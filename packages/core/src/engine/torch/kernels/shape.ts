@@ -26,6 +26,11 @@ function indexTensor(b: TorchBackend, values: Int32Array): TorchHandle {
   return b.torch.fromBuffer(values, [values.length], 'int32', b.device);
 }
 
+/** A new handle with the values of `h` laid out densely in row-major order (a copy only when needed). */
+function contiguous(b: TorchBackend, h: TorchHandle): TorchHandle {
+  return b.call('aten::contiguous', '', [h]);
+}
+
 function identity(b: TorchBackend, x: TensorInfo): TensorInfo {
   b.incRef(x.dataId);
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
@@ -42,9 +47,12 @@ export const shapeKernels: KernelConfig[] = [
     const dim = attrs.dim as number;
     return b.output(b.call('aten::unsqueeze', '', [b.handle(x), dim < 0 ? dim + x.shape.length + 1 : dim]), x.dtype);
   }),
-  torchKernel('Transpose', (b, inputs, attrs) => {
+  // Transposes, slices and splits are copied out (as tfjs' own backends do) rather than kept as strided
+  // views: a matrix product or convolution may sum in another order over another layout, and a weight
+  // transposed in from a checkpoint must compute to the bit what the same weight trained in memory does.
+  torchKernel('Transpose', (b, inputs, attrs, s) => {
     const x = input(inputs, 'x');
-    return b.output(b.call('aten::permute', '', [b.handle(x), attrs.perm as number[]]), x.dtype);
+    return b.output(contiguous(b, s.call('aten::permute', '', [b.handle(x), attrs.perm as number[]])), x.dtype);
   }),
   torchKernel('Slice', (b, inputs, attrs, s) => {
     const x = input(inputs, 'x');
@@ -54,7 +62,7 @@ export const shapeKernels: KernelConfig[] = [
       attrs.size as number[],
     );
     const view = sliceView(s, b.handle(x), x.shape, begin, size);
-    return b.output(b.alias(view), x.dtype);
+    return b.output(contiguous(b, view), x.dtype);
   }),
   torchKernel('StridedSlice', (b, inputs, attrs, s) => {
     const x = input(inputs, 'x');
@@ -111,13 +119,13 @@ export const shapeKernels: KernelConfig[] = [
     const axis = axesOf(attrs.axis as number, list[0].shape.length + 1)[0];
     return b.output(b.call('aten::stack', '', [list.map((t) => b.handle(t)), axis]), list[0].dtype);
   }),
-  torchKernel('Unpack', (b, inputs, attrs) => {
+  torchKernel('Unpack', (b, inputs, attrs, s) => {
     const x = input(inputs, 'value');
     const axis = axesOf(attrs.axis as number, x.shape.length)[0];
     const parts = b.op('aten::unbind', 'int')([b.handle(x), axis]) as TorchHandle[];
-    return parts.map((h) => b.output(h, x.dtype));
+    return parts.map((h) => b.output(contiguous(b, s.t(h)), x.dtype));
   }),
-  torchKernel('SplitV', (b, inputs, attrs) => {
+  torchKernel('SplitV', (b, inputs, attrs, s) => {
     const x = input(inputs, 'x');
     const axis = axesOf(attrs.axis as number, x.shape.length)[0];
     const sizes = tf.backend_util.prepareSplitSize(
@@ -126,7 +134,7 @@ export const shapeKernels: KernelConfig[] = [
       axis,
     );
     const parts = b.op('aten::split_with_sizes', '')([b.handle(x), sizes, axis]) as TorchHandle[];
-    return parts.map((h) => b.output(h, x.dtype));
+    return parts.map((h) => b.output(contiguous(b, s.t(h)), x.dtype));
   }),
   torchKernel('PadV2', (b, inputs, attrs) => {
     const x = input(inputs, 'x');
