@@ -16,6 +16,7 @@ BATCHES=${BATCHES:-2 4}
 INFER_N=${INFER_N:-20}
 TRAIN_N=${TRAIN_N:-10}
 RUN_STEPS=${RUN_STEPS:-20}
+RUN_LR=${RUN_LR:-0.001}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT" "$WORK"
@@ -27,10 +28,10 @@ echo "build exit $? in $(( $(date +%s) - start )) s"; cat "$OUT/build.json"; tai
 export FEDCXR_TORCH_ADDON=$PWD/packages/core/native/build/fedcxr_torch.node
 for B in $BATCHES; do
   timeout "${TORCH_TIMEOUT:-150}" "$PY" bench/gpu/torch_frcnn.py --work "$WORK" --out "$OUT/torch-b$B.json" --size "$SIZE" \
-    --batch "$B" --infer-n "$INFER_N" --train-n "$TRAIN_N" --device "$DEVICE" --run-steps "$RUN_STEPS" >"$OUT/torch-b$B.log" 2>&1
+    --batch "$B" --infer-n "$INFER_N" --train-n "$TRAIN_N" --device "$DEVICE" --run-steps "$RUN_STEPS" --run-lr "$RUN_LR" >"$OUT/torch-b$B.log" 2>&1
   echo "torch batch $B exit $?"; tail -c 1500 "$OUT/torch-b$B.log"
   timeout "${NODE_TIMEOUT:-150}" node .cache/gpu-bench/frcnn-torch.mjs --backend torch --device "$DEVICE" --work "$WORK" \
     --out "$OUT/fedcxr-b$B.json" --size "$SIZE" --batch "$B" --infer-n "$INFER_N" --train-n "$TRAIN_N" \
-    --phase-seconds "${PHASE_SECONDS:-30}" --run-steps "$RUN_STEPS" >"$OUT/fedcxr-b$B.log" 2>&1
+    --phase-seconds "${PHASE_SECONDS:-30}" --run-steps "$RUN_STEPS" --run-lr "$RUN_LR" >"$OUT/fedcxr-b$B.log" 2>&1
   echo "fedcxr batch $B exit $?"; tail -c 3000 "$OUT/fedcxr-b$B.log"
 done
