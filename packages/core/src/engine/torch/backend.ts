@@ -34,12 +34,15 @@ export class TorchBackend extends tf.KernelBackend {
   /** Constant index tensors kernels build from their attributes (resize tables, …), kept for the process. */
   readonly constants = new Map<string, TorchHandle>();
 
-  constructor(
-    readonly torch: TorchAddon,
-    /** The ATen device every tensor is created on: `cpu`, `cuda`, `cuda:1`, … */
-    readonly device: string,
-  ) {
+  readonly torch: TorchAddon;
+  /** The ATen device every tensor is created on: `cpu`, `cuda`, `cuda:1`, … */
+  readonly device: string;
+
+  // Fields, not parameter properties: the benches run these sources with Node's type stripping only.
+  constructor(torch: TorchAddon, device: string) {
     super();
+    this.torch = torch;
+    this.device = device;
   }
 
   /** The operator `name.overload` (e.g. `aten::add`, `Tensor`); a clear error when libtorch has none. */

@@ -416,6 +416,73 @@ suite('torch backend kernels match tfjs cpu', () => {
     }
   });
 
+  it('beyond the detector: batch norm, ELU gradient, mirror pads, depthwise gradients, einsum, linspace, cumprod, diag, scatter, NMS', async () => {
+    await expectSame(() => {
+      const x = rand([2, 4, 5, 3], 30);
+      const boxes = tf.tensor2d([0, 0, 10, 10, 1, 1, 11, 11, 20, 20, 30, 30, 0, 0, 9, 9], [4, 4]);
+      const scores = tf.tensor1d([0.9, 0.8, 0.7, 0.6]);
+      return [
+        tf.batchNorm(
+          x,
+          tf.tensor1d([0.1, -0.2, 0.3]),
+          tf.tensor1d([1.5, 0.5, 2]),
+          tf.tensor1d([0, 1, -1]),
+          tf.tensor1d([2, 1, 0.5]),
+          1e-3,
+        ),
+        tf.mirrorPad(
+          x,
+          [
+            [0, 0],
+            [2, 1],
+            [1, 2],
+            [0, 0],
+          ],
+          'reflect',
+        ),
+        tf.mirrorPad(
+          x,
+          [
+            [0, 0],
+            [2, 1],
+            [1, 2],
+            [0, 0],
+          ],
+          'symmetric',
+        ),
+        tf.einsum('ij,jk->ik', rand([3, 4], 31), rand([4, 2], 32)),
+        tf.linspace(-1, 2, 7),
+        tf.cumprod(tf.add(rand([3, 4], 33), 2), 1),
+        tf.cumprod(tf.add(rand([3, 4], 34), 2), 1, true, true),
+        tf.diag(tf.tensor1d([1, 2, 3])),
+        tf.scatterND(
+          tf.tensor2d([[0], [2], [0]], [3, 1], 'int32'),
+          tf.tensor2d([
+            [1, 2],
+            [3, 4],
+            [5, 6],
+          ]),
+          [4, 2],
+        ),
+        tf.image.nonMaxSuppression(boxes, scores, 3, 0.5),
+        tf.image.nonMaxSuppressionWithScore(boxes, scores, 3, 0.5, 0, 0.5).selectedScores,
+      ];
+    });
+    await expectSame(
+      gradients(
+        (x) => tf.elu(x),
+        () => [rand([3, 4], 35, -2, 2)],
+      ),
+    );
+    await expectSame(
+      gradients(
+        (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'),
+        () => [rand([1, 7, 7, 3], 36), rand([3, 3, 3, 2], 37)],
+      ),
+      1e-4,
+    );
+  });
+
   it('gather gradients (unsorted segment sums) and gathers of gathers', async () => {
     await expectSame(
       gradients(

@@ -15,7 +15,10 @@ export type TorchKernelFunc = (
 /** Handles a kernel makes on the way (permuted views, casts) and frees when it returns. */
 export class Scratch {
   private readonly handles: TorchHandle[] = [];
-  constructor(private readonly backend: TorchBackend) {}
+  private readonly backend: TorchBackend;
+  constructor(backend: TorchBackend) {
+    this.backend = backend;
+  }
   /** Registers an intermediate handle to be freed when the kernel ends; returns it. */
   t(handle: TorchHandle): TorchHandle {
     this.handles.push(handle);

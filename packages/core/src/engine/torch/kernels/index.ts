@@ -2,6 +2,7 @@
 import type { KernelConfig } from '../../../tf.js';
 import { convKernels } from './conv.js';
 import { elementwiseKernels } from './elementwise.js';
+import { extraKernels } from './extra.js';
 import { imageKernels } from './image.js';
 import { matmulKernels } from './matmul.js';
 import { reductionKernels } from './reduction.js';
@@ -18,4 +19,5 @@ export const torchKernels: KernelConfig[] = [
   ...matmulKernels,
   ...imageKernels,
   ...sparseKernels,
+  ...extraKernels,
 ];
