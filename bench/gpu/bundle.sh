@@ -5,19 +5,16 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 mkdir -p .cache/gpu-bench
-npx esbuild bench/gpu/frcnn-webgpu.ts --bundle --platform=node --format=esm --target=node24 \
-  --alias:@fedcxr/core=./packages/core/src/index.ts \
-  --alias:@fedcxr/models-frcnn=./packages/models-frcnn/src/index.ts \
-  --alias:onnxruntime-node=./bench/gpu/onnxruntime-stub.ts --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
-  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-  --ignore-annotations --log-level=warning --outfile=.cache/gpu-bench/frcnn-webgpu.mjs
-ls -la .cache/gpu-bench/frcnn-webgpu.mjs
-# The same program for the torch engine (torch-engine.sh): no Dawn needed; the bridge is loaded from
-# $FEDCXR_TORCH_ADDON at run time.
-npx esbuild bench/gpu/frcnn-webgpu.ts --bundle --platform=node --format=esm --target=node24 \
-  --alias:@fedcxr/core=./packages/core/src/index.ts \
-  --alias:@fedcxr/models-frcnn=./packages/models-frcnn/src/index.ts \
-  --alias:onnxruntime-node=./bench/gpu/onnxruntime-stub.ts --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
-  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-  --ignore-annotations --log-level=warning --outfile=.cache/gpu-bench/frcnn-torch.mjs
-ls -la .cache/gpu-bench/frcnn-torch.mjs
+bundle() {
+  npx esbuild bench/gpu/frcnn-webgpu.ts --bundle --platform=node --format=esm --target=node24 \
+    --alias:@fedcxr/core=./packages/core/src/index.ts \
+    --alias:@fedcxr/models-frcnn=./packages/models-frcnn/src/index.ts \
+    --alias:onnxruntime-node=./bench/gpu/onnxruntime-stub.ts --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+    --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
+    --ignore-annotations --log-level=warning --outfile="$1"
+  ls -la "$1"
+}
+bundle .cache/gpu-bench/frcnn-webgpu.mjs
+# The same program for the torch engine (torch-engine.sh, `--backend torch`): no Dawn needed; the bridge is
+# loaded from $FEDCXR_TORCH_ADDON at run time.
+bundle .cache/gpu-bench/frcnn-torch.mjs

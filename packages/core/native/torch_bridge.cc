@@ -354,14 +354,18 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Array shapeArray(const Napi::Env& env, const at::Tensor& tensor) {
+  auto shape = Napi::Array::New(env, tensor.dim());
+  for (int64_t i = 0; i < tensor.dim(); i++) shape.Set(i, Napi::Number::New(env, static_cast<double>(tensor.size(i))));
+  return shape;
+}
+
 // describe(handle) -> { shape, dtype, device }: for tests and error messages.
 Napi::Value Describe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const at::Tensor& tensor = tensorAt(env, info[0]);
   auto out = Napi::Object::New(env);
-  auto shape = Napi::Array::New(env, tensor.dim());
-  for (int64_t i = 0; i < tensor.dim(); i++) shape.Set(i, Napi::Number::New(env, static_cast<double>(tensor.size(i))));
-  out.Set("shape", shape);
+  out.Set("shape", shapeArray(env, tensor));
   out.Set("dtype", scalarTypeName(tensor.scalar_type()));
   out.Set("device", tensor.device().str());
   return out;
@@ -370,10 +374,7 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
 // shapeOf(handle) -> number[]: what every kernel needs to describe its output to tfjs.
 Napi::Value ShapeOf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const at::Tensor& tensor = tensorAt(env, info[0]);
-  auto shape = Napi::Array::New(env, tensor.dim());
-  for (int64_t i = 0; i < tensor.dim(); i++) shape.Set(i, Napi::Number::New(env, static_cast<double>(tensor.size(i))));
-  return shape;
+  return shapeArray(env, tensorAt(env, info[0]));
 }
 
 Napi::Value LiveTensors(const Napi::CallbackInfo& info) {

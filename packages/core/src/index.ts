@@ -1,6 +1,6 @@
 export const VERSION = '0.1.0';
 
-export { writeFileAtomic, writeJsonAtomic } from './atomic.js';
+export { type AtomicWriteOptions, writeFileAtomic, writeJsonAtomic } from './atomic.js';
 export type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult } from './coco.js';
 export { type ConfigIssue, parseConfig } from './config.js';
 export * from './data/index.js';

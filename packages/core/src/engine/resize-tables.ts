@@ -55,79 +55,69 @@ interface CpuBackendLike {
   makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
 }
 
-/**
- * tfjs 4.22's cpu ResizeNearestNeighborGrad offsets the upstream gradient of image b by b × (one image's size
- * in the *input*) instead of the output, so every image after the first of a batch gets another image's
- * gradient (an FPN's top-down path trains wrong at batch ≥ 2; wasm borrows this kernel). This is the exact
- * adjoint of the forward kernel: each upstream value is added to the pixel it was read from.
- */
-const resizeNearestNeighborGrad: KernelConfig = {
-  kernelName: 'ResizeNearestNeighborGrad',
-  backendName: 'cpu',
-  kernelFunc: ({ inputs, attrs, backend }) => {
-    const { images, dy } = inputs as { images: TensorInfo; dy: TensorInfo };
-    const { alignCorners, halfPixelCenters } = attrs as unknown as { alignCorners: boolean; halfPixelCenters: boolean };
-    const cpu = backend as unknown as CpuBackendLike;
-    const [batch, inH, inW, channels] = images.shape;
-    const [, outH, outW] = dy.shape;
-    const rows = nearestSourceIndices(inH, outH, alignCorners, halfPixelCenters);
-    const cols = nearestSourceIndices(inW, outW, alignCorners, halfPixelCenters);
-    const upstream = cpu.readSync(dy.dataId) as Float32Array;
-    const dx = new Float32Array(batch * inH * inW * channels);
-    for (let b = 0; b < batch; b++) {
-      for (let r = 0; r < outH; r++) {
-        const target = (b * inH + rows[r]) * inW;
-        const source = (b * outH + r) * outW;
-        for (let c = 0; c < outW; c++) {
-          const o = (target + cols[c]) * channels;
-          const s = (source + c) * channels;
-          for (let k = 0; k < channels; k++) dx[o + k] += upstream[s + k];
-        }
-      }
-    }
-    return cpu.makeTensorInfo([batch, inH, inW, channels], 'float32', dx);
-  },
-};
+type AxisTable = ReturnType<typeof bilinearSourceTable>;
+
+/** Nearest neighbour as a bilinear table: one source, weight 1 (so one adjoint serves both). */
+function nearestAsTable(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): AxisTable {
+  const low = nearestSourceIndices(inSize, outSize, alignCorners, halfPixelCenters);
+  return { low, high: low, fraction: new Float32Array(outSize) };
+}
 
 /**
- * tfjs 4.22's cpu ResizeBilinearGrad returns a gradient of the wrong shape for non-square images (height and
- * width swapped). The exact adjoint of the forward kernel: each upstream value goes to its four source
- * pixels with the forward weights.
+ * The exact adjoint of a separable resize: each upstream value goes to its (up to four) source pixels with the
+ * forward weights. It replaces two tfjs 4.22 cpu kernels:
+ * - ResizeNearestNeighborGrad offsets the upstream gradient of image b by b × (one image's size in the *input*)
+ *   instead of the output, so every image after the first of a batch gets another image's gradient (an FPN's
+ *   top-down path trains wrong at batch ≥ 2; wasm borrows this kernel);
+ * - ResizeBilinearGrad returns a gradient of the wrong shape for non-square images (height and width swapped).
  */
-const resizeBilinearGrad: KernelConfig = {
-  kernelName: 'ResizeBilinearGrad',
-  backendName: 'cpu',
-  kernelFunc: ({ inputs, attrs, backend }) => {
-    const { images, dy } = inputs as { images: TensorInfo; dy: TensorInfo };
-    const { alignCorners, halfPixelCenters } = attrs as unknown as { alignCorners: boolean; halfPixelCenters: boolean };
-    const cpu = backend as unknown as CpuBackendLike;
-    const [batch, inH, inW, channels] = images.shape;
-    const [, outH, outW] = dy.shape;
-    const rows = bilinearSourceTable(inH, outH, alignCorners, halfPixelCenters);
-    const cols = bilinearSourceTable(inW, outW, alignCorners, halfPixelCenters);
-    const upstream = cpu.readSync(dy.dataId) as Float32Array;
-    const dx = new Float32Array(batch * inH * inW * channels);
-    for (let b = 0; b < batch; b++) {
-      for (let r = 0; r < outH; r++) {
-        const wr = rows.fraction[r];
-        const top = (b * inH + rows.low[r]) * inW;
-        const bottom = (b * inH + rows.high[r]) * inW;
-        for (let c = 0; c < outW; c++) {
-          const wc = cols.fraction[c];
-          const s = ((b * outH + r) * outW + c) * channels;
-          const corners: [number, number][] = [
-            [(top + cols.low[c]) * channels, (1 - wr) * (1 - wc)],
-            [(top + cols.high[c]) * channels, (1 - wr) * wc],
-            [(bottom + cols.low[c]) * channels, wr * (1 - wc)],
-            [(bottom + cols.high[c]) * channels, wr * wc],
-          ];
-          for (const [o, w] of corners) for (let k = 0; k < channels; k++) dx[o + k] += w * upstream[s + k];
+function resizeAdjoint(
+  kernelName: string,
+  table: (inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean) => AxisTable,
+): KernelConfig {
+  return {
+    kernelName,
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, attrs, backend }) => {
+      const { images, dy } = inputs as { images: TensorInfo; dy: TensorInfo };
+      const { alignCorners, halfPixelCenters } = attrs as unknown as {
+        alignCorners: boolean;
+        halfPixelCenters: boolean;
+      };
+      const cpu = backend as unknown as CpuBackendLike;
+      const [batch, inH, inW, channels] = images.shape;
+      const [, outH, outW] = dy.shape;
+      const rows = table(inH, outH, alignCorners, halfPixelCenters);
+      const cols = table(inW, outW, alignCorners, halfPixelCenters);
+      const upstream = cpu.readSync(dy.dataId) as Float32Array;
+      const dx = new Float32Array(batch * inH * inW * channels);
+      for (let b = 0; b < batch; b++) {
+        for (let r = 0; r < outH; r++) {
+          const wr = rows.fraction[r];
+          const top = (b * inH + rows.low[r]) * inW;
+          const bottom = (b * inH + rows.high[r]) * inW;
+          for (let c = 0; c < outW; c++) {
+            const wc = cols.fraction[c];
+            const s = ((b * outH + r) * outW + c) * channels;
+            const corners: [number, number][] = [
+              [(top + cols.low[c]) * channels, (1 - wr) * (1 - wc)],
+              [(top + cols.high[c]) * channels, (1 - wr) * wc],
+              [(bottom + cols.low[c]) * channels, wr * (1 - wc)],
+              [(bottom + cols.high[c]) * channels, wr * wc],
+            ];
+            for (const [o, w] of corners) {
+              if (w !== 0) for (let k = 0; k < channels; k++) dx[o + k] += w * upstream[s + k];
+            }
+          }
         }
       }
-    }
-    return cpu.makeTensorInfo([batch, inH, inW, channels], 'float32', dx);
-  },
-};
+      return cpu.makeTensorInfo([batch, inH, inW, channels], 'float32', dx);
+    },
+  };
+}
+
+const resizeNearestNeighborGrad = resizeAdjoint('ResizeNearestNeighborGrad', nearestAsTable);
+const resizeBilinearGrad = resizeAdjoint('ResizeBilinearGrad', bilinearSourceTable);
 
 let fixed = false;
 
