@@ -108,14 +108,18 @@ export const elementwiseKernels: KernelConfig[] = [
       x.dtype,
     );
   }),
-  // tfjs: step(x) = x > 0 ? 1 : alpha, NaN stays NaN (the gradient of relu is dy · step(x)).
+  // tfjs: step(x) = x > 0 ? 1 : alpha, NaN stays NaN (the gradient of relu is dy · step(x)). clamp(x, 0, 0) is 0
+  // everywhere but at NaN, which it keeps: adding it carries NaN through in one pass instead of a select.
   torchKernel('Step', (b, inputs, attrs, s) => {
     const x = input(inputs, 'x');
     const hx = b.handle(x);
+    const alpha = (attrs.alpha as number) ?? 0;
     const positive = s.call('aten::gt', 'Scalar', [hx, 0]);
-    const stepped = s.call('aten::where', 'Scalar', [positive, 1.0, (attrs.alpha as number) ?? 0]);
-    const nan = s.call('aten::isnan', '', [hx]);
-    const out = b.call('aten::where', 'self', [nan, hx, stepped]);
+    const stepped =
+      alpha === 0
+        ? s.call('aten::_to_copy', '', [positive], { dtype: x.dtype })
+        : s.call('aten::where', 'Scalar', [positive, 1.0, alpha]);
+    const out = b.call('aten::add', 'Tensor', [stepped, s.call('aten::clamp', '', [hx, 0, 0])]);
     return b.output(out, x.dtype);
   }),
   torchKernel('Cast', (b, inputs, attrs) => {

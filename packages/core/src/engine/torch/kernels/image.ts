@@ -59,7 +59,8 @@ function axisTable(
 /** Resamples one axis of an NHWC tensor. */
 function resampleAxis(s: Scratch, h: TorchHandle, axis: 1 | 2, table: AxisTable): TorchHandle {
   const low = s.call('aten::index_select', '', [h, axis, table.low]);
-  if (!table.high || !table.fraction) return low;
+  // Handles are small integers and 0 is one: test for absence, not truthiness.
+  if (table.high === undefined || table.fraction === undefined) return low;
   const high = s.call('aten::index_select', '', [h, axis, table.high]);
   const step = s.call('aten::sub', 'Tensor', [high, low]);
   return s.call('aten::add', 'Tensor', [low, s.call('aten::mul', 'Tensor', [step, table.fraction])]);
@@ -78,7 +79,8 @@ function resampleAxisAdjoint(
   const shape = [...dyShape];
   shape[axis] = inSize;
   const zeros = s.call('aten::zeros', '', [shape], { dtype: 'float32', device: b.device });
-  if (!table.high || !table.fraction) return s.call('aten::index_add', '', [zeros, axis, table.low, dy]);
+  if (table.high === undefined || table.fraction === undefined)
+    return s.call('aten::index_add', '', [zeros, axis, table.low, dy]);
   const upper = s.call('aten::mul', 'Tensor', [dy, table.fraction]);
   const lower = s.call('aten::sub', 'Tensor', [dy, upper]);
   const partial = s.call('aten::index_add', '', [zeros, axis, table.low, lower]);
