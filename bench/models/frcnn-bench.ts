@@ -7,7 +7,13 @@
  *
  *   node --experimental-transform-types --no-warnings --import ./bench/register.mjs \
  *     bench/models/frcnn-bench.ts [--backbone resnet18_fpn] [--size 256] [--batch 1]
- *     [--reps 2] [--threads 2] [--backends wasm,cpu] [--no-train] [--json]
+ *     [--reps 2] [--threads 2] [--backends wasm,cpu] [--no-train] [--profile] [--json]
+ *
+ * --profile: one more training step per backend with every kernel of that backend timed: the time in each
+ * kernel (top ones), and the rest of the step, which is the host's work (anchors, proposal selection and NMS,
+ * matching and sampling, RoIAlign's sample plan, tfjs' tape). Kernels return synchronously on the CPU
+ * backends (wasm, cpu, torch on the CPU), so their times are real; on a GPU they are launch times only.
+ * Each row also reports the process's peak resident memory so far (maxRSS, backends run in the order given).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,6 +32,7 @@ interface Options {
   threads: number;
   backends: BackendName[];
   train: boolean;
+  profile: boolean;
   json: boolean;
 }
 
@@ -38,6 +45,7 @@ function parseArgs(argv: string[]): Options {
     threads: 2,
     backends: ['wasm'],
     train: true,
+    profile: false,
     json: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -45,6 +53,7 @@ function parseArgs(argv: string[]): Options {
     const value = argv[i + 1];
     if (flag === '--json') options.json = true;
     else if (flag === '--no-train') options.train = false;
+    else if (flag === '--profile') options.profile = true;
     else if (flag === '--backbone') {
       options.backbone = value;
       i++;
@@ -77,6 +86,43 @@ function batch(size: number, count: number): { images: DetectorImage[]; targets:
     labels: Int32Array.from([1]),
   };
   return { images: Array(count).fill(image), targets: Array(count).fill(target) };
+}
+
+/**
+ * Runs `body` with every kernel of `backend` timed; restores the kernels after. Times are exclusive: a kernel
+ * built from other kernels (wasm's training kernels) is charged only for its own work.
+ */
+async function withKernelTimes(backend: string, body: () => Promise<void>): Promise<Map<string, number>> {
+  const times = new Map<string, number>();
+  const childTime: number[] = [];
+  const originals = tf.getKernelsForBackend(backend);
+  for (const kernel of originals) {
+    tf.unregisterKernel(kernel.kernelName, backend);
+    tf.registerKernel({
+      ...kernel,
+      kernelFunc: (args) => {
+        const start = performance.now();
+        childTime.push(0);
+        try {
+          return kernel.kernelFunc(args);
+        } finally {
+          const total = performance.now() - start;
+          const children = childTime.pop() ?? 0;
+          if (childTime.length > 0) childTime[childTime.length - 1] += total;
+          times.set(kernel.kernelName, (times.get(kernel.kernelName) ?? 0) + total - children);
+        }
+      },
+    });
+  }
+  try {
+    await body();
+  } finally {
+    for (const kernel of originals) {
+      tf.unregisterKernel(kernel.kernelName, backend);
+      tf.registerKernel(kernel);
+    }
+  }
+  return times;
 }
 
 async function bestMs(fn: () => Promise<void>, reps: number): Promise<number> {
@@ -134,9 +180,10 @@ async function main(): Promise<void> {
       await model.predict(images);
     }, options.reps);
     let trainMs: number | null = null;
+    let profile: Record<string, unknown> | undefined;
     if (options.train) {
       const optimizer = tf.train.momentum(1e-4, 0.9);
-      trainMs = await bestMs(async () => {
+      const step = async () => {
         const cost = optimizer.minimize(
           () => tf.addN(Object.values(model.losses(images, targets))) as tf.Scalar,
           true,
@@ -144,7 +191,28 @@ async function main(): Promise<void> {
         );
         await cost?.data();
         cost?.dispose();
-      }, options.reps);
+      };
+      trainMs = await bestMs(step, options.reps);
+      if (options.profile) {
+        let wall = 0;
+        const times = await withKernelTimes(backend, async () => {
+          const start = performance.now();
+          await step();
+          wall = performance.now() - start;
+        });
+        const inKernels = [...times.values()].reduce((a, b) => a + b, 0);
+        profile = {
+          step_ms: Math.round(wall),
+          kernels_ms: Math.round(inKernels),
+          host_ms: Math.round(wall - inKernels),
+          top_kernels_ms: Object.fromEntries(
+            [...times]
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, 12)
+              .map(([name, ms]) => [name, Math.round(ms)]),
+          ),
+        };
+      }
       optimizer.dispose();
     }
     model.dispose();
@@ -156,6 +224,8 @@ async function main(): Promise<void> {
       train_ms: trainMs === null ? null : Math.round(trainMs),
       forward_ratio_vs_torch: 'error' in torch ? null : ratio(torch.forward_ms, forwardMs),
       train_ratio_vs_torch: 'error' in torch ? null : ratio(torch.train_ms, trainMs),
+      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      ...(profile ? { profile } : {}),
     });
   }
   const report = { ...options, torch, tfjs: rows };
@@ -171,8 +241,15 @@ async function main(): Promise<void> {
     if ('error' in row) lines.push(`${row.backend}: ${row.error}`);
     else {
       lines.push(
-        `tfjs ${row.backend}  forward ${row.forward_ms} ms (×${row.forward_ratio_vs_torch} of PyTorch)   train step ${row.train_ms ?? '-'} ms (×${row.train_ratio_vs_torch ?? '-'})`,
+        `tfjs ${row.backend}  forward ${row.forward_ms} ms (×${row.forward_ratio_vs_torch} of PyTorch)   train step ${row.train_ms ?? '-'} ms (×${row.train_ratio_vs_torch ?? '-'})   peak RSS so far ${row.peak_rss_mb} MB`,
       );
+      const p = row.profile as
+        | { step_ms: number; kernels_ms: number; host_ms: number; top_kernels_ms: Record<string, number> }
+        | undefined;
+      if (p) {
+        lines.push(`  profiled step ${p.step_ms} ms: kernels ${p.kernels_ms} ms, host ${p.host_ms} ms`);
+        for (const [name, ms] of Object.entries(p.top_kernels_ms)) lines.push(`    ${name.padEnd(28)} ${ms} ms`);
+      }
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
