@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
+import { Rng } from '@fedcxr/core';
 import { createTabularModel, encodeModel, PROTOCOL_VERSION, type RoundPlan } from '@fedcxr/federated';
 import {
   ask,
@@ -45,21 +46,10 @@ export interface FuzzReport {
   coordinatorPeakRssMiB: number | null;
 }
 
-class Random {
-  private state: number;
+/** core's seeded generator (mulberry32) with the draws a fuzzer needs. */
+class Random extends Rng {
   constructor(seed: number) {
-    this.state = seed >>> 0 || 1;
-  }
-  next(): number {
-    // mulberry32
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
+    super(seed >>> 0 || 1);
   }
   pick<T>(items: readonly T[]): T {
     return items[this.int(items.length)];

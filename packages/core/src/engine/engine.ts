@@ -19,7 +19,7 @@ import {
 } from './optional-modules.js';
 import { fixCpuKernels } from './resize-tables.js';
 import { type BackendChoice, type BackendName, type EngineConfig, engineConfigSchema } from './schema.js';
-import { startTorchBackend } from './torch/index.js';
+import { startTorchBackend, type TorchStartResult } from './torch/index.js';
 import { loadWasmBackend } from './wasm.js';
 import { type RegisteredKernel, registerWasmTrainingKernels } from './wasm-training-kernels.js';
 
@@ -80,6 +80,27 @@ export interface TorchProbe {
   threads?: number;
   /** torchvision's operator library: loaded, or why not (RoIAlign then runs on ATen ops). */
   torchvision?: string;
+  /** tfjs kernels the torch backend registers. */
+  kernels?: number;
+}
+
+/** What a started (or failed) torch backend reports, for initEngine's reason and `cxr doctor`. */
+function torchProbeOf(started: TorchStartResult): TorchProbe {
+  if (!started.ok) return { available: false, reason: started.reason };
+  const { value } = started;
+  return {
+    available: true,
+    reason: `libtorch ${value.info.version} on ${value.device}`,
+    libtorchVersion: value.info.version,
+    libtorch: value.libtorch,
+    device: value.device,
+    cudaDevices: value.info.cudaDevices,
+    threads: value.threads,
+    kernels: value.kernels,
+    torchvision: value.torchvision.loaded
+      ? `loaded from ${value.torchvision.library}`
+      : `not loaded (${value.torchvision.reason}); RoIAlign runs on ATen's embedding_bag`,
+  };
 }
 
 type Attempt = { ok: true; detail: string; extra?: Partial<EngineInfo> } | { ok: false; reason: string };
@@ -163,20 +184,18 @@ async function attemptBackend(name: BackendName, threads: number, auto: boolean,
     case 'torch': {
       const started = startTorchBackend({ device, threads });
       if (!started.ok) return started;
-      const { value } = started;
+      const probe = torchProbeOf(started);
       return {
         ok: true,
-        detail: `libtorch ${value.info.version} on ${value.device}${value.device === 'cpu' ? ` with ${value.threads} thread${value.threads === 1 ? '' : 's'}` : ''}`,
+        detail: `${probe.reason}${probe.device === 'cpu' ? ` with ${probe.threads} thread${probe.threads === 1 ? '' : 's'}` : ''}`,
         extra: {
-          device: value.device,
-          threads: value.threads,
+          device: probe.device,
+          threads: probe.threads,
           libtorch: {
-            version: value.info.version,
-            origin: value.libtorch,
-            cudaDevices: value.info.cudaDevices,
-            torchvision: value.torchvision.loaded
-              ? value.torchvision.library
-              : `not loaded (${value.torchvision.reason})`,
+            version: probe.libtorchVersion ?? 'unknown',
+            origin: probe.libtorch ?? 'unknown',
+            cudaDevices: probe.cudaDevices ?? 0,
+            torchvision: probe.torchvision ?? 'not loaded',
           },
         },
       };
@@ -238,30 +257,14 @@ export async function probeBackends(options: { threads?: number } = {}): Promise
   const backends: BackendProbe[] = [];
   const previous = currentBackend();
 
-  const torch = startTorchBackend({ device: 'auto', threads });
-  const torchProbe: TorchProbe = torch.ok
-    ? {
-        available: true,
-        reason: `libtorch ${torch.value.info.version} on ${torch.value.device}`,
-        libtorchVersion: torch.value.info.version,
-        libtorch: torch.value.libtorch,
-        device: torch.value.device,
-        cudaDevices: torch.value.info.cudaDevices,
-        threads: torch.value.threads,
-        torchvision: torch.value.torchvision.loaded
-          ? `loaded from ${torch.value.torchvision.library}`
-          : `not loaded (${torch.value.torchvision.reason}); RoIAlign runs on ATen's embedding_bag`,
-      }
-    : { available: false, reason: torch.reason };
-  backends.push(
-    torch.ok
-      ? {
-          name: 'torch',
-          available: true,
-          reason: `libtorch ${torch.value.info.version} (${torch.value.libtorch}) on ${torch.value.device}; ${torch.value.info.cudaDevices} CUDA device(s); ${torch.value.threads} CPU thread(s); ${torch.value.kernels} kernels; torchvision ops ${torch.value.torchvision.loaded ? 'loaded' : `not loaded: ${torch.value.torchvision.reason}`}`,
-        }
-      : { name: 'torch', available: false, reason: torch.reason },
-  );
+  const torchProbe = torchProbeOf(startTorchBackend({ device: 'auto', threads }));
+  backends.push({
+    name: 'torch',
+    available: torchProbe.available,
+    reason: torchProbe.available
+      ? `${torchProbe.reason} (${torchProbe.libtorch}); ${torchProbe.cudaDevices} CUDA device(s); ${torchProbe.threads} CPU thread(s); ${torchProbe.kernels} kernels; torchvision ops ${torchProbe.torchvision}`
+      : torchProbe.reason,
+  });
 
   const native = await loadNativeBackend();
   backends.push(

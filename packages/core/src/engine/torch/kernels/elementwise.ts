@@ -52,7 +52,6 @@ const binary: Record<string, [string, string]> = {
   Minimum: ['aten::minimum', ''],
   Pow: ['aten::pow', 'Tensor_Tensor'],
   Atan2: ['aten::atan2', ''],
-  SquaredDifference: ['', ''],
   FloorDiv: ['aten::div', 'Tensor_mode'],
   Mod: ['aten::remainder', 'Tensor'],
 };
@@ -129,21 +128,21 @@ export const elementwiseKernels: KernelConfig[] = [
     return b.output(b.call('aten::_to_copy', '', [b.handle(x)], { dtype }), dtype);
   }),
   ...Object.entries(binary).map(([name, [op, overload]]) =>
-    torchKernel(name, (b, inputs, _attrs, s) => {
+    torchKernel(name, (b, inputs) => {
       const a = input(inputs, 'a');
       const bb = input(inputs, 'b');
       const dtype = name === 'RealDiv' ? 'float32' : (tf.upcastType(a.dtype, bb.dtype) as DataType);
       const ha = b.handle(a);
       const hb = b.handle(bb);
-      let out: number;
-      if (name === 'SquaredDifference') {
-        out = b.call('aten::square', '', [s.call('aten::sub', 'Tensor', [ha, hb])]);
-      } else if (name === 'FloorDiv') {
-        out = b.call(op, overload, [ha, hb], { rounding_mode: 'floor' });
-      } else out = b.call(op, overload, [ha, hb]);
+      const out = b.call(op, overload, [ha, hb], name === 'FloorDiv' ? { rounding_mode: 'floor' } : undefined);
       return asDtypeIfInteger(b, out, dtype);
     }),
   ),
+  torchKernel('SquaredDifference', (b, inputs, _attrs, s) => {
+    const a = input(inputs, 'a');
+    const difference = s.call('aten::sub', 'Tensor', [b.handle(a), b.handle(input(inputs, 'b'))]);
+    return b.output(b.call('aten::square', '', [difference]), a.dtype);
+  }),
   ...Object.entries(comparisons).map(([name, op]) =>
     torchKernel(name, (b, inputs) =>
       b.output(b.call(op, 'Tensor', [b.handle(input(inputs, 'a')), b.handle(input(inputs, 'b'))]), 'bool'),
