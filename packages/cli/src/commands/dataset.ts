@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
+  COLUMN_ROLES,
   type CocoDataset,
   checkDataset,
   DATASET_FORMATS,
@@ -13,8 +14,10 @@ import {
   datasetStats,
   FedcxrError,
   formatIssue,
+  parseColumnOverrides,
   type SplitCounts,
   statsHtml,
+  VINDR_DEFAULT_FUSION_IOU,
   writeFileAtomic,
 } from '@fedcxr/core';
 import { isPresetName, PRESETS } from '@fedcxr/dicom';
@@ -37,6 +40,9 @@ interface ImportFlags {
   maskThreshold?: string;
   maskMinArea?: string;
   workers?: string;
+  columns?: string;
+  fusion?: string;
+  fusionIou?: string;
 }
 
 interface SplitFlags {
@@ -55,7 +61,7 @@ export function registerDatasetCommands(program: Command): void {
     dataset
       .command('import')
       .description('import a labelled export as normalized PNG images plus one COCO annotations.json')
-      .argument('<src>', 'export folder (seed, rsna, voc, yolo) or COCO JSON file (coco)')
+      .argument('<src>', 'export folder (seed, rsna, voc, yolo, vindr, nih) or COCO JSON file (coco)')
       .requiredOption('--format <format>', `input format: ${DATASET_FORMATS.join(', ')}`)
       .requiredOption('--out <dir>', 'output folder (annotations.json and images/)')
       .option(
@@ -66,11 +72,28 @@ export function registerDatasetCommands(program: Command): void {
       .option('--letterbox', 'pad resized images to size x size')
       .option('--bits <n>', 'PNG bit depth: 8 or 16', '8')
       .option('--include-test', 'seed: also import test/image (unlabelled)')
-      .option('--patient-pattern <regex>', 'patient id = first group of this regex on the file name (voc, yolo, coco)')
+      .option(
+        '--patient-pattern <regex>',
+        'patient id = first group of this regex on the file name (voc, yolo, coco; nih without Data_Entry)',
+      )
       .option('--names <file>', 'yolo: class names file')
       .option('--images <dir>', 'coco: folder the file_names are relative to (default: the JSON folder)')
       .option('--mask-threshold <t>', 'seed: mask foreground threshold, fraction of full scale', '0.5')
       .option('--mask-min-area <px>', 'seed: smallest lesion component kept, in mask pixels', '4')
+      .option(
+        '--columns <role=name,...>',
+        `seed: train.csv columns not under a common name (roles: ${COLUMN_ROLES.join(', ')})`,
+      )
+      .option(
+        '--fusion <wbf|none>',
+        "vindr: fuse readers' boxes (weighted boxes fusion) or keep each with its rad_id",
+        'wbf',
+      )
+      .option(
+        '--fusion-iou <t>',
+        "vindr: IoU above which two readers' boxes are one finding",
+        String(VINDR_DEFAULT_FUSION_IOU),
+      )
       .option('--workers <n>', 'worker threads (default: CPU cores, at most 8, for 64+ images; 0: none)'),
   ).action(
     action(async (ctx, src: string, flags: ImportFlags) => {
@@ -109,6 +132,9 @@ export function registerDatasetCommands(program: Command): void {
           imagesDir: flags.images,
           threshold: fractionFlag('--mask-threshold', flags.maskThreshold ?? '0.5'),
           minArea: integerFlag('--mask-min-area', flags.maskMinArea ?? '4', 1),
+          columns: flags.columns === undefined ? undefined : parseColumnOverrides(flags.columns),
+          fusion: fusionFlag(flags.fusion ?? 'wbf'),
+          fusionIou: fractionFlag('--fusion-iou', flags.fusionIou ?? String(VINDR_DEFAULT_FUSION_IOU)),
         },
         onProgress: (_done, total, file) => {
           progress ??= createProgress(ctx, 'import', total);
@@ -120,6 +146,7 @@ export function registerDatasetCommands(program: Command): void {
       const lines = [
         `${summary.images} images (${summary.negatives} without boxes, ${summary.patients} patients), ${summary.annotations} boxes in ${summary.seconds.toFixed(1)} s`,
         ...summary.categories.map((c) => `  ${c.name}: ${c.boxes}`),
+        ...summary.notes,
         `skipped: ${summary.skipped.length}; warnings: ${summary.issues.filter((i) => i.severity === 'warning').length}`,
         `wrote ${summary.annotationsFile}`,
       ];
@@ -218,6 +245,12 @@ function fractionFlag(flag: string, value: string): number {
   const number = Number(value);
   if (!(number > 0 && number <= 1)) throw new FedcxrError('usage', `${flag} must be in (0, 1], got "${value}"`);
   return number;
+}
+
+function fusionFlag(value: string): 'wbf' | 'none' {
+  if (value !== 'wbf' && value !== 'none')
+    throw new FedcxrError('usage', `--fusion must be wbf or none, got "${value}"`);
+  return value;
 }
 
 async function readJson(file: string): Promise<CocoDataset> {

@@ -26,6 +26,7 @@ import {
   type ParseSourceOptions,
   parseDatasetSource,
   readGreyRaster,
+  type SourceBox,
   type SourceItem,
   VERSION,
   writeFileAtomic,
@@ -73,6 +74,8 @@ export interface ImportSummary {
   skipped: { file: string; message: string }[];
   /** Everything the parser and the import noticed, with locations. */
   issues: DatasetIssue[];
+  /** What the parser did that is worth a line (a fusion's boxes in and out, images left out and why). */
+  notes: string[];
   /** Worker threads used (0: all in this thread). */
   workers: number;
   seconds: number;
@@ -151,6 +154,7 @@ export async function importDataset(options: ImportOptions): Promise<ImportSumma
         bbox: box.bbox,
         area: round3(box.bbox[2] * box.bbox[3]),
         iscrowd: 0,
+        ...(box.attributes ?? {}),
       });
     }
   }
@@ -164,6 +168,7 @@ export async function importDataset(options: ImportOptions): Promise<ImportSumma
       preset,
       size: options.size ?? null,
       letterbox: options.letterbox ?? false,
+      ...(source.info ?? {}),
     },
     images,
     annotations,
@@ -183,6 +188,7 @@ export async function importDataset(options: ImportOptions): Promise<ImportSumma
     categories: categories.map((c) => ({ id: c.id, name: c.name, boxes: boxesPerCategory.get(c.id) ?? 0 })),
     skipped,
     issues,
+    notes: source.notes ?? [],
     workers,
     seconds: (performance.now() - started) / 1000,
   };
@@ -210,7 +216,7 @@ export interface ConvertedItem {
   originalHeight: number;
   patientId: string | undefined;
   /** In the written image's pixels, rounded to 1/1000 px. */
-  boxes: { category: string; bbox: [number, number, number, number] }[];
+  boxes: SourceBox[];
   issues: DatasetIssue[];
 }
 
@@ -233,7 +239,7 @@ export async function convertItem(item: SourceItem, settings: ConvertSettings): 
     originalHeight: loaded.image.height,
     patientId: loaded.patientId,
     boxes: boxes.map((box) => ({
-      category: box.category,
+      ...box,
       bbox: (resized ? boxToResized(box.bbox, resized.transform) : box.bbox).map(round3) as [
         number,
         number,
@@ -402,7 +408,7 @@ function sourceBoxes(item: SourceItem, width: number, height: number, issues: Da
         ),
       );
     }
-    out.push({ category: box.category, bbox: [x0, y0, x1 - x0, y1 - y0] });
+    out.push({ ...box, bbox: [x0, y0, x1 - x0, y1 - y0] });
   }
   return out;
 }

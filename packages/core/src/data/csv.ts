@@ -23,14 +23,35 @@ export function labelError(file: string, line: number | undefined, message: stri
   return new FedcxrError('invalid_labels', line === undefined ? message : `line ${line}: ${message}`, { file });
 }
 
+export interface CsvOptions {
+  /**
+   * Ignore empty fields at the end of the header and of rows (spreadsheet exports pad rows with `,,,`): a
+   * row may then have more fields than the header as long as the extra ones are empty.
+   */
+  trailingEmpty?: boolean;
+  /** Rewrites the header's names before rows are matched to it (a header whose one name spills over commas). */
+  header?: (names: string[]) => string[];
+}
+
 /**
  * Parses CSV text with a header row. Columns named in `required` must be present; every row must have as
  * many fields as the header. Blank lines are skipped.
  */
-export function parseCsv(text: string, file: string, required: readonly string[] = []): CsvTable {
+export function parseCsv(
+  text: string,
+  file: string,
+  required: readonly string[] = [],
+  options: CsvOptions = {},
+): CsvTable {
   const records = splitRecords(text.replace(/^\uFEFF/, ''), file);
   if (records.length === 0) throw labelError(file, undefined, 'empty file: expected a header row');
-  const header = records[0].fields.map((name) => name.trim());
+  if (options.trailingEmpty) {
+    for (const record of records) {
+      while (record.fields.length > 1 && record.fields[record.fields.length - 1].trim() === '') record.fields.pop();
+    }
+  }
+  let header = records[0].fields.map((name) => name.trim());
+  if (options.header) header = options.header(header);
   const missing = required.filter((name) => !header.includes(name));
   if (missing.length > 0) {
     throw labelError(
@@ -42,6 +63,8 @@ export function parseCsv(text: string, file: string, required: readonly string[]
   const rows: CsvRow[] = [];
   for (const record of records.slice(1)) {
     if (record.fields.length === 1 && record.fields[0].trim() === '') continue;
+    // Trailing empty fields were dropped: a row that ends in empty cells may now be short of the header.
+    if (options.trailingEmpty) while (record.fields.length < header.length) record.fields.push('');
     if (record.fields.length !== header.length) {
       throw labelError(
         file,

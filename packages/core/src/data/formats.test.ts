@@ -166,7 +166,7 @@ describe('seed', () => {
     await expect(parseDatasetSource('seed', root)).rejects.toThrow(/train\.csv: line 2: box must be 4 numbers/);
     await put(join(root, 'train.csv'), 'file,box\n');
     await expect(parseDatasetSource('seed', root)).rejects.toThrow(
-      /train\.csv: line 1: missing column\(s\) "category"/,
+      /train\.csv: line 1: unrecognised header "file,box": needs a category column \(category \/ class \/ label/,
     );
     await expect(parseDatasetSource('seed', scratch)).rejects.toThrow(/no train\/ folder/);
   });

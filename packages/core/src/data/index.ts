@@ -1,14 +1,33 @@
 /** Datasets: formats in, COCO out, masks to boxes, patient-level splits, statistics and checks. */
 export { type CheckResult, checkDataset } from './check.js';
 export { type CocoValidation, cocoErrors, readCocoFile, validateCoco } from './coco-validate.js';
-export { type CsvRow, type CsvTable, csvNumber, labelError, parseCsv } from './csv.js';
+export {
+  type BoxColumns,
+  COLUMN_ROLES,
+  type ColumnRole,
+  type LabelColumns,
+  normalizeColumnName,
+  parseColumnOverrides,
+  resolveLabelColumns,
+  rowBox,
+} from './columns.js';
+export { type CsvOptions, type CsvRow, type CsvTable, csvNumber, labelError, parseCsv } from './csv.js';
 export { fileStem, isImageFile, listFiles, patientFromName } from './files.js';
 export { type CocoParseOptions, parseCocoSource } from './formats/coco.js';
 export { DATASET_FORMATS, type ParseSourceOptions, parseDatasetSource } from './formats/index.js';
+export { NIH_BOX_FILE, NIH_ENTRY_FILE, NIH_NO_FINDING, type NihParseOptions, parseNih } from './formats/nih.js';
 export { parseRsna, RSNA_CATEGORY, RSNA_CLASS_INFO_FILE, RSNA_LABELS_FILE } from './formats/rsna.js';
 export { parseSeed, readSeedCsv, type SeedParseOptions } from './formats/seed.js';
+export {
+  parseVindr,
+  readVindrCsv,
+  VINDR_DEFAULT_FUSION_IOU,
+  VINDR_NO_FINDING,
+  type VindrParseOptions,
+} from './formats/vindr.js';
 export { parseVoc, parseVocXml, type VocParseOptions } from './formats/voc.js';
 export { parseYolo, parseYoloLabels, type YoloParseOptions } from './formats/yolo.js';
+export { type FusedBox, type FusionInput, weightedBoxesFusion } from './fusion.js';
 export {
   boxIou,
   DEFAULT_MASK_MIN_AREA,
@@ -19,6 +38,7 @@ export {
 } from './mask.js';
 export { SEED_FINDING_CLASSES, SEED_NORMAL_CLASS, type SeedFindingClass } from './seed-classes.js';
 export {
+  cappedIssues,
   type DatasetFormat,
   type DatasetIssue,
   formatIssue,

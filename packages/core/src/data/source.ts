@@ -2,12 +2,14 @@
  * What a format parser hands to the import pipeline: the images it found, their boxes in the source
  * image's own pixels (or normalized, for YOLO), and every problem it saw, each with its location.
  */
-export type DatasetFormat = 'seed' | 'rsna' | 'coco' | 'voc' | 'yolo';
+export type DatasetFormat = 'seed' | 'rsna' | 'coco' | 'voc' | 'yolo' | 'vindr' | 'nih';
 
 export interface SourceBox {
   category: string;
   /** [x, y, width, height]: source pixels, or fractions of the image size when the item says `normalized`. */
   bbox: [number, number, number, number];
+  /** Facts carried into the COCO annotation (VinDr's `rad_id`, how many readers' boxes were fused). */
+  attributes?: Record<string, string | number>;
 }
 
 export interface SourceItem {
@@ -52,6 +54,10 @@ export interface SourceDataset {
   categories: string[];
   items: SourceItem[];
   issues: DatasetIssue[];
+  /** What the parser did that a person should know (how many boxes a fusion took in and gave out). */
+  notes?: string[];
+  /** The same, for the COCO `info` record. */
+  info?: Record<string, string | number>;
 }
 
 /** `file:line: item: message` — how every issue prints. */
@@ -73,4 +79,16 @@ export function issueAt(
   if (line !== undefined) issue.line = line;
   if (item !== undefined) issue.item = item;
   return issue;
+}
+
+/** Issues found in bulk (a label file naming thousands of missing images): the first `listed`, then one count. */
+export function cappedIssues<T>(
+  found: readonly T[],
+  each: (entry: T) => DatasetIssue,
+  rest: (count: number) => DatasetIssue,
+  listed = 20,
+): DatasetIssue[] {
+  const out = found.slice(0, listed).map(each);
+  if (found.length > listed) out.push(rest(found.length - listed));
+  return out;
 }

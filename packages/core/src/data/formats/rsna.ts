@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { csvNumber, labelError, parseCsv } from '../csv.js';
 import { fileStem, isDirectory, isFile, listFiles, readText } from '../files.js';
-import { type DatasetIssue, issueAt as issue, type SourceDataset, type SourceItem } from '../source.js';
+import { cappedIssues, type DatasetIssue, issueAt as issue, type SourceDataset, type SourceItem } from '../source.js';
 
 export const RSNA_LABELS_FILE = 'stage_2_train_labels.csv';
 export const RSNA_CLASS_INFO_FILE = 'stage_2_detailed_class_info.csv';
@@ -110,36 +110,35 @@ export async function parseRsna(root: string): Promise<SourceDataset> {
     const { target: _target, line: _line, ...rest } = item;
     items.push({ ...rest, path: join(imageDir, file) });
   }
-  for (const { patientId, line } of missing.slice(0, LISTED_MISSING)) {
-    issues.push(issue('warning', 'missing_file', labelsFile, line, `no image ${patientId}.dcm in ${imageDir}`));
-  }
-  if (missing.length > LISTED_MISSING) {
-    issues.push(
-      issue(
-        'warning',
-        'missing_file',
-        labelsFile,
-        undefined,
-        `... and ${missing.length - LISTED_MISSING} more labelled patients without an image in ${imageDir}`,
-      ),
-    );
-  }
-  const unlabelled = [...fileByPatient].filter(([patientId]) => !byPatient.has(patientId));
-  for (const [, file] of unlabelled.slice(0, LISTED_MISSING)) {
-    issues.push(
-      issue('warning', 'unlabelled_image', join(imageDir, file), undefined, `no row in ${RSNA_LABELS_FILE}; skipped`),
-    );
-  }
-  if (unlabelled.length > LISTED_MISSING) {
-    issues.push(
-      issue(
-        'warning',
-        'unlabelled_image',
-        imageDir,
-        undefined,
-        `... and ${unlabelled.length - LISTED_MISSING} more images without a row in ${RSNA_LABELS_FILE}; skipped`,
-      ),
-    );
-  }
+  issues.push(
+    ...cappedIssues(
+      missing,
+      ({ patientId, line }) =>
+        issue('warning', 'missing_file', labelsFile, line, `no image ${patientId}.dcm in ${imageDir}`),
+      (rest) =>
+        issue(
+          'warning',
+          'missing_file',
+          labelsFile,
+          undefined,
+          `... and ${rest} more labelled patients without an image in ${imageDir}`,
+        ),
+      LISTED_MISSING,
+    ),
+    ...cappedIssues(
+      [...fileByPatient].filter(([patientId]) => !byPatient.has(patientId)),
+      ([, file]) =>
+        issue('warning', 'unlabelled_image', join(imageDir, file), undefined, `no row in ${RSNA_LABELS_FILE}; skipped`),
+      (rest) =>
+        issue(
+          'warning',
+          'unlabelled_image',
+          imageDir,
+          undefined,
+          `... and ${rest} more images without a row in ${RSNA_LABELS_FILE}; skipped`,
+        ),
+      LISTED_MISSING,
+    ),
+  );
   return { format: 'rsna', root, categories: [RSNA_CATEGORY], items, issues };
 }

@@ -6,14 +6,16 @@
  * disagreement is reported with its line. When a mask is missing, the CSV's boxes are used (with a warning).
  * `normal` has no masks: its images are kept with no boxes.
  *
- * train.csv: a header with `file` and `category`, and either a `box` column (`[x, y, w, h]`, `x y w h` or
- * `x;y;w;h`) or `x`, `y`, `width`/`w`, `height`/`h` columns; `file` is the DICOM's name or its path relative
- * to the export root; one row per box, a row with an empty box for an image without boxes.
+ * train.csv: a file and a category column, and either a box column (`[x, y, w, h]`, `x y w h` or `x;y;w;h`),
+ * x/y/width/height columns or corner columns, each under its common names (columns.ts; `--columns` for the
+ * rest); the file is the DICOM's name or its path relative to the export root; one row per box, a row with
+ * an empty box for an image without boxes.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readGreyRaster } from '../../raster.js';
-import { type CsvRow, csvNumber, labelError, parseCsv } from '../csv.js';
+import { type ColumnRole, resolveLabelColumns, rowBox } from '../columns.js';
+import { labelError, parseCsv } from '../csv.js';
 import { fileStem, isDirectory, isFile, listFiles, readText } from '../files.js';
 import { boxIou, type MaskBoxOptions, maskToBoxes } from '../mask.js';
 import { SEED_FINDING_CLASSES, SEED_NORMAL_CLASS } from '../seed-classes.js';
@@ -24,6 +26,8 @@ export interface SeedParseOptions extends MaskBoxOptions {
   includeTest?: boolean;
   /** Boxes whose IoU with every box of the other source is below this disagree; default 0.5. */
   agreementIou?: number;
+  /** train.csv columns not under a common name (`--columns file=…,category=…`). */
+  columns?: Partial<Record<ColumnRole, string>>;
 }
 
 interface CsvBox {
@@ -41,10 +45,11 @@ export async function parseSeed(root: string, options: SeedParseOptions = {}): P
   }
   const issues: DatasetIssue[] = [];
   const csvFile = join(root, 'train.csv');
+  const hasCsv = await isFile(csvFile);
   const csvBoxes = new Map<string, CsvBox[]>();
   const csvSeen = new Set<string>();
-  if (await isFile(csvFile)) {
-    for (const [key, boxes] of readSeedCsv(await readText(csvFile), csvFile)) csvBoxes.set(key, boxes);
+  if (hasCsv) {
+    for (const [key, boxes] of readSeedCsv(await readText(csvFile), csvFile, options.columns)) csvBoxes.set(key, boxes);
   } else {
     issues.push(issueAt('warning', 'missing_file', csvFile, undefined, 'no train.csv: boxes come from the masks only'));
   }
@@ -147,7 +152,8 @@ export async function parseSeed(root: string, options: SeedParseOptions = {}): P
           continue;
         }
         boxes = components.map((bbox) => ({ category, bbox }));
-        reportDisagreements(issues, csvFile, maskPath, components, csvReal, agreement);
+        // Without a train.csv there is nothing to compare with: the missing file was reported once, above.
+        if (hasCsv) reportDisagreements(issues, csvFile, maskPath, components, csvReal, agreement);
       }
       const item: SourceItem = { path, boxes, labelSource: maskPath ?? csvFile };
       if (declaredSize) item.declaredSize = declaredSize;
@@ -182,61 +188,29 @@ export async function parseSeed(root: string, options: SeedParseOptions = {}): P
   return { format: 'seed', root, categories, items, issues };
 }
 
-/** Parses train.csv into boxes keyed by `category|file name`. */
-export function readSeedCsv(text: string, file: string): Map<string, CsvBox[]> {
-  const table = parseCsv(text, file, ['file', 'category']);
-  const hasBox = table.header.includes('box');
-  const column = (names: string[]) => names.find((n) => table.header.includes(n));
-  const xywh = [column(['x', 'xmin']), column(['y', 'ymin']), column(['width', 'w']), column(['height', 'h'])];
-  if (!hasBox && xywh.some((c) => c === undefined)) {
-    throw labelError(file, 1, 'needs a "box" column or x, y, width, height columns');
-  }
+/** Parses train.csv into boxes keyed by `category|file name`; columns under their common names or `columns`. */
+export function readSeedCsv(
+  text: string,
+  file: string,
+  overrides: Partial<Record<ColumnRole, string>> = {},
+): Map<string, CsvBox[]> {
+  const table = parseCsv(text, file);
+  const columns = resolveLabelColumns(table.header, file, overrides);
   const out = new Map<string, CsvBox[]>();
   for (const row of table.rows) {
-    const name = row.values.file;
-    const category = row.values.category;
-    if (name === '') throw labelError(file, row.line, 'empty file name');
-    if (category === '') throw labelError(file, row.line, 'empty category');
-    const box = hasBox ? parseBoxText(row, file) : xywhBox(row, file, xywh as string[]);
+    const name = row.values[columns.file];
+    const category = row.values[columns.category];
+    if (name === '') throw labelError(file, row.line, `empty file name (column "${columns.file}")`);
+    if (category === '') throw labelError(file, row.line, `empty category (column "${columns.category}")`);
+    const box = rowBox(row, columns.box, file);
     // Rows may name the file alone or with its path; the category folder disambiguates.
-    const key = csvKey(
-      name.includes('/') ? '' : category,
-      name.includes('/') ? (name.split('/').pop() as string) : name,
-    );
+    const base = name.split(/[\\/]/).pop() as string;
+    const key = csvKey(base === name ? category : '', base);
     const list = out.get(key) ?? [];
     list.push({ box: box ?? [0, 0, 0, 0], line: row.line, category });
     out.set(key, list);
   }
   return out;
-}
-
-function parseBoxText(row: CsvRow, file: string): [number, number, number, number] | null {
-  const raw = row.values.box.trim();
-  if (raw === '' || raw === '[]') return null;
-  const parts = raw
-    .replace(/^[[(]|[\])]$/g, '')
-    .split(/[\s,;]+/)
-    .filter((p) => p !== '');
-  const numbers = parts.map(Number);
-  if (numbers.length !== 4 || !numbers.every(Number.isFinite)) {
-    throw labelError(file, row.line, `box must be 4 numbers [x, y, width, height], got "${raw}"`);
-  }
-  return checkBox(numbers as [number, number, number, number], row, file);
-}
-
-function xywhBox(row: CsvRow, file: string, columns: string[]): [number, number, number, number] | null {
-  const numbers = columns.map((c) => csvNumber(row, c, file));
-  if (numbers.every((n) => n === null)) return null;
-  if (numbers.some((n) => n === null)) throw labelError(file, row.line, 'box needs all of x, y, width, height');
-  return checkBox(numbers as [number, number, number, number], row, file);
-}
-
-function checkBox(box: [number, number, number, number], row: CsvRow, file: string): [number, number, number, number] {
-  if (!(box[2] > 0 && box[3] > 0))
-    throw labelError(file, row.line, `box has zero or negative size (${box[2]}x${box[3]})`);
-  if (box[0] < 0 || box[1] < 0)
-    throw labelError(file, row.line, `box starts at a negative coordinate (${box[0]}, ${box[1]})`);
-  return box;
 }
 
 function csvKey(category: string, file: string): string {

@@ -1,14 +1,15 @@
 /**
- * Pascal VOC: one XML per image (`Annotations/*.xml`, or XML files anywhere under the root), each with
- * `<filename>`, `<size><width><height>` and `<object><name><bndbox><xmin><ymin><xmax><ymax>`. VOC pixel
- * coordinates are 1-based and inclusive, so a box becomes [xmin - 1, ymin - 1, xmax - xmin + 1,
- * ymax - ymin + 1] (the Detectron2 convention). Images are looked up in `JPEGImages/`, `images/`, beside
- * the XML, or at `<path>`. `<size>` is kept as the declared size: when the real image differs, the import
- * scales the boxes and warns. A broken XML file is reported (file, line, column) and skipped.
+ * Pascal VOC: one XML per image, each with `<filename>`, `<size><width><height>` and
+ * `<object><name><bndbox><xmin><ymin><xmax><ymax>`. VOC pixel coordinates are 1-based and inclusive, so a box becomes [xmin - 1, ymin - 1, xmax - xmin + 1,
+ * ymax - ymin + 1] (the Detectron2 convention). XML files come from `Annotations/`, `annotations/xml/`,
+ * `annotations/`, `xml/` or anywhere under the root. Images are looked up beside the XML, at the root, under
+ * `JPEGImages/`, `images/`, `imgs/` (recursively; `<filename>` with or without its extension), or at
+ * `<path>`. `<size>` is kept as the declared size: when the real image differs, the import scales the boxes
+ * and warns. A broken XML file is reported (file, line, column) and skipped.
  */
-import { dirname, join } from 'node:path';
+import { dirname, extname, join, relative } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { isDirectory, isFile, listFiles, patientFromName, readText } from '../files.js';
+import { fileStem, isDirectory, isFile, listFiles, patientFromName, readText } from '../files.js';
 import { type DatasetIssue, issueAt, type SourceBox, type SourceDataset, type SourceItem } from '../source.js';
 
 export interface VocParseOptions {
@@ -18,21 +19,54 @@ export interface VocParseOptions {
   patientPattern?: RegExp;
 }
 
+/** Where VOC exports keep their XML, in order of preference; the root (searched recursively) is the last resort. */
+const ANNOTATION_DIRS = ['Annotations', 'annotations/xml', 'annotations', 'xml'];
+/** Where VOC exports keep their images (searched recursively), besides the XML's own folder. */
+const IMAGE_DIRS = ['JPEGImages', 'images', 'imgs'];
+const VOC_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.bmp', '.tif', '.tiff'];
+
 export async function parseVoc(root: string, options: VocParseOptions = {}): Promise<SourceDataset> {
-  const annotationDir = (await isDirectory(join(root, 'Annotations'))) ? join(root, 'Annotations') : root;
+  let annotationDir = root;
+  for (const dir of ANNOTATION_DIRS) {
+    if (await isDirectory(join(root, dir))) {
+      annotationDir = join(root, dir);
+      break;
+    }
+  }
   const xmlFiles = await listFiles(annotationDir, (name) => name.toLowerCase().endsWith('.xml'));
+  const images = await indexImages(root);
   const issues: DatasetIssue[] = [];
   const items: SourceItem[] = [];
   const names = new Set<string>();
   const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'object' });
-  for (const relative of xmlFiles) {
-    const file = join(annotationDir, relative);
+  for (const xmlFile of xmlFiles) {
+    const file = join(annotationDir, xmlFile);
     const parsed = parseOne(await readText(file), file, parser, issues);
     if (parsed === null) continue;
-    const image = await findImage(root, dirname(file), parsed.filename, parsed.path);
-    if (image === null) {
-      issues.push(issueAt('error', 'missing_file', file, undefined, `image "${parsed.filename}" not found; skipped`));
+    const found = await findImage(images, dirname(file), parsed.filename, parsed.path);
+    if (found.path === null) {
+      issues.push(
+        issueAt(
+          'error',
+          'missing_file',
+          file,
+          undefined,
+          `image "${parsed.filename}" not found (looked beside the XML and under ${IMAGE_DIRS.map((d) => `${d}/`).join(', ')}${extname(parsed.filename) ? '' : `, with the extensions ${VOC_IMAGE_EXTENSIONS.join(' ')}`}); skipped`,
+        ),
+      );
       continue;
+    }
+    const image = found.path;
+    if (found.others.length > 0) {
+      issues.push(
+        issueAt(
+          'warning',
+          'ambiguous_image',
+          file,
+          undefined,
+          `"${parsed.filename}" matches ${found.others.length + 1} images; using ${relative(root, image)} (also ${found.others.map((o) => relative(root, o)).join(', ')})`,
+        ),
+      );
     }
     for (const box of parsed.boxes) names.add(box.category);
     items.push({
@@ -142,19 +176,60 @@ function text0(value: unknown): string {
   return '';
 }
 
+interface ImageIndex {
+  root: string;
+  /** Image files under the usual image folders, by lower-case base name and by lower-case stem. */
+  byName: Map<string, string[]>;
+  byStem: Map<string, string[]>;
+}
+
+async function indexImages(root: string): Promise<ImageIndex> {
+  const index: ImageIndex = { root, byName: new Map(), byStem: new Map() };
+  const add = (map: Map<string, string[]>, key: string, path: string) => {
+    const list = map.get(key);
+    if (list) list.push(path);
+    else map.set(key, [path]);
+  };
+  for (const dir of IMAGE_DIRS) {
+    const base = join(root, dir);
+    if (!(await isDirectory(base))) continue;
+    const isImage = (name: string) => VOC_IMAGE_EXTENSIONS.includes(extname(name).toLowerCase());
+    for (const file of await listFiles(base, isImage)) {
+      const path = join(base, file);
+      const name = (file.split('/').pop() as string).toLowerCase();
+      add(index.byName, name, path);
+      add(index.byStem, fileStem(name), path);
+    }
+  }
+  return index;
+}
+
+/**
+ * The image an XML names: `<filename>` under the image folders, beside the XML or at the root, then, for a
+ * name without an image extension, by stem under the image folders (TBX11K writes `tb0003` for
+ * `tb0003.png`), then `<path>`. `others` lists further matches, for a warning.
+ */
 async function findImage(
-  root: string,
+  index: ImageIndex,
   xmlDir: string,
   filename: string,
   path: string | undefined,
-): Promise<string | null> {
-  const candidates = [
-    join(root, 'JPEGImages', filename),
-    join(root, 'images', filename),
-    join(xmlDir, filename),
-    join(root, filename),
-  ];
-  if (path) candidates.push(path);
-  for (const candidate of candidates) if (await isFile(candidate)) return candidate;
-  return null;
+): Promise<{ path: string | null; others: string[] }> {
+  const hasImageExtension = VOC_IMAGE_EXTENSIONS.includes(extname(filename).toLowerCase());
+  const base = (filename.split(/[\\/]/).pop() as string).toLowerCase();
+  const found = (matches: string[] | undefined) =>
+    matches && matches.length > 0 ? { path: matches[0], others: matches.slice(1) } : null;
+  const byName = found(index.byName.get(base));
+  if (byName) return byName;
+  const names = hasImageExtension ? [filename] : [filename, ...VOC_IMAGE_EXTENSIONS.map((e) => filename + e)];
+  for (const dir of [xmlDir, index.root]) {
+    for (const name of names) {
+      const candidate = join(dir, name);
+      if (await isFile(candidate)) return { path: candidate, others: [] };
+    }
+  }
+  const byStem = hasImageExtension ? null : found(index.byStem.get(base));
+  if (byStem) return byStem;
+  if (path && (await isFile(path))) return { path, others: [] };
+  return { path: null, others: [] };
 }
