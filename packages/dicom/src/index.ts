@@ -15,6 +15,20 @@ export {
   planConversion,
 } from './convert.js';
 export { DicomError, type DicomErrorCode } from './errors.js';
+export {
+  DicomwebClient,
+  type DicomwebClientOptions,
+  DicomwebError,
+  type DicomwebErrorCode,
+  type DicomJson,
+  jsonString,
+  jsonStrings,
+  nonImageSopClass,
+  referencedInstances,
+  type StoreResult,
+  type StudySearch,
+  TAGS as DICOM_JSON_TAGS,
+} from './dicomweb/index.js';
 export { type DicomInfo, type DicomInfoFailure, dicomInfo, isInfoFailure, type LutSummary } from './info.js';
 export {
   isPresetName,
