@@ -133,4 +133,45 @@ describe('cxr eval', () => {
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('--iou must be a number in (0, 1]');
   });
+
+  it('--iou 0.4 --metric voc: PASCAL VOC mAP as the devkit reference computes it, beside COCO', async () => {
+    const voc = (
+      JSON.parse(
+        readFileSync(
+          fileURLToPath(new URL('../../../../tools/reference/fixtures/eval/voc_cases.json', import.meta.url)),
+          'utf8',
+        ),
+      ) as { name: string; gt: unknown; dt: unknown; expected: Record<string, { mAP: number }> }[]
+    )[0];
+    const gt = join(dir, 'voc.gt.json');
+    const dt = join(dir, 'voc.dt.json');
+    writeFileSync(gt, JSON.stringify(voc.gt));
+    writeFileSync(dt, JSON.stringify(voc.dt));
+    const run = await runCli(['eval', '--gt', gt, '--dt', dt, '--iou', '0.4', '--metric', 'coco,voc', '--json']);
+    expect(run.exitCode).toBe(0);
+    const out = run.json<{ stats: number[]; voc: { iou: number; method: string; mAP: number } }>();
+    expect(out.stats).toHaveLength(12);
+    expect(out.voc).toMatchObject({ iou: 0.4, method: 'voc2010' });
+    expect(out.voc.mAP).toBeCloseTo(voc.expected['voc2010@0.4'].mAP, 12);
+    const eleven = await runCli([
+      'eval',
+      '--gt',
+      gt,
+      '--dt',
+      dt,
+      '--metric',
+      'voc',
+      '--voc-method',
+      'voc2007',
+      '--json',
+    ]);
+    expect(eleven.json<{ voc: { mAP: number } }>().voc.mAP).toBeCloseTo(voc.expected['voc2007@0.5'].mAP, 12);
+    const human = await runCli(['eval', '--gt', gt, '--dt', dt, '--iou', '0.4', '--metric', 'voc', '--quiet']);
+    expect(human.stdout).toContain(
+      `PASCAL VOC mAP @[IoU=0.4] (VOC 2010, all points): ${voc.expected['voc2010@0.4'].mAP.toFixed(4)}`,
+    );
+    const bad = await runCli(['eval', '--gt', gt, '--dt', dt, '--metric', 'f1']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--metric: unknown metric "f1" (choose from coco, voc)');
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * `cxr eval --gt <coco.json> --dt <results.json>` (or `--model <dir|file.onnx> --data <coco.json>`, which predicts
  * the data set's images first): COCO bbox metrics identical to pycocotools, per-class AP,
- * precision-recall curves, the RSNA challenge mAP, and optionally AP at one IoU (`--iou 0.4`) and FROC.
+ * precision-recall curves, the RSNA challenge mAP, and optionally AP at one IoU (`--iou 0.4`), PASCAL VOC mAP
+ * (`--metric voc`, VinDr-CXR's metric with `--iou 0.4`) and FROC.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -10,11 +11,13 @@ import {
   type CocoDataset,
   type CocoResult,
   evaluateCoco,
+  evaluateVoc,
   FedcxrError,
   type FrocHitCriterion,
   froc,
   precisionRecallCurve,
   rsnaMap,
+  type VocApMethod,
   writeJsonAtomic,
 } from '@fedcxr/core';
 import type { Command } from 'commander';
@@ -34,6 +37,8 @@ interface EvalFlags {
   classAgnostic?: boolean;
   frocHit?: string;
   frocIou?: string;
+  metric: string;
+  vocMethod: string;
 }
 
 async function readJsonFile(file: string, what: string): Promise<unknown> {
@@ -106,6 +111,12 @@ export function registerEvalCommands(program: Command): void {
       .option('--images <dir>', 'with --model: folder the file_names are relative to (default: the JSON folder)')
       .option('--save-results <file>', 'with --model: also write the detections as COCO results')
       .option('--iou <t>', 'also report AP at this single IoU threshold (VinBigData uses 0.4)')
+      .option(
+        '--metric <list>',
+        'metrics beside COCO: voc (PASCAL VOC mAP at --iou, default 0.5; VinDr-CXR: --iou 0.4 --metric voc)',
+        'coco',
+      )
+      .option('--voc-method <m>', 'VOC AP interpolation: voc2010 (all points) or voc2007 (11 points)', 'voc2010')
       .option('--class-agnostic', 'COCO metrics over all categories pooled (pycocotools useCats = 0)')
       .option('--froc', 'also report FROC: sensitivity at 1/8 … 8 false positives per image')
       .option('--froc-hit <kind>', 'FROC hit criterion: iou (IoU ≥ --froc-iou) or center (box center inside)', 'iou')
@@ -122,6 +133,25 @@ export function registerEvalCommands(program: Command): void {
         } else throw new FedcxrError('usage', `--froc-hit must be iou or center, got ${JSON.stringify(flags.frocHit)}`);
       }
 
+      const metrics = new Set(
+        flags.metric
+          .split(',')
+          .map((m) => m.trim())
+          .filter(Boolean),
+      );
+      for (const name of metrics) {
+        if (name !== 'coco' && name !== 'voc') {
+          throw new FedcxrError('usage', `--metric: unknown metric ${JSON.stringify(name)} (choose from coco, voc)`);
+        }
+      }
+      if (flags.vocMethod !== 'voc2010' && flags.vocMethod !== 'voc2007') {
+        throw new FedcxrError(
+          'usage',
+          `--voc-method must be voc2010 or voc2007, got ${JSON.stringify(flags.vocMethod)}`,
+        );
+      }
+      const vocMethod: VocApMethod = flags.vocMethod;
+
       const started = performance.now();
       const useCats = !flags.classAgnostic;
       const coco = evaluateCoco(gt, dt, { ...files, useCats });
@@ -129,6 +159,9 @@ export function registerEvalCommands(program: Command): void {
         iou === undefined ? undefined : evaluateCoco(gt, dt, { ...files, useCats, params: { iouThrs: [iou] } });
       const rsna = rsnaMap(gt, dt, files);
       const frocResult = hit ? froc(gt, dt, { ...files, hit }) : undefined;
+      const voc = metrics.has('voc')
+        ? evaluateVoc(gt, dt, { ...files, iou: iou ?? 0.5, method: vocMethod })
+        : undefined;
       ctx.log(
         `evaluated ${dt.length} detections on ${coco.imgIds.length} images in ${((performance.now() - started) / 1000).toFixed(2)} s`,
       );
@@ -163,6 +196,21 @@ export function registerEvalCommands(program: Command): void {
         })),
         pr_curves: prCurves,
         ap_at_iou: apAtIou ?? null,
+        voc: voc
+          ? {
+              iou: voc.iou,
+              method: voc.method,
+              mAP: voc.mAP,
+              per_category: voc.perCategory.map(({ id, name, AP, numGt, numDetections, truePositives }) => ({
+                id,
+                name,
+                AP,
+                num_gt: numGt,
+                num_detections: numDetections,
+                true_positives: truePositives,
+              })),
+            }
+          : null,
         rsna_map: {
           map: rsna.map,
           thresholds: rsna.thresholds,
@@ -214,6 +262,15 @@ export function registerEvalCommands(program: Command): void {
       }
       lines.push('', `RSNA challenge mAP (IoU 0.40–0.75): ${rsna.map.toFixed(4)} over ${rsna.imagesScored} images`);
       if (apAtIou) lines.push(`AP @[IoU=${iou}]: ${fmt(apAtIou.AP)}`);
+      if (voc) {
+        const method = voc.method === 'voc2010' ? 'VOC 2010, all points' : 'VOC 2007, 11 points';
+        lines.push(`PASCAL VOC mAP @[IoU=${voc.iou}] (${method}): ${voc.mAP.toFixed(4)}`);
+        for (const c of voc.perCategory) {
+          lines.push(
+            `  ${c.name.padEnd(width)}  ${String(c.numGt).padStart(5)}  ${c.AP === null ? '   -  ' : c.AP.toFixed(4)}`,
+          );
+        }
+      }
       if (frocResult) {
         const at = frocResult.fpRates.map((rate, i) => `${rate}:${frocResult.sensitivities[i].toFixed(3)}`).join('  ');
         const rule = frocResult.hit.kind === 'iou' ? `IoU ≥ ${frocResult.hit.threshold}` : 'center inside';

@@ -22,3 +22,4 @@ export {
 } from './froc.js';
 export { detectionsToCocoResults } from './results.js';
 export { RSNA_THRESHOLDS, type RsnaMapOptions, type RsnaMapResult, rsnaMap } from './rsna.js';
+export { evaluateVoc, type VocApMethod, type VocClassResult, type VocEvalOptions, type VocEvalResult } from './voc.js';
