@@ -1,0 +1,441 @@
+/**
+ * Does fedcxr learn as well as torchvision? One command trains torchvision's Faster R-CNN (reference venv)
+ * and fedcxr's (`cxr train`) on the same patient-grouped split of ../shared/data/rsna-pneumonia, with the same
+ * normalization, resolution, recipe and initial weights (torchvision's initial state, imported with
+ * `cxr weights import`), then scores both best checkpoints on the held-out test split with both evaluators
+ * (pycocotools and `cxr eval`), and writes results.json and report.html (loss and validation-mAP curves of
+ * both sides, the final table and the ratios ours/torchvision).
+ *
+ *   npm run bench:quality -- --config cpu [--seeds 0,1] [--epochs N] [--out DIR] [--backend auto|torch|wasm]
+ *
+ * Configurations: `smoke` (a few images, 2 epochs: the pipeline itself), `cpu` (ResNet-18-FPN, compact heads,
+ * 256 px: ≤ 45 min per side on 2 cores), `gpu` (ResNet-50-FPN, 512 px, every image, 18 epochs: one device
+ * run), `seed` (configs/seed-recipe.yaml's recipe, the seed study's). Every step is skipped when its output
+ * exists, so an interrupted run resumes where it stopped (`cxr train --resume` inside a run).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeQualityReport } from './report.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const dataRoot = path.resolve(repoRoot, '../shared/data/rsna-pneumonia');
+
+export interface Recipe {
+  name: string;
+  seed: number;
+  epochs: number;
+  batchSize: number;
+  threads?: number;
+  /** Train on the first N training images only (smoke runs). */
+  limit?: number;
+  model: {
+    backbone: 'resnet18_fpn' | 'resnet50_fpn';
+    numClasses: number;
+    minSize: number;
+    maxSize: number;
+    trainableLayers: number;
+    heads: {
+      rpn?: {
+        preNmsTopN?: { training: number; testing: number };
+        postNmsTopN?: { training: number; testing: number };
+        batchSizePerImage?: number;
+      };
+      roi?: { batchSizePerImage?: number; representationSize?: number };
+    };
+  };
+  data: { size: number; train: string; val: string; test: string };
+  optimizer: { lr: number; momentum: number; nesterov: boolean; weightDecay: number; clipGradNorm: number | null };
+  schedule: {
+    warmupSteps: number;
+    warmupFactor: number;
+    type: 'step' | 'cosine' | 'constant';
+    milestones: number[];
+    gamma: number;
+    minFactor: number;
+  };
+  augmentation: { rotationDegrees: number; brightness: number; contrast: number };
+}
+
+type RecipeTemplate = Omit<Recipe, 'seed' | 'data'> & { imageSize: number };
+
+const SGD = { momentum: 0.9, nesterov: true, weightDecay: 1e-4, clipGradNorm: null };
+const SEED_AUGMENTATION = { rotationDegrees: 5, brightness: 0.1, contrast: 0.1 };
+/** PRODUCT.md's CPU finding: ResNet-18-FPN from scratch learns at 256 px with these heads. */
+const CPU_HEADS = {
+  rpn: { preNmsTopN: { training: 1000, testing: 1000 }, postNmsTopN: { training: 500, testing: 500 } },
+  roi: { batchSizePerImage: 128, representationSize: 256 },
+};
+
+export const CONFIGURATIONS: Record<string, RecipeTemplate> = {
+  smoke: {
+    name: 'smoke',
+    epochs: 2,
+    batchSize: 2,
+    limit: 8,
+    imageSize: 128,
+    model: {
+      backbone: 'resnet18_fpn',
+      numClasses: 1,
+      minSize: 128,
+      maxSize: 128,
+      trainableLayers: 5,
+      heads: CPU_HEADS,
+    },
+    optimizer: { lr: 0.02, ...SGD },
+    schedule: { warmupSteps: 2, warmupFactor: 0.001, type: 'cosine', milestones: [], gamma: 0.1, minFactor: 0 },
+    augmentation: SEED_AUGMENTATION,
+  },
+  cpu: {
+    name: 'cpu',
+    epochs: 6,
+    batchSize: 4,
+    imageSize: 256,
+    model: {
+      backbone: 'resnet18_fpn',
+      numClasses: 1,
+      minSize: 256,
+      maxSize: 256,
+      trainableLayers: 5,
+      heads: CPU_HEADS,
+    },
+    optimizer: { lr: 0.02, ...SGD },
+    schedule: { warmupSteps: 100, warmupFactor: 0.001, type: 'cosine', milestones: [], gamma: 0.1, minFactor: 0 },
+    augmentation: SEED_AUGMENTATION,
+  },
+  gpu: {
+    name: 'gpu',
+    epochs: 18,
+    batchSize: 4,
+    imageSize: 512,
+    model: { backbone: 'resnet50_fpn', numClasses: 1, minSize: 512, maxSize: 512, trainableLayers: 5, heads: {} },
+    optimizer: { lr: 0.02, ...SGD },
+    schedule: { warmupSteps: 100, warmupFactor: 0.001, type: 'cosine', milestones: [], gamma: 0.1, minFactor: 0 },
+    augmentation: SEED_AUGMENTATION,
+  },
+  /** configs/seed-recipe.yaml: the seed study's recipe (lr 0.003, step decay at 12 and 16, 18 epochs). */
+  seed: {
+    name: 'seed',
+    epochs: 18,
+    batchSize: 4,
+    imageSize: 512,
+    model: { backbone: 'resnet50_fpn', numClasses: 1, minSize: 512, maxSize: 512, trainableLayers: 3, heads: {} },
+    optimizer: { lr: 0.003, ...SGD },
+    schedule: { warmupSteps: 100, warmupFactor: 0.001, type: 'step', milestones: [12, 16], gamma: 0.1, minFactor: 0 },
+    augmentation: SEED_AUGMENTATION,
+  },
+};
+
+interface Options {
+  config: string;
+  seeds: number[];
+  epochs?: number;
+  out: string;
+  backend: string;
+  python: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const value = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const config = value('--config') ?? 'cpu';
+  if (!(config in CONFIGURATIONS)) {
+    throw new Error(`--config must be one of ${Object.keys(CONFIGURATIONS).join(', ')}, got "${config}"`);
+  }
+  const venv = process.env.REFERENCE_VENV ?? '/tmp/fedcxr-reference-venv';
+  return {
+    config,
+    seeds: (value('--seeds') ?? '0,1').split(',').map(Number),
+    epochs: value('--epochs') === undefined ? undefined : Number(value('--epochs')),
+    out: path.resolve(value('--out') ?? path.join(repoRoot, 'bench/quality/results', config)),
+    backend: value('--backend') ?? 'auto',
+    python: value('--python') ?? path.join(venv, 'bin/python'),
+  };
+}
+
+/**
+ * Runs a command with its progress on our stderr (stdout too, unless `stdoutTo` names a file to keep it in);
+ * a failure stops the bench with the command named.
+ */
+function sh(command: string, args: string[], what: string, stdoutTo?: string): void {
+  process.stderr.write(`\n▶ ${what}\n`);
+  const run = spawnSync(command, args, {
+    cwd: repoRoot,
+    stdio: ['ignore', stdoutTo ? 'pipe' : 'inherit', 'inherit'],
+    env: process.env,
+    maxBuffer: 1 << 30,
+  });
+  if (run.status !== 0) throw new Error(`${what} failed (exit ${run.status}): ${command} ${args.join(' ')}`);
+  if (stdoutTo) writeFileSync(stdoutTo, run.stdout);
+}
+
+/** `cxr …` from the sources (the same resolver the benches use), so the bench runs what the tree holds. */
+function cxr(args: string[], what: string, stdoutTo?: string): void {
+  sh(
+    process.execPath,
+    [
+      '--experimental-transform-types',
+      '--no-warnings',
+      '--import',
+      './bench/register.mjs',
+      'packages/cli/src/cli.ts',
+      ...args,
+    ],
+    what,
+    stdoutTo,
+  );
+}
+
+const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
+
+/** Imports RSNA at the configuration's size and splits it by patient (70/15/15), once per size. */
+function prepareData(size: number): { train: string; val: string; test: string } {
+  const dir = path.join(repoRoot, '.cache/quality', `rsna-${size}`);
+  const files = {
+    train: path.join(dir, 'train.json'),
+    val: path.join(dir, 'val.json'),
+    test: path.join(dir, 'test.json'),
+  };
+  if (Object.values(files).every(existsSync)) return files;
+  if (!existsSync(dataRoot))
+    throw new Error(`no RSNA data at ${dataRoot}: bench/quality needs ../shared/data/rsna-pneumonia`);
+  cxr(
+    ['dataset', 'import', '--format', 'rsna', dataRoot, '--out', dir, '--size', String(size), '--quiet'],
+    `import RSNA at ${size} px`,
+  );
+  cxr(
+    [
+      'dataset',
+      'split',
+      path.join(dir, 'annotations.json'),
+      '--val',
+      '0.15',
+      '--test',
+      '0.15',
+      '--seed',
+      '0',
+      '--quiet',
+    ],
+    'split by patient (70/15/15)',
+  );
+  return files;
+}
+
+/** fedcxr's `cxr train` config for the recipe: the same numbers, in its own schema. */
+function oursConfig(recipe: Recipe, runsDir: string, weights: string, backend: string): Record<string, unknown> {
+  return {
+    name: 'ours',
+    runsDir,
+    seed: recipe.seed,
+    epochs: recipe.epochs,
+    batchSize: recipe.batchSize,
+    model: {
+      detector: 'faster_rcnn',
+      backbone: recipe.model.backbone,
+      minSize: recipe.model.minSize,
+      maxSize: recipe.model.maxSize,
+      trainableLayers: recipe.model.trainableLayers,
+      weights,
+      options: recipe.model.heads,
+    },
+    // Smoke runs already point at shortened annotation files (torchvision has no `limit`).
+    data: { train: recipe.data.train, val: recipe.data.val, normalization: 'window' },
+    optimizer: { type: 'sgd', ...recipe.optimizer },
+    schedule: recipe.schedule,
+    augmentation: { ...recipe.augmentation, scale: null, horizontalFlip: false },
+    sampler: { repeatFactorThreshold: null, negativesRatio: null, shuffle: true },
+    validation: { everyEpochs: 1, metric: 'AP', mode: 'max' },
+    engine: { backend, ...(recipe.threads ? { threads: recipe.threads } : {}) },
+  };
+}
+
+/** The first N images of a COCO file (and their boxes), for smoke runs: torchvision has no `limit`. */
+function limitCoco(file: string, limit: number, out: string): string {
+  const coco = readJson<{ images: { id: number }[]; annotations: { image_id: number }[] }>(file);
+  const images = coco.images.slice(0, limit);
+  const ids = new Set(images.map((i) => i.id));
+  const dir = path.dirname(file);
+  // file_name stays relative to the original folder: write beside it.
+  const target = path.join(dir, out);
+  writeFileSync(
+    target,
+    JSON.stringify({ ...coco, images, annotations: coco.annotations.filter((a) => ids.has(a.image_id)) }),
+  );
+  return target;
+}
+
+export interface SideResult {
+  history: { epoch: number; train: Record<string, number>; val?: Record<string, number>; seconds: number }[];
+  bestEpoch: number;
+  /** Scored by pycocotools and by `cxr eval` (COCO stats by name, FROC score). */
+  test: { pycocotools: Record<string, number>; fedcxr: Record<string, number> };
+  seconds: number;
+}
+
+export interface SeedResult {
+  seed: number;
+  backend: string;
+  torchvision: SideResult;
+  ours: SideResult;
+}
+
+const STAT_NAMES = ['AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl'];
+
+function cxrEval(gt: string, dt: string, out: string): Record<string, number> {
+  if (!existsSync(out)) {
+    cxr(['eval', '--gt', gt, '--dt', dt, '--froc', '--json', '--quiet'], `cxr eval ${path.basename(dt)}`, out);
+  }
+  const result = readJson<{ stats: number[]; froc: { score: number } | null }>(out);
+  return {
+    ...Object.fromEntries(STAT_NAMES.map((n, i) => [n, Math.max(0, result.stats[i])])),
+    FROC: result.froc?.score ?? 0,
+  };
+}
+
+function runSeed(options: Options, template: RecipeTemplate, seed: number): SeedResult {
+  const dir = path.join(options.out, `seed-${seed}`);
+  mkdirSync(dir, { recursive: true });
+  let data = prepareData(template.imageSize);
+  if (template.limit) {
+    data = {
+      train: limitCoco(data.train, template.limit, `train-first${template.limit}.json`),
+      val: limitCoco(data.val, template.limit, `val-first${template.limit}.json`),
+      test: limitCoco(data.test, template.limit, `test-first${template.limit}.json`),
+    };
+  }
+  const { imageSize: _size, ...rest } = template;
+  const recipe: Recipe = {
+    ...rest,
+    seed,
+    epochs: options.epochs ?? template.epochs,
+    data: { size: template.imageSize, ...data },
+  };
+  const recipeFile = path.join(dir, 'recipe.json');
+  writeFileSync(recipeFile, `${JSON.stringify(recipe, null, 1)}\n`);
+
+  // The same starting point: torchvision's initial state, saved once and imported into fedcxr.
+  const init = path.join(dir, 'init.pth');
+  const initModel = path.join(dir, 'init-model');
+  if (!existsSync(init))
+    sh(
+      options.python,
+      ['bench/quality/torchvision_side.py', 'init', '--recipe', recipeFile, '--out', init],
+      'torchvision initial weights',
+    );
+  if (!existsSync(path.join(initModel, 'model.json'))) {
+    cxr(
+      [
+        'weights',
+        'import',
+        init,
+        '--arch',
+        recipe.model.backbone,
+        '--num-classes',
+        String(recipe.model.numClasses + 1),
+        '--out',
+        initModel,
+        '--quiet',
+      ],
+      'cxr weights import (the same initial weights)',
+    );
+  }
+
+  const tvDir = path.join(dir, 'torchvision');
+  let started = performance.now();
+  if (!existsSync(path.join(tvDir, 'summary.json'))) {
+    sh(
+      options.python,
+      ['bench/quality/torchvision_side.py', 'train', '--recipe', recipeFile, '--init', init, '--out', tvDir],
+      'train torchvision',
+    );
+  }
+  const tvSeconds = (performance.now() - started) / 1000;
+  const tvHistory = readJson<SideResult['history']>(path.join(tvDir, 'history.json'));
+
+  const runsDir = path.join(dir, 'runs');
+  const configFile = path.join(dir, 'ours.json');
+  writeFileSync(configFile, `${JSON.stringify(oursConfig(recipe, runsDir, initModel, options.backend), null, 1)}\n`);
+  const runDir = path.join(runsDir, 'ours');
+  started = performance.now();
+  const logFile = path.join(runDir, 'log.jsonl');
+  const readLog = () =>
+    existsSync(logFile)
+      ? readFileSync(logFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as SideResult['history'][number] & { best?: boolean })
+      : [];
+  if (readLog().length < recipe.epochs) {
+    cxr(
+      ['train', '--config', configFile, ...(existsSync(runDir) ? ['--resume'] : []), '--quiet'],
+      `train fedcxr (${options.backend})`,
+    );
+  }
+  const oursSeconds = (performance.now() - started) / 1000;
+  const oursHistory = readLog();
+
+  const oursResults = path.join(dir, 'ours-test-results.json');
+  if (!existsSync(oursResults)) {
+    cxr(
+      [
+        'eval',
+        '--model',
+        path.join(runDir, 'best'),
+        '--data',
+        data.test,
+        '--save-results',
+        oursResults,
+        '--quiet',
+        '--json',
+      ],
+      'predict the test split with fedcxr',
+      path.join(dir, 'ours-predict-eval.json'),
+    );
+  }
+  const pycoco = (results: string, out: string): Record<string, number> => {
+    if (!existsSync(out))
+      sh(
+        options.python,
+        ['bench/quality/torchvision_side.py', 'score', '--recipe', recipeFile, '--results', results, '--out', out],
+        `pycocotools ${path.basename(results)}`,
+      );
+    return readJson<Record<string, number>>(out);
+  };
+  const tvResults = path.join(tvDir, 'test-results.json');
+  const bestOf = (history: { best?: boolean; epoch: number }[]) => history.filter((h) => h.best).at(-1)?.epoch ?? 0;
+  return {
+    seed,
+    backend: options.backend,
+    torchvision: {
+      history: tvHistory,
+      bestEpoch: bestOf(tvHistory),
+      test: {
+        pycocotools: pycoco(tvResults, path.join(dir, 'torchvision-pycocotools.json')),
+        fedcxr: cxrEval(data.test, tvResults, path.join(dir, 'torchvision-cxr-eval.json')),
+      },
+      seconds: tvSeconds,
+    },
+    ours: {
+      history: oursHistory,
+      bestEpoch: bestOf(oursHistory),
+      test: {
+        pycocotools: pycoco(oursResults, path.join(dir, 'ours-pycocotools.json')),
+        fedcxr: cxrEval(data.test, oursResults, path.join(dir, 'ours-cxr-eval.json')),
+      },
+      seconds: oursSeconds,
+    },
+  };
+}
+
+function main(): void {
+  const options = parseArgs(process.argv.slice(2));
+  const template = CONFIGURATIONS[options.config];
+  const seeds = options.seeds.map((seed) => runSeed(options, template, seed));
+  const summary = writeQualityReport(options.out, { config: options.config, recipe: template, seeds });
+  process.stdout.write(`${JSON.stringify(summary, null, 1)}\n`);
+}
+
+main();
