@@ -14,13 +14,13 @@ export {
   type OutputFormat,
   planConversion,
 } from './convert.js';
-export { DicomError, type DicomErrorCode } from './errors.js';
 export {
+  type DicomJson,
   DicomwebClient,
   type DicomwebClientOptions,
   DicomwebError,
   type DicomwebErrorCode,
-  type DicomJson,
+  isDicomDate,
   jsonString,
   jsonStrings,
   nonImageSopClass,
@@ -29,6 +29,7 @@ export {
   type StudySearch,
   TAGS as DICOM_JSON_TAGS,
 } from './dicomweb/index.js';
+export { DicomError, type DicomErrorCode } from './errors.js';
 export { type DicomInfo, type DicomInfoFailure, dicomInfo, isInfoFailure, type LutSummary } from './info.js';
 export {
   isPresetName,
@@ -76,6 +77,7 @@ export {
 export {
   COMPREHENSIVE_SR_SOP_CLASS,
   newUid,
+  SR_SERIES_DESCRIPTION,
   type SrFinding,
   type SrOptions,
   type SrSourceImage,

@@ -37,10 +37,14 @@ export interface SrOptions {
   /** Fixed UIDs/time for reproducible output in tests; generated when absent. */
   seriesInstanceUid?: string;
   sopInstanceUid?: string;
+  /** InstanceNumber within its series (default 1): several reports of one run can share a series. */
+  instanceNumber?: number;
   now?: Date;
 }
 
 export const COMPREHENSIVE_SR_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.88.33';
+/** The SeriesDescription (and Manufacturer, `fedcxr`) of every report: how a PACS query finds fedcxr's reports. */
+export const SR_SERIES_DESCRIPTION = 'fedcxr detections';
 /** Private coding scheme for fedcxr's finding classes and score concept (99 prefix: local scheme, PS3.16 8.2). */
 export const FEDCXR_CODING_SCHEME = '99FEDCXR';
 
@@ -143,8 +147,8 @@ export function writeDetectionSr(
     StudyInstanceUID: source.studyInstanceUid,
     SeriesInstanceUID: options.seriesInstanceUid ?? newUid(),
     SeriesNumber: '9901',
-    SeriesDescription: 'fedcxr detections',
-    InstanceNumber: '1',
+    SeriesDescription: SR_SERIES_DESCRIPTION,
+    InstanceNumber: String(options.instanceNumber ?? 1),
     Manufacturer: 'fedcxr',
     PatientID: source.patientId ?? '',
     PatientName: source.patientName ?? '',

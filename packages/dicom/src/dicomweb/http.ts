@@ -79,10 +79,27 @@ export class HttpClient {
     });
   }
 
-  request(
+  /**
+   * One request. A kept-alive connection the server closed meanwhile (ECONNRESET on a reused socket: servers
+   * close idle ones after their own keep-alive timeout) is retried once on a fresh connection.
+   */
+  async request(
     method: string,
     url: string,
     init: { headers?: Record<string, string>; body?: Uint8Array } = {},
+  ): Promise<HttpResponse> {
+    try {
+      return await this.once(method, url, init);
+    } catch (error) {
+      if ((error as { staleSocket?: boolean }).staleSocket) return this.once(method, url, init);
+      throw error;
+    }
+  }
+
+  private once(
+    method: string,
+    url: string,
+    init: { headers?: Record<string, string>; body?: Uint8Array },
   ): Promise<HttpResponse> {
     let parsed: URL;
     try {
@@ -125,7 +142,12 @@ export class HttpClient {
       );
       const fail = (error: NodeJS.ErrnoException) => {
         const { code, text } = describeNetworkError(error);
-        reject(new DicomwebError(code, `cannot reach the DICOMweb server at ${url}: ${text}`, { url, cause: error }));
+        const failure = new DicomwebError(code, `cannot reach the DICOMweb server at ${url}: ${text}`, {
+          url,
+          cause: error,
+        });
+        const stale = request.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+        reject(stale ? Object.assign(failure, { staleSocket: true }) : failure);
       };
       request.setTimeout(timeoutMs, () => {
         request.destroy(
