@@ -24,10 +24,11 @@ import { isPresetName, PRESETS } from '@fedcxr/dicom';
 import type { Command } from 'commander';
 import { importDataset } from '../dataset/import.js';
 import { splitAnnotationsFile } from '../dataset/split.js';
+import { type PullFlags, pullFromDicomweb, withDicomwebPullOptions } from '../dicomweb/pull.js';
 import { action, createProgress, ExitCode, withCommonOptions } from '../framework.js';
 
-interface ImportFlags {
-  format: string;
+interface ImportFlags extends Partial<PullFlags> {
+  format?: string;
   out: string;
   preset?: string;
   size?: string;
@@ -61,8 +62,8 @@ export function registerDatasetCommands(program: Command): void {
     dataset
       .command('import')
       .description('import a labelled export as normalized PNG images plus one COCO annotations.json')
-      .argument('<src>', 'export folder (seed, rsna, voc, yolo, vindr, nih) or COCO JSON file (coco)')
-      .requiredOption('--format <format>', `input format: ${DATASET_FORMATS.join(', ')}`)
+      .argument('[src]', 'export folder (seed, rsna, voc, yolo, vindr, nih) or COCO JSON file (coco)')
+      .option('--format <format>', `input format: ${DATASET_FORMATS.join(', ')}`)
       .requiredOption('--out <dir>', 'output folder (annotations.json and images/)')
       .option(
         '--preset <name>',
@@ -96,7 +97,10 @@ export function registerDatasetCommands(program: Command): void {
       )
       .option('--workers <n>', 'worker threads (default: CPU cores, at most 8, for 64+ images; 0: none)'),
   ).action(
-    action(async (ctx, src: string, flags: ImportFlags) => {
+    action(async (ctx, src: string | undefined, flags: ImportFlags) => {
+      if (flags.dicomweb) return pullFromDicomweb(ctx, { ...flags, out: flags.out }, src);
+      if (src === undefined || flags.format === undefined)
+        throw new FedcxrError('usage', 'dataset import needs <src> and --format (or --dicomweb <base-url>)');
       const format = flags.format as DatasetFormat;
       if (!DATASET_FORMATS.includes(format)) {
         throw new FedcxrError('usage', `--format must be one of ${DATASET_FORMATS.join(', ')}, got "${flags.format}"`);
@@ -157,6 +161,7 @@ export function registerDatasetCommands(program: Command): void {
       };
     }),
   );
+  withDicomwebPullOptions(dataset.commands.find((c) => c.name() === 'import')!);
 
   withCommonOptions(
     dataset

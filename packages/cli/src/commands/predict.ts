@@ -3,6 +3,10 @@
  * files (folders walked recursively), prepared as the model's training images were, with boxes in each
  * ORIGINAL file's pixels. Writes COCO results, a CSV, overlay PNGs and, for DICOM inputs, a DICOM Structured
  * Report per image; bad files are reported and skipped.
+ *
+ * `cxr predict --model … --dicomweb <base-url> [--study UID] [--modality CR,DX] [--since YYYYMMDD] [--store]`:
+ * the same for the images of a PACS (QIDO-RS to find them, WADO-RS to retrieve them); `--store` sends each
+ * report back into its study (STOW-RS), and a rerun skips the images a fedcxr report already covers.
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
@@ -18,23 +22,36 @@ import {
   writeFileAtomic,
   writeJsonAtomic,
 } from '@fedcxr/core';
-import { writeDetectionSr } from '@fedcxr/dicom';
+import { type SrFinding, type SrOptions, type SrSourceImage, writeDetectionSr } from '@fedcxr/dicom';
 import { loadDetector } from '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
-import { action, createProgress, ExitCode, withCommonOptions } from '../framework.js';
+import {
+  clientFromFlags,
+  credentialsGiven,
+  type DicomwebFlags,
+  explainDicomwebError,
+  selectionFromFlags,
+  strayDicomwebFlag,
+  withDicomwebOptions,
+} from '../dicomweb/connect.js';
+import type { FailedItem, SkippedInstance } from '../dicomweb/discover.js';
+import { dicomwebSources, type StoredReport } from '../dicomweb/predict.js';
+import { action, type CommandContext, createProgress, ExitCode, withCommonOptions } from '../framework.js';
 import { collectInputs, type PreparedInput, preparationFromCard, prepareInput } from '../inference/input.js';
 import { openInferenceModel } from '../inference/model.js';
 
 const FORMATS = ['coco', 'csv', 'overlay', 'dicom-sr'] as const;
 type OutputFormat = (typeof FORMATS)[number];
 
-interface PredictFlags {
+interface PredictFlags extends DicomwebFlags {
   model: string;
   out?: string;
   scoreThr: string;
   format: string;
   engine: string;
   threads?: string;
+  store?: boolean;
+  force?: boolean;
 }
 
 export interface ImagePrediction {
@@ -45,12 +62,33 @@ export interface ImagePrediction {
   detections: { bbox: [number, number, number, number]; category_id: number; category: string; score: number }[];
 }
 
-interface Predictor {
+export interface Predictor {
   classes: readonly string[];
   categoryIds: number[];
   card: Partial<ModelCard>;
   predict(input: PreparedInput): Promise<Detection[]>;
   close(): Promise<void>;
+}
+
+/**
+ * One image to predict on, wherever it comes from: `prepare` reads and prepares it; for PACS images, the hooks
+ * fill in the report's patient/study attributes, place it in a series, and store it.
+ */
+export interface PredictSource {
+  /** How outputs name the image (a file path, or the instance's WADO-RS URL). */
+  image: string;
+  /** Base name of its per-image output files. */
+  stem: string;
+  prepare(): Promise<PreparedInput>;
+  /** Completes the report's source identity (patient name, accession, … from the PACS). */
+  srSource?(source: SrSourceImage): SrSourceImage;
+  srOptions?(): SrOptions;
+  /** Sends the report somewhere (STOW-RS); throws on failure. */
+  store?(report: Uint8Array): Promise<StoredReport>;
+  /** Says why a failure is a skip instead (a non-image object); null: it is a failure. */
+  skipReason?(error: unknown): SkippedInstance | null;
+  /** The failure record for this source (stage: where it failed). */
+  failure?(error: { code: string; message: string }, stage: FailedItem['stage']): FailedItem;
 }
 
 async function openPredictor(model: string, engine: string, threads: number | undefined): Promise<Predictor> {
@@ -104,20 +142,30 @@ const csvCell = (value: string | number) =>
 
 export function registerPredictCommands(program: Command): void {
   withCommonOptions(
-    program
-      .command('predict')
-      .description('detect findings on DICOM, PNG or JPEG files (folders walked recursively); boxes in original pixels')
-      .argument('<inputs...>', 'files or folders')
-      .requiredOption('--model <dir|file.onnx>', 'model directory or exported .onnx file')
-      .option('--out <dir>', 'write results here (COCO JSON, CSV, overlays, DICOM SR)')
-      .option('--score-thr <t>', 'keep detections scoring at least this', '0.05')
-      .option('--format <list>', `outputs to write under --out: ${FORMATS.join(',')}`, FORMATS.join(','))
+    withDicomwebOptions(
+      program
+        .command('predict')
+        .description(
+          'detect findings on DICOM, PNG or JPEG files (folders walked recursively) or on the images of a PACS (--dicomweb); boxes in original pixels',
+        )
+        .argument('[inputs...]', 'files or folders (or none, with --dicomweb)')
+        .requiredOption('--model <dir|file.onnx>', 'model directory or exported .onnx file')
+        .option('--out <dir>', 'write results here (COCO JSON, CSV, overlays, DICOM SR)')
+        .option('--score-thr <t>', 'keep detections scoring at least this', '0.05')
+        .option('--format <list>', `outputs to write under --out: ${FORMATS.join(',')}`, FORMATS.join(','))
+        .option(
+          '--engine <name>',
+          'onnx (ONNX Runtime, default) or tfjs (the TensorFlow.js model; model directory only)',
+          'onnx',
+        )
+        .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)'),
+      'predict on the images',
+    )
       .option(
-        '--engine <name>',
-        'onnx (ONNX Runtime, default) or tfjs (the TensorFlow.js model; model directory only)',
-        'onnx',
+        '--store',
+        "DICOMweb: store each image's DICOM SR in its study (STOW-RS); reruns skip images already reported",
       )
-      .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)'),
+      .option('--force', 'DICOMweb: with --store, predict and store again images a fedcxr report already covers'),
   ).action(
     action(async (ctx, inputs: string[], flags: PredictFlags) => {
       const threshold = Number(flags.scoreThr);
@@ -125,100 +173,264 @@ export function registerPredictCommands(program: Command): void {
         throw new FedcxrError('usage', `--score-thr must be in [0, 1], got ${flags.scoreThr}`);
       const formats = parseFormats(flags.format);
       const threads = flags.threads === undefined ? undefined : Number(flags.threads);
+      if (flags.dicomweb) {
+        if (inputs.length > 0) {
+          throw new FedcxrError('usage', 'give either input files or --dicomweb, not both');
+        }
+        return predictDicomweb(ctx, flags, formats, threshold, threads);
+      }
+      const stray = strayDicomwebFlag(flags) ?? (flags.store ? '--store' : flags.force ? '--force' : null);
+      if (stray) throw new FedcxrError('usage', `${stray} needs --dicomweb <base-url>`);
+      if (inputs.length === 0) throw new FedcxrError('usage', 'give input files or folders, or --dicomweb <base-url>');
       const files = await collectInputs(inputs);
       if (files.length === 0) throw new FedcxrError('usage', `no DICOM, PNG or JPEG files in ${inputs.join(', ')}`);
       const predictor = await openPredictor(flags.model, flags.engine, threads);
       const preparation = preparationFromCard(predictor.card);
-      const predictions: ImagePrediction[] = [];
-      const failures: { file: string; error: { code: string; message: string } }[] = [];
-      const csv = ['image,class,score,x,y,w,h'];
-      if (flags.out) await mkdir(flags.out, { recursive: true });
-      const progress = createProgress(ctx, 'predicting', files.length);
-      try {
-        // Decode the next file while the model works on this one.
-        let next: Promise<PreparedInput> | null = prepareInput(files[0], preparation);
-        for (let i = 0; i < files.length; i++) {
-          const file = files[i];
-          const current = next!;
-          next = i + 1 < files.length ? prepareInput(files[i + 1], preparation) : null;
-          next?.catch(() => undefined);
-          try {
-            const input = await current;
-            const detections = (await predictor.predict(input)).filter((d) => d.score >= threshold);
-            const record: ImagePrediction = {
-              image: file,
-              image_id: i + 1,
-              width: input.originalWidth,
-              height: input.originalHeight,
-              detections: detections.map((d) => {
-                const [x1, y1, x2, y2] = input.toOriginal(d.box);
-                return {
-                  bbox: [x1, y1, x2 - x1, y2 - y1].map((v) => Math.round(v * 1000) / 1000) as [
-                    number,
-                    number,
-                    number,
-                    number,
-                  ],
-                  category_id: predictor.categoryIds[d.label] ?? d.label,
-                  category: predictor.classes[d.label] ?? String(d.label),
-                  score: Math.round(d.score * 1e6) / 1e6,
-                };
-              }),
-            };
-            predictions.push(record);
-            for (const d of record.detections)
-              csv.push([csvCell(file), csvCell(d.category), d.score, ...d.bbox].join(','));
-            if (flags.out) await writePerImage(flags.out, formats, input, detections, record, predictor, i);
-          } catch (thrown) {
-            const error = asFedcxrError(thrown, 'predict_failed', file);
-            failures.push({ file, error: { code: error.code, message: error.message } });
-            ctx.log(`skipped ${error.message}`);
-          }
-          progress.tick(1, `${failures.length} failed`);
-        }
-      } finally {
-        progress.stop();
-        await predictor.close();
-      }
-      if (flags.out) {
-        if (formats.has('coco')) {
-          const results = predictions.flatMap((p) =>
-            p.detections.map((d) => ({
-              image_id: p.image_id,
-              category_id: d.category_id,
-              bbox: d.bbox,
-              score: d.score,
-            })),
-          );
-          await writeJsonAtomic(join(flags.out, 'results.json'), results);
-          await writeJsonAtomic(
-            join(flags.out, 'images.json'),
-            predictions.map(({ image, image_id, width, height }) => ({
-              id: image_id,
-              file_name: image,
-              width,
-              height,
-            })),
-          );
-        }
-        if (formats.has('csv')) await writeFileAtomic(join(flags.out, 'detections.csv'), `${csv.join('\n')}\n`);
-        await writeJsonAtomic(join(flags.out, 'manifest.json'), {
-          model: flags.model,
-          engine: flags.engine,
-          score_threshold: threshold,
-          images: predictions.length,
-          detections: predictions.reduce((n, p) => n + p.detections.length, 0),
-          failed: failures,
-        });
-      }
-      const detectionsTotal = predictions.reduce((n, p) => n + p.detections.length, 0);
+      const sources: PredictSource[] = files.map((file, i) => ({
+        image: file,
+        stem: outputStem(file, i + 1),
+        prepare: () => prepareInput(file, preparation),
+      }));
+      const run = await predictAll(ctx, predictor, sources, { out: flags.out, formats, threshold });
+      await writeSummary(flags, run, { engine: flags.engine, threshold, formats });
+      const detectionsTotal = countDetections(run.predictions);
       return {
-        data: ctx.json && !flags.out ? predictions : { predictions, failed: failures, out: flags.out ?? null },
-        human: `${predictions.length} image(s), ${detectionsTotal} detection(s)${failures.length ? `, ${failures.length} failed` : ''}${flags.out ? ` → ${relative(process.cwd(), flags.out) || '.'}` : ''}`,
-        exitCode: failures.length > 0 ? ExitCode.partialFailure : ExitCode.ok,
+        data:
+          ctx.json && !flags.out
+            ? run.predictions
+            : { predictions: run.predictions, failed: run.failed, out: flags.out ?? null },
+        human: `${run.predictions.length} image(s), ${detectionsTotal} detection(s)${run.failed.length ? `, ${run.failed.length} failed` : ''}${outNote(flags.out)}`,
+        exitCode: run.failed.length > 0 ? ExitCode.partialFailure : ExitCode.ok,
       };
     }),
   );
+}
+
+const countDetections = (predictions: ImagePrediction[]) => predictions.reduce((n, p) => n + p.detections.length, 0);
+const outNote = (out: string | undefined) => (out ? ` → ${relative(process.cwd(), out) || '.'}` : '');
+
+async function predictDicomweb(
+  ctx: CommandContext,
+  flags: PredictFlags,
+  formats: Set<OutputFormat>,
+  threshold: number,
+  threads: number | undefined,
+) {
+  if (flags.force && !flags.store) throw new FedcxrError('usage', '--force goes with --store');
+  const selection = selectionFromFlags(flags);
+  const client = clientFromFlags(flags);
+  try {
+    const found = await dicomwebSources(ctx, client, selection, {
+      store: Boolean(flags.store),
+      force: Boolean(flags.force),
+    });
+    let run: PredictRun = { predictions: [], failed: [], skipped: [], stored: [], csv: [CSV_HEADER] };
+    if (found.count > 0) {
+      const predictor = await openPredictor(flags.model, flags.engine, threads);
+      run = await predictAll(ctx, predictor, found.sources(preparationFromCard(predictor.card)), {
+        out: flags.out,
+        formats,
+        threshold,
+        report: Boolean(flags.store),
+      });
+    }
+    run.failed.unshift(...found.failed);
+    run.skipped.unshift(...found.skipped);
+    await writeSummary(flags, run, {
+      engine: flags.engine,
+      threshold,
+      formats,
+      source: { dicomweb: client.baseUrl, studies: found.studies },
+    });
+    const skippedImages = run.skipped.filter((s) => s.reason !== 'modality');
+    const human = [
+      `${found.studies} stud${found.studies === 1 ? 'y' : 'ies'}: ${run.predictions.length} image(s) predicted, ${countDetections(run.predictions)} detection(s)`,
+      flags.store ? `, ${run.stored.length} report(s) stored` : '',
+      skippedImages.length ? `, ${skippedImages.length} skipped` : '',
+      run.failed.length ? `, ${run.failed.length} failed` : '',
+      outNote(flags.out),
+    ].join('');
+    return {
+      data: {
+        source: client.baseUrl,
+        studies: found.studies,
+        predictions: run.predictions,
+        stored: run.stored,
+        skipped: run.skipped,
+        failed: run.failed,
+        out: flags.out ?? null,
+      },
+      human,
+      exitCode: run.failed.length > 0 ? ExitCode.partialFailure : ExitCode.ok,
+    };
+  } catch (thrown) {
+    throw explainDicomwebError(thrown, credentialsGiven(flags));
+  } finally {
+    client.close();
+  }
+}
+
+const CSV_HEADER = 'image,class,score,x,y,w,h';
+
+interface PredictRun {
+  predictions: ImagePrediction[];
+  failed: (FailedItem | { file: string; error: { code: string; message: string } })[];
+  skipped: SkippedInstance[];
+  stored: StoredReport[];
+  csv: string[];
+}
+
+/** Predicts on every source in turn (preparing the next while the model works), writing per-image outputs. */
+async function predictAll(
+  ctx: CommandContext,
+  predictor: Predictor,
+  sources: PredictSource[],
+  settings: { out?: string; formats: Set<OutputFormat>; threshold: number; report?: boolean },
+): Promise<PredictRun> {
+  const { out, formats, threshold } = settings;
+  const run: PredictRun = { predictions: [], failed: [], skipped: [], stored: [], csv: [CSV_HEADER] };
+  if (out) await mkdir(out, { recursive: true });
+  const wantReport = settings.report || (out !== undefined && formats.has('dicom-sr'));
+  const algorithmName = `fedcxr ${predictor.card.architecture ?? ''} ${predictor.card.backbone ?? ''}`.trim();
+  const progress = createProgress(ctx, 'predicting', sources.length);
+  try {
+    let next: Promise<PreparedInput> | null = sources.length ? sources[0].prepare() : null;
+    for (let i = 0; i < sources.length; i++) {
+      const source = sources[i];
+      const current = next!;
+      next = i + 1 < sources.length ? sources[i + 1].prepare() : null;
+      next?.catch(() => undefined);
+      let stage: FailedItem['stage'] = 'retrieve';
+      try {
+        let input: PreparedInput;
+        try {
+          input = await current;
+        } catch (thrown) {
+          const skip = source.skipReason?.(thrown);
+          if (skip) {
+            run.skipped.push(skip);
+            ctx.log(`skipped ${skip.url}: ${skip.message}`);
+            continue;
+          }
+          if ((thrown as Error)?.name !== 'DicomwebError') stage = 'decode';
+          throw thrown;
+        }
+        stage = 'predict';
+        const detections = (await predictor.predict(input)).filter((d) => d.score >= threshold);
+        const record: ImagePrediction = {
+          image: source.image,
+          image_id: i + 1,
+          width: input.originalWidth,
+          height: input.originalHeight,
+          detections: detections.map((d) => {
+            const [x1, y1, x2, y2] = input.toOriginal(d.box);
+            return {
+              bbox: [x1, y1, x2 - x1, y2 - y1].map((v) => Math.round(v * 1000) / 1000) as [
+                number,
+                number,
+                number,
+                number,
+              ],
+              category_id: predictor.categoryIds[d.label] ?? d.label,
+              category: predictor.classes[d.label] ?? String(d.label),
+              score: Math.round(d.score * 1e6) / 1e6,
+            };
+          }),
+        };
+        run.predictions.push(record);
+        for (const d of record.detections)
+          run.csv.push([csvCell(source.image), csvCell(d.category), d.score, ...d.bbox].join(','));
+        let report: Uint8Array | null = null;
+        if (wantReport && input.kind === 'dicom' && input.source) {
+          const findings: SrFinding[] = record.detections.map((d) => ({
+            label: d.category,
+            score: d.score,
+            box: [d.bbox[0], d.bbox[1], d.bbox[0] + d.bbox[2], d.bbox[1] + d.bbox[3]],
+          }));
+          report = writeDetectionSr(source.srSource?.(input.source) ?? input.source, findings, {
+            algorithmName,
+            ...source.srOptions?.(),
+          });
+        }
+        if (out) await writePerImage(out, formats, input, detections, predictor, source.stem, report);
+        if (settings.report && source.store) {
+          stage = 'store';
+          if (!report)
+            throw new FedcxrError('dicomweb_store_failed', 'no report to store: the image has no DICOM UIDs');
+          run.stored.push(await source.store(report));
+        }
+      } catch (thrown) {
+        const error = source.failure
+          ? asFedcxrError(thrown, `${stage}_failed`)
+          : asFedcxrError(thrown, 'predict_failed', source.image);
+        const summary = { code: error.code, message: error.message };
+        if (source.failure) {
+          run.failed.push(source.failure(summary, stage));
+          ctx.log(`failed (${stage}) ${source.image}: ${error.message}`);
+        } else {
+          run.failed.push({ file: source.image, error: summary });
+          ctx.log(`skipped ${error.message}`);
+        }
+      } finally {
+        const parts = [
+          run.failed.length ? `${run.failed.length} failed` : '',
+          run.stored.length ? `${run.stored.length} stored` : '',
+        ];
+        progress.tick(1, parts.filter(Boolean).join(', '));
+      }
+    }
+  } finally {
+    progress.stop();
+    await predictor.close();
+  }
+  return run;
+}
+
+async function writeSummary(
+  flags: PredictFlags,
+  run: PredictRun,
+  settings: {
+    engine: string;
+    threshold: number;
+    formats: Set<OutputFormat>;
+    source?: { dicomweb: string; studies: number };
+  },
+): Promise<void> {
+  const { out } = flags;
+  if (!out) return;
+  await mkdir(out, { recursive: true });
+  const { predictions } = run;
+  if (settings.formats.has('coco')) {
+    const results = predictions.flatMap((p) =>
+      p.detections.map((d) => ({
+        image_id: p.image_id,
+        category_id: d.category_id,
+        bbox: d.bbox,
+        score: d.score,
+      })),
+    );
+    await writeJsonAtomic(join(out, 'results.json'), results);
+    await writeJsonAtomic(
+      join(out, 'images.json'),
+      predictions.map(({ image, image_id, width, height }) => ({
+        id: image_id,
+        file_name: image,
+        width,
+        height,
+      })),
+    );
+  }
+  if (settings.formats.has('csv')) await writeFileAtomic(join(out, 'detections.csv'), `${run.csv.join('\n')}\n`);
+  await writeJsonAtomic(join(out, 'manifest.json'), {
+    model: flags.model,
+    engine: settings.engine,
+    score_threshold: settings.threshold,
+    ...(settings.source ? { source: settings.source } : {}),
+    images: predictions.length,
+    detections: countDetections(predictions),
+    failed: run.failed,
+    ...(settings.source ? { skipped: run.skipped, stored: run.stored } : {}),
+  });
 }
 
 async function writePerImage(
@@ -226,11 +438,10 @@ async function writePerImage(
   formats: Set<OutputFormat>,
   input: PreparedInput,
   detections: Detection[],
-  record: ImagePrediction,
   predictor: Predictor,
-  index: number,
+  stem: string,
+  report: Uint8Array | null,
 ): Promise<void> {
-  const stem = outputStem(input.file, index + 1);
   if (formats.has('overlay')) {
     const { pixels, width, height } = input.image;
     const overlay = drawBoxes(
@@ -239,18 +450,5 @@ async function writePerImage(
     );
     await writeFileAtomic(join(out, 'overlays', `${stem}.png`), encodeRgbPng(overlay));
   }
-  if (formats.has('dicom-sr') && input.kind === 'dicom' && input.source) {
-    const findings = record.detections.map((d) => ({
-      label: d.category,
-      score: d.score,
-      box: [d.bbox[0], d.bbox[1], d.bbox[0] + d.bbox[2], d.bbox[1] + d.bbox[3]] as [number, number, number, number],
-    }));
-    const model = predictor.card;
-    await writeFileAtomic(
-      join(out, 'sr', `${stem}.sr.dcm`),
-      writeDetectionSr(input.source, findings, {
-        algorithmName: `fedcxr ${model.architecture ?? ''} ${model.backbone ?? ''}`.trim(),
-      }),
-    );
-  }
+  if (formats.has('dicom-sr') && report) await writeFileAtomic(join(out, 'sr', `${stem}.sr.dcm`), report);
 }

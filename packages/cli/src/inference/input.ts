@@ -88,6 +88,15 @@ export async function prepareInput(file: string, preparation: InputPreparation):
   } catch (error) {
     throw new FedcxrError('input_unreadable', `cannot read: ${(error as Error).message}`, { file });
   }
+  return prepareInputBytes(file, bytes, preparation);
+}
+
+/** Prepares an image already in memory (a DICOM retrieved from a PACS, say); `file` names it in errors. */
+export async function prepareInputBytes(
+  file: string,
+  bytes: Uint8Array,
+  preparation: InputPreparation,
+): Promise<PreparedInput> {
   const raster = sniffRasterFormat(bytes);
   if (raster) {
     const grey = decodeGreyRaster(bytes, file);
