@@ -17,115 +17,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeQualityReport } from './report.ts';
+import { CONFIGURATIONS, oursConfig, type Recipe, type RecipeTemplate } from './recipes.js';
+import { writeQualityReport } from './report.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dataRoot = path.resolve(repoRoot, '../shared/data/rsna-pneumonia');
-
-export interface Recipe {
-  name: string;
-  seed: number;
-  epochs: number;
-  batchSize: number;
-  threads?: number;
-  /** Train on the first N training images only (smoke runs). */
-  limit?: number;
-  model: {
-    backbone: 'resnet18_fpn' | 'resnet50_fpn';
-    numClasses: number;
-    minSize: number;
-    maxSize: number;
-    trainableLayers: number;
-    heads: {
-      rpn?: {
-        preNmsTopN?: { training: number; testing: number };
-        postNmsTopN?: { training: number; testing: number };
-        batchSizePerImage?: number;
-      };
-      roi?: { batchSizePerImage?: number; representationSize?: number };
-    };
-  };
-  data: { size: number; train: string; val: string; test: string };
-  optimizer: { lr: number; momentum: number; nesterov: boolean; weightDecay: number; clipGradNorm: number | null };
-  schedule: {
-    warmupSteps: number;
-    warmupFactor: number;
-    type: 'step' | 'cosine' | 'constant';
-    milestones: number[];
-    gamma: number;
-    minFactor: number;
-  };
-  augmentation: { rotationDegrees: number; brightness: number; contrast: number };
-}
-
-type RecipeTemplate = Omit<Recipe, 'seed' | 'data'> & { imageSize: number };
-
-const SGD = { momentum: 0.9, nesterov: true, weightDecay: 1e-4, clipGradNorm: null };
-const SEED_AUGMENTATION = { rotationDegrees: 5, brightness: 0.1, contrast: 0.1 };
-/** PRODUCT.md's CPU finding: ResNet-18-FPN from scratch learns at 256 px with these heads. */
-const CPU_HEADS = {
-  rpn: { preNmsTopN: { training: 1000, testing: 1000 }, postNmsTopN: { training: 500, testing: 500 } },
-  roi: { batchSizePerImage: 128, representationSize: 256 },
-};
-
-export const CONFIGURATIONS: Record<string, RecipeTemplate> = {
-  smoke: {
-    name: 'smoke',
-    epochs: 2,
-    batchSize: 2,
-    limit: 8,
-    imageSize: 128,
-    model: {
-      backbone: 'resnet18_fpn',
-      numClasses: 1,
-      minSize: 128,
-      maxSize: 128,
-      trainableLayers: 5,
-      heads: CPU_HEADS,
-    },
-    optimizer: { lr: 0.02, ...SGD },
-    schedule: { warmupSteps: 2, warmupFactor: 0.001, type: 'cosine', milestones: [], gamma: 0.1, minFactor: 0 },
-    augmentation: SEED_AUGMENTATION,
-  },
-  cpu: {
-    name: 'cpu',
-    epochs: 6,
-    batchSize: 4,
-    imageSize: 256,
-    model: {
-      backbone: 'resnet18_fpn',
-      numClasses: 1,
-      minSize: 256,
-      maxSize: 256,
-      trainableLayers: 5,
-      heads: CPU_HEADS,
-    },
-    optimizer: { lr: 0.02, ...SGD },
-    schedule: { warmupSteps: 100, warmupFactor: 0.001, type: 'cosine', milestones: [], gamma: 0.1, minFactor: 0 },
-    augmentation: SEED_AUGMENTATION,
-  },
-  gpu: {
-    name: 'gpu',
-    epochs: 18,
-    batchSize: 4,
-    imageSize: 512,
-    model: { backbone: 'resnet50_fpn', numClasses: 1, minSize: 512, maxSize: 512, trainableLayers: 5, heads: {} },
-    optimizer: { lr: 0.02, ...SGD },
-    schedule: { warmupSteps: 100, warmupFactor: 0.001, type: 'cosine', milestones: [], gamma: 0.1, minFactor: 0 },
-    augmentation: SEED_AUGMENTATION,
-  },
-  /** configs/seed-recipe.yaml: the seed study's recipe (lr 0.003, step decay at 12 and 16, 18 epochs). */
-  seed: {
-    name: 'seed',
-    epochs: 18,
-    batchSize: 4,
-    imageSize: 512,
-    model: { backbone: 'resnet50_fpn', numClasses: 1, minSize: 512, maxSize: 512, trainableLayers: 3, heads: {} },
-    optimizer: { lr: 0.003, ...SGD },
-    schedule: { warmupSteps: 100, warmupFactor: 0.001, type: 'step', milestones: [12, 16], gamma: 0.1, minFactor: 0 },
-    augmentation: SEED_AUGMENTATION,
-  },
-};
 
 interface Options {
   config: string;
@@ -222,34 +118,6 @@ function prepareData(size: number): { train: string; val: string; test: string }
     'split by patient (70/15/15)',
   );
   return files;
-}
-
-/** fedcxr's `cxr train` config for the recipe: the same numbers, in its own schema. */
-function oursConfig(recipe: Recipe, runsDir: string, weights: string, backend: string): Record<string, unknown> {
-  return {
-    name: 'ours',
-    runsDir,
-    seed: recipe.seed,
-    epochs: recipe.epochs,
-    batchSize: recipe.batchSize,
-    model: {
-      detector: 'faster_rcnn',
-      backbone: recipe.model.backbone,
-      minSize: recipe.model.minSize,
-      maxSize: recipe.model.maxSize,
-      trainableLayers: recipe.model.trainableLayers,
-      weights,
-      options: recipe.model.heads,
-    },
-    // Smoke runs already point at shortened annotation files (torchvision has no `limit`).
-    data: { train: recipe.data.train, val: recipe.data.val, normalization: 'window' },
-    optimizer: { type: 'sgd', ...recipe.optimizer },
-    schedule: recipe.schedule,
-    augmentation: { ...recipe.augmentation, scale: null, horizontalFlip: false },
-    sampler: { repeatFactorThreshold: null, negativesRatio: null, shuffle: true },
-    validation: { everyEpochs: 1, metric: 'AP', mode: 'max' },
-    engine: { backend, ...(recipe.threads ? { threads: recipe.threads } : {}) },
-  };
 }
 
 /** The first N images of a COCO file (and their boxes), for smoke runs: torchvision has no `limit`. */
@@ -430,8 +298,18 @@ function runSeed(options: Options, template: RecipeTemplate, seed: number): Seed
   };
 }
 
+/** The engine `cxr train` will use: `auto` resolved the way the CLI resolves it (cxr doctor's `auto`). */
+function resolveBackend(asked: string, out: string): string {
+  if (asked !== 'auto') return asked;
+  const file = path.join(out, 'doctor.json');
+  cxr(['doctor', '--json'], 'which engine auto picks (cxr doctor)', file);
+  return readJson<{ auto: { backend: string } }>(file).auto.backend;
+}
+
 function main(): void {
   const options = parseArgs(process.argv.slice(2));
+  mkdirSync(options.out, { recursive: true });
+  options.backend = resolveBackend(options.backend, options.out);
   const template = CONFIGURATIONS[options.config];
   const seeds = options.seeds.map((seed) => runSeed(options, template, seed));
   const summary = writeQualityReport(options.out, { config: options.config, recipe: template, seeds });

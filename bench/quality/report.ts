@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { escapeHtml, lineChart } from '@fedcxr/core';
-import type { SeedResult } from './quality.ts';
+import type { SeedResult } from './quality.js';
 
 const TABLE_METRICS = ['AP', 'AP50', 'AP75', 'AR100', 'FROC'] as const;
 const TORCHVISION = '#1f77b4';

@@ -234,7 +234,7 @@ def train(recipe, init, out):
             optimizer.step()
             global_step += 1
             for name, value in {**losses, "loss": loss}.items():
-                sums[name] = sums.get(name, 0.0) + float(value)
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
         val = coco_stats(valset, predict(model, valset, batch))
         record = {
             "epoch": epoch + 1,
