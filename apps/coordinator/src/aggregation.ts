@@ -1,225 +1,128 @@
 /**
- * Aggregation with memory ≈ one model per concern, whatever the number of sites:
- *  - each incoming update is decoded chunk by chunk and spooled to disk as float32 while its finiteness,
- *    L2 norm and sha256 are checked (UpdateIngest): nothing is aggregated before it is fully validated;
- *  - FedAvg folds each accepted spool into one accumulator as soon as it is accepted (streaming);
- *  - the robust rules (coordinate-wise median, trimmed mean) read the accepted spools block by block,
- *    so they too hold one accumulator plus n small blocks.
- * The accumulator is laid out as a model file (header + values), so the new global model is written in
- * place: peak ≈ 2 models (current global + accumulator).
+ * A round's aggregation, whatever the strategy (strategies/: the rules, by name). At round close the
+ * coordinator computes each accepted update's influence bounds (influence.ts: the weight it allows, the
+ * clip factor), the round's aggregator finishes into the buffer of the new global model, and `serverStep`
+ * applies global += η·Δ — the one place the server learning rate η is applied, secure-aggregation rounds
+ * included.
+ *
+ * Memory ≈ two models whatever the number of sites: the current global and the new one, which the
+ * aggregator fills in place (updates stay spooled on disk until then: spool.ts, ingest.ts).
  */
-import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
-import { FedcxrError } from '@fedcxr/core';
-import { encodedByteLength, StreamingUpdateDecoder, type TensorSpec, type UpdateBegin } from '@fedcxr/federated';
+import type { AuditLog } from './audit.js';
+import { allowedWeight, clipFactors, lowerMedian } from './influence.js';
+import { coordinateMedian } from './strategies/median.js';
+import type { AggregatorResult, RoundAggregator } from './strategies/strategy.js';
+import { coordinateTrimmedMean } from './strategies/trimmed-mean.js';
 
-export type AggregationRule = 'fedavg' | 'median' | 'trimmed-mean';
+export { FedAvgAccumulator } from './strategies/fedavg.js';
 
-export class UpdateRejected extends FedcxrError {}
+/** A registered strategy's name: the four built in, or one a plugin registered. */
+export type AggregationRule = 'fedavg' | 'fedprox' | 'median' | 'trimmed-mean' | (string & {});
 
-export function reject(code: string, message: string): UpdateRejected {
-  return new UpdateRejected(code, message);
-}
-
-/** Checks an update's manifest against the global model before a single byte is accepted. */
-export function validateManifest(begin: UpdateBegin, specs: readonly TensorSpec[], allowed: readonly string[]): void {
-  if (begin.tensors.length !== specs.length)
-    throw reject('manifest', `update has ${begin.tensors.length} tensors, the model has ${specs.length}`);
-  begin.tensors.forEach((t, i) => {
-    const spec = specs[i];
-    if (t.name !== spec.name) throw reject('manifest', `tensor ${i} is ${t.name}, expected ${spec.name}`);
-    if (t.shape.length !== spec.shape.length || t.shape.some((d, k) => d !== spec.shape[k]))
-      throw reject('manifest', `tensor ${t.name} has shape [${t.shape}], expected [${spec.shape}]`);
-    if (!allowed.includes(t.encoding)) throw reject('manifest', `tensor ${t.name}: encoding ${t.encoding} not allowed`);
-    if (t.encoding === 'int8' && t.scale === undefined)
-      throw reject('manifest', `tensor ${t.name}: int8 without a scale`);
-  });
-  const expected = encodedByteLength(begin.tensors);
-  if (begin.byteLength !== expected)
-    throw reject('size', `update announces ${begin.byteLength} bytes, its tensors need ${expected}`);
-}
-
-export interface IngestResult {
+/** What aggregation needs of an accepted update; it records the weight, share and clip factor applied. */
+export interface BoundedUpdate {
+  siteId: string;
+  numExamples: number;
   norm: number;
-  /** sha256 of the encoded bytes as received (= the site's declared hash). */
-  sha256: string;
-  /** sha256 of the spooled float32 values (checked again before a resumed round re-reads them). */
-  spoolSha256: string;
+  weight?: number;
+  share?: number;
+  clipFactor?: number;
 }
 
-/** What the coordinator needs of an update being received. */
-export interface Ingest {
-  readonly begin: UpdateBegin;
-  readonly spoolPath: string;
-  readonly bytesReceived: number;
-  push(index: number, data: Uint8Array): void;
-  finish(normBound: number): IngestResult;
-  close(): void;
+export interface InfluenceSettings {
+  weightGrowth: number;
+  clipMultiple: number | null;
+  maxSiteShare: number;
 }
 
 /**
- * What every update receiver checks and keeps: chunks in order, each within the size limit, the total within
- * the announced length, the sha256 of the bytes as received, and the spool file they go to. Subclasses say
- * what a chunk's bytes become (`consume`) and what a finished update must satisfy (`finish`).
+ * Aggregates a (plain) round into `out` with each update's influence bounded: the weight the coordinator
+ * allows (min(claim, declared or enrolled bound)), its share (the strategy's: FedAvg caps it), and its clip
+ * factor (to clipMultiple × the round's median norm). Audited: `update_clipped` for every clipped update,
+ * then one `round_weights` entry. Each site's enrolment is updated to the weight it got.
  */
-abstract class ChunkedIngest implements Ingest {
-  protected readonly fd: number;
-  private readonly hash = createHash('sha256');
-  protected received = 0;
-  private nextIndex = 0;
-  private closed = false;
-
-  constructor(
-    readonly begin: UpdateBegin,
-    readonly spoolPath: string,
-    private readonly maxChunkBytes: number,
-  ) {
-    this.fd = openSync(spoolPath, 'w', 0o600);
-  }
-
-  get bytesReceived(): number {
-    return this.received;
-  }
-
-  push(index: number, data: Uint8Array): void {
-    if (this.closed) throw reject('closed', 'update already finished');
-    if (index !== this.nextIndex)
-      throw reject('chunk_order', `chunk ${index} out of order (expected ${this.nextIndex})`);
-    if (data.length > this.maxChunkBytes)
-      throw reject('chunk_size', `chunk of ${data.length} bytes > ${this.maxChunkBytes}`);
-    if (this.received + data.length > this.begin.byteLength)
-      throw reject('size', `update exceeds its announced ${this.begin.byteLength} bytes`);
-    this.consume(data);
-    this.nextIndex++;
-    this.received += data.length;
-    this.hash.update(data);
-  }
-
-  /** Handles one accepted chunk (before `received` counts it). */
-  protected abstract consume(data: Uint8Array): void;
-
-  abstract finish(normBound: number): IngestResult;
-
-  /** Closes the spool and checks the length (plus `complete`) and the declared sha256; returns the hash. */
-  protected checkWhole(complete = true): string {
-    this.close();
-    if (this.received !== this.begin.byteLength || !complete)
-      throw reject('size', `update ended after ${this.received} of ${this.begin.byteLength} bytes`);
-    const sha256 = this.hash.digest('hex');
-    if (sha256 !== this.begin.sha256)
-      throw reject('hash', `update bytes hash to ${sha256}, site declared ${this.begin.sha256}`);
-    return sha256;
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    closeSync(this.fd);
-  }
+export function aggregateBounded(
+  args: {
+    round: number;
+    rule: string;
+    accepted: readonly BoundedUpdate[];
+    aggregator: RoundAggregator;
+    settings: InfluenceSettings;
+    declared: ReadonlyMap<string, number | undefined>;
+    enrolled: Record<string, number>;
+    audit: AuditLog;
+  },
+  out: Float32Array,
+): AggregatorResult {
+  const { round, rule, accepted, settings, enrolled, audit } = args;
+  const allowed = accepted.map((u) =>
+    allowedWeight(u.numExamples, {
+      declared: args.declared.get(u.siteId),
+      enrolled: enrolled[u.siteId],
+      growth: settings.weightGrowth,
+    }),
+  );
+  const norms = accepted.map((u) => u.norm);
+  const clips = clipFactors(norms, settings.clipMultiple);
+  const result = args.aggregator.finish(
+    {
+      weights: allowed.map((a) => a.weight),
+      clipFactors: clips.map((c) => c.factor),
+      maxSiteShare: settings.maxSiteShare,
+    },
+    out,
+  );
+  const { shares } = result;
+  const median = lowerMedian(norms);
+  accepted.forEach((u, i) => {
+    u.weight = allowed[i].weight;
+    u.share = shares[i];
+    u.clipFactor = clips[i].factor;
+    enrolled[u.siteId] = allowed[i].weight;
+    if (clips[i].clipped)
+      audit.append('update_clipped', {
+        round,
+        siteId: u.siteId,
+        norm: u.norm,
+        clippedTo: u.norm * clips[i].factor,
+        factor: clips[i].factor,
+        medianNorm: median,
+        clipMultiple: settings.clipMultiple,
+      });
+  });
+  audit.append('round_weights', {
+    round,
+    rule,
+    maxSiteShare: settings.maxSiteShare,
+    sites: Object.fromEntries(
+      accepted.map((u, i) => [
+        u.siteId,
+        {
+          claimed: u.numExamples,
+          weight: allowed[i].weight,
+          basis: allowed[i].basis,
+          limited: allowed[i].limited,
+          share: shares[i],
+          clipFactor: clips[i].factor,
+        },
+      ]),
+    ),
+  });
+  return result;
 }
 
 /**
- * Receives a masked (secure-aggregation) update: its values are uniformly random on their own, so only
- * sizes, order and the sha256 can be checked; the raw uint32 bytes are spooled for the modular sum.
+ * The server step, in place: `next` holds the aggregate (Δ = next / divisor) and becomes global + η·Δ.
+ * With divisor 1 this is FedAvg (η = 1) or FedOpt's server learning rate (Reddi et al. 2021).
  */
-export class MaskedIngest extends ChunkedIngest {
-  protected consume(data: Uint8Array): void {
-    writeSync(this.fd, data, 0, data.length, this.received);
-  }
-
-  finish(): IngestResult {
-    const sha256 = this.checkWhole();
-    return { norm: 0, sha256, spoolSha256: sha256 };
-  }
-}
-
-/** Receives one update's chunks: decodes, validates (finite), measures its norm, spools float32 values. */
-export class UpdateIngest extends ChunkedIngest {
-  private readonly spoolHash = createHash('sha256');
-  private readonly decoder: StreamingUpdateDecoder;
-  private sumSquares = 0;
-
-  constructor(begin: UpdateBegin, spoolPath: string, maxChunkBytes: number) {
-    super(begin, spoolPath, maxChunkBytes);
-    this.decoder = new StreamingUpdateDecoder(begin.tensors, (offset, values) => {
-      let sum = 0;
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        if (!Number.isFinite(v)) throw reject('not_finite', `value ${offset + i} is not finite`);
-        sum += v * v;
-      }
-      this.sumSquares += sum;
-      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-      this.spoolHash.update(bytes);
-      writeSync(this.fd, bytes, 0, bytes.length, offset * 4);
-    });
-  }
-
-  protected consume(data: Uint8Array): void {
-    this.decoder.push(data);
-  }
-
-  finish(normBound: number): IngestResult {
-    const sha256 = this.checkWhole(this.decoder.done);
-    const norm = Math.sqrt(this.sumSquares);
-    if (!(norm <= normBound))
-      throw reject('norm', `update L2 norm ${norm.toPrecision(4)} exceeds the bound ${normBound}`);
-    return { norm, sha256, spoolSha256: this.spoolHash.digest('hex') };
-  }
-}
-
-const BLOCK_ELEMENTS = 1 << 20;
-
-/** Reads a spool file (float32 values) in blocks. */
-export function* readSpool(
-  path: string,
-  elements: number,
-  blockElements = BLOCK_ELEMENTS,
-): Generator<{ offset: number; values: Float32Array }> {
-  const fd = openSync(path, 'r');
-  try {
-    const buffer = new Float32Array(Math.min(blockElements, Math.max(1, elements)));
-    const bytes = new Uint8Array(buffer.buffer);
-    for (let offset = 0; offset < elements; offset += buffer.length) {
-      const count = Math.min(buffer.length, elements - offset);
-      const read = readSync(fd, bytes, 0, count * 4, offset * 4);
-      if (read !== count * 4) throw new FedcxrError('spool_truncated', `spool ${path} is truncated`, { file: path });
-      yield { offset, values: buffer.subarray(0, count) };
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-export function spoolSha256(path: string, elements: number): string {
-  const hash = createHash('sha256');
-  for (const { values } of readSpool(path, elements))
-    hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
-  return hash.digest('hex');
-}
-
-/** Σ w_i · δ_i and Σ w_i, folded one accepted update at a time. */
-export class FedAvgAccumulator {
-  readonly sum: Float32Array;
-  totalWeight = 0;
-
-  constructor(target: Float32Array) {
-    this.sum = target;
-    this.sum.fill(0);
-  }
-
-  fold(spoolPath: string, weight: number): void {
-    for (const { offset, values } of readSpool(spoolPath, this.sum.length)) {
-      const sum = this.sum;
-      for (let i = 0; i < values.length; i++) sum[offset + i] += weight * values[i];
-    }
-    this.totalWeight += weight;
-  }
+export function serverStep(global: Float32Array, next: Float32Array, eta: number, divisor = 1): void {
+  const factor = divisor === 1 ? eta : eta / divisor;
+  for (let i = 0; i < next.length; i++) next[i] = global[i] + next[i] * factor;
 }
 
 /**
- * Coordinate-wise median or trimmed mean of the accepted deltas, written into `out`. Unweighted by
- * design: a robust rule must not let one site's claimed example count buy influence.
+ * Coordinate-wise median or trimmed mean of spooled deltas, written into `out` (the median and trimmed-mean
+ * strategies' rules, for callers that name the rule). Unweighted by design.
  */
 export function robustAggregate(
   spoolPaths: readonly string[],
@@ -230,26 +133,6 @@ export function robustAggregate(
   /** Per-update scale (adaptive clipping), applied before the rule. */
   scales?: readonly number[],
 ): void {
-  const n = spoolPaths.length;
-  if (n === 0) throw new FedcxrError('no_updates', 'nothing to aggregate');
-  const trim = rule === 'trimmed-mean' ? Math.min(Math.floor(n * trimFraction), Math.floor((n - 1) / 2)) : 0;
-  const readers = spoolPaths.map((p) => readSpool(p, out.length, blockElements));
-  const column = new Float64Array(n);
-  for (;;) {
-    const blocks = readers.map((r) => r.next());
-    if (blocks[0].done) break;
-    const { offset, values } = blocks[0].value;
-    for (let i = 0; i < values.length; i++) {
-      for (let k = 0; k < n; k++)
-        column[k] = (blocks[k].value as { values: Float32Array }).values[i] * (scales ? scales[k] : 1);
-      column.sort();
-      if (rule === 'median')
-        out[offset + i] = n % 2 === 1 ? column[(n - 1) / 2] : (column[n / 2 - 1] + column[n / 2]) / 2;
-      else {
-        let s = 0;
-        for (let k = trim; k < n - trim; k++) s += column[k];
-        out[offset + i] = s / (n - 2 * trim);
-      }
-    }
-  }
+  if (rule === 'median') coordinateMedian(spoolPaths, out, scales, blockElements);
+  else coordinateTrimmedMean(spoolPaths, out, trimFraction, scales, blockElements);
 }

@@ -1,5 +1,6 @@
 import { encodingSchema, siteIdSchema } from '@fedcxr/federated';
 import { z } from 'zod';
+import { strategies } from './strategies/registry.js';
 
 /** The coordinator's config file (`cxr fed coordinator --config coordinator.yaml`). */
 export const coordinatorConfigSchema = z.strictObject({
@@ -76,7 +77,7 @@ export const coordinatorConfigSchema = z.strictObject({
   round: z
     .strictObject({
       epochs: z.number().int().min(1).default(1),
-      /** FedProx μ sent to the sites (0 = FedAvg). */
+      /** FedProx μ sent to the sites (0 = none), whatever the strategy; `fedprox` takes its default from it. */
       mu: z.number().min(0).default(0),
       learningRate: z.number().positive().optional(),
       batchSize: z.number().int().positive().optional(),
@@ -112,13 +113,20 @@ export const coordinatorConfigSchema = z.strictObject({
         .min(1024)
         .max(4 * 1024 * 1024)
         .default(1024 * 1024),
-      aggregation: z.enum(['fedavg', 'median', 'trimmed-mean']).default('fedavg'),
+      /**
+       * The aggregation strategy, by its registered name (strategies/registry.ts): fedavg, fedprox, median,
+       * trimmed-mean, or one a plugin registered.
+       */
+      aggregation: z.string().min(1).default('fedavg'),
+      /** The strategy's own options, validated by it (fedprox: mu; trimmed-mean: trimFraction). */
+      aggregationOptions: z.record(z.string(), z.unknown()).default({}),
       /**
        * Server learning rate η (FedOpt, Reddi et al. 2021): global += η · aggregate(deltas). 1 is plain FedAvg;
        * η ≈ the number of sites recovers, on IID shards, roughly the progress per epoch of centralized SGD
        * (each site walks only its own shard per epoch; the average of K such walks is ~1/K of the way).
        */
       serverLearningRate: z.number().positive().max(100).default(1),
+      /** Trimmed mean's β when `aggregationOptions.trimFraction` is absent. */
       trimFraction: z.number().min(0).max(0.49).default(0.2),
       dp: z.strictObject({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional(),
       seed: z.number().int().default(0),
@@ -133,6 +141,7 @@ export const coordinatorConfigSchema = z.strictObject({
        */
       secaggThreshold: z.number().int().min(2).optional(),
     })
+    .superRefine(checkStrategy)
     .prefault({}),
   /** Run rounds by itself: `rounds` rounds, each once `minOnline` sites are connected. */
   schedule: z
@@ -143,3 +152,30 @@ export const coordinatorConfigSchema = z.strictObject({
 });
 export type CoordinatorConfig = z.infer<typeof coordinatorConfigSchema>;
 export type CoordinatorConfigInput = z.input<typeof coordinatorConfigSchema>;
+
+/**
+ * The round's strategy: registered (else the registered names are listed), its options valid.
+ */
+function checkStrategy(
+  round: {
+    aggregation: string;
+    aggregationOptions: Record<string, unknown>;
+    mu: number;
+    trimFraction: number;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (!strategies.has(round.aggregation)) {
+    ctx.addIssue({ code: 'custom', path: ['aggregation'], message: strategies.unknown(round.aggregation) });
+    return;
+  }
+  const strategy = strategies.get(round.aggregation);
+  const options = strategies.parseOptions(strategy, round, round.aggregationOptions);
+  if (!options.success)
+    for (const issue of options.error.issues)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aggregationOptions', ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+        message: `${round.aggregation}: ${issue.message}`,
+      });
+}

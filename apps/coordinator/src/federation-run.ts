@@ -13,6 +13,7 @@ import {
   spawnSiteProcess,
   writePrivateJsonAtomic,
 } from '@fedcxr/federated';
+import type { AggregationRule } from './aggregation.js';
 import type { CoordinatorConfigInput } from './config.js';
 import { Coordinator, type RoundSummary, randomToken } from './coordinator.js';
 
@@ -26,7 +27,9 @@ export interface SimulationCommonOptions {
   /** Local epochs per round. */
   epochs?: number;
   mu?: number;
-  aggregation?: 'fedavg' | 'median' | 'trimmed-mean';
+  /** A registered aggregation strategy (default fedavg) and its options. */
+  aggregation?: AggregationRule;
+  aggregationOptions?: Record<string, unknown>;
   /** Server learning rate η: global += η · aggregate(deltas) (1: plain FedAvg). */
   serverLearningRate?: number;
   encoding?: 'float32' | 'float16' | 'int8';

@@ -15,6 +15,8 @@ export interface RefusalOptions {
   maxPerInterval: number;
   /** Sources tracked at once; refusals from further sources are counted under `*`. */
   maxSources: number;
+  /** How long a `limited` source waits for the answer to a refused attempt (`tarpit`). */
+  tarpitMs: number;
 }
 
 interface Bucket {
@@ -67,6 +69,34 @@ export class RefusalGate {
         bucket.reasons[reason] = (bucket.reasons[reason] ?? 0) + 1;
       else bucket.reasons['(other)'] = (bucket.reasons['(other)'] ?? 0) + 1;
     }
+  }
+
+  /**
+   * Refuses an attempt: audited (summarised per source), answered at once, or, when the source is over its
+   * refusal budget for the interval, answered only after `tarpitMs` (with `limited` if given). A refused
+   * client thus gets at most one answer per tarpit delay per connection, while the right credential from the
+   * same address (a hospital behind the attacker's NAT) still gets in at once.
+   */
+  tarpit(
+    source: string | undefined,
+    event: string,
+    fields: Record<string, unknown>,
+    answer: () => void,
+    limited: () => void = answer,
+  ): void {
+    const over = this.limited(source);
+    this.refuse(event, source, over ? { ...fields, limited: true } : fields);
+    if (!over) {
+      answer();
+      return;
+    }
+    setTimeout(() => {
+      try {
+        limited();
+      } catch {
+        // the client has gone
+      }
+    }, this.options.tarpitMs).unref();
   }
 
   /** True when `source` has been refused `maxPerInterval` times in the current interval. */

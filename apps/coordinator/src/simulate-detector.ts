@@ -189,6 +189,7 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
         mu: options.mu ?? 0,
         encoding: options.encoding ?? 'float32',
         aggregation: options.aggregation ?? 'fedavg',
+        aggregationOptions: options.aggregationOptions ?? {},
         serverLearningRate: options.serverLearningRate ?? 1,
         timeoutMs: 3_600_000,
         // Whole-weight updates of a freshly initialized detector move far in round 1: bound them loosely.

@@ -106,6 +106,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         batchSize,
         encoding: options.encoding ?? 'float32',
         aggregation: options.aggregation ?? 'fedavg',
+        aggregationOptions: options.aggregationOptions ?? {},
         serverLearningRate: options.serverLearningRate ?? 1,
         timeoutMs: 600_000,
         seed,
