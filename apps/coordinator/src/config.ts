@@ -130,7 +130,10 @@ export const coordinatorConfigSchema = z.strictObject({
       trimFraction: z.number().min(0).max(0.49).default(0.2),
       dp: z.strictObject({ clipNorm: z.number().positive(), noiseMultiplier: z.number().min(0) }).optional(),
       seed: z.number().int().default(0),
-      /** Double-masked updates: the coordinator learns only the sum (see secagg.ts for what holds). */
+      /**
+       * Double-masked updates: the coordinator learns only the sum (see secagg.ts for what holds). A masked sum
+       * gives only a weighted mean, so only a linear strategy (fedavg, fedprox) is admitted with it.
+       */
       secureAggregation: z.boolean().default(false),
       /** Fixed-point scale of masked values: round(numExamples·delta·scale) must stay within ±2^31 summed. */
       secaggScale: z.number().positive().default(1024),
@@ -154,7 +157,9 @@ export type CoordinatorConfig = z.infer<typeof coordinatorConfigSchema>;
 export type CoordinatorConfigInput = z.input<typeof coordinatorConfigSchema>;
 
 /**
- * The round's strategy: registered (else the registered names are listed), its options valid.
+ * The round's strategy: registered (else the registered names are listed), its options valid, and linear
+ * when the round is securely aggregated (the coordinator sees only the masked sum, which gives a weighted
+ * mean: a median or trimmed mean cannot be computed from it).
  */
 function checkStrategy(
   round: {
@@ -162,6 +167,7 @@ function checkStrategy(
     aggregationOptions: Record<string, unknown>;
     mu: number;
     trimFraction: number;
+    secureAggregation: boolean;
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -178,4 +184,15 @@ function checkStrategy(
         path: ['aggregationOptions', ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
         message: `${round.aggregation}: ${issue.message}`,
       });
+  if (round.secureAggregation && !strategy.linear) {
+    const linear = strategies.describe().filter((s) => s.linear);
+    ctx.addIssue({
+      code: 'custom',
+      path: ['aggregation'],
+      message:
+        `round.secureAggregation admits only linear strategies, and round.aggregation "${round.aggregation}" is not ` +
+        `linear (the coordinator sees only the masked sum, a weighted mean): use ${linear.map((s) => s.name).join(' or ')}, ` +
+        'or set round.secureAggregation: false',
+    });
+  }
 }
