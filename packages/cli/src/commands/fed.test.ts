@@ -195,6 +195,38 @@ describe('cxr fed', () => {
     expect(html.match(/<svg/g)?.length).toBe(3);
   });
 
+  it('secure aggregation with a non-linear strategy is refused before anything starts, naming both fields', async () => {
+    const config = join(dir, 'secagg-median.yaml');
+    const stateDir = join(dir, 'secagg-median-state');
+    writeFileSync(
+      config,
+      YAML.stringify({
+        stateDir,
+        adminToken: ADMIN,
+        sites: [{ id: 'site-a', token: TOKEN }],
+        model: { kind: 'tabular', features: 4, classes: 2 },
+        round: { secureAggregation: true, aggregation: 'median' },
+      }),
+    );
+    const run = await runCli(['fed', 'coordinator', '--config', config]);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(
+      /secagg-median.yaml: invalid config:[\s\S]*round\.aggregation: round\.secureAggregation admits only linear strategies, and round\.aggregation "median" is not linear/,
+    );
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it('simulate --aggregation takes any registered strategy and checks its options', async () => {
+    const unknown = await runCli(['fed', 'simulate', '--aggregation', 'krum']);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toMatch(
+      /--aggregation krum: unknown aggregation strategy "krum"; registered: fedavg, fedprox, median, trimmed-mean/,
+    );
+    const prox = await runCli(['fed', 'simulate', '--aggregation', 'fedprox']);
+    expect(prox.exitCode).toBe(2);
+    expect(prox.stderr).toMatch(/--aggregation fedprox: fedprox: FedProx needs its proximal coefficient μ > 0/);
+  });
+
   it('bad flags and configs exit 2 naming the problem', async () => {
     expect((await runCli(['fed', 'simulate', '--split', 'random'])).stderr).toMatch(/--split must be/);
     expect((await runCli(['fed', 'simulate', '--model', 'yolo'])).stderr).toMatch(

@@ -12,6 +12,7 @@ import {
   renderSimulationReport,
   simulate,
   simulateDetector,
+  strategies,
 } from '@fedcxr/coordinator';
 import { type BackendChoice, backendNames, FedcxrError, writeFileAtomic } from '@fedcxr/core';
 import { generateDevCertificates, siteAgentFromConfig, siteConfigSchema, untilRoundsFinished } from '@fedcxr/federated';
@@ -208,7 +209,7 @@ export function registerFedCommands(program: Command): void {
       .option('--rounds <n>', 'rounds', '5')
       .option('--epochs <n>', 'local epochs per round', '1')
       .option('--mu <μ>', 'FedProx proximal coefficient', '0')
-      .option('--aggregation <rule>', 'fedavg | median | trimmed-mean', 'fedavg')
+      .option('--aggregation <rule>', `aggregation strategy: ${strategies.list().join(' | ')}`, 'fedavg')
       .option('--server-lr <η>', 'server learning rate: global += η · aggregate(deltas) (1 = plain FedAvg)', '1')
       .option('--encoding <enc>', 'float32 | float16 | int8', 'float32')
       .option('--lr <rate>', 'SGD learning rate (default 0.01 for faster_rcnn, 0.1 for tabular)')
@@ -254,8 +255,6 @@ export function registerFedCommands(program: Command): void {
           throw new FedcxrError('usage', `--model must be faster_rcnn or tabular, got "${flags.model}"`);
         if (!['patient', 'iid', 'non-iid'].includes(flags.split))
           throw new FedcxrError('usage', `--split must be patient, iid or non-iid, got "${flags.split}"`);
-        if (!['fedavg', 'median', 'trimmed-mean'].includes(flags.aggregation))
-          throw new FedcxrError('usage', `--aggregation must be fedavg, median or trimmed-mean`);
         if (!['float32', 'float16', 'int8'].includes(flags.encoding))
           throw new FedcxrError('usage', `--encoding must be float32, float16 or int8`);
         if (flags.backend !== 'auto' && !(backendNames as readonly string[]).includes(flags.backend))
@@ -271,14 +270,22 @@ export function registerFedCommands(program: Command): void {
           if (n <= 0) throw new FedcxrError('usage', `${name} must be positive, got "${value}"`);
           return n;
         };
+        const mu = number('--mu', flags.mu);
+        // The strategy and its options, as the coordinator will check them (registered name, its μ, …).
+        const round = coordinatorConfigSchema.shape.round.safeParse({ aggregation: flags.aggregation, mu });
+        if (!round.success)
+          throw new FedcxrError(
+            'usage',
+            `--aggregation ${flags.aggregation}: ${round.error.issues.map((i) => i.message).join('; ')}`,
+          );
         const common = {
           sites: positiveInt('--sites', flags.sites, 3),
           data: flags.data,
           split: flags.split as 'patient',
           rounds: positiveInt('--rounds', flags.rounds, 5),
           epochs: positiveInt('--epochs', flags.epochs, 1),
-          mu: number('--mu', flags.mu),
-          aggregation: flags.aggregation as 'fedavg',
+          mu,
+          aggregation: flags.aggregation,
           serverLearningRate: positive('--server-lr', flags.serverLr),
           encoding: flags.encoding as 'float32',
           learningRate: flags.lr === undefined ? undefined : number('--lr', flags.lr),
