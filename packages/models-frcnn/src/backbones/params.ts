@@ -11,6 +11,12 @@ export function isIgnoredBuffer(name: string): boolean {
   return name.endsWith('.num_batches_tracked') || name.endsWith('.relative_position_index');
 }
 
+/** One weight of a network part: its tfjs variable and how it converts to torchvision's layout. */
+export interface Parameter {
+  variable: tf.Variable;
+  layout: WeightLayout;
+}
+
 export class ParamStore {
   private readonly vars = new Map<string, tf.Variable>();
   private readonly layouts = new Map<string, WeightLayout>();
@@ -47,6 +53,11 @@ export class ParamStore {
 
   layoutOf(key: string): WeightLayout | undefined {
     return this.layouts.get(key);
+  }
+
+  /** Every variable with its layout, in the order they were added (torchvision's state_dict order). */
+  parameters(): Map<string, Parameter> {
+    return new Map([...this.vars].map(([key, variable]) => [key, { variable, layout: this.layouts.get(key)! }]));
   }
 
   /** Marks variables trainable or frozen by full key. */

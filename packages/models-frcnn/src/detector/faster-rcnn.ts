@@ -1,9 +1,12 @@
 /**
- * Faster R-CNN (torchvision's fasterrcnn_*_fpn, v1) in TensorFlow.js ops: GeneralizedRCNNTransform →
- * backbone (any registered Backbone) → RPN → MultiScaleRoIAlign → TwoMLPHead → FastRCNNPredictor.
- * Dense math runs as tfjs ops (so gradients flow for training); proposal selection, matching, sampling and
- * NMS run on the host in float32 so they decide exactly as torchvision's CPU kernels. Weights carry
- * torchvision's state_dict names and layouts through getWeights/setWeights.
+ * Faster R-CNN (torchvision's fasterrcnn_*_fpn, v1) in TensorFlow.js ops, composed as torchvision's
+ * GeneralizedRCNN: a transform (GeneralizedRcnnTransform), the backbone (any registered Backbone), the
+ * RegionProposalNetwork (AnchorGenerator + RpnHead) and RoIHeads (MultiScaleRoIAlign → TwoMlpHead →
+ * FastRcnnPredictor). Each part owns its parameters under its torchvision name, so a head or predictor can
+ * be swapped (`replacePart`, `withPredictor`) and the weights are one named state dict (getWeights /
+ * setWeights, torchvision's keys and layouts). Dense math runs as tfjs ops (so gradients flow for
+ * training); proposal selection, matching, sampling and NMS run on the host in float32 so they decide
+ * exactly as torchvision's CPU kernels.
  */
 import {
   type Backbone,
@@ -18,48 +21,75 @@ import {
   type NamedTensors,
   tf,
 } from '@fedcxr/core';
-import { tfjsToTorch, torchShape, torchToTfjs, type WeightLayout } from '../ops/layout.js';
-import { BalancedSampler, Matcher, type Permutation, randomPermutation } from '../ops/matcher.js';
-import { multiScaleRoiAlign } from '../ops/roi-align.js';
-import { fastRcnnLoss, postprocessDetections, type RoiHeadOptions, selectTrainingSamples } from './roi-heads.js';
-import { anchorsForBatch, type RpnHeadOutput, type RpnOptions, rpnLosses, selectProposals } from './rpn.js';
-import { batchImages, IMAGENET_MEAN, IMAGENET_STD, resizeBoxes, type TransformOptions } from './transform.js';
+import { type Permutation, randomPermutation } from '../ops/matcher.js';
+import {
+  backboneParameters,
+  disposeParameters,
+  loadStateDict,
+  type NamedParameters,
+  prefixed,
+  stateDict,
+} from './part.js';
+import {
+  type BoxHead,
+  type BoxPredictor,
+  FastRcnnPredictor,
+  fastRcnnLoss,
+  MultiScaleRoIAlign,
+  RoIHeads,
+  type RoiSettings,
+  TwoMlpHead,
+} from './roi-heads.js';
+import {
+  AnchorGenerator,
+  RegionProposalNetwork,
+  RpnHead,
+  type RpnHeadOutput,
+  type RpnHeadPart,
+  type RpnSettings,
+} from './rpn.js';
+import { GeneralizedRcnnTransform, IMAGENET_MEAN, IMAGENET_STD, type TransformOptions } from './transform.js';
+
+export { denseLayer } from './roi-heads.js';
 
 /** Every setting of the detector, with torchvision's fasterrcnn_resnet50_fpn defaults. */
 export interface FasterRcnnSettings {
   numClasses: number;
+  /** Class names, '__background__' first. */
   classes: string[];
   transform: TransformOptions;
-  rpn: RpnOptions & {
-    fgIouThresh: number;
-    bgIouThresh: number;
-    batchSizePerImage: number;
-    positiveFraction: number;
-  };
-  roi: RoiHeadOptions & {
-    fgIouThresh: number;
-    bgIouThresh: number;
-    batchSizePerImage: number;
-    positiveFraction: number;
-    outputSize: number;
-    samplingRatio: number;
-    representationSize: number;
-    /** Backbone outputs the RoI pooler reads (torchvision: '0'..'3'). */
-    featureNames: string[];
-  };
+  rpn: RpnSettings;
+  roi: RoiSettings;
+}
+
+/** Parts that replace the ones built from the settings (torchvision's FasterRCNN keyword arguments). */
+export interface FasterRcnnParts {
+  rpnHead?: RpnHeadPart;
+  boxHead?: BoxHead;
+  /** With a predictor given, numClasses must agree with its numClasses. */
+  boxPredictor?: BoxPredictor;
+}
+
+/** The parts `replacePart` swaps, by their torchvision module path. */
+export interface ReplaceableParts {
+  'rpn.head': RpnHeadPart;
+  'roi_heads.box_head': BoxHead;
+  'roi_heads.box_predictor': BoxPredictor;
 }
 
 export interface FasterRcnnOptions extends DetectorOptions {
   minSize?: number;
   maxSize?: number;
-  imageMean?: [number, number, number];
-  imageStd?: [number, number, number];
+  imageMean?: readonly [number, number, number];
+  imageStd?: readonly [number, number, number];
   rpn?: Partial<FasterRcnnSettings['rpn']>;
   roi?: Partial<FasterRcnnSettings['roi']>;
   /** Draws the balanced samplers' permutations (torch.randperm's role); tests inject a fixed one. */
   permutation?: Permutation;
   /** Seed for the head initialization. */
   seed?: number;
+  /** Parts to use instead of the default ones (torchvision's rpn_head=, box_head=, box_predictor=). */
+  parts?: FasterRcnnParts;
 }
 
 export function fasterRcnnSettings(options: FasterRcnnOptions, backbone: Backbone): FasterRcnnSettings {
@@ -122,45 +152,36 @@ export function fasterRcnnSettings(options: FasterRcnnOptions, backbone: Backbon
   };
 }
 
-interface Weight {
-  variable: tf.Variable;
-  layout: WeightLayout;
-}
-
-/**
- * Where a backbone says how each weight is laid out (needed where rank does not tell, e.g. Swin's 2-D
- * relative-position tables, which are not linear weights): a `layoutOf` method, or the ParamStore the
- * zoo's backbones keep in `params`.
- */
-interface BackboneWithLayouts extends Backbone {
-  layoutOf?(name: string): WeightLayout | undefined;
-  params?: { layoutOf?(name: string): WeightLayout | undefined };
+/** Class names for `numClasses` foreground classes: `names` ('__background__' first) checked, or defaults. */
+export function classNamesFor(numClasses: number, names?: readonly string[]): string[] {
+  const classes = names
+    ? [...names]
+    : ['__background__', ...Array.from({ length: numClasses }, (_, i) => `class_${i + 1}`)];
+  if (classes.length - 1 !== numClasses) {
+    throw new FedcxrError(
+      'invalid_config',
+      `classes has ${classes.length} names ('__background__' first) for ${numClasses} foreground classes`,
+    );
+  }
+  return classes;
 }
 
 export class FasterRcnn implements Detector {
   readonly architecture: string;
-  readonly classes: readonly string[];
-  readonly settings: FasterRcnnSettings;
-  private readonly headWeights = new Map<string, Weight>();
-  private readonly rpnMatcher: Matcher;
-  private readonly rpnSampler: BalancedSampler;
-  private readonly roiMatcher: Matcher;
-  private readonly roiSampler: BalancedSampler;
+  readonly transform: GeneralizedRcnnTransform;
+  readonly rpn: RegionProposalNetwork;
+  readonly roiHeads: RoIHeads;
+  private classNames: string[];
+  private readonly seed: number;
 
   constructor(
     readonly backbone: Backbone,
     options: FasterRcnnOptions,
   ) {
-    this.settings = fasterRcnnSettings(options, backbone);
+    const settings = fasterRcnnSettings(options, backbone);
     this.architecture = `fasterrcnn_${backbone.name}`;
-    this.classes = this.settings.classes;
-    const { rpn, roi, numClasses } = this.settings;
-    const permutation = options.permutation ?? randomPermutation();
-    this.rpnMatcher = new Matcher(rpn.fgIouThresh, rpn.bgIouThresh, true);
-    this.rpnSampler = new BalancedSampler(rpn.batchSizePerImage, rpn.positiveFraction, permutation);
-    this.roiMatcher = new Matcher(roi.fgIouThresh, roi.bgIouThresh, false);
-    this.roiSampler = new BalancedSampler(roi.batchSizePerImage, roi.positiveFraction, permutation);
-
+    this.classNames = settings.classes;
+    this.seed = options.seed ?? 0;
     const channels = backbone.outputs[0].channels;
     if (backbone.outputs.some((o) => o.channels !== channels)) {
       throw new FedcxrError(
@@ -168,207 +189,146 @@ export class FasterRcnn implements Detector {
         `backbone ${backbone.name}: all outputs need the same channel count for the RPN`,
       );
     }
-    const anchorsPerCell = rpn.anchorSizes[0].length * rpn.aspectRatios[0].length;
-    const seed = options.seed ?? 0;
-    // torchvision: RPNHead convs ~ N(0, 0.01), bias 0; nn.Linear ~ U(±1/√fan_in) for weight and bias.
-    const normal = (shape: number[], i: number) => tf.randomNormal(shape, 0, 0.01, 'float32', seed + i);
-    const uniform = (shape: number[], fanIn: number, i: number) =>
-      tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', seed + i);
-    const pooledSize = channels * roi.outputSize * roi.outputSize;
-    const rep = roi.representationSize;
-    this.addHead('rpn.head.conv.0.0.weight', normal([3, 3, channels, channels], 1), 'conv');
-    this.addHead('rpn.head.conv.0.0.bias', tf.zeros([channels]), 'plain');
-    this.addHead('rpn.head.cls_logits.weight', normal([1, 1, channels, anchorsPerCell], 2), 'conv');
-    this.addHead('rpn.head.cls_logits.bias', tf.zeros([anchorsPerCell]), 'plain');
-    this.addHead('rpn.head.bbox_pred.weight', normal([1, 1, channels, anchorsPerCell * 4], 3), 'conv');
-    this.addHead('rpn.head.bbox_pred.bias', tf.zeros([anchorsPerCell * 4]), 'plain');
-    this.addHead('roi_heads.box_head.fc6.weight', uniform([pooledSize, rep], pooledSize, 4), 'linear');
-    this.addHead('roi_heads.box_head.fc6.bias', uniform([rep], pooledSize, 5), 'plain');
-    this.addHead('roi_heads.box_head.fc7.weight', uniform([rep, rep], rep, 6), 'linear');
-    this.addHead('roi_heads.box_head.fc7.bias', uniform([rep], rep, 7), 'plain');
-    this.addHead('roi_heads.box_predictor.cls_score.weight', uniform([rep, numClasses], rep, 8), 'linear');
-    this.addHead('roi_heads.box_predictor.cls_score.bias', uniform([numClasses], rep, 9), 'plain');
-    this.addHead('roi_heads.box_predictor.bbox_pred.weight', uniform([rep, numClasses * 4], rep, 10), 'linear');
-    this.addHead('roi_heads.box_predictor.bbox_pred.bias', uniform([numClasses * 4], rep, 11), 'plain');
-  }
-
-  private addHead(name: string, initial: tf.Tensor, layout: WeightLayout): void {
-    this.headWeights.set(name, { variable: tf.variable(initial, true, `frcnn/${name}`), layout });
-    initial.dispose();
-  }
-
-  private head(name: string): tf.Variable {
-    const weight = this.headWeights.get(name);
-    if (!weight) throw new FedcxrError('internal', `missing head weight ${name}`);
-    return weight.variable;
-  }
-
-  /** Every weight with its torchvision name: backbone ones get the 'backbone.' prefix. */
-  private allWeights(): Map<string, Weight> {
-    const all = new Map<string, Weight>();
-    const withLayouts = this.backbone as BackboneWithLayouts;
-    for (const [name, variable] of this.backbone.variables()) {
-      const layout =
-        withLayouts.layoutOf?.(name) ??
-        withLayouts.params?.layoutOf?.(name) ??
-        (variable.rank === 4 ? 'conv' : variable.rank === 2 ? 'linear' : 'plain');
-      all.set(name.startsWith('backbone.') ? name : `backbone.${name}`, { variable, layout });
+    const { rpn, roi } = settings;
+    const parts = options.parts ?? {};
+    const numClasses = settings.classes.length - 1;
+    if (parts.boxPredictor && parts.boxPredictor.numClasses !== numClasses) {
+      throw new FedcxrError(
+        'invalid_config',
+        `the given box predictor has ${parts.boxPredictor.numClasses} classes but numClasses says ${numClasses}`,
+      );
     }
-    for (const [name, weight] of this.headWeights) all.set(name, weight);
+    // One permutation stream for both samplers, drawn RPN first (torchvision's order).
+    const permutation = options.permutation ?? randomPermutation();
+    const seed = { seed: this.seed };
+    const anchorGenerator = new AnchorGenerator(rpn.anchorSizes, rpn.aspectRatios);
+    this.transform = new GeneralizedRcnnTransform(settings.transform);
+    this.rpn = new RegionProposalNetwork({
+      anchorGenerator,
+      head: parts.rpnHead ?? new RpnHead(channels, anchorGenerator.numAnchorsPerLocation()[0], seed),
+      settings: rpn,
+      permutation,
+    });
+    const boxHead = parts.boxHead ?? new TwoMlpHead(channels, roi.outputSize, roi.representationSize, seed);
+    this.roiHeads = new RoIHeads({
+      boxRoiPool: new MultiScaleRoIAlign(roi.featureNames, roi.outputSize, roi.samplingRatio),
+      boxHead,
+      boxPredictor: parts.boxPredictor ?? new FastRcnnPredictor(boxHead.outFeatures, numClasses, seed),
+      settings: roi,
+      permutation,
+    });
+  }
+
+  /** Class names, '__background__' first. */
+  get classes(): readonly string[] {
+    return this.classNames;
+  }
+
+  /** Foreground classes (the predictor's). */
+  get numClasses(): number {
+    return this.roiHeads.boxPredictor.numClasses;
+  }
+
+  /** Every setting, read from the parts (what the ONNX export records). */
+  get settings(): FasterRcnnSettings {
+    return {
+      numClasses: this.classNames.length,
+      classes: [...this.classNames],
+      transform: this.transform.options,
+      rpn: this.rpn.settings,
+      roi: this.roiHeads.settings,
+    };
+  }
+
+  /**
+   * Every parameter by torchvision state_dict key: `backbone.*`, `rpn.head.*`, `roi_heads.box_head.*`,
+   * `roi_heads.box_predictor.*`, in that order (the order of trainableVariables and of checkpoints).
+   */
+  parameters(): NamedParameters {
+    const all = backboneParameters(this.backbone);
+    for (const [key, p] of prefixed('rpn.', this.rpn.parameters())) all.set(key, p);
+    for (const [key, p] of prefixed('roi_heads.', this.roiHeads.parameters())) all.set(key, p);
     return all;
   }
 
   trainableVariables(): tf.Variable[] {
-    return [...this.allWeights().values()].map((w) => w.variable).filter((v) => v.trainable);
+    return [...this.parameters().values()].map((p) => p.variable).filter((v) => v.trainable);
   }
 
   getWeights(): NamedTensors {
-    const out: NamedTensors = new Map();
-    for (const [name, { variable, layout }] of this.allWeights()) out.set(name, tfjsToTorch(variable, layout));
-    return out;
+    return stateDict(this.parameters());
   }
 
   setWeights(weights: NamedTensors, options: { strict?: boolean } = {}): void {
-    const strict = options.strict ?? true;
-    const all = this.allWeights();
-    const problems: string[] = [];
-    if (strict) {
-      for (const name of all.keys()) if (!weights.has(name)) problems.push(`missing ${name}`);
-      for (const name of weights.keys()) {
-        if (!all.has(name) && !name.endsWith('num_batches_tracked')) problems.push(`unexpected ${name}`);
-      }
-    }
-    for (const [name, { variable, layout }] of all) {
-      const host = weights.get(name);
-      if (!host) continue;
-      const expected = torchShape(variable.shape, layout);
-      if (host.shape.join(',') !== expected.join(',')) {
-        problems.push(`${name}: shape [${host.shape.join(', ')}] but the model has [${expected.join(', ')}]`);
-      }
-    }
-    if (problems.length > 0) {
-      const shown = problems.slice(0, 8).join('; ');
-      throw new FedcxrError(
-        'weights_mismatch',
-        `${this.architecture}: ${shown}${problems.length > 8 ? `; and ${problems.length - 8} more` : ''}`,
-      );
-    }
-    for (const [name, { variable, layout }] of all) {
-      const host = weights.get(name);
-      if (!host) continue;
-      const value = torchToTfjs(name, host, layout);
-      variable.assign(value);
-      value.dispose();
-    }
+    loadStateDict(this.parameters(), weights, { strict: options.strict, owner: this.architecture });
   }
 
-  /** RPNHead on every level, flattened in (level, y, x, anchor) order. */
-  private rpnHead(levels: readonly tf.Tensor4D[]): RpnHeadOutput {
-    return tf.tidy(() => {
-      const objectness: tf.Tensor2D[] = [];
-      const deltas: tf.Tensor3D[] = [];
-      const counts: number[] = [];
-      for (const level of levels) {
-        const [n, h, w] = level.shape;
-        const hidden = tf.relu(
-          tf.add(
-            tf.conv2d(level, this.head('rpn.head.conv.0.0.weight') as tf.Tensor4D, 1, 'same'),
-            this.head('rpn.head.conv.0.0.bias'),
-          ),
-        ) as tf.Tensor4D;
-        const logits = tf.add(
-          tf.conv2d(hidden, this.head('rpn.head.cls_logits.weight') as tf.Tensor4D, 1, 'valid'),
-          this.head('rpn.head.cls_logits.bias'),
-        );
-        const boxes = tf.add(
-          tf.conv2d(hidden, this.head('rpn.head.bbox_pred.weight') as tf.Tensor4D, 1, 'valid'),
-          this.head('rpn.head.bbox_pred.bias'),
-        );
-        const a = logits.shape[3] ?? 0;
-        objectness.push(tf.reshape(logits, [n, h * w * a]));
-        deltas.push(tf.reshape(boxes, [n, h * w * a, 4]));
-        counts.push(h * w * a);
-      }
-      return {
-        objectness: objectness.length === 1 ? objectness[0] : tf.concat(objectness, 1),
-        deltas: deltas.length === 1 ? deltas[0] : tf.concat(deltas, 1),
-        anchorsPerLevel: counts,
-      };
+  /**
+   * Swaps one part for another, as torchvision users assign `model.roi_heads.box_predictor = …`; the old
+   * part is disposed unless `keepOld`. A predictor of another class count takes `classes`
+   * ('__background__' first; default names otherwise). Trainable variables change: build the optimizer after.
+   */
+  replacePart<K extends keyof ReplaceableParts>(
+    path: K,
+    part: ReplaceableParts[K],
+    options: { keepOld?: boolean; classes?: readonly string[] } = {},
+  ): this {
+    let old: { dispose(): void };
+    if (path === 'rpn.head') old = this.rpn.setHead(part as RpnHeadPart);
+    else if (path === 'roi_heads.box_head') old = this.roiHeads.setBoxHead(part as BoxHead);
+    else if (path === 'roi_heads.box_predictor') {
+      const predictor = part as BoxPredictor;
+      const same = predictor.numClasses === this.classNames.length - 1 ? this.classNames : undefined;
+      const classes = classNamesFor(predictor.numClasses, options.classes ?? same);
+      old = this.roiHeads.setBoxPredictor(predictor);
+      this.classNames = classes;
+    } else throw new FedcxrError('usage', `no replaceable part "${String(path)}"`);
+    if (!options.keepOld && old !== part) old.dispose();
+    return this;
+  }
+
+  /**
+   * Transfer learning (torchvision's `FastRCNNPredictor(in_features, num_classes)` recipe): a freshly
+   * initialized predictor for `numClasses` foreground classes replaces the current one; every other
+   * weight stays as it is. `classes`: the new names, '__background__' first.
+   */
+  withPredictor(numClasses: number, options: { classes?: readonly string[]; seed?: number } = {}): this {
+    const predictor = new FastRcnnPredictor(this.roiHeads.boxHead.outFeatures, numClasses, {
+      seed: options.seed ?? this.seed,
     });
-  }
-
-  /** TwoMLPHead + FastRCNNPredictor on pooled [R, 7, 7, C] features. */
-  private boxHead(pooled: tf.Tensor4D): { classLogits: tf.Tensor2D; boxRegression: tf.Tensor2D } {
-    return tf.tidy(() => {
-      const rois = pooled.shape[0];
-      // No proposal survived (e.g. every box degenerate): the wasm backend's transpose divides by a zero
-      // dimension, so answer the empty shapes directly.
-      if (rois === 0) {
-        const k = this.settings.numClasses;
-        return { classLogits: tf.zeros([0, k]) as tf.Tensor2D, boxRegression: tf.zeros([0, 4 * k]) as tf.Tensor2D };
-      }
-      // torch flattens NCHW: channel-major, so the fc6 weights apply unchanged.
-      const flat = tf.reshape(tf.transpose(pooled, [0, 3, 1, 2]), [rois, -1]) as tf.Tensor2D;
-      const dense = (x: tf.Tensor2D, name: string) =>
-        denseLayer(x, this.head(`${name}.weight`) as tf.Tensor2D, this.head(`${name}.bias`) as tf.Tensor1D);
-      const fc6 = tf.relu(dense(flat, 'roi_heads.box_head.fc6'));
-      const fc7 = tf.relu(dense(fc6, 'roi_heads.box_head.fc7'));
-      return {
-        classLogits: dense(fc7, 'roi_heads.box_predictor.cls_score'),
-        boxRegression: dense(fc7, 'roi_heads.box_predictor.bbox_pred'),
-      };
-    });
-  }
-
-  private features(
-    batch: tf.Tensor4D,
-    training: boolean,
-  ): { all: tf.Tensor4D[]; pooled: tf.Tensor4D[]; owned: Map<string, tf.Tensor4D> } {
-    const owned = this.backbone.apply(batch, training);
-    const pick = (name: string) => {
-      const map = owned.get(name);
-      if (!map) throw new FedcxrError('internal', `backbone ${this.backbone.name} gave no output "${name}"`);
-      return map;
-    };
-    return {
-      all: this.backbone.outputs.map((o) => pick(o.name)),
-      pooled: this.settings.roi.featureNames.map(pick),
-      owned,
-    };
-  }
-
-  /** Runs transform, backbone, RPN and returns everything the box stage needs (caller disposes). */
-  private propose(images: readonly DetectorImage[], training: boolean) {
-    return this.selectStage(this.denseStage(images, training), training);
+    return this.replacePart('roi_heads.box_predictor', predictor, { classes: options.classes });
   }
 
   /** Transform, backbone and RPN head: device work only, no host read. */
   private denseStage(images: readonly DetectorImage[], training: boolean) {
-    const batch = batchImages(images, this.settings.transform);
-    const features = this.features(batch.tensor, training);
-    const head = this.rpnHead(features.all);
-    return { batch, features, head };
+    const batch = this.transform.batch(images);
+    const owned = this.backbone.apply(batch.tensor, training);
+    const all = this.backbone.outputs.map((o) => {
+      const map = owned.get(o.name);
+      if (!map) throw new FedcxrError('internal', `backbone ${this.backbone.name} gave no output "${o.name}"`);
+      return map;
+    });
+    const head = this.rpn.applyHead(all);
+    return { batch, features: { all, owned }, head };
   }
 
   /** Proposal selection on the host (reads the RPN head's outputs). */
   private selectStage(stage: ReturnType<FasterRcnn['denseStage']>, training: boolean) {
     const { batch, features, head } = stage;
     const [, batchHeight, batchWidth] = batch.tensor.shape;
-    const { anchors } = anchorsForBatch(
-      this.settings.rpn,
+    const { anchors, proposals } = this.rpn.propose(
+      head,
       [batchHeight, batchWidth],
       features.all.map((m) => [m.shape[1], m.shape[2]] as [number, number]),
-    );
-    const proposals = selectProposals(
-      head.objectness.dataSync() as Float32Array,
-      head.deltas.dataSync() as Float32Array,
-      anchors,
-      head.anchorsPerLevel,
       batch.imageSizes,
-      this.settings.rpn,
       training,
     );
     return { batch, features, head, anchors, proposals };
+  }
+
+  /** Runs transform, backbone, RPN and returns everything the box stage needs (caller disposes). */
+  private propose(images: readonly DetectorImage[], training: boolean) {
+    return this.selectStage(this.denseStage(images, training), training);
   }
 
   /** RPN proposals per image in resized-image pixels (what torchvision's rpn returns), for inspection and tests. */
@@ -384,7 +344,8 @@ export class FasterRcnn implements Detector {
       // tfjs-webgpu reads synchronously only through a browser's OffscreenCanvas (in Node dataSync throws):
       // download what the host steps read (RPN outputs, RoIAlign's maps) first; later reads hit its CPU cache.
       try {
-        await Promise.all([dense.head.objectness, dense.head.deltas, ...dense.features.pooled].map((t) => t.data()));
+        const pooled = this.roiHeads.boxRoiPool.select(dense.features.owned);
+        await Promise.all([dense.head.objectness, dense.head.deltas, ...pooled].map((t) => t.data()));
       } catch (error) {
         disposeStage(dense);
         throw error;
@@ -394,33 +355,31 @@ export class FasterRcnn implements Detector {
     try {
       const { batch, features, proposals } = stage;
       const { probabilities, boxRegression } = tf.tidy(() => {
-        const pooled = multiScaleRoiAlign(
-          features.pooled,
+        const out = this.roiHeads.apply(
+          features.owned,
           proposals.map((p) => p.boxes),
           batch.imageSizes,
-          this.settings.roi,
         );
-        const out = this.boxHead(pooled);
         return { probabilities: tf.softmax(out.classLogits), boxRegression: out.boxRegression };
       });
+      // The classifier's slots (background + foreground), from the predictor's output.
+      const k = probabilities.shape[1];
       const probs = (await probabilities.data()) as Float32Array;
       const regression = (await boxRegression.data()) as Float32Array;
       probabilities.dispose();
       boxRegression.dispose();
-      const k = this.settings.numClasses;
       let offset = 0;
       return proposals.map(({ boxes }, image) => {
         const count = boxes.length / 4;
-        const result = postprocessDetections(
+        const result = this.roiHeads.postprocess(
           probs.subarray(offset * k, (offset + count) * k),
           regression.subarray(offset * k * 4, (offset + count) * k * 4),
           boxes,
           k,
           batch.imageSizes[image],
-          this.settings.roi,
         );
         offset += count;
-        const original = resizeBoxes(result.boxes, batch.imageSizes[image], batch.originalSizes[image]);
+        const original = this.transform.toOriginal(result.boxes, batch, image);
         return Array.from(result.scores, (score, i) => ({
           box: [original[i * 4], original[i * 4 + 1], original[i * 4 + 2], original[i * 4 + 3]] as [
             number,
@@ -442,7 +401,7 @@ export class FasterRcnn implements Detector {
       throw new FedcxrError('invalid_target', `${images.length} images but ${targets.length} targets`);
     }
     targets.forEach((t, i) => {
-      checkTarget(t, i, this.settings.numClasses);
+      checkTarget(t, i, this.numClasses);
     });
     if (!hasSyncReads()) {
       // Proposal selection, matching and RoIAlign read on the host inside the gradient tape (measured: bench/gpu).
@@ -453,18 +412,16 @@ export class FasterRcnn implements Detector {
     }
     const stage = this.propose(images, true);
     const { batch, features, head, anchors, proposals } = stage;
-    const gtBoxes = targets.map((t, i) => resizeBoxes(t.boxes, batch.originalSizes[i], batch.imageSizes[i]));
-    const rpn = rpnLosses(head, anchors, gtBoxes, this.rpnMatcher, this.rpnSampler);
-    const sampled = selectTrainingSamples(
+    const gtBoxes = targets.map((t, i) => this.transform.toResized(t.boxes, batch, i));
+    // RPN first: it draws from the shared permutation stream before the RoI sampler, as in torchvision.
+    const rpn = this.rpn.losses(head, anchors, gtBoxes);
+    const sampled = this.roiHeads.selectTrainingSamples(
       proposals.map((p) => p.boxes),
       gtBoxes,
       targets.map((t) => t.labels),
-      this.roiMatcher,
-      this.roiSampler,
     );
     const roi = tf.tidy(() => {
-      const pooled = multiScaleRoiAlign(features.pooled, sampled.proposals, batch.imageSizes, this.settings.roi);
-      const out = this.boxHead(pooled);
+      const out = this.roiHeads.apply(features.owned, sampled.proposals, batch.imageSizes);
       return fastRcnnLoss(out.classLogits, out.boxRegression, sampled.labels, sampled.targets);
     });
     disposeStage(stage);
@@ -477,36 +434,12 @@ export class FasterRcnn implements Detector {
   }
 
   dispose(): void {
-    for (const { variable } of this.allWeights().values()) variable.dispose();
-    this.headWeights.clear();
+    if (this.backbone.dispose) this.backbone.dispose();
+    else disposeParameters(backboneParameters(this.backbone));
+    this.rpn.dispose();
+    this.roiHeads.dispose();
   }
 }
-
-/**
- * x·W + b with its gradient written as plain products over explicit transposes: tfjs' own matMul gradient
- * asks for a transposed-A product (xᵀ·dy), which the wasm backend runs ~50× slower than a plain one; fc6's
- * weight gradient (512 × 12544 × 1024) dominated a training step through it.
- */
-export const denseLayer = tf.customGrad(((
-  x: tf.Tensor,
-  weight: tf.Tensor,
-  bias: tf.Tensor,
-  save: (t: tf.Tensor[]) => void,
-) => {
-  save([x, weight]);
-  return {
-    value: tf.add(tf.matMul(x as tf.Tensor2D, weight as tf.Tensor2D), bias),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [input, w] = saved as tf.Tensor2D[];
-      const dy2 = dy as tf.Tensor2D;
-      return [tf.matMul(dy2, tf.transpose(w)), tf.matMul(tf.transpose(input), dy2), tf.sum(dy2, 0)];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
-  x: tf.Tensor2D,
-  weight: tf.Tensor2D,
-  bias: tf.Tensor1D,
-) => tf.Tensor2D;
 
 /** False on backends whose synchronous reads fail outside a browser (webgpu). */
 function hasSyncReads(): boolean {
@@ -524,6 +457,7 @@ function disposeStage(stage: {
   stage.head.deltas.dispose();
 }
 
+/** A target's boxes have positive area and its labels name foreground classes 1…numClasses. */
 function checkTarget(target: DetectorTarget, index: number, numClasses: number): void {
   const n = target.boxes.length / 4;
   if (!Number.isInteger(n) || target.labels.length !== n) {
@@ -534,8 +468,8 @@ function checkTarget(target: DetectorTarget, index: number, numClasses: number):
   }
   for (let i = 0; i < n; i++) {
     const label = target.labels[i];
-    if (!(label >= 1 && label < numClasses)) {
-      throw new FedcxrError('invalid_target', `target ${index}: label ${label} outside 1..${numClasses - 1}`);
+    if (!(label >= 1 && label <= numClasses)) {
+      throw new FedcxrError('invalid_target', `target ${index}: label ${label} outside 1..${numClasses}`);
     }
     const [x1, y1, x2, y2] = target.boxes.subarray(i * 4, i * 4 + 4);
     if (!(x2 > x1 && y2 > y1)) {

@@ -2,8 +2,12 @@
  * torchvision's region proposal network: AnchorGenerator, RPNHead (3×3 conv + ReLU, 1×1 objectness and
  * box-delta convs), proposal selection (per-level pre-NMS top-n, decode, clip, remove small, score
  * threshold, per-level NMS, post-NMS top-n) and the RPN losses (sampled BCE + smooth-L1 β = 1/9).
+ *
+ * The parts (`AnchorGenerator`, `RpnHead`, `RegionProposalNetwork`) own their parameters; the host-side
+ * steps stay free functions, which the ONNX runtime shares.
  */
-import { tf } from '@fedcxr/core';
+import { FedcxrError, tf } from '@fedcxr/core';
+import { ParamStore } from '../backbones/params.js';
 import {
   argsortDescending,
   BoxCoder,
@@ -13,8 +17,9 @@ import {
   removeSmallBoxes,
   selectBoxes,
 } from '../ops/boxes.js';
-import { type BalancedSampler, BETWEEN_THRESHOLDS, type Matcher } from '../ops/matcher.js';
+import { BalancedSampler, BETWEEN_THRESHOLDS, Matcher, type Permutation } from '../ops/matcher.js';
 import { smoothL1Elements, type Tensors } from './losses.js';
+import { type NamedParameters, normal001, type Part, prefixed } from './part.js';
 
 const f = Math.fround;
 
@@ -92,7 +97,7 @@ export const RPN_BOX_CODER = new BoxCoder([1, 1, 1, 1]);
 
 /** Anchors for the padded batch: one array for all levels, and the count per level. */
 export function anchorsForBatch(
-  options: RpnOptions,
+  options: Pick<RpnOptions, 'anchorSizes' | 'aspectRatios'>,
   batchSize: readonly [number, number],
   featureSizes: readonly (readonly [number, number])[],
 ): { anchors: Float32Array; perLevel: number[] } {
@@ -230,4 +235,220 @@ export function binaryCrossEntropyWithLogitsElements(logits: tf.Tensor, labels: 
   return tf.tidy(() =>
     tf.add(tf.sub(tf.relu(logits), tf.mul(logits, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(logits))))),
   );
+}
+
+/** Every RPN setting: proposal selection (RpnOptions) and training (matcher thresholds, sampler). */
+export interface RpnSettings extends RpnOptions {
+  fgIouThresh: number;
+  bgIouThresh: number;
+  batchSizePerImage: number;
+  positiveFraction: number;
+}
+
+/** torchvision's AnchorGenerator: per level, every size × every aspect ratio at each cell. */
+export class AnchorGenerator {
+  constructor(
+    readonly sizes: readonly (readonly number[])[],
+    readonly aspectRatios: readonly (readonly number[])[],
+  ) {
+    if (sizes.length !== aspectRatios.length) {
+      throw new FedcxrError(
+        'invalid_config',
+        `anchor sizes for ${sizes.length} levels but aspect ratios for ${aspectRatios.length}`,
+      );
+    }
+  }
+
+  /** Anchors per cell of each level (torchvision's num_anchors_per_location). */
+  numAnchorsPerLocation(): number[] {
+    return this.sizes.map((s, level) => s.length * this.aspectRatios[level].length);
+  }
+
+  /** Anchors for a padded batch of [height, width] with feature maps of the given sizes. */
+  anchors(
+    batchSize: readonly [number, number],
+    featureSizes: readonly (readonly [number, number])[],
+  ): { anchors: Float32Array; perLevel: number[] } {
+    return anchorsForBatch({ anchorSizes: this.sizes, aspectRatios: this.aspectRatios }, batchSize, featureSizes);
+  }
+}
+
+/** What the RPN needs of a head: objectness and box deltas per anchor on every level. */
+export interface RpnHeadPart extends Part {
+  /** Anchors per feature-map cell the head predicts for. */
+  readonly numAnchors: number;
+  /** Head outputs on every level, flattened in (level, y, x, anchor) order. */
+  apply(levels: readonly tf.Tensor4D[]): RpnHeadOutput;
+}
+
+/**
+ * torchvision's RPNHead: a shared 3×3 conv + ReLU, then 1×1 convs for objectness and box deltas. Weights
+ * `conv.0.0.*`, `cls_logits.*`, `bbox_pred.*`; convs ~ N(0, 0.01) drawn from seed + 1…3, biases 0.
+ */
+export class RpnHead implements RpnHeadPart {
+  private readonly params = new ParamStore('');
+
+  constructor(
+    readonly inChannels: number,
+    readonly numAnchors: number,
+    options: { seed?: number } = {},
+  ) {
+    const seed = options.seed ?? 0;
+    const p = this.params;
+    p.add('conv.0.0.weight', normal001([3, 3, inChannels, inChannels], seed + 1), 'conv', true);
+    p.add('conv.0.0.bias', tf.zeros([inChannels]), 'plain', true);
+    p.add('cls_logits.weight', normal001([1, 1, inChannels, numAnchors], seed + 2), 'conv', true);
+    p.add('cls_logits.bias', tf.zeros([numAnchors]), 'plain', true);
+    p.add('bbox_pred.weight', normal001([1, 1, inChannels, numAnchors * 4], seed + 3), 'conv', true);
+    p.add('bbox_pred.bias', tf.zeros([numAnchors * 4]), 'plain', true);
+  }
+
+  apply(levels: readonly tf.Tensor4D[]): RpnHeadOutput {
+    const w = (name: string) => this.params.get(name);
+    return tf.tidy(() => {
+      const objectness: tf.Tensor2D[] = [];
+      const deltas: tf.Tensor3D[] = [];
+      const counts: number[] = [];
+      for (const level of levels) {
+        const [n, h, width] = level.shape;
+        const hidden = tf.relu(
+          tf.add(tf.conv2d(level, w('conv.0.0.weight') as tf.Tensor4D, 1, 'same'), w('conv.0.0.bias')),
+        ) as tf.Tensor4D;
+        const logits = tf.add(
+          tf.conv2d(hidden, w('cls_logits.weight') as tf.Tensor4D, 1, 'valid'),
+          w('cls_logits.bias'),
+        );
+        const boxes = tf.add(tf.conv2d(hidden, w('bbox_pred.weight') as tf.Tensor4D, 1, 'valid'), w('bbox_pred.bias'));
+        const a = logits.shape[3] ?? 0;
+        objectness.push(tf.reshape(logits, [n, h * width * a]));
+        deltas.push(tf.reshape(boxes, [n, h * width * a, 4]));
+        counts.push(h * width * a);
+      }
+      return {
+        objectness: objectness.length === 1 ? objectness[0] : tf.concat(objectness, 1),
+        deltas: deltas.length === 1 ? deltas[0] : tf.concat(deltas, 1),
+        anchorsPerLevel: counts,
+      };
+    });
+  }
+
+  parameters(): NamedParameters {
+    return this.params.parameters();
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}
+
+/**
+ * torchvision's RegionProposalNetwork: an anchor generator, a head (its parameters under `head.`), proposal
+ * selection and, in training, anchor matching, balanced sampling and the RPN losses.
+ */
+export class RegionProposalNetwork implements Part {
+  readonly anchorGenerator: AnchorGenerator;
+  private currentHead: RpnHeadPart;
+  private readonly matcher: Matcher;
+  private readonly sampler: BalancedSampler;
+  private readonly selection: Omit<RpnSettings, 'anchorSizes' | 'aspectRatios'>;
+
+  constructor(parts: {
+    anchorGenerator: AnchorGenerator;
+    head: RpnHeadPart;
+    /** Selection and training settings (anchor sizes and ratios, if present, are the generator's business). */
+    settings: Omit<RpnSettings, 'anchorSizes' | 'aspectRatios'>;
+    /** Draws the balanced sampler's permutations (torch.randperm's role). */
+    permutation: Permutation;
+  }) {
+    const s = parts.settings;
+    this.anchorGenerator = parts.anchorGenerator;
+    this.selection = {
+      preNmsTopN: s.preNmsTopN,
+      postNmsTopN: s.postNmsTopN,
+      nmsThresh: s.nmsThresh,
+      scoreThresh: s.scoreThresh,
+      minSize: s.minSize,
+      fgIouThresh: s.fgIouThresh,
+      bgIouThresh: s.bgIouThresh,
+      batchSizePerImage: s.batchSizePerImage,
+      positiveFraction: s.positiveFraction,
+    };
+    this.matcher = new Matcher(s.fgIouThresh, s.bgIouThresh, true);
+    this.sampler = new BalancedSampler(s.batchSizePerImage, s.positiveFraction, parts.permutation);
+    this.currentHead = RegionProposalNetwork.checkHead(parts.head, parts.anchorGenerator);
+  }
+
+  get head(): RpnHeadPart {
+    return this.currentHead;
+  }
+
+  /** Every setting, the anchor generator's sizes and ratios included (what the ONNX runtime reads). */
+  get settings(): RpnSettings {
+    return {
+      anchorSizes: this.anchorGenerator.sizes,
+      aspectRatios: this.anchorGenerator.aspectRatios,
+      ...this.selection,
+    };
+  }
+
+  /** Puts another head in place (torchvision's `model.rpn.head = …`); returns the previous one, not disposed. */
+  setHead(head: RpnHeadPart): RpnHeadPart {
+    const previous = this.currentHead;
+    this.currentHead = RegionProposalNetwork.checkHead(head, this.anchorGenerator);
+    return previous;
+  }
+
+  private static checkHead(head: RpnHeadPart, anchors: AnchorGenerator): RpnHeadPart {
+    const perLocation = anchors.numAnchorsPerLocation();
+    if (perLocation.some((n) => n !== head.numAnchors)) {
+      throw new FedcxrError(
+        'invalid_config',
+        `the RPN head predicts ${head.numAnchors} anchors per location but the anchor generator makes ${perLocation.join(', ')}`,
+      );
+    }
+    return head;
+  }
+
+  /** The head on every level: device work only, no host read. */
+  applyHead(levels: readonly tf.Tensor4D[]): RpnHeadOutput {
+    return this.currentHead.apply(levels);
+  }
+
+  /** Anchors and proposal selection on the host (reads the head's outputs). */
+  propose(
+    head: RpnHeadOutput,
+    batchSize: readonly [number, number],
+    featureSizes: readonly (readonly [number, number])[],
+    imageSizes: readonly (readonly [number, number])[],
+    training: boolean,
+  ): { anchors: Float32Array; proposals: { boxes: Float32Array; scores: Float32Array }[] } {
+    const { anchors } = this.anchorGenerator.anchors(batchSize, featureSizes);
+    const proposals = selectProposals(
+      head.objectness.dataSync() as Float32Array,
+      head.deltas.dataSync() as Float32Array,
+      anchors,
+      head.anchorsPerLevel,
+      imageSizes,
+      this.settings,
+      training,
+    );
+    return { anchors, proposals };
+  }
+
+  /** torchvision's RegionProposalNetwork.compute_loss, with this RPN's matcher and sampler. */
+  losses(
+    head: RpnHeadOutput,
+    anchors: Float32Array,
+    gtBoxesPerImage: readonly Float32Array[],
+  ): { lossObjectness: tf.Scalar; lossRpnBoxReg: tf.Scalar } {
+    return rpnLosses(head, anchors, gtBoxesPerImage, this.matcher, this.sampler);
+  }
+
+  parameters(): NamedParameters {
+    return prefixed('head.', this.currentHead.parameters());
+  }
+
+  dispose(): void {
+    this.currentHead.dispose();
+  }
 }

@@ -6,6 +6,8 @@
 import type { Backbone, FeatureSpec } from '@fedcxr/core';
 import { tf } from '@fedcxr/core';
 
+let instances = 0;
+
 export class TinyTestBackbone implements Backbone {
   readonly name = 'tiny_test';
   readonly outputs: readonly FeatureSpec[] = [
@@ -16,8 +18,13 @@ export class TinyTestBackbone implements Backbone {
   private readonly weights = new Map<string, tf.Variable>();
 
   constructor(seed = 0) {
+    // Variable names are engine-wide: one scope per instance, so several tiny backbones can coexist.
+    const scope = `tiny${instances++}`;
     const add = (name: string, shape: number[], i: number) =>
-      this.weights.set(name, tf.variable(tf.randomNormal(shape, 0, 0.1, 'float32', seed + i), true, `tiny/${name}`));
+      this.weights.set(
+        name,
+        tf.variable(tf.randomNormal(shape, 0, 0.1, 'float32', seed + i), true, `${scope}/${name}`),
+      );
     add('conv1.weight', [3, 3, 3, 8], 1);
     add('conv1.bias', [8], 2);
     add('conv2.weight', [3, 3, 8, 16], 3);

@@ -93,3 +93,26 @@ export function resizeBoxes(
   }
   return out;
 }
+
+/**
+ * torchvision's GeneralizedRCNNTransform as a part (no parameters): batches images for the backbone, takes
+ * ground-truth boxes into the resized images and detections back to the original pixels.
+ */
+export class GeneralizedRcnnTransform {
+  constructor(readonly options: TransformOptions) {}
+
+  /** Normalized, resized, padded batch. */
+  batch(images: readonly DetectorImage[]): ImageBatch {
+    return batchImages(images, this.options);
+  }
+
+  /** Boxes of image `index` in its original pixels → the resized image's pixels (targets). */
+  toResized(boxes: Float32Array, batch: ImageBatch, index: number): Float32Array {
+    return resizeBoxes(boxes, batch.originalSizes[index], batch.imageSizes[index]);
+  }
+
+  /** Boxes of image `index` in the resized image → its original pixels (torchvision's postprocess). */
+  toOriginal(boxes: Float32Array, batch: ImageBatch, index: number): Float32Array {
+    return resizeBoxes(boxes, batch.imageSizes[index], batch.originalSizes[index]);
+  }
+}
