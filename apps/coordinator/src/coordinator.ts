@@ -289,7 +289,11 @@ export class Coordinator extends EventEmitter {
           close: (why) => void this.closeRound(open, why),
         },
       );
-    else open.aggregator = this.strategy.strategy.begin(this.strategy.options, journal.round);
+    else
+      open.aggregator = this.strategy.strategy.begin(this.strategy.options, {
+        round: journal.round,
+        parameters: this.store.global.flat.length,
+      });
     return open;
   }
 

@@ -32,6 +32,7 @@ export type {
   RoundBounds,
   Strategy,
   StrategyPlan,
+  StrategyRound,
   StrategyRoundFields,
   StrategyUpdate,
 } from './strategies/strategy.js';

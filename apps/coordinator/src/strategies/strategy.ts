@@ -51,6 +51,13 @@ export interface AggregatorResult {
   divisor?: number;
 }
 
+/** The round an aggregator begins. */
+export interface StrategyRound {
+  round: number;
+  /** Values per update (and in Δ): the model's parameter count. */
+  parameters: number;
+}
+
 /** What a strategy sets in the plan sent to the sites. */
 export interface StrategyPlan {
   /** FedProx μ of the sites' proximal term (absent: `round.mu`). */
@@ -78,5 +85,5 @@ export interface Strategy<Options = unknown> {
   /** Option defaults from the round's own fields (overridden by `round.aggregationOptions`). */
   defaults?(round: StrategyRoundFields): Record<string, unknown>;
   plan?(options: Options): StrategyPlan;
-  begin(options: Options, round: number): RoundAggregator;
+  begin(options: Options, round: StrategyRound): RoundAggregator;
 }
