@@ -30,6 +30,7 @@ export {
   TAGS as DICOM_JSON_TAGS,
 } from './dicomweb/index.js';
 export { DicomError, type DicomErrorCode } from './errors.js';
+export { GSPS_SOP_CLASS, type GspsSourceImage, writeDetectionGsps } from './gsps.js';
 export { type DicomInfo, type DicomInfoFailure, dicomInfo, isInfoFailure, type LutSummary } from './info.js';
 export {
   isPresetName,

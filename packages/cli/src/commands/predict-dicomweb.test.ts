@@ -6,7 +6,7 @@
  * The reports stored back through STOW-RS are retrieved and read with pydicom. Skips, saying why, without
  * Orthanc (`apt-get install orthanc orthanc-dicomweb`), the RSNA data or the reference checkpoint.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -57,6 +57,7 @@ const skipWhy = !orthanc
       : null;
 if (skipWhy) console.warn(`DICOMweb round trip against Orthanc skipped: ${skipWhy}`);
 
+const hasDcmpschk = spawnSync('dcmpschk', ['--version']).status === 0;
 const venv = process.env.REFERENCE_VENV ?? join(tmpdir(), 'fedcxr-reference-venv');
 const python = join(venv, 'bin', 'python');
 
@@ -132,7 +133,7 @@ interface Run {
   source: string;
   studies: number;
   predictions: ImagePrediction[];
-  stored: { study: string; instance: string; report: string; report_series: string }[];
+  stored: { study: string; instance: string; report: string; report_series: string; presentation_state?: string }[];
   skipped: { study: string; series?: string; instance?: string; reason: string; message: string }[];
   failed: { file: string; study: string; instance?: string; stage: string; error: { code: string; message: string } }[];
 }
@@ -235,6 +236,7 @@ describe.skipIf(skipWhy !== null)('DICOMweb against a real Orthanc (QIDO-RS, WAD
       '--study',
       `${images[1].study},${images[2].study}`,
       '--store',
+      '--gsps',
       '--user',
       CREDENTIALS,
       '--out',
@@ -268,24 +270,39 @@ describe.skipIf(skipWhy !== null)('DICOMweb against a real Orthanc (QIDO-RS, WAD
     expect(results.length).toBe(result.predictions.reduce((n, p) => n + p.detections.length, 0));
     expect(readdirSync(join(out, 'overlays'))).toHaveLength(3);
     expect(readdirSync(join(out, 'sr'))).toHaveLength(3);
+    expect(readdirSync(join(out, 'gsps'))).toHaveLength(3);
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(manifest.source).toEqual({ dicomweb: base, studies: 3 });
     expect(manifest.failed).toHaveLength(1);
 
-    // Orthanc now holds one fedcxr report per image, in the image's study; read back with pydicom.
+    // Orthanc now holds one fedcxr report and one presentation state per image, in the image's study.
     const reports: string[] = [];
+    const states: string[] = [];
     for (const image of images) {
-      const series = (await admin.searchSeries(image.study)).filter((s) => jsonString(s, TAGS.Modality) === 'SR');
-      expect(series).toHaveLength(1);
-      expect(jsonString(series[0], TAGS.SeriesDescription)).toBe(SR_SERIES_DESCRIPTION);
-      const seriesUid = jsonString(series[0], TAGS.SeriesInstanceUID)!;
-      const [instance] = await admin.searchInstances(image.study, seriesUid);
-      const sop = jsonString(instance, TAGS.SOPInstanceUID)!;
-      expect(result.stored.find((s) => s.instance === image.sop)?.report).toBe(sop);
-      const file = join(dir, `report-${reports.length}.dcm`);
-      writeFileSync(file, await admin.retrieveInstance(image.study, seriesUid, sop));
-      reports.push(file);
+      const stored = result.stored.find((s) => s.instance === image.sop)!;
+      for (const [modality, want, files] of [
+        ['SR', stored.report, reports],
+        ['PR', stored.presentation_state, states],
+      ] as const) {
+        const series = (await admin.searchSeries(image.study)).filter((s) => jsonString(s, TAGS.Modality) === modality);
+        expect(series).toHaveLength(1);
+        expect(jsonString(series[0], TAGS.SeriesDescription)).toBe(SR_SERIES_DESCRIPTION);
+        const seriesUid = jsonString(series[0], TAGS.SeriesInstanceUID)!;
+        const [instance] = await admin.searchInstances(image.study, seriesUid);
+        const sop = jsonString(instance, TAGS.SOPInstanceUID)!;
+        expect(sop).toBe(want);
+        const file = join(dir, `${modality}-${files.length}.dcm`);
+        writeFileSync(file, await admin.retrieveInstance(image.study, seriesUid, sop));
+        files.push(file);
+      }
     }
+    if (hasDcmpschk) {
+      for (const file of states) {
+        const check = spawnSync('dcmpschk', [file], { encoding: 'utf8' });
+        expect(`${check.stdout}${check.stderr}`, file).toMatch(/Test passed\./);
+      }
+    } else
+      console.warn('dcmpschk check of the stored presentation states skipped: no dcmpschk (apt-get install dcmtk)');
     if (!existsSync(python)) {
       console.warn(`pydicom read-back of the stored reports skipped: no Python reference environment at ${venv}`);
       return;
@@ -324,6 +341,35 @@ describe.skipIf(skipWhy !== null)('DICOMweb against a real Orthanc (QIDO-RS, WAD
         });
       });
     });
+    const presentations = JSON.parse(
+      execFileSync(python, [join(repoRoot, 'tools/reference/dicomweb_sr_read.py'), ...states], { encoding: 'utf8' }),
+    ) as {
+      study: string;
+      modality: string;
+      images: string[];
+      graphics: { type: string; units: string; points: number[] }[];
+      texts: string[];
+      presentation_lut: string;
+    }[];
+    presentations.forEach((state, i) => {
+      const image = images[i];
+      const prediction = result.predictions.find((p) => p.image.endsWith(`/instances/${image.sop}`))!;
+      expect(state).toMatchObject({
+        study: image.study,
+        modality: 'PR',
+        images: [image.sop],
+        presentation_lut: 'IDENTITY',
+      });
+      expect(state.graphics).toHaveLength(prediction.detections.length);
+      expect(state.texts).toEqual(prediction.detections.map((d) => `${d.category} ${d.score.toFixed(2)}`));
+      state.graphics.forEach((graphic, g) => {
+        const [x, y, w, h] = prediction.detections[g].bbox;
+        expect(graphic).toMatchObject({ type: 'POLYLINE', units: 'PIXEL' });
+        [x, y, x + w, y, x + w, y + h, x, y + h, x, y].forEach((v, k) => {
+          expect(graphic.points[k]).toBeCloseTo(v, 2);
+        });
+      });
+    });
   }, 300_000);
 
   it('a rerun (found by QIDO-RS: modality and date) skips every image a fedcxr report covers', async (ctx) => {
@@ -351,9 +397,11 @@ describe.skipIf(skipWhy !== null)('DICOMweb against a real Orthanc (QIDO-RS, WAD
     const done = result.skipped.filter((s) => s.reason === 'already_stored').map((s) => s.instance);
     expect(done.sort()).toEqual(images.map((i) => i.sop).sort());
     // The document and the capture are in series of other modalities now.
-    expect(result.skipped.filter((s) => s.reason === 'modality').map((s) => s.series)).toEqual(
-      expect.arrayContaining([`${images[0].study}.900`, `${images[0].study}.910`]),
-    );
+    // (fedcxr's own reports and presentation states are outputs, not listed.)
+    expect(result.skipped.filter((s) => s.reason === 'modality').map((s) => s.series)).toEqual([
+      `${images[0].study}.900`,
+      `${images[0].study}.910`,
+    ]);
     expect(result.failed.map((f) => f.instance)).toEqual([broken]);
     // Still one report per study: nothing was stored twice.
     for (const image of images) {
@@ -508,6 +556,9 @@ describe('cxr predict --dicomweb: usage', () => {
     expect(url.stderr).toMatch(/must be an http:\/\/ or https:\/\/ URL/);
     const date = await runCli(['predict', '--model', 'm', '--dicomweb', 'http://h/dw', '--since', '2024-01-01']);
     expect(date.stderr).toMatch(/--since must be a date written YYYYMMDD/);
+    const gsps = await runCli(['predict', '--model', 'm', '--dicomweb', 'http://h/dw', '--study', '1', '--gsps']);
+    expect(gsps.exitCode).toBe(2);
+    expect(gsps.stderr).toMatch(/--gsps writes presentation states under --out, or with --store/);
     const stray = await runCli(['predict', 'a.png', '--model', 'm', '--store']);
     expect(stray.exitCode).toBe(2);
     expect(stray.stderr).toMatch(/--store needs --dicomweb/);

@@ -95,6 +95,36 @@ describe('cxr predict', () => {
     expect(manifest.failed).toHaveLength(1);
   }, 240_000);
 
+  it('--gsps writes a presentation state per DICOM image, with its window and MONOCHROME1 inversion', async (ctx) => {
+    if (!dir) ctx.skip(SKIP_REASON);
+    const out = join(dir, 'out-gsps');
+    const run = await runCli([
+      'predict',
+      join(dir, 'inputs', 'nested', 'b.dcm'),
+      '--model',
+      join(dir, 'model'),
+      '--out',
+      out,
+      '--format',
+      'coco',
+      '--gsps',
+      '--json',
+    ]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const [prediction] = run.json<{ predictions: ImagePrediction[] }>().predictions;
+    const files = readdirSync(join(out, 'gsps'));
+    expect(files).toHaveLength(1);
+    const pr = dicomParser.parseDicom(new Uint8Array(readFileSync(join(out, 'gsps', files[0]))));
+    expect(pr.string('x00080016')).toBe('1.2.840.10008.5.1.4.1.1.11.1');
+    expect(pr.string('x20500020')).toBe('INVERSE');
+    expect(pr.elements.x00283110.items?.[0].dataSet?.string('x00281050')).toBe('2048');
+    const graphics = pr.elements.x00700001?.items?.[0].dataSet?.elements.x00700009.items ?? [];
+    expect(graphics).toHaveLength(prediction.detections.length);
+    const usage = await runCli(['predict', join(dir, 'inputs', 'a.png'), '--model', join(dir, 'model'), '--gsps']);
+    expect(usage.exitCode).toBe(2);
+    expect(usage.stderr).toMatch(/--gsps writes presentation states under --out/);
+  }, 240_000);
+
   it('prints [{image, detections}] with --json and no --out', async (ctx) => {
     if (!dir) ctx.skip(SKIP_REASON);
     const run = await runCli(['predict', join(dir, 'inputs', 'a.png'), '--model', join(dir, 'model'), '--json']);

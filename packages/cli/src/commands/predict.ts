@@ -22,7 +22,15 @@ import {
   writeFileAtomic,
   writeJsonAtomic,
 } from '@fedcxr/core';
-import { type SrFinding, type SrOptions, type SrSourceImage, writeDetectionSr } from '@fedcxr/dicom';
+import {
+  type DicomHeader,
+  type GspsSourceImage,
+  type SrFinding,
+  type SrOptions,
+  type SrSourceImage,
+  writeDetectionGsps,
+  writeDetectionSr,
+} from '@fedcxr/dicom';
 import { loadDetector } from '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
 import {
@@ -52,6 +60,7 @@ interface PredictFlags extends DicomwebFlags {
   threads?: string;
   store?: boolean;
   force?: boolean;
+  gsps?: boolean;
 }
 
 export interface ImagePrediction {
@@ -83,8 +92,10 @@ export interface PredictSource {
   /** Completes the report's source identity (patient name, accession, … from the PACS). */
   srSource?(source: SrSourceImage): SrSourceImage;
   srOptions?(): SrOptions;
-  /** Sends the report somewhere (STOW-RS); throws on failure. */
-  store?(report: Uint8Array): Promise<StoredReport>;
+  /** Series and number of the presentation state (--gsps). */
+  gspsOptions?(): SrOptions;
+  /** Sends the report (and the presentation state, when made) somewhere (STOW-RS); throws on failure. */
+  store?(report: Uint8Array, presentationState: Uint8Array | null): Promise<StoredReport>;
   /** Says why a failure is a skip instead (a non-image object); null: it is a failure. */
   skipReason?(error: unknown): SkippedInstance | null;
   /** The failure record for this source (stage: where it failed). */
@@ -165,7 +176,11 @@ export function registerPredictCommands(program: Command): void {
         '--store',
         "DICOMweb: store each image's DICOM SR in its study (STOW-RS); reruns skip images already reported",
       )
-      .option('--force', 'DICOMweb: with --store, predict and store again images a fedcxr report already covers'),
+      .option('--force', 'DICOMweb: with --store, predict and store again images a fedcxr report already covers')
+      .option(
+        '--gsps',
+        'also make a Grayscale Softcopy Presentation State per DICOM image (boxes and labels a PACS viewer draws over it): in --out/gsps/ and, with --store, in the study',
+      ),
   ).action(
     action(async (ctx, inputs: string[], flags: PredictFlags) => {
       const threshold = Number(flags.scoreThr);
@@ -181,6 +196,7 @@ export function registerPredictCommands(program: Command): void {
       }
       const stray = strayDicomwebFlag(flags) ?? (flags.store ? '--store' : flags.force ? '--force' : null);
       if (stray) throw new FedcxrError('usage', `${stray} needs --dicomweb <base-url>`);
+      if (flags.gsps && !flags.out) throw new FedcxrError('usage', '--gsps writes presentation states under --out');
       if (inputs.length === 0) throw new FedcxrError('usage', 'give input files or folders, or --dicomweb <base-url>');
       const files = await collectInputs(inputs);
       if (files.length === 0) throw new FedcxrError('usage', `no DICOM, PNG or JPEG files in ${inputs.join(', ')}`);
@@ -191,7 +207,12 @@ export function registerPredictCommands(program: Command): void {
         stem: outputStem(file, i + 1),
         prepare: () => prepareInput(file, preparation),
       }));
-      const run = await predictAll(ctx, predictor, sources, { out: flags.out, formats, threshold });
+      const run = await predictAll(ctx, predictor, sources, {
+        out: flags.out,
+        formats,
+        threshold,
+        gsps: Boolean(flags.gsps),
+      });
       await writeSummary(flags, run, { engine: flags.engine, threshold, formats });
       const detectionsTotal = countDetections(run.predictions);
       return {
@@ -217,6 +238,9 @@ async function predictDicomweb(
   threads: number | undefined,
 ) {
   if (flags.force && !flags.store) throw new FedcxrError('usage', '--force goes with --store');
+  if (flags.gsps && !flags.store && !flags.out) {
+    throw new FedcxrError('usage', '--gsps writes presentation states under --out, or with --store into the PACS');
+  }
   const selection = selectionFromFlags(flags);
   const client = clientFromFlags(flags);
   try {
@@ -232,6 +256,7 @@ async function predictDicomweb(
         formats,
         threshold,
         report: Boolean(flags.store),
+        gsps: Boolean(flags.gsps),
       });
     }
     run.failed.unshift(...found.failed);
@@ -285,7 +310,7 @@ async function predictAll(
   ctx: CommandContext,
   predictor: Predictor,
   sources: PredictSource[],
-  settings: { out?: string; formats: Set<OutputFormat>; threshold: number; report?: boolean },
+  settings: { out?: string; formats: Set<OutputFormat>; threshold: number; report?: boolean; gsps?: boolean },
 ): Promise<PredictRun> {
   const { out, formats, threshold } = settings;
   const run: PredictRun = { predictions: [], failed: [], skipped: [], stored: [], csv: [CSV_HEADER] };
@@ -342,22 +367,25 @@ async function predictAll(
           run.csv.push([csvCell(source.image), csvCell(d.category), d.score, ...d.bbox].join(','));
         let report: Uint8Array | null = null;
         if (wantReport && input.kind === 'dicom' && input.source) {
-          const findings: SrFinding[] = record.detections.map((d) => ({
-            label: d.category,
-            score: d.score,
-            box: [d.bbox[0], d.bbox[1], d.bbox[0] + d.bbox[2], d.bbox[1] + d.bbox[3]],
-          }));
-          report = writeDetectionSr(source.srSource?.(input.source) ?? input.source, findings, {
+          report = writeDetectionSr(source.srSource?.(input.source) ?? input.source, findings(record), {
             algorithmName,
             ...source.srOptions?.(),
           });
         }
-        if (out) await writePerImage(out, formats, input, detections, predictor, source.stem, report);
+        let presentation: Uint8Array | null = null;
+        if (settings.gsps && input.kind === 'dicom' && input.source && input.dicomHeader) {
+          const identity = source.srSource?.(input.source) ?? input.source;
+          presentation = writeDetectionGsps(gspsImage(identity, input.dicomHeader, input), findings(record), {
+            algorithmName,
+            ...source.gspsOptions?.(),
+          });
+        }
+        if (out) await writePerImage(out, formats, input, detections, predictor, source.stem, report, presentation);
         if (settings.report && source.store) {
           stage = 'store';
           if (!report)
             throw new FedcxrError('dicomweb_store_failed', 'no report to store: the image has no DICOM UIDs');
-          run.stored.push(await source.store(report));
+          run.stored.push(await source.store(report, presentation));
         }
       } catch (thrown) {
         const error = source.failure
@@ -384,6 +412,31 @@ async function predictAll(
     await predictor.close();
   }
   return run;
+}
+
+/** A record's detections as report findings (boxes as x1, y1, x2, y2 in the original image's pixels). */
+function findings(record: ImagePrediction): SrFinding[] {
+  return record.detections.map((d) => ({
+    label: d.category,
+    score: d.score,
+    box: [d.bbox[0], d.bbox[1], d.bbox[0] + d.bbox[2], d.bbox[1] + d.bbox[3]],
+  }));
+}
+
+/** The presentation state's view of the image: identity plus what its display depends on. */
+function gspsImage(identity: SrSourceImage, header: DicomHeader, input: PreparedInput): GspsSourceImage {
+  return {
+    ...identity,
+    columns: input.originalWidth,
+    rows: input.originalHeight,
+    photometricInterpretation: header.photometricInterpretation ?? undefined,
+    windowCenter: header.windowCenter?.[0],
+    windowWidth: header.windowWidth?.[0],
+    voiLutFunction: header.voiLutFunction ?? undefined,
+    rescaleSlope: header.rescaleSlope ?? undefined,
+    rescaleIntercept: header.rescaleIntercept ?? undefined,
+    rescaleType: header.rescaleType ?? undefined,
+  };
 }
 
 async function writeSummary(
@@ -441,6 +494,7 @@ async function writePerImage(
   predictor: Predictor,
   stem: string,
   report: Uint8Array | null,
+  presentation: Uint8Array | null,
 ): Promise<void> {
   if (formats.has('overlay')) {
     const { pixels, width, height } = input.image;
@@ -451,4 +505,5 @@ async function writePerImage(
     await writeFileAtomic(join(out, 'overlays', `${stem}.png`), encodeRgbPng(overlay));
   }
   if (formats.has('dicom-sr') && report) await writeFileAtomic(join(out, 'sr', `${stem}.sr.dcm`), report);
+  if (presentation) await writeFileAtomic(join(out, 'gsps', `${stem}.pr.dcm`), presentation);
 }

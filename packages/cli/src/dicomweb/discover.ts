@@ -137,7 +137,9 @@ export async function discover(
         if (!seriesUid) continue;
         const modality = jsonString(one, TAGS.Modality) ?? '';
         const seriesUrl = `${studyUrl(uid)}/series/${seriesUid}`;
-        if (modality === 'SR' && jsonString(one, TAGS.SeriesDescription) === SR_SERIES_DESCRIPTION) {
+        const own = jsonString(one, TAGS.SeriesDescription) === SR_SERIES_DESCRIPTION;
+        if (own && modality === 'PR') continue; // fedcxr's presentation states: outputs, never inputs
+        if (own && modality === 'SR') {
           // fedcxr's own reports: never an input; with findDone, what they cover is done.
           if (options.findDone) {
             for (const report of await client.retrieveSeriesMetadata(uid, seriesUid)) {

@@ -5,8 +5,10 @@
  */
 import { FedcxrError } from '@fedcxr/core';
 import {
+  COMPREHENSIVE_SR_SOP_CLASS,
   DicomError,
   type DicomwebClient,
+  GSPS_SOP_CLASS,
   jsonString,
   newUid,
   type SrSourceImage,
@@ -27,6 +29,8 @@ export interface StoredReport {
   report: string;
   report_series: string;
   url?: string;
+  /** The presentation state's SOP Instance UID (--gsps). */
+  presentation_state?: string;
 }
 
 export interface DicomwebWork {
@@ -83,13 +87,14 @@ export async function dicomwebSources(
   );
   for (const failure of found.failed) ctx.log(`failed (${failure.stage}) ${failure.file}: ${failure.error.message}`);
 
-  // One report series per study and run; reports numbered within it.
+  // One report series (and one presentation state series) per study and run; instances numbered within it.
   const series = new Map<string, { uid: string; next: number }>();
-  const seriesOf = (study: string) => {
-    let entry = series.get(study);
+  const seriesOf = (study: string, kind = 'SR') => {
+    const key = `${kind} ${study}`;
+    let entry = series.get(key);
     if (!entry) {
       entry = { uid: newUid(), next: 1 };
-      series.set(study, entry);
+      series.set(key, entry);
     }
     return entry;
   };
@@ -109,18 +114,28 @@ export async function dicomwebSources(
           const entry = seriesOf(item.study.uid);
           return { seriesInstanceUid: entry.uid, instanceNumber: entry.next++ };
         },
-        store: async (report) => {
-          const result = await client.store([report], item.study.uid);
-          if (result.failed.length > 0 || result.stored.length === 0) {
-            const why = result.failed.map((f) => f.message).join('; ') || 'the server stored nothing';
+        gspsOptions: () => {
+          const entry = seriesOf(item.study.uid, 'PR');
+          return { seriesInstanceUid: entry.uid, instanceNumber: entry.next++ };
+        },
+        store: async (report, presentation) => {
+          // One request: the report and its presentation state are stored together or the image fails.
+          const result = await client.store(presentation ? [report, presentation] : [report], item.study.uid);
+          const wanted = presentation ? 2 : 1;
+          if (result.failed.length > 0 || result.stored.length < wanted) {
+            const why = result.failed.map((f) => f.message).join('; ') || 'the server did not store everything sent';
             throw new FedcxrError('dicomweb_store_failed', `STOW-RS refused the report: ${why}`);
           }
-          const stored = result.stored[0];
+          // The answer lists what was stored, by SOP class (in the request's order when it gives no class).
+          const ofClass = (uid: string, index: number) =>
+            result.stored.find((s) => s.sopClassUid === uid) ?? result.stored[index];
+          const sr = ofClass(COMPREHENSIVE_SR_SOP_CLASS, 0);
           return {
             ...where,
-            report: stored.sopInstanceUid ?? '',
+            report: sr.sopInstanceUid ?? '',
             report_series: seriesOf(item.study.uid).uid,
-            url: stored.url,
+            url: sr.url,
+            ...(presentation ? { presentation_state: ofClass(GSPS_SOP_CLASS, 1).sopInstanceUid ?? '' } : {}),
           };
         },
         skipReason: (error) =>

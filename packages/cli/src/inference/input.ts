@@ -10,6 +10,7 @@ import { type DetectorImage, decodeGreyRaster, FedcxrError, sniffRasterFormat } 
 import {
   type Box,
   boxToOriginal,
+  type DicomHeader,
   isPresetName,
   normalize,
   normalizeResized,
@@ -38,6 +39,8 @@ export interface PreparedInput {
   toOriginal(box: Box): Box;
   /** For DICOM inputs: the identity a Structured Report must reference. */
   source?: SrSourceImage;
+  /** For DICOM inputs: the header (display settings for a presentation state, say). */
+  dicomHeader?: DicomHeader;
 }
 
 /**
@@ -144,5 +147,6 @@ export async function prepareInputBytes(
     originalHeight: frame.rows,
     toOriginal: mapping ? (box) => boxToOriginal(box, mapping) : identity,
     source,
+    dicomHeader: header,
   };
 }
