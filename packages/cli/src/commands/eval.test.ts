@@ -2,7 +2,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodeGreyPng } from '@fedcxr/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  readOnnxFixture,
+  referenceCheckpoint,
+  SKIP_REASON,
+  saveReferenceModelDir,
+} from '../../../models-frcnn/src/onnx/reference-checkpoint.js';
 import { runCli } from '../testing.js';
 
 interface FixtureCase {
@@ -174,4 +181,65 @@ describe('cxr eval', () => {
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain('--metric: unknown metric "f1" (choose from coco, voc)');
   });
+
+  it("--model --engine tfjs scores torchvision's detections, as --engine onnx does", async (ctx) => {
+    const checkpoint = referenceCheckpoint();
+    if (!checkpoint) ctx.skip(SKIP_REASON);
+    const modelDir = join(dir, 'ref-model');
+    await saveReferenceModelDir(modelDir, checkpoint as NonNullable<typeof checkpoint>);
+    const onnxFixture = readOnnxFixture();
+    const [height, width] = onnxFixture.image_shapes[0];
+    const grey = new Uint8Array(Buffer.from(onnxFixture.grey_u8_base64, 'base64'));
+    writeFileSync(join(dir, 'a.png'), encodeGreyPng({ width, height, channels: 1, bitDepth: 8, data: grey }));
+    const reference = onnxFixture.grey_detections;
+    // The reference detections of the one image, as its ground truth: both engines must find them all.
+    const data = join(dir, 'ref-data.json');
+    writeFileSync(
+      data,
+      JSON.stringify({
+        images: [{ id: 7, file_name: 'a.png', width, height }],
+        categories: [
+          { id: 1, name: 'a' },
+          { id: 2, name: 'b' },
+        ],
+        annotations: reference.boxes.map(([x1, y1, x2, y2], i) => ({
+          id: i + 1,
+          image_id: 7,
+          category_id: reference.labels[i],
+          bbox: [x1, y1, x2 - x1, y2 - y1],
+          area: (x2 - x1) * (y2 - y1),
+          iscrowd: 0,
+        })),
+      }),
+    );
+    const results: Record<string, { image_id: number; bbox: number[]; score: number }[]> = {};
+    for (const engine of ['onnx', 'tfjs']) {
+      const saved = join(dir, `ref-${engine}.json`);
+      const run = await runCli([
+        'eval',
+        '--model',
+        modelDir,
+        '--data',
+        data,
+        '--engine',
+        engine,
+        '--save-results',
+        saved,
+        '--json',
+      ]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(run.json<{ stats: number[] }>().stats[0], engine).toBeGreaterThan(0.99);
+      results[engine] = JSON.parse(readFileSync(saved, 'utf8'));
+    }
+    expect(results.tfjs).toHaveLength(reference.scores.length);
+    results.tfjs.forEach((d, i) => {
+      expect(d.image_id).toBe(7);
+      expect(Math.abs(d.score - results.onnx[i].score)).toBeLessThan(1e-4);
+      d.bbox.forEach((v, c) => {
+        expect(Math.abs(v - results.onnx[i].bbox[c])).toBeLessThan(0.01);
+      });
+    });
+    const bad = await runCli(['eval', '--model', modelDir, '--data', data, '--engine', 'gpu']);
+    expect(bad.stderr).toContain('--engine must be onnx or tfjs, got "gpu"');
+  }, 240_000);
 });

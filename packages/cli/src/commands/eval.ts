@@ -15,14 +15,17 @@ import {
   FedcxrError,
   type FrocHitCriterion,
   froc,
+  initEngine,
   precisionRecallCurve,
   rsnaMap,
   type VocApMethod,
   writeJsonAtomic,
 } from '@fedcxr/core';
+import { loadDetector } from '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
 import { action, type CommandContext, createProgress, withCommonOptions } from '../framework.js';
-import { predictCocoDataset } from '../inference/evaluate.js';
+import { type DatasetPredictor, predictCocoDataset } from '../inference/evaluate.js';
+import { preparationFromCard } from '../inference/input.js';
 import { openInferenceModel } from '../inference/model.js';
 
 interface EvalFlags {
@@ -39,6 +42,7 @@ interface EvalFlags {
   frocIou?: string;
   metric: string;
   vocMethod: string;
+  engine: string;
 }
 
 async function readJsonFile(file: string, what: string): Promise<unknown> {
@@ -73,7 +77,7 @@ async function loadEvaluationInputs(
       throw new FedcxrError('usage', 'use --model with --data (and without --dt), or --gt with --dt');
     }
     const gt = (await readJsonFile(flags.data, 'data set')) as CocoDataset;
-    const opened = await openInferenceModel(flags.model);
+    const opened = await openDatasetPredictor(flags.model, flags.engine);
     const progress = createProgress(ctx, 'predicting', gt.images.length);
     let dt: CocoResult[];
     try {
@@ -84,7 +88,7 @@ async function loadEvaluationInputs(
       });
     } finally {
       progress.stop();
-      await opened.model.dispose();
+      await opened.dispose();
     }
     if (flags.saveResults) await writeJsonAtomic(flags.saveResults, dt);
     return { gt, dt, files: { gtFile: flags.data, dtFile: flags.saveResults ?? `${flags.model} detections` } };
@@ -93,6 +97,31 @@ async function loadEvaluationInputs(
   const gt = (await readJsonFile(flags.gt, 'ground truth')) as CocoDataset;
   const dt = (await readJsonFile(flags.dt, 'detections')) as CocoResult[];
   return { gt, dt, files: { gtFile: flags.gt, dtFile: flags.dt } };
+}
+
+/**
+ * The model for `--model`: on ONNX Runtime (default: the CPU inference engine), or with `--engine tfjs` on the
+ * training engine `auto` picks (torch on CUDA where it is built, so a GPU machine predicts on its GPU).
+ */
+async function openDatasetPredictor(
+  model: string,
+  engine: string,
+): Promise<DatasetPredictor & { dispose(): Promise<void> | void }> {
+  if (engine === 'onnx') {
+    const opened = await openInferenceModel(model);
+    return { ...opened, dispose: () => opened.model.dispose() };
+  }
+  if (engine !== 'tfjs') throw new FedcxrError('usage', `--engine must be onnx or tfjs, got ${JSON.stringify(engine)}`);
+  await initEngine({ backend: 'auto' });
+  const { detector, card } = await loadDetector(model);
+  const recorded = Array.isArray(card.categoryIds) ? card.categoryIds : null;
+  return {
+    model: detector,
+    preparation: preparationFromCard(card),
+    classes: detector.classes,
+    categoryIds: [0, ...(recorded ?? detector.classes.slice(1).map((_, i) => i + 1))],
+    dispose: () => detector.dispose(),
+  };
 }
 
 const fmt = (value: number) => (value < 0 ? '   -  ' : value.toFixed(4));
@@ -110,6 +139,11 @@ export function registerEvalCommands(program: Command): void {
       .option('--data <coco.json>', 'with --model: the COCO data set to predict and score (also the ground truth)')
       .option('--images <dir>', 'with --model: folder the file_names are relative to (default: the JSON folder)')
       .option('--save-results <file>', 'with --model: also write the detections as COCO results')
+      .option(
+        '--engine <name>',
+        'with --model: onnx (ONNX Runtime) or tfjs (the training engine, e.g. torch on CUDA)',
+        'onnx',
+      )
       .option('--iou <t>', 'also report AP at this single IoU threshold (VinBigData uses 0.4)')
       .option(
         '--metric <list>',

@@ -3,12 +3,20 @@
  * its `file_name`s point at) and returns COCO results keyed by the data set's own image and category ids.
  */
 import { isAbsolute, join } from 'node:path';
-import type { CocoDataset, CocoResult } from '@fedcxr/core';
-import { prepareInput } from './input.js';
-import type { InferenceModel } from './model.js';
+import type { CocoDataset, CocoResult, Detection, DetectorImage } from '@fedcxr/core';
+import { type InputPreparation, prepareInput } from './input.js';
+
+/** What predicting a data set needs of a model, on ONNX Runtime or on the tfjs engine. */
+export interface DatasetPredictor {
+  model: { predict(images: DetectorImage[]): Promise<Detection[][]> };
+  preparation: InputPreparation;
+  classes: readonly string[];
+  /** COCO category id of each class index (index 0, background, unused). */
+  categoryIds: number[];
+}
 
 /** The data set's category id for each of the model's class indices (by name, else the card's ids). */
-export function categoryIdsFor(opened: InferenceModel, data: CocoDataset): number[] {
+export function categoryIdsFor(opened: DatasetPredictor, data: CocoDataset): number[] {
   return opened.classes.map((name, label) => {
     if (label === 0) return 0;
     return data.categories.find((c) => c.name === name)?.id ?? opened.categoryIds[label] ?? label;
@@ -16,7 +24,7 @@ export function categoryIdsFor(opened: InferenceModel, data: CocoDataset): numbe
 }
 
 export async function predictCocoDataset(
-  opened: InferenceModel,
+  opened: DatasetPredictor,
   data: CocoDataset,
   imageDir: string,
   onImage?: (done: number) => void,
