@@ -21,7 +21,7 @@ describe('a third-party backbone package', () => {
   it('is selected by a config line and serves a Faster R-CNN that predicts and trains', async () => {
     const detector = detectors.build('faster_rcnn', {
       backbone: 'plugin_tiny_fpn',
-      numClasses: 2,
+      numClasses: 1,
       minSize: 64,
       maxSize: 64,
       backboneOptions: { seed: 3 },

@@ -20,7 +20,7 @@ const all = new Set<string>();
 for (const backbone of (process.argv[2] ?? 'resnet18_fpn,resnet50_fpn,swin_t_fpn').split(',')) {
   const model = detectors.build('faster_rcnn', {
     backbone,
-    numClasses: 3,
+    numClasses: 2,
     minSize: size,
     maxSize: size,
     backboneOptions: { trainableLayers: 5 },

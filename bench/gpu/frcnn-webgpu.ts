@@ -230,7 +230,7 @@ async function main(): Promise<void> {
   await phase('load', async () => {
     model = detectors.build('faster_rcnn', {
       backbone: 'resnet50_fpn',
-      numClasses: 2,
+      numClasses: 1,
       minSize: size,
       maxSize: size,
       backboneOptions: { randomInit: false },

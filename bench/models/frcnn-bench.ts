@@ -171,7 +171,7 @@ async function main(): Promise<void> {
     }
     const model = detectors.build('faster_rcnn', {
       backbone: options.backbone,
-      numClasses: 3,
+      numClasses: 2,
       minSize: options.size,
       maxSize: options.size,
       backboneOptions: { trainableLayers: 3 },

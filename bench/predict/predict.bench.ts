@@ -43,7 +43,8 @@ const cacheDir = join(root, '.cache/bench');
 const weightsPath = join(cacheDir, 'frcnn-resnet50-fpn-c8.safetensors');
 const onnxPath = join(cacheDir, 'frcnn-resnet50-fpn-c8-512.onnx');
 const SIZE = 512;
-const NUM_CLASSES = 8;
+/** Foreground classes (torchvision's num_classes 8 counts the background too). */
+const NUM_CLASSES = 7;
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -117,11 +118,7 @@ async function ensureOnnx(python: string): Promise<void> {
     { backbone: 'resnet50_fpn', numClasses: NUM_CLASSES, minSize: SIZE, maxSize: SIZE },
     fpn as unknown as Backbone,
   );
-  const graphs = exportFasterRcnnToOnnx(
-    tensors,
-    { depth: 50, numClasses: NUM_CLASSES },
-    { [ONNX_SETTINGS_KEY]: JSON.stringify(settings) },
-  );
+  const graphs = exportFasterRcnnToOnnx(tensors, { depth: 50 }, { [ONNX_SETTINGS_KEY]: JSON.stringify(settings) });
   writeFileSync(boxHeadPath(onnxPath), graphs.boxHead);
   writeFileSync(rpnHeadPath(onnxPath), graphs.rpnHead);
   writeFileSync(onnxPath, graphs.features);

@@ -99,7 +99,13 @@ export interface Detector {
 
 export interface DetectorOptions {
   backbone: string;
+  /**
+   * Foreground classes, as in configs (`model.numClasses`) and on the CLI (`--num-classes`); the background
+   * is not counted. The classifier's extra background slot (torchvision's num_classes = numClasses + 1) is
+   * the detector's business, added in one place (models-frcnn: FastRcnnPredictor).
+   */
   numClasses: number;
+  /** Class names, '__background__' first (numClasses + 1 names), as Detector.classes. */
   classes?: string[];
   backboneOptions?: BackboneOptions;
   [setting: string]: unknown;

@@ -192,7 +192,7 @@ export function buildSiteDetector(config: DetectorTrainerConfig, classNames: rea
   return detectors.build(t.detector, {
     ...t.options,
     backbone: t.backbone,
-    numClasses: classNames.length + 1,
+    numClasses: classNames.length,
     classes: ['__background__', ...classNames],
     backboneOptions: { seed: t.seed, ...(t.options.backboneOptions as object | undefined) },
     ...(t.size ? { minSize: t.size, maxSize: t.size } : {}),

@@ -31,7 +31,8 @@ export async function loadDetector(dir: string): Promise<LoadedDetector> {
   }
   const detector = detectors.build(name, {
     backbone: card.backbone,
-    numClasses: card.classes.length,
+    // The card lists '__background__' first; numClasses counts the foreground classes.
+    numClasses: card.classes.length - 1,
     classes: card.classes,
     minSize: card.preprocessing.minSize,
     maxSize: card.preprocessing.maxSize,

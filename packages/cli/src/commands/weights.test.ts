@@ -60,7 +60,7 @@ describe('cxr weights', () => {
       '--arch',
       'resnet18_fpn',
       '--num-classes',
-      '3',
+      '2',
       '--out',
       out,
     ]);
@@ -77,7 +77,7 @@ describe('cxr weights', () => {
       '--arch',
       'resnet18_fpn',
       '--num-classes',
-      '2',
+      '1',
       '--out',
       join(dir, 'x'),
     ]);
@@ -90,12 +90,14 @@ describe('cxr weights', () => {
       '--arch',
       'resnet18_fpn',
       '--num-classes',
-      '1',
+      '0',
       '--out',
       join(dir, 'x'),
     ]);
     expect(flags.exitCode).toBe(2);
-    expect(flags.stderr).toMatch(/--num-classes counts the background too/);
+    expect(flags.stderr).toMatch(
+      /--num-classes counts the foreground classes \(not the background\): an integer ≥ 1, got "0"/,
+    );
     const arch = await runCli(['weights', 'import', tinyPth, '--arch', 'vgg16', '--out', join(dir, 'x'), '--json']);
     expect(arch.exitCode).toBe(2);
     expect(arch.json<{ error: { message: string } }>().error.message).toMatch(/unknown architecture "vgg16"/);

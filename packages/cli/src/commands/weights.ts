@@ -41,7 +41,7 @@ export function registerWeightsCommands(program: Command): void {
       )
       .option(
         '--num-classes <n>',
-        'classes incl. background (torchvision num_classes); another count re-initializes the box predictor',
+        'foreground classes (the background is not counted); another count re-initializes the box predictor',
       )
       .option('--classes <names>', 'comma-separated class names, background excluded (sets --num-classes)')
       .requiredOption('--out <dir>', 'model directory to write (weights.safetensors + model.json)'),
@@ -50,10 +50,10 @@ export function registerWeightsCommands(program: Command): void {
       let numClasses: number | undefined;
       if (flags.numClasses !== undefined) {
         numClasses = Number(flags.numClasses);
-        if (!Number.isInteger(numClasses) || numClasses < 2) {
+        if (!Number.isInteger(numClasses) || numClasses < 1) {
           throw new FedcxrError(
             'usage',
-            `--num-classes counts the background too: an integer ≥ 2, got "${flags.numClasses}"`,
+            `--num-classes counts the foreground classes (not the background): an integer ≥ 1, got "${flags.numClasses}"`,
           );
         }
       }

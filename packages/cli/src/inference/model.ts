@@ -40,7 +40,7 @@ export async function openInferenceModel(path: string, options: { threads?: numb
       const depth = exportableDepth(loaded.detector.backbone.name);
       const graphs = exportFasterRcnnToOnnx(
         loaded.detector.getWeights(),
-        { depth, numClasses: loaded.detector.settings.numClasses },
+        { depth },
         { [ONNX_SETTINGS_KEY]: JSON.stringify(loaded.detector.settings), [ONNX_CARD_KEY]: JSON.stringify(loaded.card) },
       );
       model = await OnnxFasterRcnn.fromGraphs(graphs, loaded.detector.settings, loaded.card, loadOptions);

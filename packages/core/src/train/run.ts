@@ -64,7 +64,7 @@ export function buildTrainingDetector(config: TrainConfig, classNames: readonly 
   };
   return detectors.build(config.model.detector, {
     backbone: config.model.backbone,
-    numClasses: numClasses + 1,
+    numClasses,
     classes: ['__background__', ...classNames],
     // The seed also fixes the backbone's random initial weights (models-frcnn's backbones honour it).
     backboneOptions: { trainableLayers: config.model.trainableLayers, seed: config.seed },

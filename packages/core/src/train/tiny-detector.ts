@@ -337,12 +337,12 @@ function range(n: number): number[] {
 }
 
 /**
- * Builds tiny_grid from the detector registry's options. As for faster_rcnn (torchvision's convention),
- * `numClasses` counts the background and `classes[0]` is '__background__'. Settings: inputSize, width, seed.
+ * Builds tiny_grid from the detector registry's options. As for faster_rcnn, `numClasses` counts the
+ * foreground classes and `classes[0]` is '__background__'. Settings: inputSize, width, seed.
  */
 export function buildTinyGridDetector(options: DetectorOptions): TinyGridDetector {
   return new TinyGridDetector({
-    numClasses: options.numClasses - 1,
+    numClasses: options.numClasses,
     classes: options.classes?.slice(1),
     inputSize: typeof options.inputSize === 'number' ? options.inputSize : undefined,
     width: typeof options.width === 'number' ? options.width : undefined,

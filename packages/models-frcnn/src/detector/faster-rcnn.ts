@@ -54,6 +54,7 @@ export { denseLayer } from './roi-heads.js';
 
 /** Every setting of the detector, with torchvision's fasterrcnn_resnet50_fpn defaults. */
 export interface FasterRcnnSettings {
+  /** Foreground classes (the background is not counted). */
   numClasses: number;
   /** Class names, '__background__' first. */
   classes: string[];
@@ -92,23 +93,15 @@ export interface FasterRcnnOptions extends DetectorOptions {
   parts?: FasterRcnnParts;
 }
 
+/** The settings `options` and `backbone` make (numClasses: foreground classes; classes: '__background__' first). */
 export function fasterRcnnSettings(options: FasterRcnnOptions, backbone: Backbone): FasterRcnnSettings {
-  if (!Number.isInteger(options.numClasses) || options.numClasses < 2) {
+  if (!Number.isInteger(options.numClasses) || options.numClasses < 1) {
     throw new FedcxrError(
       'invalid_config',
-      `numClasses must be an integer ≥ 2 (background included), got ${options.numClasses}`,
+      `numClasses must be an integer ≥ 1 (foreground classes; the background is not counted), got ${options.numClasses}`,
     );
   }
-  const classes = options.classes ?? [
-    '__background__',
-    ...Array.from({ length: options.numClasses - 1 }, (_, i) => `class_${i + 1}`),
-  ];
-  if (classes.length !== options.numClasses) {
-    throw new FedcxrError(
-      'invalid_config',
-      `classes has ${classes.length} names but numClasses is ${options.numClasses}`,
-    );
-  }
+  const classes = classNamesFor(options.numClasses, options.classes);
   const levels = backbone.outputs.length;
   const defaultSizes = [32, 64, 128, 256, 512].slice(0, levels).map((s) => [s]);
   return {
@@ -191,7 +184,7 @@ export class FasterRcnn implements Detector {
     }
     const { rpn, roi } = settings;
     const parts = options.parts ?? {};
-    const numClasses = settings.classes.length - 1;
+    const { numClasses } = settings;
     if (parts.boxPredictor && parts.boxPredictor.numClasses !== numClasses) {
       throw new FedcxrError(
         'invalid_config',
@@ -232,7 +225,7 @@ export class FasterRcnn implements Detector {
   /** Every setting, read from the parts (what the ONNX export records). */
   get settings(): FasterRcnnSettings {
     return {
-      numClasses: this.classNames.length,
+      numClasses: this.numClasses,
       classes: [...this.classNames],
       transform: this.transform.options,
       rpn: this.rpn.settings,
@@ -278,7 +271,7 @@ export class FasterRcnn implements Detector {
     else if (path === 'roi_heads.box_head') old = this.roiHeads.setBoxHead(part as BoxHead);
     else if (path === 'roi_heads.box_predictor') {
       const predictor = part as BoxPredictor;
-      const same = predictor.numClasses === this.classNames.length - 1 ? this.classNames : undefined;
+      const same = predictor.numClasses === this.numClasses ? this.classNames : undefined;
       const classes = classNamesFor(predictor.numClasses, options.classes ?? same);
       old = this.roiHeads.setBoxPredictor(predictor);
       this.classNames = classes;

@@ -13,7 +13,7 @@ import { TinyTestBackbone } from './tiny-backbone.js';
 
 const OPTIONS: FasterRcnnOptions = {
   backbone: 'tiny_test',
-  numClasses: 3,
+  numClasses: 2,
   minSize: 96,
   maxSize: 128,
   seed: 5,
@@ -215,7 +215,7 @@ describe('Faster R-CNN composed of parts', () => {
     );
     const built = new FasterRcnn(new TinyTestBackbone(3), {
       ...OPTIONS,
-      numClasses: 5,
+      numClasses: 4,
       parts: { boxPredictor: predictor },
     });
     expect(built.roiHeads.boxPredictor).toBe(predictor);

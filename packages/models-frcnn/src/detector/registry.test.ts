@@ -10,7 +10,7 @@ describe('faster_rcnn built from config through the registries', async () => {
   it('swaps backbones by name and keeps torchvision names and layouts (Swin-T tables stay 2-D as in torch)', () => {
     for (const backbone of ['resnet18_fpn', 'swin_t_fpn']) {
       // Zero-initialized backbones: building Swin-T with random draws costs seconds and proves nothing here.
-      const model = detectors.build('faster_rcnn', { backbone, numClasses: 4, backboneOptions: { randomInit: false } });
+      const model = detectors.build('faster_rcnn', { backbone, numClasses: 3, backboneOptions: { randomInit: false } });
       const weights = model.getWeights();
       expect(weights.get('rpn.head.conv.0.0.weight')?.shape).toEqual([256, 256, 3, 3]);
       expect(weights.get('rpn.head.cls_logits.weight')?.shape).toEqual([3, 256, 1, 1]);
@@ -30,7 +30,7 @@ describe('faster_rcnn built from config through the registries', async () => {
   });
 
   it('rejects a checkpoint with missing or misshapen weights, naming them', () => {
-    const model = detectors.build('faster_rcnn', { backbone: 'resnet18_fpn', numClasses: 3 });
+    const model = detectors.build('faster_rcnn', { backbone: 'resnet18_fpn', numClasses: 2 });
     const weights = model.getWeights();
     weights.delete('rpn.head.bbox_pred.bias');
     const fc7 = weights.get('roi_heads.box_head.fc7.weight');
@@ -42,7 +42,7 @@ describe('faster_rcnn built from config through the registries', async () => {
   it('predicts in original pixels for a grey image of any size, and validates targets', async () => {
     const model: Detector = detectors.build('faster_rcnn', {
       backbone: 'resnet18_fpn',
-      numClasses: 3,
+      numClasses: 2,
       minSize: 64,
       maxSize: 96,
     });
@@ -71,7 +71,7 @@ describe('faster_rcnn built from config through the registries', async () => {
     // An objectness threshold no sigmoid reaches leaves zero proposals: the box head sees [0, 7, 7, C].
     const model = detectors.build('faster_rcnn', {
       backbone: 'resnet18_fpn',
-      numClasses: 3,
+      numClasses: 2,
       minSize: 64,
       maxSize: 64,
       rpn: { scoreThresh: 1.5 },

@@ -49,7 +49,7 @@ describe.skipIf(missing !== null)(
       images = parityImages(tensors);
       model = detectors.build('faster_rcnn', {
         backbone: 'resnet50_fpn',
-        numClasses: 3,
+        numClasses: 2,
         minSize: 256,
         maxSize: 320,
         permutation: reversedPermutation,

@@ -21,7 +21,7 @@ describe.skipIf(missingBackend !== null)(
     const images = parityImages(tensors);
     const model = new FasterRcnn(new TinyTestBackbone(), {
       backbone: 'tiny_test',
-      numClasses: 3,
+      numClasses: 2,
       minSize: 128,
       maxSize: 160,
       rpn: {

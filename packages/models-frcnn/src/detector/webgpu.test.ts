@@ -24,7 +24,7 @@ describe.skipIf(unavailable !== null)('Faster R-CNN on the webgpu backend (tiny 
     const { tensors } = await readSafetensors(FIXTURE);
     const model = new FasterRcnn(new TinyTestBackbone(), {
       backbone: 'tiny_test',
-      numClasses: 3,
+      numClasses: 2,
       minSize: 128,
       maxSize: 160,
       rpn: {

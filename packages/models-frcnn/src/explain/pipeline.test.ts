@@ -44,7 +44,7 @@ describe('EigenCAM and AblationCAM on a real Faster R-CNN match the torchvision 
     const settings = fasterRcnnSettings(
       {
         backbone: 'resnet18_fpn',
-        numClasses: 3,
+        numClasses: 2,
         minSize: min_size,
         maxSize: max_size,
         rpn: {
@@ -55,7 +55,7 @@ describe('EigenCAM and AblationCAM on a real Faster R-CNN match the torchvision 
       fpnOutputs as unknown as Backbone,
     );
     const { tensors } = await readSafetensors(checkpoint);
-    model = await OnnxFasterRcnn.fromGraphs(exportFasterRcnnToOnnx(tensors, { depth: 18, numClasses: 3 }), settings);
+    model = await OnnxFasterRcnn.fromGraphs(exportFasterRcnnToOnnx(tensors, { depth: 18 }), settings);
   }, 120_000);
 
   const compareStrided = (cam: Float32Array, reference: number[]) => {

@@ -50,7 +50,7 @@ describe('Faster R-CNN exported to ONNX runs in ONNX Runtime like torchvision', 
     const checkpoint = referenceCheckpoint();
     if (!checkpoint) return;
     const { tensors } = await readSafetensors(checkpoint);
-    graphs = exportFasterRcnnToOnnx(tensors, { depth: 18, numClasses: 3 });
+    graphs = exportFasterRcnnToOnnx(tensors, { depth: 18 });
     const session = await ort.InferenceSession.create(graphs.features);
     const input = new Float32Array(new Uint8Array(Buffer.from(fixture.input_f32_base64, 'base64')).buffer);
     features = await session.run({ images: new ort.Tensor('float32', input, fixture.input_shape) });

@@ -30,7 +30,6 @@ const FROZEN_BN_EPS = 1e-5;
 export interface ResnetFpnArchitecture {
   /** ResNet depth: 18 and 34 use basic blocks, 50 and 101 bottlenecks. */
   depth: 18 | 34 | 50 | 101;
-  numClasses: number;
   anchorsPerLocation?: number;
 }
 
@@ -254,6 +253,14 @@ export function exportFasterRcnnToOnnx(
     outputs: rpnOutputs,
   });
 
+  // The classifier's slots (background + foreground classes) are the predictor's: read from its weights.
+  const clsScore = weights.get('roi_heads.box_predictor.cls_score.weight');
+  if (!clsScore)
+    throw new FedcxrError(
+      'onnx_export_missing_weight',
+      'weight "roi_heads.box_predictor.cls_score.weight" is missing from the model',
+    );
+  const classSlots = clsScore.shape[0];
   const h = new GraphBuilder(weights);
   const flat = h.op('Flatten', ['pooled'], { axis: { int: 1 } });
   const fc6 = h.op('Relu', [h.linear(flat, 'roi_heads.box_head.fc6')]);
@@ -267,8 +274,8 @@ export function exportFasterRcnnToOnnx(
     initializers: h.initializers,
     inputs: [{ name: 'pooled', dataType: OnnxDataType.FLOAT, shape: ['rois', 256, 7, 7] }],
     outputs: [
-      { name: 'class_logits', dataType: OnnxDataType.FLOAT, shape: ['rois', architecture.numClasses] },
-      { name: 'box_regression', dataType: OnnxDataType.FLOAT, shape: ['rois', 4 * architecture.numClasses] },
+      { name: 'class_logits', dataType: OnnxDataType.FLOAT, shape: ['rois', classSlots] },
+      { name: 'box_regression', dataType: OnnxDataType.FLOAT, shape: ['rois', 4 * classSlots] },
     ],
   });
 

@@ -93,7 +93,7 @@ describe('exported ONNX graphs in Python onnxruntime', () => {
       );
     }
     const { tensors } = await readSafetensors(checkpoint);
-    const graphs = exportFasterRcnnToOnnx(tensors, { depth: 18, numClasses: 3 });
+    const graphs = exportFasterRcnnToOnnx(tensors, { depth: 18 });
     folder = mkdtempSync(join(tmpdir(), 'onnx-python-'));
     const models = {
       'features.onnx': graphs.features,

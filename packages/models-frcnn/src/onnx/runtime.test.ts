@@ -24,13 +24,13 @@ describe('Faster R-CNN on ONNX Runtime', () => {
     const checkpoint = referenceCheckpoint();
     if (!checkpoint) return;
     const settings = fasterRcnnSettings(
-      { backbone: 'resnet18_fpn', numClasses: 3, minSize: 64, maxSize: 96 },
+      { backbone: 'resnet18_fpn', numClasses: 2, minSize: 64, maxSize: 96 },
       fpnOutputs as unknown as Backbone,
     );
     const { tensors } = await readSafetensors(checkpoint);
     const graphs = exportFasterRcnnToOnnx(
       tensors,
-      { depth: 18, numClasses: 3 },
+      { depth: 18 },
       { [ONNX_SETTINGS_KEY]: JSON.stringify(settings), [ONNX_CARD_KEY]: JSON.stringify({ preset: 'seed' }) },
     );
     file = join(mkdtempSync(join(tmpdir(), 'onnx-')), 'model.onnx');

@@ -235,7 +235,9 @@ export class OnnxFasterRcnn {
     const proposals = selectProposals(objectness, deltas, anchors, perLevel, meta.imageSizes, this.settings.rpn, false);
 
     const pooledNames = this.settings.roi.featureNames;
-    const k = this.settings.numClasses;
+    // The classifier's slots: '__background__' and the foreground classes (older exports' settings.numClasses
+    // counted the background too, so the names are the one reading both agree on).
+    const k = this.settings.classes.length;
     const results: Detection[][] = [];
     for (let image = 0; image < n; image++) {
       const boxes = proposals[image].boxes;

@@ -29,7 +29,7 @@ export async function writeOnnxExport(
   const depth = exportableDepth(detector.backbone.name);
   const graphs = exportFasterRcnnToOnnx(
     detector.getWeights(),
-    { depth, numClasses: detector.settings.numClasses },
+    { depth },
     { [ONNX_SETTINGS_KEY]: JSON.stringify(detector.settings), [ONNX_CARD_KEY]: JSON.stringify(card) },
   );
   await writeFileAtomic(out, graphs.features);

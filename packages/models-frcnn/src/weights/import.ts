@@ -18,6 +18,8 @@ import {
   saveModelDir,
   TORCHVISION_PREPROCESSING,
 } from '@fedcxr/core';
+import { classNamesFor } from '../detector/faster-rcnn.js';
+import { predictorNumClasses } from '../detector/roi-heads.js';
 import { torchShape } from '../ops/layout.js';
 import { readPth } from './pth.js';
 
@@ -49,7 +51,7 @@ export interface ConvertedCheckpoint {
   weights: NamedTensors;
   /** Source keys not carried over (classifier heads, bookkeeping buffers). */
   dropped: string[];
-  /** Classes (incl. background) of the checkpoint's box predictor, when it has one. */
+  /** Foreground classes of the checkpoint's box predictor, when it has one. */
   numClasses?: number;
 }
 
@@ -98,8 +100,7 @@ export function convertCheckpoint(source: NamedTensors, backbone: string, file =
     else weights.set(`backbone.body.${key}`, tensor);
   }
   checkAgainstBackbone(weights, backbone, layout, file);
-  const clsScore = weights.get(`${PREDICTOR}cls_score.weight`);
-  return { layout, weights, dropped, numClasses: clsScore?.shape[0] };
+  return { layout, weights, dropped, numClasses: predictorNumClasses(weights, PREDICTOR) };
 }
 
 /** Every `backbone.body.*` key must exist in the backbone with the same shape, and the body must be complete. */
@@ -157,14 +158,14 @@ export function backboneShapes(backbone: string): Map<string, number[]> {
 
 /**
  * For a class-count change: removes `roi_heads.box_predictor.*` when its class count differs from
- * `numClasses` (incl. background), so the detector re-initializes the predictor. Returns the dropped keys.
+ * `numClasses` (foreground classes), so the detector re-initializes the predictor. Returns the dropped keys.
  */
 export function dropBoxPredictor(
   weights: NamedTensors,
   numClasses: number,
 ): { weights: NamedTensors; dropped: string[]; kept: boolean } {
-  const clsScore = weights.get(`${PREDICTOR}cls_score.weight`);
-  if (!clsScore || clsScore.shape[0] === numClasses) return { weights, dropped: [], kept: Boolean(clsScore) };
+  const current = predictorNumClasses(weights, PREDICTOR);
+  if (current === undefined || current === numClasses) return { weights, dropped: [], kept: current !== undefined };
   const out: NamedTensors = new Map();
   const dropped: string[] = [];
   for (const [key, tensor] of weights) {
@@ -272,9 +273,9 @@ export const COCO_CLASSES: readonly string[] = [
 export interface ImportOptions {
   /** A backbone name (resnet50_fpn…) or a torchvision detector name (fasterrcnn_resnet50_fpn). */
   arch: string;
-  /** Classes incl. background (torchvision's num_classes); a different count re-initializes the predictor. */
+  /** Foreground classes (torchvision's num_classes less the background); another count re-initializes the predictor. */
   numClasses?: number;
-  /** Class names without background (implies numClasses = length + 1). */
+  /** Class names without the background (implies numClasses = their count). */
   classes?: string[];
   out: string;
   preprocessing?: Preprocessing;
@@ -297,40 +298,41 @@ export async function importCheckpoint(file: string, options: ImportOptions): Pr
   const backbone = backboneForArch(options.arch);
   const source = await readCheckpoint(file);
   const converted = convertCheckpoint(source, backbone, file);
+  const coco = COCO_CLASSES.length - 1;
   let classes: string[];
   if (options.classes) {
-    if (options.numClasses !== undefined && options.numClasses !== options.classes.length + 1) {
+    if (options.numClasses !== undefined && options.numClasses !== options.classes.length) {
       throw new FedcxrError(
         'usage',
-        `--num-classes ${options.numClasses} disagrees with ${options.classes.length} class names (+ background)`,
+        `--num-classes ${options.numClasses} disagrees with ${options.classes.length} class names`,
       );
     }
     classes = ['__background__', ...options.classes];
   } else if (options.numClasses !== undefined) {
-    if (!Number.isInteger(options.numClasses) || options.numClasses < 2) {
+    if (!Number.isInteger(options.numClasses) || options.numClasses < 1) {
       throw new FedcxrError(
         'usage',
-        `--num-classes counts the background too: an integer ≥ 2, got ${options.numClasses}`,
+        `--num-classes counts the foreground classes (not the background): an integer ≥ 1, got ${options.numClasses}`,
       );
     }
     classes =
-      options.numClasses === COCO_CLASSES.length && converted.numClasses === COCO_CLASSES.length
+      options.numClasses === coco && converted.numClasses === coco
         ? [...COCO_CLASSES]
-        : ['__background__', ...Array.from({ length: options.numClasses - 1 }, (_, i) => `class_${i + 1}`)];
-  } else if (converted.numClasses === COCO_CLASSES.length) {
+        : classNamesFor(options.numClasses);
+  } else if (converted.numClasses === coco) {
     classes = [...COCO_CLASSES];
   } else if (converted.numClasses !== undefined) {
-    classes = ['__background__', ...Array.from({ length: converted.numClasses - 1 }, (_, i) => `class_${i + 1}`)];
+    classes = classNamesFor(converted.numClasses);
   } else {
     throw new FedcxrError(
       'usage',
-      'this checkpoint has no detector head: give --num-classes N (incl. background) or --classes',
+      'this checkpoint has no detector head: give --num-classes N (foreground classes) or --classes',
       {
         file,
       },
     );
   }
-  const { weights, dropped } = dropBoxPredictor(converted.weights, classes.length);
+  const { weights, dropped } = dropBoxPredictor(converted.weights, classes.length - 1);
   const uninitialized =
     converted.layout === 'imagenet'
       ? ['backbone.fpn.', 'rpn.', 'roi_heads.']
