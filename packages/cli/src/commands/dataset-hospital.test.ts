@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CocoDataset, encodeGreyPng } from '@fedcxr/core';
+import { type CocoDataset, encodeGreyPng, readGreyRaster } from '@fedcxr/core';
 import { encodeDicom, generateChestPhantom } from '@fedcxr/dicom';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../testing.js';
@@ -166,6 +166,30 @@ describe('cxr dataset import on exports nobody here wrote', () => {
     ]);
     expect(coco.info).toMatchObject({ excluded_findings_without_box: 1 });
     written.push({ file: summary.annotationsFile, coco });
+
+    // A compact copy to carry (a GPU machine): JPEG images, the same boxes.
+    const jpeg = await importAs('nih', root, ['--image-format', 'jpeg']);
+    expect(jpeg.coco.images.map((i) => i.file_name)).toEqual(
+      coco.images.map((i) => i.file_name.replace(/\.png$/, '.jpg')),
+    );
+    expect(jpeg.coco.annotations).toEqual(coco.annotations);
+    const decoded = await readGreyRaster(join(jpeg.summary.annotationsFile, '..', jpeg.coco.images[0].file_name));
+    expect([decoded.width, decoded.height]).toEqual([64, 48]);
+    const refused = await runCli([
+      'dataset',
+      'import',
+      '--format',
+      'nih',
+      root,
+      '--out',
+      join(scratch, 'z'),
+      '--image-format',
+      'jpeg',
+      '--bits',
+      '16',
+    ]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toMatch(/JPEG images are 8-bit/);
   });
 
   it('--format voc on TBX11K: <filename> without extension, imgs/<class>/, annotations/xml/', async () => {

@@ -34,6 +34,7 @@ interface ImportFlags extends Partial<PullFlags> {
   size?: string;
   letterbox?: boolean;
   bits?: string;
+  imageFormat: string;
   includeTest?: boolean;
   patientPattern?: string;
   names?: string;
@@ -72,6 +73,7 @@ export function registerDatasetCommands(program: Command): void {
       .option('--size <n>', 'longer side of the written images in pixels (aspect kept)')
       .option('--letterbox', 'pad resized images to size x size')
       .option('--bits <n>', 'PNG bit depth: 8 or 16', '8')
+      .option('--image-format <f>', 'png, or jpeg (8-bit, quality 95: a compact copy to carry elsewhere)', 'png')
       .option('--include-test', 'seed: also import test/image (unlabelled)')
       .option(
         '--patient-pattern <regex>',
@@ -127,7 +129,7 @@ export function registerDatasetCommands(program: Command): void {
         preset: flags.preset as Parameters<typeof importDataset>[0]['preset'],
         size,
         letterbox: flags.letterbox ?? false,
-        imageFormat: flags.bits === '16' ? 'png16' : 'png',
+        imageFormat: imageFormatFlag(flags.imageFormat, flags.bits),
         workers: flags.workers === undefined ? undefined : integerFlag('--workers', flags.workers, 0),
         parse: {
           includeTest: flags.includeTest ?? false,
@@ -250,6 +252,16 @@ function fractionFlag(flag: string, value: string): number {
   const number = Number(value);
   if (!(number > 0 && number <= 1)) throw new FedcxrError('usage', `${flag} must be in (0, 1], got "${value}"`);
   return number;
+}
+
+function imageFormatFlag(format: string, bits: string | undefined): 'png' | 'png16' | 'jpeg' {
+  if (format === 'png') return bits === '16' ? 'png16' : 'png';
+  if (format === 'jpeg') {
+    if (bits === '16')
+      throw new FedcxrError('usage', 'JPEG images are 8-bit: drop --bits 16 or use --image-format png');
+    return 'jpeg';
+  }
+  throw new FedcxrError('usage', `--image-format must be png or jpeg, got "${format}"`);
 }
 
 function fusionFlag(value: string): 'wbf' | 'none' {

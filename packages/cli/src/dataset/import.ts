@@ -55,7 +55,8 @@ export interface ImportOptions {
   /** Pad resized images to size × size (bottom/right). Default false. */
   letterbox?: boolean;
   /** 8-bit (`png`, default) or 16-bit (`png16`) PNG. */
-  imageFormat?: 'png' | 'png16';
+  /** png (8-bit), png16, or jpeg (8-bit, quality 95: a compact copy to carry, e.g. to a GPU machine). */
+  imageFormat?: 'png' | 'png16' | 'jpeg';
   /** Format parser options (mask threshold/min area, includeTest, patientPattern, namesFile, imagesDir, classes). */
   parse?: ParseSourceOptions;
   /** Worker threads; default: available cores (at most 8); 0 or 1 converts in this thread. */
@@ -110,7 +111,10 @@ export async function importDataset(options: ImportOptions): Promise<ImportSumma
       size: options.size,
       letterbox: options.letterbox ?? false,
       imageFormat: options.imageFormat ?? 'png',
-      outFile: join(options.out, uniqueName(usedNames, `images/${fileStem(item.path)}.png`)),
+      outFile: join(
+        options.out,
+        uniqueName(usedNames, `images/${fileStem(item.path)}.${options.imageFormat === 'jpeg' ? 'jpg' : 'png'}`),
+      ),
     },
   }));
   const { results, workers } = await convertAll(jobs, options.workers, (done, job) =>
@@ -199,7 +203,7 @@ export interface ConvertSettings {
   preset: PresetName;
   size: number | undefined;
   letterbox: boolean;
-  imageFormat: 'png' | 'png16';
+  imageFormat: 'png' | 'png16' | 'jpeg';
   outFile: string;
 }
 
@@ -415,7 +419,7 @@ function sourceBoxes(item: SourceItem, width: number, height: number, issues: Da
 
 function uniqueName(used: Set<string>, wanted: string): string {
   let name = wanted;
-  for (let n = 2; used.has(name); n++) name = wanted.replace(/\.png$/, `_${n}.png`);
+  for (let n = 2; used.has(name); n++) name = wanted.replace(/\.(png|jpg)$/, `_${n}.$1`);
   used.add(name);
   return name;
 }
