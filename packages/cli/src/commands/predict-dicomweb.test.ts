@@ -408,6 +408,25 @@ describe.skipIf(skipWhy !== null)('DICOMweb against a real Orthanc (QIDO-RS, WAD
       const reports = (await admin.searchSeries(image.study)).filter((s) => jsonString(s, TAGS.Modality) === 'SR');
       expect(reports).toHaveLength(1);
     }
+    // --force redoes a reported image (a second report, in a new series of this run).
+    const forced = await runCli([
+      'predict',
+      '--model',
+      model,
+      '--dicomweb',
+      base,
+      '--study',
+      images[2].study,
+      '--store',
+      '--force',
+      '--user',
+      CREDENTIALS,
+      '--json',
+    ]);
+    expect(forced.exitCode, forced.stderr).toBe(0);
+    expect(forced.json<Run>().stored.map((s) => s.instance)).toEqual([images[2].sop]);
+    const reports = (await admin.searchSeries(images[2].study)).filter((s) => jsonString(s, TAGS.Modality) === 'SR');
+    expect(reports).toHaveLength(2);
   }, 300_000);
 
   it('dataset import --dicomweb pulls the images as stored (credentials from the environment), then resumes', async () => {

@@ -98,8 +98,8 @@ export interface PredictSource {
   store?(report: Uint8Array, presentationState: Uint8Array | null): Promise<StoredReport>;
   /** Says why a failure is a skip instead (a non-image object); null: it is a failure. */
   skipReason?(error: unknown): SkippedInstance | null;
-  /** The failure record for this source (stage: where it failed). */
-  failure?(error: { code: string; message: string }, stage: FailedItem['stage']): FailedItem;
+  /** The failure record for what was thrown at this source (stage: where it failed). */
+  failure?(thrown: unknown, stage: FailedItem['stage']): FailedItem;
 }
 
 async function openPredictor(model: string, engine: string, threads: number | undefined): Promise<Predictor> {
@@ -247,6 +247,7 @@ async function predictDicomweb(
     const found = await dicomwebSources(ctx, client, selection, {
       store: Boolean(flags.store),
       force: Boolean(flags.force),
+      credentials: credentialsGiven(flags),
     });
     let run: PredictRun = { predictions: [], failed: [], skipped: [], stored: [], csv: [CSV_HEADER] };
     if (found.count > 0) {
@@ -388,15 +389,13 @@ async function predictAll(
           run.stored.push(await source.store(report, presentation));
         }
       } catch (thrown) {
-        const error = source.failure
-          ? asFedcxrError(thrown, `${stage}_failed`)
-          : asFedcxrError(thrown, 'predict_failed', source.image);
-        const summary = { code: error.code, message: error.message };
         if (source.failure) {
-          run.failed.push(source.failure(summary, stage));
-          ctx.log(`failed (${stage}) ${source.image}: ${error.message}`);
+          const failure = source.failure(thrown, stage);
+          run.failed.push(failure);
+          ctx.log(`failed (${stage}) ${source.image}: ${failure.error.message}`);
         } else {
-          run.failed.push({ file: source.image, error: summary });
+          const error = asFedcxrError(thrown, 'predict_failed', source.image);
+          run.failed.push({ file: source.image, error: { code: error.code, message: error.message } });
           ctx.log(`skipped ${error.message}`);
         }
       } finally {

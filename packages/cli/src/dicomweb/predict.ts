@@ -3,7 +3,7 @@
  * (WADO-RS) and prepared, the report's patient/study attributes (from the study's QIDO-RS record), one report
  * series per study and run, and storing each report into its study (STOW-RS).
  */
-import { FedcxrError } from '@fedcxr/core';
+import { asFedcxrError, FedcxrError } from '@fedcxr/core';
 import {
   COMPREHENSIVE_SR_SOP_CLASS,
   DicomError,
@@ -17,7 +17,7 @@ import {
 import type { PredictSource } from '../commands/predict.js';
 import type { CommandContext } from '../framework.js';
 import { type InputPreparation, prepareInputBytes } from '../inference/input.js';
-import type { DicomwebSelection } from './connect.js';
+import { type DicomwebSelection, explainDicomwebError } from './connect.js';
 import { discover, type FailedItem, type InstanceItem, type SkippedInstance, type StudyRecord } from './discover.js';
 
 export interface StoredReport {
@@ -63,7 +63,7 @@ export async function dicomwebSources(
   ctx: CommandContext,
   client: DicomwebClient,
   selection: DicomwebSelection,
-  options: { store: boolean; force: boolean },
+  options: { store: boolean; force: boolean; credentials: boolean },
 ): Promise<DicomwebWork> {
   const found = await discover(client, selection, { findDone: options.store && !options.force });
   const skipped = [...found.skipped];
@@ -147,7 +147,10 @@ export async function dicomwebSources(
                 message: `not an image: ${error.message.replace(`${item.url}: `, '')}`,
               }
             : null,
-        failure: (error, stage) => ({ file: item.url, ...where, stage, error }),
+        failure: (thrown, stage) => {
+          const error = asFedcxrError(explainDicomwebError(thrown, options.credentials), `${stage}_failed`);
+          return { file: item.url, ...where, stage, error: { code: error.code, message: error.message } };
+        },
       };
     });
 
