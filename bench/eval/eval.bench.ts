@@ -12,22 +12,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CocoAnnotation, CocoDataset, CocoResult } from '../../packages/core/src/coco.js';
 import { evaluateCoco } from '../../packages/core/src/eval/index.js';
+import { Rng } from '../../packages/core/src/train/rng.js';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 ? Number(process.argv[at + 1]) : fallback;
 }
 
-/** mulberry32: small deterministic PRNG so every run evaluates the same boxes. */
+/** core's seeded Rng (the same mulberry32 stream as before) so every run evaluates the same boxes. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /** 8 finding classes, ~3 boxes per image (some crowd, ~30% normal images), ~30 detections per image. */

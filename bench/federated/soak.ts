@@ -12,6 +12,7 @@
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Rng } from '@fedcxr/core';
 import { createTabularModel, encodeModel, type SiteProcess } from '@fedcxr/federated';
 import {
   type CoordinatorProcess,
@@ -30,11 +31,8 @@ import { verifyAuditChain } from '../../apps/coordinator/src/audit.js';
 import { coordinatorConfig, MODEL, makeSiteData, tempDir } from '../../apps/coordinator/src/testing.js';
 
 const rounds = Number(process.argv[2] ?? 50);
-let seed = Number(process.argv[3] ?? 1);
-const random = () => {
-  seed = (seed * 1103515245 + 12345) % 2 ** 31;
-  return seed / 2 ** 31;
-};
+const rng = new Rng(Number(process.argv[3] ?? 1));
+const random = () => rng.next();
 const log = (m: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
 const dir = tempDir('fedcxr-soak-');

@@ -26,6 +26,7 @@ import {
   engineInfo,
   type HostTensor,
   initEngine,
+  Rng,
   readSafetensors,
   tf,
 } from '@fedcxr/core';
@@ -363,11 +364,8 @@ async function main(): Promise<void> {
     const names = ['0', '1', '2', '3'];
     const downloadMs: number[] = [];
     const roiAlignMs: number[] = [];
-    let state = 12345;
-    const random = () => {
-      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-      return state / 2 ** 32;
-    };
+    const rng = new Rng(12345);
+    const random = () => rng.next();
     const boxes = new Float32Array(4000);
     for (let i = 0; i < 1000; i++) {
       const [w, h] = [16 + random() * 240, 16 + random() * 240];

@@ -25,7 +25,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { type Backbone, type Detection, type DetectorImage, readSafetensors, tf } from '@fedcxr/core';
+import { type Backbone, type Detection, type DetectorImage, Rng, readSafetensors, tf } from '@fedcxr/core';
 import * as ort from 'onnxruntime-node';
 import { fasterRcnnSettings } from '../../packages/models-frcnn/src/detector/faster-rcnn.js';
 import { ABLATION_VALUE, boxScore } from '../../packages/models-frcnn/src/explain/ablation-cam.js';
@@ -80,11 +80,8 @@ function pythonPath(): string {
 
 /** Deterministic chest-film-like test images: smooth bright field, darker lung-like lobes, fine noise. */
 function syntheticImages(count: number): DetectorImage[] {
-  let state = 12345;
-  const random = () => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state / 4294967296;
-  };
+  const rng = new Rng(12345);
+  const random = () => rng.next();
   return Array.from({ length: count }, (_, n) => {
     const pixels = new Float32Array(SIZE * SIZE * 3);
     const cx = [0.32 + 0.02 * n, 0.68 - 0.02 * n];

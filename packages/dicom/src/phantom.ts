@@ -21,6 +21,7 @@ import {
   FedcxrError,
   type GreyRaster,
   maskToBoxes,
+  Rng,
   SEED_FINDING_CLASSES,
   SEED_NORMAL_CLASS,
   writeFileAtomic,
@@ -371,22 +372,11 @@ function renderChest(size: number, anatomy: Anatomy, category: string, rng: Rand
   return { pixels, mask };
 }
 
-/** mulberry32: small, fast, and the same sequence on every platform. */
-class Random {
-  private state: number;
+/** core's Rng (the same sequence on every platform), seeded as the phantoms always were, plus a paired Gaussian. */
+class Random extends Rng {
   private spare: number | null = null;
   constructor(seed: number) {
-    this.state = (seed * 0x9e3779b9) >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
+    super((seed * 0x9e3779b9) >>> 0);
   }
   gaussian(): number {
     if (this.spare !== null) {

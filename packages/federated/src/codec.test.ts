@@ -1,4 +1,4 @@
-import type { NamedTensors } from '@fedcxr/core';
+import { type NamedTensors, Rng } from '@fedcxr/core';
 import { describe, expect, it } from 'vitest';
 import {
   chunksOf,
@@ -10,13 +10,12 @@ import {
   sha256Hex,
   specsOf,
 } from './codec.js';
-import { mulberry32 } from './tabular-trainer.js';
 
 function randomTensors(seed: number): NamedTensors {
-  const random = mulberry32(seed);
+  const rng = new Rng(seed);
   const make = (shape: number[]) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    return { dtype: 'float32' as const, shape, data: Float32Array.from({ length: n }, () => (random() - 0.5) * 4) };
+    return { dtype: 'float32' as const, shape, data: Float32Array.from({ length: n }, () => (rng.next() - 0.5) * 4) };
   };
   return new Map([
     ['backbone.conv1.weight', make([4, 3, 3, 3])],

@@ -4,9 +4,9 @@
  * site; only the trainer reads it).
  */
 import { readFile } from 'node:fs/promises';
-import { FedcxrError } from '@fedcxr/core';
+import { FedcxrError, Rng } from '@fedcxr/core';
 import { writePrivateJsonAtomic } from './private-file.js';
-import { gaussian, mulberry32, type TabularData } from './tabular-trainer.js';
+import type { TabularData } from './tabular-trainer.js';
 
 export interface LabelledRows extends TabularData {
   features: number;
@@ -30,9 +30,9 @@ export function makeSyntheticRows(options: {
 }): LabelledRows {
   const { rows, features, classes, seed } = options;
   const separation = options.separation ?? 1.5;
-  const random = mulberry32(seed);
+  const rng = new Rng(seed);
   const centres = Array.from({ length: classes }, () => {
-    const v = Array.from({ length: features }, () => gaussian(random));
+    const v = Array.from({ length: features }, () => rng.normal());
     const norm = Math.hypot(...v);
     return v.map((value) => (value / norm) * separation);
   });
@@ -41,11 +41,11 @@ export function makeSyntheticRows(options: {
   const patientIds: string[] = [];
   let patient = 0;
   for (let row = 0; row < rows; ) {
-    const label = Math.floor(random() * classes);
-    const studies = 1 + Math.floor(random() * 3);
+    const label = rng.int(classes);
+    const studies = 1 + rng.int(3);
     for (let s = 0; s < studies && row < rows; s++, row++) {
       y[row] = label;
-      for (let f = 0; f < features; f++) x[row * features + f] = centres[label][f] + gaussian(random);
+      for (let f = 0; f < features; f++) x[row * features + f] = centres[label][f] + rng.normal();
       patientIds.push(`P${String(patient).padStart(6, '0')}`);
     }
     patient++;
@@ -86,12 +86,7 @@ function rowsByPatient(data: LabelledRows): Map<string, number[]> {
  */
 export function shardByPatient(data: LabelledRows, sites: number, mode: SplitMode, seed: number): number[][] {
   if (sites < 1) throw new FedcxrError('usage', 'need at least one site');
-  const random = mulberry32(seed);
-  const patients = [...rowsByPatient(data).entries()];
-  for (let i = patients.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [patients[i], patients[j]] = [patients[j], patients[i]];
-  }
+  const patients = new Rng(seed).shuffle([...rowsByPatient(data).entries()]);
   if (patients.length < sites) throw new FedcxrError('usage', `${patients.length} patients cannot fill ${sites} sites`);
   const shards: number[][] = Array.from({ length: sites }, () => []);
   if (mode === 'patient') {
@@ -121,10 +116,10 @@ export function splitValidation(
   fraction: number,
   seed: number,
 ): { train: LabelledRows; validation: LabelledRows } {
-  const random = mulberry32(seed);
+  const rng = new Rng(seed);
   const train: number[] = [];
   const validation: number[] = [];
-  for (const rows of rowsByPatient(data).values()) (random() < fraction ? validation : train).push(...rows);
+  for (const rows of rowsByPatient(data).values()) (rng.next() < fraction ? validation : train).push(...rows);
   return { train: selectRows(data, train), validation: selectRows(data, validation) };
 }
 

@@ -1,4 +1,5 @@
 import { createCipheriv } from 'node:crypto';
+import { Rng } from '@fedcxr/core';
 import { describe, expect, it } from 'vitest';
 import {
   addMasked,
@@ -21,7 +22,6 @@ import {
   unmaskSum,
 } from './secagg.js';
 import { combineShares } from './shamir.js';
-import { mulberry32 } from './tabular-trainer.js';
 
 const SCALE = 2 ** 16;
 const N = 5000;
@@ -31,8 +31,8 @@ describe('secure aggregation arithmetic (pairwise masks)', () => {
   const keys = new Map(ids.map((id) => [id, generateSecAggKeys()]));
   const updates = new Map(
     ids.map((id, k) => {
-      const random = mulberry32(k + 1);
-      return [id, Float32Array.from({ length: N }, () => (random() - 0.5) * 0.2)];
+      const rng = new Rng(k + 1);
+      return [id, Float32Array.from({ length: N }, () => (rng.next() - 0.5) * 0.2)];
     }),
   );
   const seedsOf = (id: string, round: number) =>
@@ -138,11 +138,11 @@ describe('secure aggregation with double masking (self masks + Shamir-shared sec
   const M = 20_000;
   const plain = new Map(
     ids.map((id, k) => {
-      const random = mulberry32(100 + k);
+      const rng = new Rng(100 + k);
       return [
         id,
         quantize(
-          Float32Array.from({ length: M }, () => (random() - 0.5) * 40),
+          Float32Array.from({ length: M }, () => (rng.next() - 0.5) * 40),
           SCALE,
         ),
       ];

@@ -4,7 +4,7 @@
  * the federation end to end (and runs the simulation) while the detector trainer is written; weights are
  * named like torch's nn.Linear (`fc1.weight` is [out, in]).
  */
-import { FedcxrError, type NamedTensors, tf } from '@fedcxr/core';
+import { FedcxrError, type NamedTensors, Rng, tf } from '@fedcxr/core';
 import type { Evaluation } from './protocol.js';
 import type { LocalTrainer, LocalTrainPlan, LocalUpdateResult } from './trainer.js';
 
@@ -26,22 +26,26 @@ export function tabularRows(data: TabularData): number {
   return data.y.length;
 }
 
-/** Deterministic PRNG (mulberry32): same seed, same initial weights and shuffles on every site. */
+/**
+ * @deprecated Use core's `Rng` (`new Rng(seed).next()`), the repo's one generator; this is that stream
+ * (mulberry32 from `seed`) as a plain function, kept for callers of the old export.
+ */
 export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
+/**
+ * Box–Muller over any uniform source: dp.ts feeds it the OS CSPRNG (DP noise must be unpredictable, so it is
+ * the one draw that does not come from core's seeded Rng, whose `normal()` is this same transform).
+ */
 export function gaussian(random: () => number): number {
   const u = Math.max(random(), 1e-12);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
 }
+
+/** Makes each round's tf variable names unique (tfjs keeps a global registry of names). */
+let variableGeneration = 0;
 
 function layerShapes(options: TabularModelOptions): [string, number[]][] {
   const { features, classes, hidden } = options;
@@ -60,14 +64,14 @@ function layerShapes(options: TabularModelOptions): [string, number[]][] {
 
 /** Initial global model (Glorot-uniform weights, zero biases), reproducible from the seed. */
 export function createTabularModel(options: TabularModelOptions, seed: number): NamedTensors {
-  const random = mulberry32(seed);
+  const rng = new Rng(seed);
   const out: NamedTensors = new Map();
   for (const [name, shape] of layerShapes(options)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     if (name.endsWith('.weight')) {
       const limit = Math.sqrt(6 / (shape[0] + shape[1]));
-      for (let i = 0; i < n; i++) data[i] = (random() * 2 - 1) * limit;
+      for (let i = 0; i < n; i++) data[i] = (rng.next() * 2 - 1) * limit;
     }
     out.set(name, { dtype: 'float32', shape, data });
   }
@@ -96,20 +100,18 @@ export class TabularTrainer implements LocalTrainer {
     if (n === 0) throw new FedcxrError('tabular_data', 'no training rows');
     const names = layerShapes(this.options).map(([name]) => name);
     const globals = names.map((name) => this.tensorOf(global, name));
-    const variables = globals.map((g, i) => tf.variable(g, true, `${names[i]}_${plan.round}_${Math.random()}`));
+    const generation = ++variableGeneration;
+    const variables = globals.map((g, i) => tf.variable(g, true, `${names[i]}_${plan.round}_${generation}`));
     const optimizer = tf.train.sgd(plan.learningRate ?? this.defaults.learningRate);
     const batchSize = plan.batchSize ?? this.defaults.batchSize;
-    const random = mulberry32(plan.seed);
+    const rng = new Rng(plan.seed);
     const order = Array.from({ length: n }, (_, i) => i);
     let lossSum = 0;
     let batches = 0;
     let correct = 0;
     try {
       for (let epoch = 0; epoch < plan.epochs; epoch++) {
-        for (let i = n - 1; i > 0; i--) {
-          const j = Math.floor(random() * (i + 1));
-          [order[i], order[j]] = [order[j], order[i]];
-        }
+        rng.shuffle(order);
         const lastEpoch = epoch === plan.epochs - 1;
         for (let start = 0; start < n; start += batchSize) {
           if (signal?.aborted) throw new FedcxrError('training_aborted', 'local training was aborted');

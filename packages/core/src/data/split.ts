@@ -8,6 +8,7 @@
  */
 import type { CocoDataset, CocoImage } from '../coco.js';
 import { FedcxrError } from '../errors.js';
+import { Rng } from '../train/rng.js';
 
 export interface SplitOptions {
   /** Fraction of images for validation (0..1); default 0.2. Ignored when `folds` is set. */
@@ -55,8 +56,9 @@ export function splitByPatient(dataset: CocoDataset, options: SplitOptions = {})
     throw new FedcxrError('usage', `--folds must be an integer ≥ 2, got ${folds}`);
   }
   const groups = patientGroups(dataset);
-  const random = seededRandom(seed);
-  const order = shuffle([...groups.keys()].sort(), random);
+  const rng = splitRng(seed);
+  const random = () => rng.next();
+  const order = rng.shuffle([...groups.keys()].sort());
 
   const subset = (name: string, patients: Set<string>): DatasetSplit => {
     const images = dataset.images.filter((image) => patients.has(patientOf(image)));
@@ -204,22 +206,13 @@ export function countSplit(name: string, dataset: CocoDataset): SplitCounts {
   };
 }
 
-/** mulberry32. */
-export function seededRandom(seed: number): () => number {
-  let state = (seed * 0x9e3779b9 + 0x7f4a7c15) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** The split's stream: core's Rng, its state scrambled from the seed as it always was (splits unchanged). */
+function splitRng(seed: number): Rng {
+  return new Rng((seed * 0x9e3779b9 + 0x7f4a7c15) >>> 0);
 }
 
-function shuffle<T>(items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
+/** The split's stream as a plain function (core's Rng underneath). */
+export function seededRandom(seed: number): () => number {
+  const rng = splitRng(seed);
+  return () => rng.next();
 }

@@ -1,8 +1,11 @@
 /**
- * A small seeded random generator (mulberry32) whose whole state is one 32-bit integer, so it can be
- * saved in a checkpoint and restored exactly. Streams are derived from (seed, purpose, epoch, index) by
- * hashing, so the augmentation of image i in epoch e does not depend on how many numbers were drawn
- * before it: a resumed run draws exactly what the uninterrupted run drew.
+ * THE random-number source of the repo: a small seeded generator (mulberry32) whose whole state is one
+ * 32-bit integer, so it can be saved in a checkpoint and restored exactly. Every shuffle and every random
+ * draw (epoch order, augmentation, the detector's samplers and Swin's drop path, patient splits, federated
+ * shards, synthetic data, phantoms, fuzzers) goes through it — no other generator, no `Math.random`.
+ * Streams are derived from (seed, purpose, epoch, index) by hashing, so the augmentation of image i in
+ * epoch e does not depend on how many numbers were drawn before it: a resumed run draws exactly what the
+ * uninterrupted run drew.
  */
 export class Rng {
   private state: number;
@@ -30,13 +33,31 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
-  /** Fisher–Yates shuffle in place. */
-  shuffle<T>(items: T[]): T[] {
+  /**
+   * Standard normal by Box–Muller, from two draws (u, then v); keeps no spare value, so the state stays
+   * one integer.
+   */
+  normal(): number {
+    const u = Math.max(this.next(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+
+  /** Fisher–Yates shuffle in place (the repo's only one). */
+  shuffle<T>(items: T[]): T[];
+  shuffle(items: Int32Array): Int32Array;
+  shuffle(items: { length: number; [index: number]: unknown }): unknown {
     for (let i = items.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      [items[i], items[j]] = [items[j], items[i]];
+      const t = items[i];
+      items[i] = items[j];
+      items[j] = t;
     }
     return items;
+  }
+
+  /** A random permutation of 0..n−1 (torch.randperm's role): the shuffle of the identity. */
+  permutation(n: number): Int32Array {
+    return this.shuffle(Int32Array.from({ length: n }, (_, i) => i));
   }
 
   getState(): number {

@@ -1,6 +1,7 @@
 /**
  * torchvision's det_utils.Matcher and BalancedPositiveNegativeSampler, on the host.
  */
+import { Rng } from '@fedcxr/core';
 
 /** Matched index meaning "below the low threshold" (background). */
 export const BELOW_LOW_THRESHOLD = -1;
@@ -61,18 +62,9 @@ export class Matcher {
 /** A random permutation of 0..n-1 (torch.randperm's role); injectable so tests can match PyTorch's draws. */
 export type Permutation = (n: number) => Int32Array;
 
-export function randomPermutation(random: () => number = Math.random): Permutation {
-  return (n) => {
-    const out = new Int32Array(n);
-    for (let i = 0; i < n; i++) out[i] = i;
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      const t = out[i];
-      out[i] = out[j];
-      out[j] = t;
-    }
-    return out;
-  };
+/** Permutations from core's Rng (training passes its reseeded step stream; alone, a fixed-seed one). */
+export function randomPermutation(rng: Rng = new Rng(0)): Permutation {
+  return (n) => rng.permutation(n);
 }
 
 /**
