@@ -41,9 +41,24 @@ export interface TrainingOutcome extends TrainRunSummary {
 }
 
 /**
- * Builds the configured detector with the run's random source wired in: `permutation` (faster_rcnn's
- * balanced samplers) and `random` draw from `stepRandom`, which the loop reseeds before each step.
+ * The detector options that make a detector draw its training-time randomness from `stepRandom`, which
+ * the epoch engine reseeds from (seed, epoch, step) before every step: `permutation` (faster_rcnn's
+ * balanced RPN/RoI samplers), `random` (any other draw), and `backboneOptions.random` (Swin's drop path).
+ * A step's draws are then a function of the training state alone, so a resumed run is bit-identical.
  */
+export function trainingRandomness(stepRandom: Rng): {
+  random: () => number;
+  permutation: (n: number) => Int32Array;
+  backboneOptions: { random: Rng };
+} {
+  return {
+    random: () => stepRandom.next(),
+    permutation: (n) => stepRandom.permutation(n),
+    backboneOptions: { random: stepRandom },
+  };
+}
+
+/** Builds the configured detector with the run's random source wired in (see `trainingRandomness`). */
 export function buildTrainingDetector(config: TrainConfig, classNames: readonly string[], stepRandom: Rng): Detector {
   registerTinyGridDetector();
   const numClasses = config.model.numClasses ?? classNames.length;
@@ -53,26 +68,17 @@ export function buildTrainingDetector(config: TrainConfig, classNames: readonly 
       `model.numClasses is ${numClasses} but the training data has ${classNames.length} categories (${classNames.join(', ')})`,
     );
   }
-  const random = () => stepRandom.next();
-  const permutation = (n: number): Int32Array => {
-    const out = Int32Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [out[i], out[j]] = [out[j], out[i]];
-    }
-    return out;
-  };
+  const { backboneOptions, ...streams } = trainingRandomness(stepRandom);
   return detectors.build(config.model.detector, {
     backbone: config.model.backbone,
     numClasses,
     classes: ['__background__', ...classNames],
     // The seed also fixes the backbone's random initial weights (models-frcnn's backbones honour it).
-    backboneOptions: { trainableLayers: config.model.trainableLayers, seed: config.seed },
+    backboneOptions: { trainableLayers: config.model.trainableLayers, seed: config.seed, ...backboneOptions },
     minSize: config.model.minSize,
     maxSize: config.model.maxSize,
     seed: config.seed,
-    random,
-    permutation,
+    ...streams,
     ...config.model.options,
   });
 }

@@ -6,7 +6,7 @@
  * part, as there), no shift along a side the window covers, cyclic roll, the −100 region mask, relative
  * position bias. Stochastic depth (row mode) runs only in training. Keys: `backbone.body.features.*`.
  */
-import { type BackboneOptions, type FeatureSpec, FedcxrError, tf } from '@fedcxr/core';
+import { type BackboneOptions, type FeatureSpec, FedcxrError, Rng, tf } from '@fedcxr/core';
 import { defineFpn, fpnOutputs } from './fpn.js';
 import { FpnBackbone } from './fpn-backbone.js';
 import { kaimingUniform, normal, ParamStore, truncatedNormal, xavierUniform } from './params.js';
@@ -30,6 +30,20 @@ export interface SwinTFpnOptions extends BackboneOptions {
   prefix?: string;
   /** false: zeros instead of random initial values (weights are loaded right after). Default true. */
   randomInit?: boolean;
+  /**
+   * The stream drop path draws from: training passes its step stream (core's `trainingRandomness`), which the
+   * epoch engine reseeds from (seed, epoch, step), so a resumed run drops the same rows. Default: Rng(seed ?? 0).
+   */
+  random?: Rng;
+}
+
+/**
+ * torchvision's stochastic_depth (mode "row"): one Bernoulli(1 − p) per sample, divided by 1 − p, drawn in
+ * sample order from `rng` (u < 1 − p keeps the row).
+ */
+export function dropPathMask(batch: number, dropProb: number, rng: Rng): Float32Array {
+  const keep = 1 - dropProb;
+  return Float32Array.from({ length: batch }, () => Math.floor(rng.next() + keep) / keep);
 }
 
 interface BlockPlan {
@@ -47,6 +61,8 @@ export class SwinTFpnBackbone extends FpnBackbone {
   /** One-hot [table rows, N·N] of relative_position_index: the table lookup as a matrix product. */
   private readonly relativeOneHot: tf.Tensor2D;
   private readonly masks = new Map<string, tf.Tensor>();
+  /** Drop path's random stream (see `SwinTFpnOptions.random`). */
+  private readonly random: Rng;
 
   constructor(
     readonly name: string,
@@ -58,6 +74,7 @@ export class SwinTFpnBackbone extends FpnBackbone {
       throw new FedcxrError('invalid_config', `trainableLayers must be an integer 0–5, got ${String(trainable)}`);
     }
     const sdProb = options.stochasticDepthProb ?? SWIN_T.stochasticDepthProb;
+    this.random = options.random ?? new Rng(typeof options.seed === 'number' ? options.seed : 0);
     const p = new ParamStore(options.prefix ?? 'backbone.');
     this.params = p;
     const { embedDim, patchSize, depths, numHeads, windowSize, mlpRatio } = SWIN_T;
@@ -244,9 +261,8 @@ export class SwinTFpnBackbone extends FpnBackbone {
   private block(x: tf.Tensor4D, block: BlockPlan, training: boolean): tf.Tensor4D {
     const dropPath = (branch: tf.Tensor): tf.Tensor => {
       if (!training || block.dropProb === 0) return branch;
-      const keep = 1 - block.dropProb;
-      const mask = tf.div(tf.floor(tf.add(tf.randomUniform([branch.shape[0], 1, 1, 1]), keep)), keep);
-      return tf.mul(branch, mask);
+      const batch = branch.shape[0];
+      return tf.mul(branch, tf.tensor4d(dropPathMask(batch, block.dropProb, this.random), [batch, 1, 1, 1]));
     };
     const attended = this.windowAttention(this.layerNorm(x, `${block.name}.norm1`) as tf.Tensor4D, block);
     x = tf.add(x, dropPath(attended));
