@@ -584,6 +584,20 @@ describe('cxr predict --dicomweb: usage', () => {
     const pull = await runCli(['dataset', 'import', 'src', '--dicomweb', 'http://h/dw', '--study', '1', '--out', 'o']);
     expect(pull.exitCode).toBe(2);
     expect(pull.stderr).toMatch(/either <src> or --dicomweb/);
+    const format = await runCli([
+      'dataset',
+      'import',
+      '--dicomweb',
+      'http://h/dw',
+      '--study',
+      '1',
+      '--format',
+      'rsna',
+      '--out',
+      'o',
+    ]);
+    expect(format.exitCode).toBe(2);
+    expect(format.stderr).toMatch(/only pulls the images/);
     const plain = await runCli(['dataset', 'import', '--out', 'o']);
     expect(plain.exitCode).toBe(2);
     expect(plain.stderr).toMatch(/needs <src> and --format/);

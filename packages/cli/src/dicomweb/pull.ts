@@ -51,6 +51,12 @@ const safeName = (text: string) => text.replace(/[^A-Za-z0-9._-]/g, '_').slice(0
 
 export async function pullFromDicomweb(ctx: CommandContext, flags: PullFlags, src?: string): Promise<CommandOutcome> {
   if (src !== undefined) throw new FedcxrError('usage', `give either <src> or --dicomweb, not both (got "${src}")`);
+  if ((flags as { format?: string }).format !== undefined) {
+    throw new FedcxrError(
+      'usage',
+      '--dicomweb only pulls the images (the PACS has no labels): run dataset import --format on --out afterwards',
+    );
+  }
   const nameBy = flags.nameBy ?? 'sop';
   if (nameBy !== 'sop' && nameBy !== 'patient') {
     throw new FedcxrError('usage', `--name-by must be sop or patient, got "${nameBy}"`);
