@@ -30,7 +30,23 @@ interface Options {
   out: string;
   backend: string;
   python: string;
+  /** Folder that already holds train/val/test.json (the GPU run carries one); default: import RSNA here. */
+  data?: string;
+  /** Engine for fedcxr's test predictions: onnx (ONNX Runtime) or tfjs (the training engine). */
+  evalEngine: 'onnx' | 'tfjs';
+  /** Stop fedcxr's training after this long and score the best epoch so far (a device call has a limit). */
+  trainTimeoutS?: number;
 }
+
+/** How `cxr` is started: from the sources (the benches' resolver), or `--cxr "<command>"` (a bundle). */
+let cxrCommand: string[] = [
+  process.execPath,
+  '--experimental-transform-types',
+  '--no-warnings',
+  '--import',
+  './bench/register.mjs',
+  'packages/cli/src/cli.ts',
+];
 
 function parseArgs(argv: string[]): Options {
   const value = (flag: string) => {
@@ -41,7 +57,12 @@ function parseArgs(argv: string[]): Options {
   if (!(config in CONFIGURATIONS)) {
     throw new Error(`--config must be one of ${Object.keys(CONFIGURATIONS).join(', ')}, got "${config}"`);
   }
+  const evalEngine = value('--eval-engine') ?? 'onnx';
+  if (evalEngine !== 'onnx' && evalEngine !== 'tfjs') throw new Error(`--eval-engine must be onnx or tfjs`);
+  const command = value('--cxr');
+  if (command) cxrCommand = command.split(' ').filter(Boolean);
   const venv = process.env.REFERENCE_VENV ?? '/tmp/fedcxr-reference-venv';
+  const timeout = value('--train-timeout-s');
   return {
     config,
     seeds: (value('--seeds') ?? '0,1').split(',').map(Number),
@@ -49,53 +70,60 @@ function parseArgs(argv: string[]): Options {
     out: path.resolve(value('--out') ?? path.join(repoRoot, 'bench/quality/results', config)),
     backend: value('--backend') ?? 'auto',
     python: value('--python') ?? path.join(venv, 'bin/python'),
+    data: value('--data') === undefined ? undefined : path.resolve(value('--data') as string),
+    evalEngine,
+    trainTimeoutS: timeout === undefined ? undefined : Number(timeout),
   };
 }
 
 /**
  * Runs a command with its progress on our stderr (stdout too, unless `stdoutTo` names a file to keep it in);
- * a failure stops the bench with the command named.
+ * a failure stops the bench with the command named. With `timeoutS`, a run that outlives it is stopped and
+ * `false` returned (the caller scores what was saved).
  */
-function sh(command: string, args: string[], what: string, stdoutTo?: string): void {
+function sh(command: string, args: string[], what: string, stdoutTo?: string, timeoutS?: number): boolean {
   process.stderr.write(`\n▶ ${what}\n`);
   const run = spawnSync(command, args, {
     cwd: repoRoot,
     stdio: ['ignore', stdoutTo ? 'pipe' : 'inherit', 'inherit'],
-    env: process.env,
+    // The torchvision side scores with `cxr eval` where pycocotools is absent.
+    env: {
+      ...process.env,
+      FEDCXR_CXR_COMMAND: JSON.stringify(
+        cxrCommand.map((a) =>
+          a.startsWith('./') || a.endsWith('.ts') || a.endsWith('.mjs') ? path.resolve(repoRoot, a) : a,
+        ),
+      ),
+    },
     maxBuffer: 1 << 30,
+    ...(timeoutS ? { timeout: timeoutS * 1000, killSignal: 'SIGTERM' as const } : {}),
   });
+  if (timeoutS && run.error && (run.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') {
+    process.stderr.write(`  stopped after ${timeoutS} s (--train-timeout-s)\n`);
+    return false;
+  }
   if (run.status !== 0) throw new Error(`${what} failed (exit ${run.status}): ${command} ${args.join(' ')}`);
   if (stdoutTo) writeFileSync(stdoutTo, run.stdout);
+  return true;
 }
 
-/** `cxr …` from the sources (the same resolver the benches use), so the bench runs what the tree holds. */
-function cxr(args: string[], what: string, stdoutTo?: string): void {
-  sh(
-    process.execPath,
-    [
-      '--experimental-transform-types',
-      '--no-warnings',
-      '--import',
-      './bench/register.mjs',
-      'packages/cli/src/cli.ts',
-      ...args,
-    ],
-    what,
-    stdoutTo,
-  );
+function cxr(args: string[], what: string, stdoutTo?: string, timeoutS?: number): boolean {
+  const [command, ...prefix] = cxrCommand;
+  return sh(command, [...prefix, ...args], what, stdoutTo, timeoutS);
 }
 
 const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
 
 /** Imports RSNA at the configuration's size and splits it by patient (70/15/15), once per size. */
-function prepareData(size: number): { train: string; val: string; test: string } {
-  const dir = path.join(repoRoot, '.cache/quality', `rsna-${size}`);
+function prepareData(size: number, prepared?: string): { train: string; val: string; test: string } {
+  const dir = prepared ?? path.join(repoRoot, '.cache/quality', `rsna-${size}`);
   const files = {
     train: path.join(dir, 'train.json'),
     val: path.join(dir, 'val.json'),
     test: path.join(dir, 'test.json'),
   };
   if (Object.values(files).every(existsSync)) return files;
+  if (prepared) throw new Error(`--data ${prepared}: expected train.json, val.json and test.json there`);
   if (!existsSync(dataRoot))
     throw new Error(`no RSNA data at ${dataRoot}: bench/quality needs ../shared/data/rsna-pneumonia`);
   cxr(
@@ -166,7 +194,7 @@ function cxrEval(gt: string, dt: string, out: string): Record<string, number> {
 function runSeed(options: Options, template: RecipeTemplate, seed: number): SeedResult {
   const dir = path.join(options.out, `seed-${seed}`);
   mkdirSync(dir, { recursive: true });
-  let data = prepareData(template.imageSize);
+  let data = prepareData(template.imageSize, options.data);
   if (template.limit) {
     data = {
       train: limitCoco(data.train, template.limit, `train-first${template.limit}.json`),
@@ -240,6 +268,8 @@ function runSeed(options: Options, template: RecipeTemplate, seed: number): Seed
     cxr(
       ['train', '--config', configFile, ...(existsSync(runDir) ? ['--resume'] : []), '--quiet'],
       `train fedcxr (${options.backend})`,
+      undefined,
+      options.trainTimeoutS,
     );
   }
   const oursSeconds = (performance.now() - started) / 1000;
@@ -256,6 +286,8 @@ function runSeed(options: Options, template: RecipeTemplate, seed: number): Seed
         data.test,
         '--save-results',
         oursResults,
+        '--engine',
+        options.evalEngine,
         '--quiet',
         '--json',
       ],
@@ -312,7 +344,12 @@ function main(): void {
   options.backend = resolveBackend(options.backend, options.out);
   const template = CONFIGURATIONS[options.config];
   const seeds = options.seeds.map((seed) => runSeed(options, template, seed));
-  const summary = writeQualityReport(options.out, { config: options.config, recipe: template, seeds });
+  const summary = writeQualityReport(options.out, {
+    config: options.config,
+    recipe: template,
+    epochs: options.epochs ?? template.epochs,
+    seeds,
+  });
   process.stdout.write(`${JSON.stringify(summary, null, 1)}\n`);
 }
 

@@ -20,6 +20,8 @@ export interface QualitySummary {
   /** Mean over seeds, test split: torchvision and ours scored by pycocotools (FROC by `cxr eval`). */
   mean: { torchvision: Record<string, number>; ours: Record<string, number>; ratio: Record<string, number | null> };
   bestEpochs: { torchvision: number[]; ours: number[] };
+  /** Epochs each side trained, per seed (fewer than planned when a time limit stopped fedcxr's run). */
+  epochsTrained: { planned: number; torchvision: number[]; ours: number[] };
   minutes: { torchvision: number; ours: number };
 }
 
@@ -36,7 +38,7 @@ function headline(side: SeedResult['ours']): Record<string, number> {
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 
-export function summarize(config: string, seeds: SeedResult[]): QualitySummary {
+export function summarize(config: string, seeds: SeedResult[], planned: number): QualitySummary {
   const side = (pick: (s: SeedResult) => SeedResult['ours']) =>
     Object.fromEntries(TABLE_METRICS.map((m) => [m, mean(seeds.map((s) => headline(pick(s))[m]))]));
   const torchvision = side((s) => s.torchvision);
@@ -52,6 +54,11 @@ export function summarize(config: string, seeds: SeedResult[]): QualitySummary {
       ratio: Object.fromEntries(TABLE_METRICS.map((m) => [m, torchvision[m] > 0 ? ours[m] / torchvision[m] : null])),
     },
     bestEpochs: { torchvision: seeds.map((s) => s.torchvision.bestEpoch), ours: seeds.map((s) => s.ours.bestEpoch) },
+    epochsTrained: {
+      planned,
+      torchvision: seeds.map((s) => s.torchvision.history.length),
+      ours: seeds.map((s) => s.ours.history.length),
+    },
     minutes: {
       torchvision: mean(seeds.map((s) => s.torchvision.seconds)) / 60,
       ours: mean(seeds.map((s) => s.ours.seconds)) / 60,
@@ -63,9 +70,11 @@ const fmt = (v: number | null | undefined, digits = 3) => (v === null || v === u
 
 export function writeQualityReport(
   outDir: string,
-  run: { config: string; recipe: unknown; seeds: SeedResult[] },
+  run: { config: string; recipe: unknown; epochs: number; seeds: SeedResult[] },
 ): QualitySummary {
-  const summary = summarize(run.config, run.seeds);
+  const summary = summarize(run.config, run.seeds, run.epochs);
+  const trained = summary.epochsTrained;
+  const unequal = [...trained.torchvision, ...trained.ours].some((n) => n !== trained.planned);
   writeFileSync(
     path.join(outDir, 'results.json'),
     `${JSON.stringify({ summary, recipe: run.recipe, seeds: run.seeds }, null, 1)}\n`,
@@ -122,6 +131,7 @@ ${fmt(summary.minutes.torchvision, 1)}, fedcxr ${fmt(summary.minutes.ours, 1)}.<
 <tr><td><b>ours / torchvision</b></td>${TABLE_METRICS.map((k) => `<td><b>${fmt(m.ratio[k], 2)}</b></td>`).join('')}</tr></table>
 <p>COCO numbers by pycocotools; FROC (sensitivity at 1/8…8 false positives per image) by <code>cxr eval</code>. Best
 epochs: torchvision ${summary.bestEpochs.torchvision.join(', ')}; fedcxr ${summary.bestEpochs.ours.join(', ')}.</p>
+${unequal ? `<p style="color:#b00"><b>Not at equal epochs:</b> planned ${trained.planned}; torchvision trained ${trained.torchvision.join(', ')}, fedcxr ${trained.ours.join(', ')} (a time limit stopped a run): the ratios compare unequal training.</p>` : ''}
 <h2>Per seed</h2>
 <table><tr><th>side</th><th>seed</th>${TABLE_METRICS.map((k) => `<th>${k}</th>`).join('')}</tr>
 ${rows('torchvision', (s) => headline(s.torchvision))}${rows('fedcxr', (s) => headline(s.ours))}</table>
