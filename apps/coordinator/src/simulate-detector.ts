@@ -126,15 +126,19 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       backbone,
       size,
       seed,
-      learningRate: options.learningRate ?? 0.01,
       batchSize: options.batchSize ?? 4,
-      // Warm up over the first epoch (torchvision's recipe): each site over its first round, the centralized
-      // baseline over its first epoch of the union; counted in steps, sites would warm up over more epochs.
-      warmupEpochs: 1,
+      // From random weights on CPU-sized batches: a higher lr than the seed's 0.003, gradients clipped.
+      optimizer: { lr: options.learningRate ?? 0.01, clipGradNorm: 10 },
+      schedule: {
+        // Warm up over the first epoch (torchvision's recipe): each site over its first round, the centralized
+        // baseline over its first epoch of the union; counted in steps, sites would warm up over more epochs.
+        warmupEpochs: 1,
+        // torchvision's step decay near the end (both sides decay at the same epoch).
+        milestones: options.lrMilestones ?? defaultMilestones(options.rounds * (options.epochs ?? 1)),
+      },
+      augmentation: null,
       // Each site keeps its momentum between rounds (the default, said here because the result depends on it).
       momentumAcrossRounds: true,
-      // torchvision's step decay near the end (both sides decay at the same epoch).
-      lrMilestones: options.lrMilestones ?? defaultMilestones(options.rounds * (options.epochs ?? 1)),
       // CPU-sized heads (as `cxr demo`).
       options: structuredClone(COMPACT_HEADS) as Record<string, unknown>,
     };

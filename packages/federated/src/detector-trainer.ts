@@ -1,57 +1,41 @@
 /**
  * LocalTrainer for any `@fedcxr/core` Detector (Faster R-CNN, or the tiny_grid test detector) on a site's
- * COCO split, with exactly `cxr train`'s step (core's `trainStep`: SGD with Nesterov momentum and weight
- * decay, finite-loss check, optional global-norm clipping, linear warm-up, the same augmentation moving boxes
- * with pixels) plus FedProx's (μ/2)·‖w − w_global‖². The momentum buffers start afresh each round (FedAvg
- * averages weights, not optimizer state) only with `momentumAcrossRounds: false`; by default each site keeps its
- * own. Warm-up continues across rounds, counted in optimizer steps or, with `warmupEpochs`, in epochs of the
- * site's own data (so a federation and a centralized run of the same recipe warm up over the same epochs). `evaluate` is COCO mAP/AP50/AR@100 on the validation split.
+ * COCO split. It runs core's epoch engine (`runEpochs`, the very loop `cxr train` runs) with the same recipe
+ * schema (`cxr train`'s `epochs`, `batchSize`, `optimizer`, `schedule`, `augmentation`, `sampler`, and their
+ * defaults: the seed study's recipe), plus FedProx's (μ/2)·‖w − w_global‖² when the round's μ > 0.
+ *
+ * Rounds continue one run: round r trains epochs (r − 1)·E … r·E − 1 of it (E local epochs a round), so
+ * warm-up (in steps, or with `schedule.warmupEpochs` in epochs of the site's own data), step milestones and
+ * the cosine schedule are counted across rounds, and the sampler, augmentation and detector streams are those
+ * epochs' (seeded by the round plan's seed). The momentum buffers are kept from round to round
+ * (`momentumAcrossRounds`, default on; they never leave the site) and start afresh each round with
+ * `momentumAcrossRounds: false` (FedAvg averages weights, not optimizer state). `evaluate` is COCO
+ * mAP/AP50/AR@100 on the validation split.
  */
 import {
-  type AugmentationConfig,
-  buildAugmentation,
+  createOptimizer,
   type DetectionDataset,
   type Detector,
   detectionsToCocoResults,
   evaluateCoco,
   FedcxrError,
-  learningRateAt,
   type NamedTensors,
-  rngFor,
-  type Sample,
-  SgdOptimizer,
+  parseConfig,
+  positionAtEpoch,
+  type Rng,
+  recipeShape,
+  runEpochs,
+  type SgdOptimizer,
+  type TrainingRecipe,
   tf,
-  trainStep,
 } from '@fedcxr/core';
+import { z } from 'zod';
 import type { Evaluation } from './protocol.js';
-import { mulberry32 } from './tabular-trainer.js';
 import type { LocalTrainer, LocalTrainPlan, LocalUpdateResult } from './trainer.js';
 
-export interface DetectorTrainerOptions {
-  learningRate?: number;
-  momentum?: number;
-  nesterov?: boolean;
-  weightDecay?: number;
-  /** Global gradient-norm clipping (torch's clip_grad_norm_); null: off. */
-  clipGradNorm?: number | null;
-  batchSize?: number;
-  /** Linear warm-up from lr·0.001 over this many optimizer steps (counted across rounds). */
-  warmupSteps?: number;
-  /**
-   * Linear warm-up over this many epochs of the trainer's own data instead (overrides warmupSteps), as
-   * torchvision warms up over the first epoch: a site holding half the data warms up over the same epochs
-   * (rounds) as a centralized run of the union, not over twice as many.
-   */
-  warmupEpochs?: number | null;
-  /**
-   * Step decay (torchvision's detection recipe): lr × gamma at the start of each of these epochs (1-based,
-   * counted across rounds as round−1 × local epochs + epoch, so a federation and a centralized run of the
-   * same total epochs decay at the same point).
-   */
-  milestones?: number[];
-  gamma?: number;
-  /** `cxr train`'s augmentation; null: none. */
-  augmentation?: AugmentationConfig | null;
+/** The federated trainer's recipe: `cxr train`'s recipe plus what only a federation has. */
+export const federatedRecipeShape = {
+  ...recipeShape,
   /**
    * Keep this site's momentum buffers from one round to the next (they never leave the site). A round of a
    * few local steps otherwise spends most of them rebuilding momentum: with μ = 0.9 and 9 steps a round, the
@@ -59,26 +43,121 @@ export interface DetectorTrainerOptions {
    * same epochs (measured: mAP 0.94× → 0.99× of centralized). Default on; lost when the site process restarts
    * (the next round then starts afresh).
    */
-  momentumAcrossRounds?: boolean;
-}
+  momentumAcrossRounds: z.boolean().default(true),
+};
+const strictFederatedRecipe = z.strictObject(federatedRecipeShape);
+export type FederatedRecipe = z.infer<typeof strictFederatedRecipe>;
 
-/** Defaults: the seed recipe's optimizer, with clipping on (small federated batches are noisy). */
-const DEFAULTS = {
-  learningRate: 0.01,
-  momentum: 0.9,
-  nesterov: true,
-  weightDecay: 1e-4,
-  clipGradNorm: 10,
-  batchSize: 2,
-  warmupSteps: 50,
-  warmupEpochs: null as number | null,
-  milestones: [] as number[],
-  gamma: 0.1,
-  momentumAcrossRounds: true,
+/**
+ * The federated trainer's field names before it shared `cxr train`'s recipe. Still read (mapped to their
+ * place in the recipe, with a one-time deprecation warning); write the recipe's names instead.
+ */
+export type LegacyRecipeFields = {
+  /** @deprecated `optimizer.lr` */
+  learningRate?: number;
+  /** @deprecated `optimizer.momentum` */
+  momentum?: number;
+  /** @deprecated `optimizer.nesterov` */
+  nesterov?: boolean;
+  /** @deprecated `optimizer.weightDecay` */
+  weightDecay?: number;
+  /** @deprecated `optimizer.clipGradNorm` */
+  clipGradNorm?: number | null;
+  /** @deprecated `schedule.warmupSteps` */
+  warmupSteps?: number;
+  /** @deprecated `schedule.warmupEpochs` */
+  warmupEpochs?: number | null;
+  /** @deprecated `schedule.milestones` */
+  milestones?: number[];
+  /** @deprecated `schedule.milestones` */
+  lrMilestones?: number[];
+  /** @deprecated `schedule.gamma` */
+  gamma?: number;
+  /** @deprecated `schedule.gamma` */
+  lrGamma?: number;
 };
 
-/** Normalization parameters take no weight decay (as in `cxr train`). */
-const NO_DECAY = [/(^|[./])bn\d*([./]|$)/, /downsample[./]1([./]|$)/, /(^|[./])norm\d*([./]|$)/, /batch_?norm/];
+const LEGACY_FIELDS: Readonly<Record<keyof LegacyRecipeFields, readonly ['optimizer' | 'schedule', string]>> = {
+  learningRate: ['optimizer', 'lr'],
+  momentum: ['optimizer', 'momentum'],
+  nesterov: ['optimizer', 'nesterov'],
+  weightDecay: ['optimizer', 'weightDecay'],
+  clipGradNorm: ['optimizer', 'clipGradNorm'],
+  warmupSteps: ['schedule', 'warmupSteps'],
+  warmupEpochs: ['schedule', 'warmupEpochs'],
+  milestones: ['schedule', 'milestones'],
+  lrMilestones: ['schedule', 'milestones'],
+  gamma: ['schedule', 'gamma'],
+  lrGamma: ['schedule', 'gamma'],
+};
+const warnedLegacyFields = new Set<string>();
+
+/**
+ * Moves the old flat field names (`learningRate`, `lrMilestones`, …) to their place in the recipe
+ * (`optimizer.lr`, `schedule.milestones`, …). A field given both ways is an error naming both. As before,
+ * `momentum: 0` without `nesterov` means plain SGD.
+ */
+function upgradeLegacyFields(value: unknown, ctx: z.core.$RefinementCtx): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const input = value as Record<string, unknown>;
+  const legacy = Object.keys(LEGACY_FIELDS).filter((key) => input[key] !== undefined) as (keyof LegacyRecipeFields)[];
+  if (legacy.length === 0) return value;
+  const out: Record<string, unknown> = { ...input };
+  const sections: Record<string, Record<string, unknown>> = {};
+  for (const key of legacy) {
+    const [section, field] = LEGACY_FIELDS[key];
+    const given = input[section];
+    if (given !== undefined && (typeof given !== 'object' || given === null)) continue; // the schema names it
+    sections[section] ??= { ...((given as Record<string, unknown> | undefined) ?? {}) };
+    if (sections[section][field] !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `also given as ${section}.${field} (${key} is its old name): keep ${section}.${field}`,
+        input: value,
+      });
+      continue;
+    }
+    sections[section][field] = input[key];
+    delete out[key];
+  }
+  if (input.momentum === 0 && input.nesterov === undefined && sections.optimizer) sections.optimizer.nesterov = false;
+  Object.assign(out, sections);
+  const fresh = legacy.filter((key) => !warnedLegacyFields.has(key));
+  if (fresh.length > 0) {
+    for (const key of fresh) warnedLegacyFields.add(key);
+    process.emitWarning(
+      `detector trainer: ${fresh.map((k) => `${k} → ${LEGACY_FIELDS[k].join('.')}`).join(', ')} ` +
+        "(the federated trainer takes `cxr train`'s recipe now; the old names still work)",
+      { type: 'DeprecationWarning', code: 'FEDCXR_RECIPE_FIELDS' },
+    );
+  }
+  return out;
+}
+
+/** `schema` reading the old flat field names too (see `LegacyRecipeFields`). */
+export function withLegacyRecipeFields<T extends z.ZodType>(schema: T) {
+  return z.preprocess(upgradeLegacyFields, schema);
+}
+
+export const federatedRecipeSchema = withLegacyRecipeFields(strictFederatedRecipe);
+
+/** The recipe fields of a parsed config that holds them (a site.yaml `trainer:` section, say). */
+export function recipeOf(config: FederatedRecipe): FederatedRecipe {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(federatedRecipeShape)) out[key] = config[key as keyof FederatedRecipe];
+  return out as FederatedRecipe;
+}
+
+export type DetectorTrainerOptions = z.input<typeof strictFederatedRecipe> &
+  LegacyRecipeFields & {
+    /**
+     * The detector's training-time random stream (core's `trainingRandomness(stepRandom)` built into it), so
+     * the engine reseeds it before every step: RPN/RoI sampling and drop path become a function of (round
+     * plan seed, epoch, step). Without it the detector draws from its own stream.
+     */
+    stepRandom?: Rng;
+  };
 
 /** The tensors a detector federates: its float weights (integer buffers stay local). */
 export function federatedWeights(detector: Detector): NamedTensors {
@@ -93,91 +172,61 @@ export function federatedWeights(detector: Detector): NamedTensors {
 export class DetectorTrainer implements LocalTrainer {
   /** The optimizer kept between rounds when `momentumAcrossRounds` is on (released by `dispose`). */
   private keptOptimizer: SgdOptimizer | undefined;
+  private readonly recipe: FederatedRecipe;
+  private readonly stepRandom: Rng | undefined;
 
   constructor(
     private readonly detector: Detector,
     private readonly train_: DetectionDataset,
     private readonly validation: DetectionDataset | undefined,
-    private readonly options: DetectorTrainerOptions = {},
-  ) {}
+    options: DetectorTrainerOptions = {},
+  ) {
+    const { stepRandom, ...recipe } = options;
+    this.recipe = parseConfig(federatedRecipeSchema, recipe, 'detector trainer') as FederatedRecipe;
+    this.stepRandom = stepRandom;
+  }
 
   async train(global: NamedTensors, plan: LocalTrainPlan, signal?: AbortSignal): Promise<LocalUpdateResult> {
     const n = this.train_.size;
     if (n === 0) throw new FedcxrError('detector_data', 'no training images at this site');
-    const o = { ...DEFAULTS, ...definedOnly(this.options) };
+    // The round plan may set the learning rate and batch size; everything else is the site's recipe.
+    const recipe: TrainingRecipe = {
+      ...this.recipe,
+      batchSize: plan.batchSize ?? this.recipe.batchSize,
+      optimizer: { ...this.recipe.optimizer, lr: plan.learningRate ?? this.recipe.optimizer.lr },
+    };
     this.detector.setWeights(global, { strict: false });
     const variables = this.detector.trainableVariables();
-    const slotNames = variables.map((_, i) => `momentum.${i}`);
     const anchors = plan.mu > 0 ? variables.map((v) => tf.clone(v)) : [];
-    const optimizer =
-      this.keptOptimizer ??
-      new SgdOptimizer({
-        momentum: o.momentum,
-        nesterov: o.nesterov && o.momentum > 0,
-        weightDecay: o.weightDecay,
-        noDecay: (name) => NO_DECAY.some((re) => re.test(name)),
-      });
-    this.keptOptimizer = o.momentumAcrossRounds ? optimizer : undefined;
-    const baseLr = plan.learningRate ?? o.learningRate;
-    const batchSize = plan.batchSize ?? o.batchSize;
-    const augment = o.augmentation ? buildAugmentation(o.augmentation) : undefined;
-    const stepsPerEpoch = Math.ceil(n / batchSize);
-    // Steps this site took in earlier rounds (same plan each round): warm-up continues where it stopped.
-    const stepsBefore = Math.max(0, plan.round - 1) * plan.epochs * stepsPerEpoch;
-    const epochsBefore = Math.max(0, plan.round - 1) * plan.epochs;
-    const schedule = {
-      warmupSteps: o.warmupEpochs != null ? Math.round(o.warmupEpochs * stepsPerEpoch) : o.warmupSteps,
-      warmupFactor: 0.001,
-      type: 'step' as const,
-      milestones: o.milestones,
-      gamma: o.gamma,
-      minFactor: 0,
-    };
-    const random = mulberry32(plan.seed);
-    const order = Array.from({ length: n }, (_, i) => i);
-    const sums: Record<string, number> = {};
-    let steps = 0;
-    let step = 0;
+    const optimizer = this.keptOptimizer ?? createOptimizer(recipe.optimizer);
+    this.keptOptimizer = this.recipe.momentumAcrossRounds ? optimizer : undefined;
+    // This round's epochs of the one run the rounds make (same plan each round).
+    const firstEpoch = Math.max(0, plan.round - 1) * plan.epochs;
+    const lastEpoch = firstEpoch + plan.epochs - 1;
+    let metrics: Record<string, number> = {};
     try {
-      for (let epoch = 0; epoch < plan.epochs; epoch++) {
-        for (let i = n - 1; i > 0; i--) {
-          const j = Math.floor(random() * (i + 1));
-          [order[i], order[j]] = [order[j], order[i]];
-        }
-        for (let start = 0; start < n; start += batchSize, step++) {
-          if (signal?.aborted) throw new FedcxrError('training_aborted', 'local training was aborted');
-          const rows = order.slice(start, start + batchSize);
-          const samples: Sample[] = await Promise.all(
-            rows.map(async (row, k) => {
-              const sample: Sample = { image: await this.train_.loadImage(row), target: this.train_.target(row) };
-              return augment ? augment(sample, rngFor(plan.seed, 'augment', plan.round, epoch, start + k)) : sample;
-            }),
-          );
-          const lr = learningRateAt(baseLr, schedule, {
-            globalStep: stepsBefore + step,
-            epoch: epochsBefore + epoch,
-            epochFraction: 0,
-            totalEpochs: 1,
-          });
-          const losses = trainStep(
-            this.detector,
-            optimizer,
-            variables,
-            slotNames,
-            samples,
-            lr,
-            o.clipGradNorm,
-            plan.mu > 0 ? { mu: plan.mu, anchors } : undefined,
-          );
-          if (epoch === plan.epochs - 1) {
-            for (const [name, v] of Object.entries(losses)) sums[name] = (sums[name] ?? 0) + v;
-            steps++;
-          }
+      await runEpochs({
+        detector: this.detector,
+        data: this.train_,
+        recipe,
+        seed: plan.seed,
+        optimizer,
+        position: positionAtEpoch(this.train_, recipe, plan.seed, firstEpoch),
+        untilEpoch: lastEpoch + 1,
+        stepRandom: this.stepRandom,
+        proximal: plan.mu > 0 ? { mu: plan.mu, anchors } : undefined,
+        hooks: {
+          beforeStep: () => {
+            if (signal?.aborted) throw new FedcxrError('training_aborted', 'local training was aborted');
+          },
           // Let socket.io heartbeats through between steps.
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      }
-      const metrics = Object.fromEntries(Object.entries(sums).map(([k, v]) => [metricName(k), v / Math.max(1, steps)]));
+          afterStep: () => new Promise((resolve) => setImmediate(resolve)),
+          epochEnd: ({ epoch, train }) => {
+            if (epoch === lastEpoch)
+              metrics = Object.fromEntries(Object.entries(train).map(([k, v]) => [metricName(k), v]));
+          },
+        },
+      });
       return { weights: federatedWeights(this.detector), numExamples: n, metrics };
     } finally {
       if (optimizer !== this.keptOptimizer) optimizer.dispose();
@@ -225,8 +274,4 @@ function finite(value: number | undefined): number {
 function metricName(name: string): string {
   const clean = name.replace(/[^A-Za-z0-9_.@-]/g, '_').slice(0, 48);
   return /^[A-Za-z]/.test(clean) ? clean : `m_${clean}`.slice(0, 48);
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

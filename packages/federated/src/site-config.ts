@@ -5,7 +5,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
-  augmentationConfigSchema,
   type Detector,
   detectors,
   engineConfigSchema,
@@ -13,14 +12,23 @@ import {
   initEngine,
   openCocoDataset,
   Registry,
+  Rng,
   registerTinyGridDetector,
+  trainingRandomness,
 } from '@fedcxr/core';
 import { z } from 'zod';
 import { readSiteData } from './data.js';
-import { DetectorTrainer, type DetectorTrainerOptions } from './detector-trainer.js';
+import {
+  DetectorTrainer,
+  type DetectorTrainerOptions,
+  federatedRecipeShape,
+  type LegacyRecipeFields,
+  recipeOf,
+  withLegacyRecipeFields,
+} from './detector-trainer.js';
 import { siteIdSchema } from './protocol.js';
 import { SiteAgent } from './site-agent.js';
-import { mulberry32, TabularTrainer } from './tabular-trainer.js';
+import { TabularTrainer } from './tabular-trainer.js';
 import type { LocalTrainer } from './trainer.js';
 
 export const siteConfigSchema = z.strictObject({
@@ -100,7 +108,8 @@ localTrainers.register(
   'softmax regression / small MLP on feature vectors (tfjs), FedProx-aware',
 );
 
-const detectorTrainerSchema = z.strictObject({
+/** `kind: detector`: the detector, the site's data, and `cxr train`'s recipe (see detector-trainer.ts). */
+const detectorSectionSchema = z.strictObject({
   kind: z.literal('detector'),
   /** A registered detector (`tiny_grid` here; Faster R-CNN once @fedcxr/models-frcnn registers it). */
   detector: z.string().min(1),
@@ -109,28 +118,16 @@ const detectorTrainerSchema = z.strictObject({
   train: z.string(),
   val: z.string().optional(),
   imageDir: z.string().optional(),
-  learningRate: z.number().positive().default(0.01),
-  momentum: z.number().min(0).max(1).default(0.9),
-  nesterov: z.boolean().default(true),
-  weightDecay: z.number().min(0).default(1e-4),
-  clipGradNorm: z.number().positive().nullable().default(10),
-  warmupSteps: z.number().int().min(0).default(50),
-  /** Warm up over this many epochs of the site's own data instead (overrides warmupSteps; null: off). */
-  warmupEpochs: z.number().min(0).nullable().default(null),
-  /** lr × lrGamma at the start of each of these epochs (1-based, counted across rounds). */
-  lrMilestones: z.array(z.number().int().positive()).default([]),
-  lrGamma: z.number().gt(0).max(1).default(0.1),
-  /** Keep the site's momentum buffers from round to round (they stay at the site). */
-  momentumAcrossRounds: z.boolean().default(true),
-  batchSize: z.number().int().positive().default(2),
-  /** `cxr train`'s augmentation (null: none). */
-  augmentation: augmentationConfigSchema.nullable().default(null),
+  /** `cxr train`'s recipe: epochs, batchSize, optimizer, schedule, augmentation, sampler; momentumAcrossRounds. */
+  ...federatedRecipeShape,
   /** Detector input size (minSize = maxSize), as `model.minSize/maxSize` in a training config. */
   size: z.number().int().positive().optional(),
   /** Seed of the detector's own random draws (RPN/RoI sampling). */
   seed: z.number().int().min(0).default(1),
   options: z.record(z.string(), z.unknown()).default({}),
 });
+/** The old flat recipe names (`learningRate`, `lrMilestones`, …) are still read, with a deprecation warning. */
+const detectorTrainerSchema = withLegacyRecipeFields(detectorSectionSchema);
 
 localTrainers.register(
   'detector',
@@ -149,55 +146,42 @@ localTrainers.register(
       ? await openCocoDataset(resolve(baseDir, t.val), { imageDir, categories: train.categories })
       : undefined;
     const classes = train.categories.map((c) => c.name);
-    const detector = buildSiteDetector(t, classes);
-    return new DetectorTrainer(detector, train, val, detectorTrainerOptions(t));
+    // The detector's training draws come from a stream the trainer reseeds before every step.
+    const stepRandom = new Rng(t.seed);
+    const detector = buildSiteDetector(t, classes, stepRandom);
+    return new DetectorTrainer(detector, train, val, { ...recipeOf(t), stepRandom });
   },
   'any registered Detector on the site COCO split (FedProx-aware), COCO metrics for evaluation',
 );
 
-export type DetectorTrainerConfig = z.input<typeof detectorTrainerSchema>;
+export type DetectorTrainerConfig = z.input<typeof detectorSectionSchema> & LegacyRecipeFields;
 
 /** The training recipe a `kind: detector` trainer section describes (also used for centralized baselines). */
 export function detectorTrainerOptions(config: DetectorTrainerConfig): DetectorTrainerOptions {
-  const t = detectorTrainerSchema.parse(config);
-  return {
-    learningRate: t.learningRate,
-    momentum: t.momentum,
-    nesterov: t.nesterov,
-    weightDecay: t.weightDecay,
-    clipGradNorm: t.clipGradNorm,
-    warmupSteps: t.warmupSteps,
-    warmupEpochs: t.warmupEpochs,
-    milestones: t.lrMilestones,
-    gamma: t.lrGamma,
-    momentumAcrossRounds: t.momentumAcrossRounds,
-    batchSize: t.batchSize,
-    augmentation: t.augmentation,
-  };
+  return recipeOf(detectorTrainerSchema.parse(config));
 }
 
-/** The detector a `kind: detector` trainer section describes (also used for centralized baselines). */
-export function buildSiteDetector(config: DetectorTrainerConfig, classNames: readonly string[]): Detector {
+/**
+ * The detector a `kind: detector` trainer section describes (also used for centralized baselines). Its
+ * training-time draws (RPN/RoI sampling, drop path) come from `stepRandom`; pass the same Rng to the
+ * DetectorTrainer so it reseeds it before every step.
+ */
+export function buildSiteDetector(
+  config: DetectorTrainerConfig,
+  classNames: readonly string[],
+  stepRandom?: Rng,
+): Detector {
   const t = detectorTrainerSchema.parse(config);
-  // The detector's balanced samplers draw from a seeded stream, so a site's run is reproducible.
-  const random = mulberry32(t.seed);
-  const permutation = (n: number): Int32Array => {
-    const out = Int32Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [out[i], out[j]] = [out[j], out[i]];
-    }
-    return out;
-  };
+  const { backboneOptions, ...streams } = trainingRandomness(stepRandom ?? new Rng(t.seed));
   return detectors.build(t.detector, {
     ...t.options,
     backbone: t.backbone,
     numClasses: classNames.length,
     classes: ['__background__', ...classNames],
-    backboneOptions: { seed: t.seed, ...(t.options.backboneOptions as object | undefined) },
+    backboneOptions: { seed: t.seed, ...backboneOptions, ...(t.options.backboneOptions as object | undefined) },
     ...(t.size ? { minSize: t.size, maxSize: t.size } : {}),
     seed: t.seed,
-    permutation,
+    ...streams,
   });
 }
 

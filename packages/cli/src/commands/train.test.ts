@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeGreyPng, synthesizeShapes } from '@fedcxr/core';
+import { encodeGreyPng, NORMALIZATION_PRESETS, synthesizeShapes } from '@fedcxr/core';
+import { PRESETS } from '@fedcxr/dicom';
 import { loadModelDir } from '@fedcxr/models-frcnn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../testing.js';
@@ -99,6 +100,27 @@ describe('cxr train', () => {
     const none = await runCli(['train', '--json']);
     expect(none.exitCode).toBe(2);
     expect(none.json<{ error: { message: string } }>().error.message).toMatch(/--config/);
+  });
+
+  it('names a misspelt recipe field, a wrong normalization, and a field a federated site used to spell flat', async () => {
+    const bad = join(root, 'typo.yaml');
+    await writeFile(
+      bad,
+      [
+        `data: { train: ${join(root, 'annotations.json')}, normalization: seed-lut }`,
+        'schedule: { milestone: [3] }',
+        'optimizer: { lr: 0.01, learningRate: 0.01 }',
+      ].join('\n'),
+    );
+    const run = await runCli(['train', '--config', bad]);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/schedule: Unrecognized key: "milestone"/);
+    expect(run.stderr).toMatch(/optimizer: Unrecognized key: "learningRate"/);
+    expect(run.stderr).toMatch(/data\.normalization: /);
+  });
+
+  it('types data.normalization with the presets `cxr dataset import` normalizes with', () => {
+    expect([...NORMALIZATION_PRESETS]).toEqual([...PRESETS]);
   });
 
   it('fails clearly on missing images and on resuming a run that has no checkpoint', async () => {

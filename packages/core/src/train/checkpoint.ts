@@ -20,6 +20,7 @@ import { FedcxrError } from '../errors.js';
 import type { ModelCard } from '../model-dir.js';
 import { encodeSafetensors, readSafetensors, writeSafetensors } from '../safetensors.js';
 import type { NamedTensors } from '../tensors.js';
+import type { NormalizationPreset } from './config.js';
 
 export type CheckpointKind = 'last' | 'best';
 
@@ -30,8 +31,8 @@ export type CheckpointKind = 'last' | 'best';
 export type CheckpointCard = ModelCard & {
   categoryIds: number[];
   preprocessing: ModelCard['preprocessing'] & {
-    normalization: string;
-    dicom: { preset: string; size: number | null; letterbox: boolean };
+    normalization: NormalizationPreset;
+    dicom: { preset: NormalizationPreset; size: number | null; letterbox: boolean };
   };
   options: Record<string, unknown>;
   recipe: Record<string, unknown>;

@@ -2,25 +2,49 @@ export { type CheckpointCard, type CheckpointKind, readSnapshot } from './checkp
 export {
   type AugmentationConfig,
   augmentationConfigSchema,
+  NO_AUGMENTATION,
+  NORMALIZATION_PRESETS,
+  type NormalizationPreset,
+  normalizationPreset,
+  normalizationSchema,
   type OptimizerConfig,
+  optimizerConfigSchema,
+  parseRecipe,
   parseTrainConfig,
+  recipeSchema,
+  recipeShape,
   type SamplerConfig,
   type ScheduleConfig,
+  samplerConfigSchema,
+  scheduleConfigSchema,
   type TrainConfig,
   type TrainConfigInput,
+  type TrainingRecipe,
+  type TrainingRecipeInput,
   trainConfigSchema,
 } from './config.js';
 export { type DetectionDataset, datasetFromCoco, openCocoDataset } from './dataset.js';
 export {
-  type EpochRecord,
+  createOptimizer,
+  type EngineEpochReport,
+  type EngineHooks,
+  type EnginePosition,
+  type EngineStepInfo,
+  type EngineStepReport,
+  type EpochEngineOptions,
   type ProximalTerm,
+  positionAtEpoch,
+  runEpochs,
+  trainStep,
+} from './engine.js';
+export {
+  type EpochRecord,
   pickMetric,
   type TrainEvent,
   type TrainRunOptions,
   type TrainRunSummary,
   type TrainState,
   trainDetector,
-  trainStep,
   type ValidationDetail,
   validate,
 } from './loop.js';
@@ -32,6 +56,7 @@ export {
   type RunTrainingOptions,
   runTraining,
   type TrainingOutcome,
+  trainingRandomness,
 } from './run.js';
 export { EpochSampler, repeatFactors, type SamplerInput } from './sampler.js';
 export { learningRateAt, type SchedulePosition } from './schedule.js';

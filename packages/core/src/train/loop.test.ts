@@ -72,7 +72,8 @@ describe('trainDetector', () => {
       architecture: 'tiny_grid',
       classes: ['__background__', 'square', 'disc'],
     });
-    expect(card.preprocessing.normalization).toBe('seed-log');
+    // The config's default normalization, a typed preset (formerly the free string 'seed-log').
+    expect(card.preprocessing.normalization).toBe('seed');
     // No importer record in this synthetic set's info: the preset comes from the config, full size.
     expect(card.preprocessing.dicom).toEqual({ preset: 'seed', size: null, letterbox: false });
     expect(card.metrics.AP).toBe(bestAp);

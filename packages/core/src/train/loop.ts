@@ -1,12 +1,13 @@
 /**
- * The training loop: the seed's recipe (SGD-Nesterov, warm-up then step/cosine, batch 4, augmentation
- * moving boxes with pixels), validation every epoch (loss + COCO metrics from the evaluator), `best` and
- * `last` checkpoints written atomically, and exact resumption.
+ * `cxr train`'s run around the epoch engine (engine.ts): the seed's recipe (SGD-Nesterov, warm-up then
+ * step/cosine, batch 4, augmentation moving boxes with pixels) run by `runEpochs`, with validation every
+ * epoch (loss + COCO metrics from the evaluator), `best` and `last` checkpoints written atomically, and
+ * exact resumption: a checkpoint saves the engine's position, and `--resume` restarts the engine there.
  *
- * Determinism: every random draw comes from a stream derived from (seed, purpose, epoch, position) —
- * the sampler's order, each image's augmentation, and the detector's own sampling (reseeded before each
- * step through `stepRandom`) — so the run is a pure function of the config and the data on the cpu
- * backend, and a run resumed from a mid-epoch checkpoint produces the same weights as one never stopped.
+ * Determinism: see engine.ts — every random draw comes from a stream derived from (seed, purpose, epoch,
+ * position), validation's detector draws from (seed, 'validation', epoch, batch), so the run is a pure
+ * function of the config and the data on the cpu backend, and a run resumed from a mid-epoch checkpoint
+ * produces the same weights as one never stopped.
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,7 +18,6 @@ import { COCO_STAT_NAMES, type CocoEvalResult, evaluateCoco, precisionRecallCurv
 import { froc } from '../eval/froc.js';
 import type { Detection, Detector, DetectorImage } from '../model.js';
 import { tf } from '../tf.js';
-import { buildAugmentation, type Sample } from '../transforms/transforms.js';
 import {
   type CheckpointCard,
   pointCheckpoint,
@@ -27,12 +27,10 @@ import {
   writeJsonl,
   writeSnapshot,
 } from './checkpoint.js';
-import type { TrainConfig } from './config.js';
+import { type NormalizationPreset, normalizationPreset, type TrainConfig } from './config.js';
 import type { DetectionDataset } from './dataset.js';
-import { SgdOptimizer } from './optimizer.js';
-import { deriveSeed, type Rng, rngFor } from './rng.js';
-import { EpochSampler } from './sampler.js';
-import { learningRateAt } from './schedule.js';
+import { createOptimizer, type EnginePosition, positionAtEpoch, runEpochs } from './engine.js';
+import { deriveSeed, type Rng } from './rng.js';
 
 const VERSION = '0.1.0';
 
@@ -62,17 +60,11 @@ export interface ValidationDetail {
   results: CocoResult[];
 }
 
-export interface TrainState {
+/** `state.json`: the engine's position (epoch, step, loss sums) plus the run's history and best epoch. */
+export interface TrainState extends EnginePosition {
   format: 'fedcxr-train-state';
   version: 1;
-  /** Next epoch to run (0-based) and next step inside it. */
-  epoch: number;
-  stepInEpoch: number;
-  globalStep: number;
   optimizerIterations: number;
-  /** Sums of the losses over the steps done in the current epoch (so a resumed epoch's means are exact). */
-  epochSums: Record<string, number>;
-  epochSeconds: number;
   history: EpochRecord[];
   best: { epoch: number; metric: string; value: number; tag: string } | null;
   config: TrainConfig;
@@ -118,30 +110,14 @@ export async function trainDetector(options: TrainRunOptions): Promise<TrainRunS
   await mkdir(runDir, { recursive: true });
   const variables = detector.trainableVariables();
   const slotNames = variables.map((_, i) => `momentum.${i}`);
-  const noDecay = config.optimizer.noDecayPatterns.map((p) => new RegExp(p));
-  const optimizer = new SgdOptimizer({
-    momentum: config.optimizer.momentum,
-    nesterov: config.optimizer.nesterov,
-    weightDecay: config.optimizer.weightDecay,
-    noDecay: (name) => noDecay.some((re) => re.test(name)),
-  });
-  const sampler = new EpochSampler(
-    { imageClasses: range(train.size).map((i) => Array.from(train.target(i).labels)) },
-    config.sampler,
-    config.seed,
-  );
-  const augment = buildAugmentation(config.augmentation);
+  const optimizer = createOptimizer(config.optimizer);
   const logFile = join(runDir, 'log.jsonl');
 
   let state: TrainState = {
     format: 'fedcxr-train-state',
     version: 1,
-    epoch: 0,
-    stepInEpoch: 0,
-    globalStep: 0,
+    ...positionAtEpoch(train, config, config.seed, 0),
     optimizerIterations: 0,
-    epochSums: {},
-    epochSeconds: 0,
     history: [],
     best: null,
     config,
@@ -168,112 +144,88 @@ export async function trainDetector(options: TrainRunOptions): Promise<TrainRunS
   await writeJsonAtomic(join(runDir, 'config.json'), config);
 
   const snapshotNow = async (extra: { metrics?: Record<string, number> } = {}): Promise<string> => {
-    const tag = `e${String(state.epoch).padStart(3, '0')}-s${String(state.globalStep).padStart(7, '0')}`;
     const snapshot: Snapshot<TrainState> = {
       weights: detector.getWeights(),
       optimizerSlots: await optimizer.getSlots(),
       card: modelCard(config, detector, train, state, extra.metrics ?? {}),
       state: { ...state, optimizerIterations: optimizer.iterations },
     };
+    const tag = snapshotTag(state);
     await writeSnapshot(runDir, tag, snapshot);
     return tag;
   };
 
   try {
-    for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
-      const indices = sampler.epochIndices(epoch);
-      const steps = Math.ceil(indices.length / config.batchSize);
-      options.onEvent?.({ type: 'epoch-start', epoch, epochs: config.epochs, steps, startStep: state.stepInEpoch });
-      let lr = 0;
-      for (let step = state.stepInEpoch; step < steps; step++) {
-        const started = performance.now();
-        const batch = indices.slice(step * config.batchSize, (step + 1) * config.batchSize);
-        const samples = await Promise.all(
-          batch.map(async (imageIndex, k) => {
-            const sample: Sample = { image: await train.loadImage(imageIndex), target: train.target(imageIndex) };
-            return augment(sample, rngFor(config.seed, 'augment', epoch, step * config.batchSize + k));
-          }),
-        );
-        options.stepRandom?.setState(deriveSeed(config.seed, 'detector', epoch, step));
-        lr = learningRateAt(config.optimizer.lr, config.schedule, {
-          globalStep: state.globalStep,
-          epoch,
-          epochFraction: step / steps,
-          totalEpochs: config.epochs,
-        });
-        const losses = trainStep(detector, optimizer, variables, slotNames, samples, lr, config.optimizer.clipGradNorm);
-        for (const [name, value] of Object.entries(losses))
-          state.epochSums[name] = (state.epochSums[name] ?? 0) + value;
-        state.globalStep++;
-        state.stepInEpoch = step + 1;
-        state.epochSeconds += (performance.now() - started) / 1000;
-        options.onEvent?.({ type: 'step', epoch, step, steps, lr, losses });
-        if (step + 1 === steps) break; // the epoch end below checkpoints (and honours a stop request)
-        const stopping = options.signal?.aborted === true;
-        const periodic = config.checkpoint.everySteps > 0 && state.globalStep % config.checkpoint.everySteps === 0;
-        if (periodic || stopping) {
-          const tag = await snapshotNow();
-          await pointCheckpoint(runDir, 'last', tag);
+    await runEpochs({
+      detector,
+      data: train,
+      recipe: config,
+      seed: config.seed,
+      optimizer,
+      // The engine advances the state's position in place, so every snapshot saves where training stands.
+      position: state,
+      stepRandom: options.stepRandom,
+      hooks: {
+        epochStart: ({ epoch, steps, startStep }) =>
+          options.onEvent?.({ type: 'epoch-start', epoch, epochs: config.epochs, steps, startStep }),
+        afterStep: async ({ epoch, step, steps, lr, losses, last }) => {
+          options.onEvent?.({ type: 'step', epoch, step, steps, lr, losses });
+          if (last) return; // the epoch end checkpoints (and honours a stop request)
+          const stopping = options.signal?.aborted === true;
+          const periodic = config.checkpoint.everySteps > 0 && state.globalStep % config.checkpoint.everySteps === 0;
+          if (periodic || stopping) {
+            const tag = await snapshotNow();
+            await pointCheckpoint(runDir, 'last', tag);
+            await pruneSnapshots(runDir);
+            options.onEvent?.({ type: 'checkpoint', kind: 'last', dir: join(runDir, 'checkpoints', tag) });
+          }
+          if (stopping) throw stopped(epoch, step);
+        },
+        epochEnd: async ({ epoch, steps, images, lr, train: losses, seconds }) => {
+          // Validate, log, checkpoint (the position is already at the next epoch).
+          const record: EpochRecord = { epoch: epoch + 1, steps, images, lr, seconds, train: losses };
+          let detail: ValidationDetail | undefined;
+          const validateNow = val && ((epoch + 1) % config.validation.everyEpochs === 0 || epoch + 1 === config.epochs);
+          if (val && validateNow) {
+            options.onEvent?.({ type: 'validation-start', epoch, images: val.size });
+            const started = performance.now();
+            const validation = await validate(detector, val, config, epoch, options.stepRandom);
+            record.seconds += (performance.now() - started) / 1000;
+            record.val = validation.metrics;
+            record.perCategory = validation.perCategory;
+            detail = validation.detail;
+          }
+          const metricValue = pickMetric(record, config.validation.metric);
+          const improved =
+            metricValue !== undefined &&
+            (state.best === null ||
+              (config.validation.mode === 'max' ? metricValue > state.best.value : metricValue < state.best.value));
+          if (improved) record.best = true;
+          state.history.push(record);
+          const tag = snapshotTag(state);
+          if (improved && metricValue !== undefined) {
+            state.best = { epoch: epoch + 1, metric: config.validation.metric, value: metricValue, tag };
+          } else if (!val) {
+            // Without validation data, "best" is simply the latest epoch.
+            state.best = { epoch: epoch + 1, metric: 'epoch', value: epoch + 1, tag };
+          }
+          const written = await snapshotNow({ metrics: record.val });
+          await pointCheckpoint(runDir, 'last', written);
+          options.onEvent?.({ type: 'checkpoint', kind: 'last', dir: join(runDir, 'checkpoints', written) });
+          if (state.best?.tag === written) {
+            await pointCheckpoint(runDir, 'best', written);
+            options.onEvent?.({ type: 'checkpoint', kind: 'best', dir: join(runDir, 'checkpoints', written) });
+            if (detail) await writeJsonAtomic(join(runDir, 'best-validation.json'), detail);
+          }
           await pruneSnapshots(runDir);
-          options.onEvent?.({ type: 'checkpoint', kind: 'last', dir: join(runDir, 'checkpoints', tag) });
-        }
-        if (stopping) throw stopped(epoch, step);
-      }
-
-      // End of epoch: validate, log, checkpoint.
-      const record: EpochRecord = {
-        epoch: epoch + 1,
-        steps,
-        images: indices.length,
-        lr,
-        seconds: 0,
-        train: Object.fromEntries(Object.entries(state.epochSums).map(([k, v]) => [k, v / Math.max(1, steps)])),
-      };
-      let detail: ValidationDetail | undefined;
-      const validateNow = val && ((epoch + 1) % config.validation.everyEpochs === 0 || epoch + 1 === config.epochs);
-      if (val && validateNow) {
-        options.onEvent?.({ type: 'validation-start', epoch, images: val.size });
-        const started = performance.now();
-        const validation = await validate(detector, val, config, epoch, options.stepRandom);
-        state.epochSeconds += (performance.now() - started) / 1000;
-        record.val = validation.metrics;
-        record.perCategory = validation.perCategory;
-        detail = validation.detail;
-      }
-      record.seconds = state.epochSeconds;
-      const metricValue = pickMetric(record, config.validation.metric);
-      const improved =
-        metricValue !== undefined &&
-        (state.best === null ||
-          (config.validation.mode === 'max' ? metricValue > state.best.value : metricValue < state.best.value));
-      if (improved) record.best = true;
-      state.history.push(record);
-      state.epoch = epoch + 1;
-      state.stepInEpoch = 0;
-      state.epochSums = {};
-      state.epochSeconds = 0;
-      const tag = `e${String(state.epoch).padStart(3, '0')}-s${String(state.globalStep).padStart(7, '0')}`;
-      if (improved && metricValue !== undefined) {
-        state.best = { epoch: epoch + 1, metric: config.validation.metric, value: metricValue, tag };
-      } else if (!val) {
-        // Without validation data, "best" is simply the latest epoch.
-        state.best = { epoch: epoch + 1, metric: 'epoch', value: epoch + 1, tag };
-      }
-      const written = await snapshotNow({ metrics: record.val });
-      await pointCheckpoint(runDir, 'last', written);
-      options.onEvent?.({ type: 'checkpoint', kind: 'last', dir: join(runDir, 'checkpoints', written) });
-      if (state.best?.tag === written) {
-        await pointCheckpoint(runDir, 'best', written);
-        options.onEvent?.({ type: 'checkpoint', kind: 'best', dir: join(runDir, 'checkpoints', written) });
-        if (detail) await writeJsonAtomic(join(runDir, 'best-validation.json'), detail);
-      }
-      await pruneSnapshots(runDir);
-      await appendFile(logFile, `${JSON.stringify(record)}\n`);
-      options.onEvent?.({ type: 'epoch-end', record });
-      if (detail) await writeJsonAtomic(join(runDir, 'last-validation.json'), detail);
-      await options.afterEpoch?.(summary(), detail);
-      if (options.signal?.aborted && epoch + 1 < config.epochs) throw stopped(epoch, steps - 1);
-    }
+          await appendFile(logFile, `${JSON.stringify(record)}\n`);
+          options.onEvent?.({ type: 'epoch-end', record });
+          if (detail) await writeJsonAtomic(join(runDir, 'last-validation.json'), detail);
+          await options.afterEpoch?.(summary(), detail);
+          if (options.signal?.aborted && epoch + 1 < config.epochs) throw stopped(epoch, steps - 1);
+        },
+      },
+    });
   } finally {
     optimizer.dispose();
   }
@@ -291,75 +243,9 @@ export async function trainDetector(options: TrainRunOptions): Promise<TrainRunS
   }
 }
 
-/** One optimizer step: losses → gradients → SGD update. Returns the losses (and their sum, `loss`). */
-/** FedProx's proximal term (μ/2)·‖w − w_anchor‖², anchors aligned with the trained variables. */
-export interface ProximalTerm {
-  mu: number;
-  anchors: readonly tf.Tensor[];
-}
-
-/**
- * One SGD step of the detector's summed losses on a batch: the recipe `cxr train` and the federated site
- * trainer share (finite-loss check, optional FedProx gradient μ(w − w_anchor), optional global-norm clipping,
- * then the optimizer). Returns each loss, `loss`, and `grad_norm` when clipping.
- */
-export function trainStep(
-  detector: Detector,
-  optimizer: SgdOptimizer,
-  variables: tf.Variable[],
-  slotNames: string[],
-  samples: Sample[],
-  lr: number,
-  clipGradNorm: number | null,
-  proximal?: ProximalTerm,
-): Record<string, number> {
-  const images = samples.map((s) => s.image);
-  const targets = samples.map((s) => s.target);
-  const parts: Record<string, tf.Scalar> = {};
-  const { value, grads } = tf.variableGrads(() => {
-    const losses = detector.losses(images, targets);
-    const names = Object.keys(losses).sort();
-    if (names.length === 0) throw new FedcxrError('internal', `${detector.architecture} returned no losses`);
-    for (const name of names) parts[name] = tf.keep(losses[name].clone());
-    return tf.addN(names.map((n) => losses[n])) as tf.Scalar;
-  }, variables);
-  const out: Record<string, number> = {};
-  for (const [name, tensor] of Object.entries(parts)) {
-    out[name] = tensor.dataSync()[0];
-    tensor.dispose();
-  }
-  out.loss = value.dataSync()[0];
-  value.dispose();
-  if (!Number.isFinite(out.loss)) {
-    tf.dispose(Object.values(grads));
-    throw new FedcxrError('diverged', `training loss is ${out.loss} (lower the learning rate?)`);
-  }
-  if (proximal && proximal.mu > 0) {
-    // The gradient of (μ/2)·‖w − w_anchor‖² is μ(w − w_anchor); it joins the loss gradient before clipping.
-    variables.forEach((variable, i) => {
-      const g = grads[variable.name];
-      if (!g) return;
-      grads[variable.name] = tf.tidy(() => tf.add(g, tf.mul(tf.sub(variable, proximal.anchors[i]), proximal.mu)));
-      g.dispose();
-    });
-  }
-  if (clipGradNorm !== null) {
-    // torch.nn.utils.clip_grad_norm_: scale every gradient by max / (total L2 norm + 1e-6) when the norm exceeds max.
-    const norm = Math.sqrt(
-      Object.values(grads).reduce((sum, g) => sum + tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]), 0),
-    );
-    out.grad_norm = norm;
-    if (norm > clipGradNorm) {
-      const scale = clipGradNorm / (norm + 1e-6);
-      for (const [name, g] of Object.entries(grads)) {
-        grads[name] = tf.mul(g, scale);
-        g.dispose();
-      }
-    }
-  }
-  optimizer.applyGradients(variables, grads, lr, slotNames);
-  tf.dispose(Object.values(grads));
-  return out;
+/** A snapshot's name: where training stands (next epoch, steps taken). */
+function snapshotTag(at: EnginePosition): string {
+  return `e${String(at.epoch).padStart(3, '0')}-s${String(at.globalStep).padStart(7, '0')}`;
 }
 
 /** Validation loss (mean over batches) and COCO metrics of the detector's predictions. */
@@ -453,9 +339,9 @@ const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
  */
 function importSettings(
   info: Record<string, unknown> | undefined,
-  normalization: string,
-): { preset: string; size: number | null; letterbox: boolean } {
-  const preset = typeof info?.preset === 'string' ? info.preset : normalization.replace(/-log$/, '');
+  normalization: NormalizationPreset,
+): { preset: NormalizationPreset; size: number | null; letterbox: boolean } {
+  const preset = normalizationPreset(info?.preset) ?? normalization;
   const size = typeof info?.size === 'number' ? info.size : null;
   return { preset, size, letterbox: info?.letterbox === true };
 }

@@ -25,6 +25,22 @@ describe('learningRateAt', () => {
     expect(learningRateAt(0.003, s, at(4))).toBeCloseTo(0.00003, 15);
   });
 
+  it('warms up over warmupEpochs of progress instead, exactly the step-counted warm-up for whole epochs', () => {
+    const byEpochs = schedule({ warmupEpochs: 1, warmupSteps: 50, warmupFactor: 0.001, type: 'constant' });
+    const bySteps = schedule({ warmupSteps: 3, warmupFactor: 0.001, type: 'constant' });
+    // Epochs of 3 steps: step s of epoch e is global step 3e + s and epoch progress e + s/3.
+    for (let g = 0; g < 7; g++) {
+      const at = { globalStep: g, epoch: Math.floor(g / 3), epochFraction: (g % 3) / 3, totalEpochs: 18 };
+      expect(learningRateAt(0.01, byEpochs, at)).toBe(learningRateAt(0.01, bySteps, at));
+    }
+    const two = schedule({ warmupEpochs: 2, type: 'constant' });
+    expect(learningRateAt(1, two, { globalStep: 0, epoch: 1, epochFraction: 0, totalEpochs: 4 })).toBeCloseTo(
+      0.001 * 0.5 + 0.5,
+      12,
+    );
+    expect(learningRateAt(1, two, { globalStep: 0, epoch: 2, epochFraction: 0, totalEpochs: 4 })).toBe(1);
+  });
+
   it('follows a half cosine to minFactor', () => {
     const s = schedule({ warmupSteps: 0, type: 'cosine', minFactor: 0 });
     const at = (epoch: number, epochFraction: number) => ({ globalStep: 50, epoch, epochFraction, totalEpochs: 4 });
@@ -54,5 +70,29 @@ describe('Rng', () => {
     expect(sum / 10000).toBeLessThan(0.52);
     expect(deriveSeed(1, 'aug', 0, 3)).not.toBe(deriveSeed(1, 'aug', 0, 4));
     expect(deriveSeed(1, 'aug', 0, 3)).toBe(deriveSeed(1, 'aug', 0, 3));
+  });
+
+  it('is mulberry32: the stream every former copy drew (so their outputs did not change)', () => {
+    const r = new Rng(42);
+    expect([r.next(), r.next(), r.next()]).toEqual([0.6011037519201636, 0.44829055899754167, 0.8524657934904099]);
+  });
+
+  it('shuffles and permutes by the one Fisher–Yates, and draws normals by Box–Muller', () => {
+    expect(Array.from(new Rng(7).permutation(6))).toEqual([4, 1, 2, 3, 5, 0]);
+    expect(new Rng(7).shuffle([0, 1, 2, 3, 4, 5])).toEqual([4, 1, 2, 3, 5, 0]);
+    const a = new Rng(3);
+    const b = new Rng(3);
+    const u = Math.max(b.next(), 1e-12);
+    expect(a.normal()).toBe(Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * b.next()));
+    expect(a.getState()).toBe(b.getState());
+    let sum = 0;
+    let squares = 0;
+    for (let i = 0; i < 20000; i++) {
+      const z = a.normal();
+      sum += z;
+      squares += z * z;
+    }
+    expect(Math.abs(sum / 20000)).toBeLessThan(0.03);
+    expect(Math.abs(squares / 20000 - 1)).toBeLessThan(0.05);
   });
 });

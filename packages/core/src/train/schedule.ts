@@ -13,14 +13,22 @@ export interface SchedulePosition {
 
 /**
  * The learning rate for one optimizer step: linear warm-up from lr·warmupFactor to lr over the first
- * warmupSteps steps (torchvision's detection recipe), multiplied by the schedule's factor: `step`
+ * warmupSteps steps (torchvision's detection recipe) — or, with warmupEpochs, over that many epochs of
+ * progress (epoch + epochFraction), which for epochs of S steps and warmupEpochs·S whole is exactly the
+ * step-counted warm-up of warmupEpochs·S steps — multiplied by the schedule's factor: `step`
  * multiplies by gamma once per milestone epoch reached (PyTorch MultiStepLR stepped per epoch, milestones
  * 1-based), `cosine` follows a half cosine from 1 to minFactor over the run's progress in epochs (epochs
  * can differ in length when repeat-factor sampling rounds stochastically, so progress is counted in epochs).
  */
 export function learningRateAt(baseLr: number, schedule: ScheduleConfig, at: SchedulePosition): number {
   let warm = 1;
-  if (at.globalStep < schedule.warmupSteps) {
+  if (schedule.warmupEpochs != null) {
+    const progress = at.epoch + at.epochFraction;
+    if (progress < schedule.warmupEpochs) {
+      const alpha = progress / schedule.warmupEpochs;
+      warm = schedule.warmupFactor * (1 - alpha) + alpha;
+    }
+  } else if (at.globalStep < schedule.warmupSteps) {
     const alpha = at.globalStep / schedule.warmupSteps;
     warm = schedule.warmupFactor * (1 - alpha) + alpha;
   }
