@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTrainConfig } from '../train/config.js';
+import { NO_AUGMENTATION, parseTrainConfig } from '../train/config.js';
 import { Rng } from '../train/rng.js';
 import {
   adjustIntensity,
@@ -154,5 +154,26 @@ describe('buildAugmentation', () => {
     };
     const out = buildAugmentation(config)(empty, new Rng(1));
     expect(out.target.labels.length).toBe(0);
+  });
+
+  it('zooms by the drawn scale (one resample with the rotation), draws in a fixed order, and nothing when off', () => {
+    const zoom = buildAugmentation({ ...NO_AUGMENTATION, scale: [1.5, 1.5] });
+    const s = rectangle(24, 24, 40, 40);
+    const expected = warpAffine(s, scalingAbout(1.5, size / 2, size / 2));
+    const out = zoom(s, new Rng(1));
+    expect(Array.from(out.target.boxes)).toEqual(Array.from(expected.target.boxes));
+    expect(Array.from(out.image.pixels)).toEqual(Array.from(expected.image.pixels));
+    // Rotation + scale + jitter draw the same numbers whatever the image (resumed streams stay aligned).
+    const all = buildAugmentation({ ...config, scale: [0.9, 1.1], horizontalFlip: true });
+    const a = new Rng(4);
+    const b = new Rng(4);
+    all(s, a);
+    all({ ...rectangle(0, 0, 8, 8), target: { boxes: new Float32Array(0), labels: new Int32Array(0) } }, b);
+    expect(a.getState()).toBe(b.getState());
+    // Every amount at 0 (augmentation: null): the sample itself, no draw.
+    const rng = new Rng(5);
+    const state = rng.getState();
+    expect(buildAugmentation(NO_AUGMENTATION)(s, rng)).toBe(s);
+    expect(rng.getState()).toBe(state);
   });
 });

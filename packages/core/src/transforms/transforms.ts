@@ -161,34 +161,6 @@ export function adjustIntensity(sample: Sample, brightness: number, contrast: nu
 
 export type RandomTransform = (sample: Sample, rng: Rng) => Sample;
 
-/** Rotation drawn uniformly in ±maxDegrees about the image center. */
-export function randomRotation(maxDegrees: number, options: WarpOptions = {}): RandomTransform {
-  return (sample, rng) => {
-    const degrees = rng.uniform(-maxDegrees, maxDegrees);
-    const { width, height } = sample.image;
-    return warpAffine(sample, rotationAbout(degrees, width / 2, height / 2), options);
-  };
-}
-
-/** Zoom drawn uniformly in [min, max] about the image center (same canvas size). */
-export function randomScale(min: number, max: number, options: WarpOptions = {}): RandomTransform {
-  return (sample, rng) => {
-    const factor = rng.uniform(min, max);
-    const { width, height } = sample.image;
-    return warpAffine(sample, scalingAbout(factor, width / 2, height / 2), options);
-  };
-}
-
-/** Brightness factor in 1 ± brightness, contrast factor in 1 ± contrast. */
-export function randomIntensity(brightness: number, contrast: number): RandomTransform {
-  return (sample, rng) =>
-    adjustIntensity(sample, rng.uniform(1 - brightness, 1 + brightness), rng.uniform(1 - contrast, 1 + contrast));
-}
-
-export function randomFlipHorizontal(probability = 0.5): RandomTransform {
-  return (sample, rng) => (rng.next() < probability ? flipHorizontal(sample) : sample);
-}
-
 /**
  * The training augmentation from config. Rotation and scale are combined into ONE affine resample (two
  * bilinear passes would blur twice). Parameters are always drawn in the same order, so the stream of
