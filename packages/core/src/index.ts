@@ -18,6 +18,7 @@ export {
   type DetectorTarget,
   detectors,
   type FeatureSpec,
+  type PretrainedWeights,
   type WeightLoadReport,
 } from './model.js';
 export {
@@ -61,7 +62,7 @@ export {
   toGrey,
   writeGreyRaster,
 } from './raster.js';
-export { Registry } from './registry.js';
+export { Registry, type RegistryEntry, type RegistryEntryInfo } from './registry.js';
 export * from './report/index.js';
 export {
   decodeElements,

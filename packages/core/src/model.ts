@@ -4,6 +4,7 @@
  * (TensorFlow.js layout); weight names follow torchvision's state_dict keys so checkpoints import 1:1.
  */
 
+import type { Preprocessing } from './model-dir.js';
 import { Registry } from './registry.js';
 import type { NamedTensors } from './tensors.js';
 import type { tf } from './tf.js';
@@ -111,5 +112,25 @@ export interface DetectorOptions {
   [setting: string]: unknown;
 }
 
-export const backbones = new Registry<BackboneOptions, Backbone>('backbone');
-export const detectors = new Registry<DetectorOptions, Detector>('detector');
+/**
+ * A published weights file a registry entry knows (torchvision's `Weights` enum member, timm's
+ * pretrained_cfg): where it is, what it fits and how its inputs were prepared.
+ */
+export interface PretrainedWeights {
+  /** Download address; the file name carries the first hex digits of its SHA-256 (torchvision's check_hash). */
+  url: string;
+  description: string;
+  /** The backbone it fits (`cxr weights import --arch`). */
+  arch: string;
+  /** 'detector': a whole detector's state_dict; 'imagenet': a classification network whose body is the backbone. */
+  layout: 'detector' | 'imagenet';
+  /** Its box predictor's class names, '__background__' first (detector layout). */
+  classes?: readonly string[];
+  /** How its training inputs were prepared. */
+  preprocessing: Preprocessing;
+  /** Published metrics (torchvision's `meta['_metrics']`), for the record. */
+  metrics?: Readonly<Record<string, number>>;
+}
+
+export const backbones = new Registry<BackboneOptions, Backbone, PretrainedWeights>('backbone');
+export const detectors = new Registry<DetectorOptions, Detector, PretrainedWeights>('detector');

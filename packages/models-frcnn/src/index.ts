@@ -42,11 +42,12 @@ export {
   type DownloadOptions,
   type DownloadResult,
   downloadOfficialWeights,
-  OFFICIAL_WEIGHTS,
   type OfficialWeights,
+  officialWeights,
+  weightsForFile,
 } from './weights/download.js';
 export {
-  ARCH_ALIASES,
+  archAliases,
   backboneForArch,
   type CheckpointLayout,
   COCO_CLASSES,
@@ -58,4 +59,5 @@ export {
   importCheckpoint,
   readCheckpoint,
 } from './weights/import.js';
+export { BACKBONE_WEIGHTS, FASTER_RCNN_WEIGHTS } from './weights/known.js';
 export { findStateDict, PickledObject, parsePth, readPth } from './weights/pth.js';

@@ -7,9 +7,6 @@ import { detectors, FedcxrError, loadModelDir, type ModelCard, type NamedTensors
 import type { FasterRcnn } from './detector/faster-rcnn.js';
 import { registerFasterRcnn } from './detector/faster-rcnn.js';
 
-/** Older/alternative spellings of registry names that cards may carry. */
-const DETECTOR_ALIASES: Record<string, string> = { fasterrcnn: 'faster_rcnn', faster_rcnn: 'faster_rcnn' };
-
 export interface LoadedDetector {
   detector: FasterRcnn;
   card: ModelCard;
@@ -19,8 +16,9 @@ export interface LoadedDetector {
 export async function loadDetector(dir: string): Promise<LoadedDetector> {
   const { card, weights } = await loadModelDir(dir);
   registerFasterRcnn();
-  const name = DETECTOR_ALIASES[card.architecture] ?? card.architecture;
-  if (!detectors.has(name)) {
+  // Older or alternative spellings a card may carry are the registry entry's aliases ('fasterrcnn').
+  const name = detectors.resolve(card.architecture);
+  if (!name) {
     throw new FedcxrError(
       'model_dir',
       `unknown detector "${card.architecture}" (registered: ${detectors.list().join(', ')})`,

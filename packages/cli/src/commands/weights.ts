@@ -6,7 +6,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { backbones, FedcxrError } from '@fedcxr/core';
-import { ARCH_ALIASES, downloadOfficialWeights, importCheckpoint, OFFICIAL_WEIGHTS } from '@fedcxr/models-frcnn';
+import { archAliases, downloadOfficialWeights, importCheckpoint, officialWeights } from '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
 import { action, withCommonOptions } from '../framework.js';
 
@@ -83,7 +83,7 @@ export function registerWeightsCommands(program: Command): void {
     weights
       .command('download')
       .description('fetch an official torchvision checkpoint (needs internet access)')
-      .argument('<name>', `one of ${Object.keys(OFFICIAL_WEIGHTS).join(', ')}`)
+      .argument('<name>', `one of ${Object.keys(officialWeights()).join(', ')}`)
       .option('--dir <dir>', `where to save it (default ${DEFAULT_WEIGHTS_DIR})`)
       .option('--base-url <url>', 'a mirror of https://download.pytorch.org/models')
       .option('--timeout <seconds>', 'give up connecting after this long', '30'),
@@ -91,10 +91,11 @@ export function registerWeightsCommands(program: Command): void {
     action(async (ctx, name: string, flags: DownloadFlags) => {
       const timeoutMs = Number(flags.timeout ?? '30') * 1000;
       if (!(timeoutMs > 0)) throw new FedcxrError('usage', `--timeout must be a positive number of seconds`);
-      if (!OFFICIAL_WEIGHTS[name]) {
-        throw new FedcxrError('usage', `unknown weights "${name}"; known: ${Object.keys(OFFICIAL_WEIGHTS).join(', ')}`);
+      const known = officialWeights();
+      if (!known[name]) {
+        throw new FedcxrError('usage', `unknown weights "${name}"; known: ${Object.keys(known).join(', ')}`);
       }
-      ctx.log(`downloading ${OFFICIAL_WEIGHTS[name].url}`);
+      ctx.log(`downloading ${known[name].url}`);
       const result = await downloadOfficialWeights(name, {
         dir: flags.dir ?? DEFAULT_WEIGHTS_DIR,
         baseUrl: flags.baseUrl,
@@ -109,18 +110,19 @@ export function registerWeightsCommands(program: Command): void {
 
   withCommonOptions(weights.command('list').description('official checkpoints and registered backbones')).action(
     action(async () => {
-      const official = Object.entries(OFFICIAL_WEIGHTS).map(([name, entry]) => ({ name, ...entry }));
+      const official = Object.entries(officialWeights()).map(([name, entry]) => ({ name, ...entry }));
+      const aliases = archAliases();
       const registered = backbones.describe();
       const human = [
         'official checkpoints (cxr weights download <name>):',
         ...official.map((o) => `  ${o.name.padEnd(30)} --arch ${o.arch.padEnd(14)} ${o.description}`),
         'backbones (--arch):',
         ...registered.map((b) => `  ${b.name.padEnd(30)} ${b.description}`),
-        `  aliases: ${Object.entries(ARCH_ALIASES)
+        `  aliases: ${Object.entries(aliases)
           .map(([a, b]) => `${a} → ${b}`)
           .join(', ')}`,
       ].join('\n');
-      return { data: { official, backbones: registered, aliases: ARCH_ALIASES }, human };
+      return { data: { official, backbones: registered, aliases }, human };
     }),
   );
 }

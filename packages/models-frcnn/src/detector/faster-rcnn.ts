@@ -19,9 +19,12 @@ import {
   detectors,
   FedcxrError,
   type NamedTensors,
+  TORCHVISION_PREPROCESSING,
   tf,
 } from '@fedcxr/core';
+import { z } from 'zod';
 import { type Permutation, randomPermutation } from '../ops/matcher.js';
+import { FASTER_RCNN_WEIGHTS } from '../weights/known.js';
 import {
   backboneParameters,
   disposeParameters,
@@ -487,13 +490,78 @@ export const COMPACT_HEADS = {
   roi: { batchSizePerImage: 64, representationSize: 128 },
 } as const satisfies Pick<FasterRcnnOptions, 'rpn' | 'roi'>;
 
-/** Registers 'faster_rcnn' in core's detector registry: `{backbone: 'resnet50_fpn', numClasses, ...}`. */
+const count = z.number().int().min(0);
+const fraction = z.number().min(0).max(1);
+const trainTest = z.object({ training: count, testing: count });
+const rgb = z.tuple([z.number(), z.number(), z.number()]);
+
+/**
+ * faster_rcnn's options as its registry entry validates them (FasterRcnnOptions); settings it does not
+ * name pass through. numClasses counts the foreground classes.
+ */
+export const fasterRcnnOptionsSchema = z.looseObject({
+  backbone: z.string().min(1),
+  numClasses: z.number().int().min(1),
+  classes: z.array(z.string()).optional(),
+  backboneOptions: z.looseObject({}).optional(),
+  minSize: z.number().int().positive().optional(),
+  maxSize: z.number().int().positive().optional(),
+  imageMean: rgb.optional(),
+  imageStd: rgb.optional(),
+  rpn: z
+    .looseObject({
+      anchorSizes: z.array(z.array(z.number().positive())).optional(),
+      aspectRatios: z.array(z.array(z.number().positive())).optional(),
+      preNmsTopN: trainTest.optional(),
+      postNmsTopN: trainTest.optional(),
+      nmsThresh: z.number().optional(),
+      scoreThresh: z.number().optional(),
+      minSize: z.number().optional(),
+      fgIouThresh: z.number().optional(),
+      bgIouThresh: z.number().optional(),
+      batchSizePerImage: count.optional(),
+      positiveFraction: fraction.optional(),
+    })
+    .optional(),
+  roi: z
+    .looseObject({
+      scoreThresh: z.number().optional(),
+      nmsThresh: z.number().optional(),
+      detectionsPerImage: count.optional(),
+      fgIouThresh: z.number().optional(),
+      bgIouThresh: z.number().optional(),
+      batchSizePerImage: count.optional(),
+      positiveFraction: fraction.optional(),
+      outputSize: z.number().int().positive().optional(),
+      samplingRatio: count.optional(),
+      representationSize: z.number().int().positive().optional(),
+      featureNames: z.array(z.string()).min(1).optional(),
+    })
+    .optional(),
+  permutation: z.custom<Permutation>((v) => typeof v === 'function', 'a function n → permutation').optional(),
+  seed: z.number().optional(),
+  parts: z.custom<FasterRcnnParts>((v) => typeof v === 'object' && v !== null, 'an object of parts').optional(),
+});
+
+// The schema and the options interface describe the same thing: this fails to compile when they drift.
+fasterRcnnOptionsSchema satisfies z.ZodType<FasterRcnnOptions>;
+
+/**
+ * Registers 'faster_rcnn' in core's detector registry: `{backbone: 'resnet50_fpn', numClasses, ...}`, with its
+ * options schema, its known weights (torchvision's COCO checkpoint) and its preprocessing.
+ */
 export function registerFasterRcnn(): void {
   if (detectors.has('faster_rcnn')) return;
   detectors.register(
     'faster_rcnn',
     (options) =>
       new FasterRcnn(backbones.build(options.backbone, options.backboneOptions ?? {}), options as FasterRcnnOptions),
-    "torchvision's Faster R-CNN v1 (FPN backbones), in TensorFlow.js",
+    {
+      description: "torchvision's Faster R-CNN v1 (FPN backbones), in TensorFlow.js",
+      options: fasterRcnnOptionsSchema,
+      weights: FASTER_RCNN_WEIGHTS,
+      preprocessing: TORCHVISION_PREPROCESSING,
+      aliases: ['fasterrcnn'],
+    },
   );
 }

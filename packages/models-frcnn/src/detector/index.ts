@@ -7,6 +7,7 @@ export {
   type FasterRcnnOptions,
   type FasterRcnnParts,
   type FasterRcnnSettings,
+  fasterRcnnOptionsSchema,
   fasterRcnnSettings,
   type ReplaceableParts,
   registerFasterRcnn,

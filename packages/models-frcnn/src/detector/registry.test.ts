@@ -1,11 +1,70 @@
-import { backbones, type Detector, detectors, FedcxrError, initEngine } from '@fedcxr/core';
+import {
+  backbones,
+  type Detector,
+  detectors,
+  FedcxrError,
+  initEngine,
+  TORCHVISION_PREPROCESSING,
+  tf,
+} from '@fedcxr/core';
 import { describe, expect, it } from 'vitest';
 import '../backbones/index.js';
-import { registerFasterRcnn } from './faster-rcnn.js';
+import { COCO_CLASSES } from '../weights/known.js';
+import { fasterRcnnOptionsSchema, registerFasterRcnn } from './faster-rcnn.js';
 
 describe('faster_rcnn built from config through the registries', async () => {
   await initEngine({ backend: 'wasm' });
   registerFasterRcnn();
+
+  it('entries carry their options schema, known weights, preprocessing and aliases', () => {
+    const frcnn = detectors.entry('faster_rcnn');
+    expect(frcnn.options).toBe(fasterRcnnOptionsSchema);
+    expect(frcnn.preprocessing).toEqual(TORCHVISION_PREPROCESSING);
+    expect(frcnn.weights.fasterrcnn_resnet50_fpn_coco).toMatchObject({
+      url: 'https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth',
+      arch: 'resnet50_fpn',
+      layout: 'detector',
+      classes: COCO_CLASSES,
+    });
+    expect(detectors.resolve('fasterrcnn')).toBe('faster_rcnn');
+    const expected: [string, string, string][] = [
+      ['resnet18_fpn', 'resnet18', 'resnet18-f37072fd.pth'],
+      ['resnet50_fpn', 'resnet50', 'resnet50-0676ba61.pth'],
+      ['resnet101_fpn', 'resnet101', 'resnet101-63fe2227.pth'],
+      ['swin_t_fpn', 'swin_t', 'swin_t-704ceda3.pth'],
+    ];
+    for (const [name, weights, file] of expected) {
+      const entry = backbones.entry(name);
+      expect(Object.keys(entry.weights)).toEqual([weights]);
+      expect(entry.weights[weights]).toMatchObject({ arch: name, layout: 'imagenet' });
+      expect(entry.weights[weights].url.endsWith(`/${file}`)).toBe(true);
+      expect(entry.preprocessing).toEqual(TORCHVISION_PREPROCESSING);
+      // torchvision's detector builder name resolves to the backbone (`--arch fasterrcnn_resnet50_fpn`).
+      expect(entry.aliases).toEqual([`fasterrcnn_${name}`]);
+      expect(backbones.resolve(`fasterrcnn_${name}`)).toBe(name);
+    }
+  });
+
+  it('validates options through the schema before building anything, naming the option', () => {
+    const tensors = tf.memory().numTensors;
+    expect(() => detectors.build('faster_rcnn', { backbone: 'resnet18_fpn', numClasses: 0 })).toThrow(
+      /numClasses: Too small/,
+    );
+    expect(() =>
+      detectors.build('faster_rcnn', { backbone: 'resnet18_fpn', numClasses: 2, roi: { positiveFraction: 2 } }),
+    ).toThrow(/roi\.positiveFraction: /);
+    expect(() => detectors.build('faster_rcnn', { backbone: 'resnet18_fpn', numClasses: 2, minSize: '800' })).toThrow(
+      /minSize: .*number/,
+    );
+    expect(() => detectors.build('faster_rcnn', { backbone: 'resnet18_fpn', numClasses: 2, permutation: 3 })).toThrow(
+      /permutation: a function/,
+    );
+    expect(() => backbones.build('resnet18_fpn', { trainableLayers: 6 })).toThrow(/trainableLayers: Too big/);
+    expect(() => backbones.build('swin_t_fpn', { stochasticDepthProb: 1.5 })).toThrow(/stochasticDepthProb: Too big/);
+    expect(tf.memory().numTensors).toBe(tensors);
+    // Settings the schema does not name pass through to the factory.
+    expect(fasterRcnnOptionsSchema.parse({ backbone: 'x', numClasses: 1, random: 'kept' }).random).toBe('kept');
+  });
 
   it('swaps backbones by name and keeps torchvision names and layouts (Swin-T tables stay 2-D as in torch)', () => {
     for (const backbone of ['resnet18_fpn', 'swin_t_fpn']) {

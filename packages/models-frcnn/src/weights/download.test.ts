@@ -4,8 +4,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { backbones, TORCHVISION_PREPROCESSING } from '@fedcxr/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadOfficialWeights, OFFICIAL_WEIGHTS } from './download.js';
+import { downloadOfficialWeights, officialWeights, weightsForFile } from './download.js';
 
 let dir = '';
 let server: Server;
@@ -31,17 +32,23 @@ afterAll(async () => {
 });
 
 describe('cxr weights download (library)', () => {
-  it('lists the official torchvision files', () => {
-    expect(OFFICIAL_WEIGHTS.fasterrcnn_resnet50_fpn_coco.url).toBe(
+  it('lists the official torchvision files: the known weights of the registry entries', () => {
+    const known = officialWeights();
+    expect(known.fasterrcnn_resnet50_fpn_coco.url).toBe(
       'https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth',
     );
-    expect(Object.keys(OFFICIAL_WEIGHTS)).toEqual([
-      'fasterrcnn_resnet50_fpn_coco',
-      'resnet18',
-      'resnet50',
-      'resnet101',
-      'swin_t',
-    ]);
+    expect(Object.keys(known)).toEqual(['fasterrcnn_resnet50_fpn_coco', 'resnet18', 'resnet50', 'resnet101', 'swin_t']);
+    expect(known.fasterrcnn_resnet50_fpn_coco).toMatchObject({
+      registry: 'detector',
+      entry: 'faster_rcnn',
+      arch: 'resnet50_fpn',
+      layout: 'detector',
+      preprocessing: TORCHVISION_PREPROCESSING,
+    });
+    expect(known.fasterrcnn_resnet50_fpn_coco.classes).toHaveLength(91);
+    expect(known.resnet101).toMatchObject({ registry: 'backbone', entry: 'resnet101_fpn', layout: 'imagenet' });
+    expect(weightsForFile('/tmp/x/swin_t-704ceda3.pth')?.entry).toBe('swin_t_fpn');
+    expect(weightsForFile('/tmp/x/swin_t.pth')).toBeUndefined();
   });
 
   it('says clearly when offline, and how to import a file fetched elsewhere', async () => {
@@ -55,20 +62,28 @@ describe('cxr weights download (library)', () => {
 
   it('refuses a file whose SHA-256 does not match the name, and saves one that does', async () => {
     await expect(downloadOfficialWeights('swin_t', { dir, baseUrl })).rejects.toThrow(/promises 704ceda3/);
-    // Serve a name without a hash prefix check by faking the table entry's file: verify the saved bytes.
+    // An entry registered with weights whose file name promises the served bytes' hash: verify the saved bytes.
     const sha = createHash('sha256').update(body).digest('hex');
-    OFFICIAL_WEIGHTS.test_only = {
-      url: `https://example.invalid/models/test-${sha.slice(0, 8)}.pth`,
-      arch: 'resnet18_fpn',
-      description: '',
-    };
-    try {
-      const result = await downloadOfficialWeights('test_only', { dir, baseUrl });
-      expect(result.sha256).toBe(sha);
-      expect(new Uint8Array(await readFile(result.file))).toEqual(body);
-    } finally {
-      delete OFFICIAL_WEIGHTS.test_only;
-    }
+    backbones.register(
+      'test_only_fpn',
+      () => {
+        throw new Error('not built in this test');
+      },
+      {
+        weights: {
+          test_only: {
+            url: `https://example.invalid/models/test-${sha.slice(0, 8)}.pth`,
+            arch: 'resnet18_fpn',
+            layout: 'imagenet',
+            description: '',
+            preprocessing: TORCHVISION_PREPROCESSING,
+          },
+        },
+      },
+    );
+    const result = await downloadOfficialWeights('test_only', { dir, baseUrl });
+    expect(result.sha256).toBe(sha);
+    expect(new Uint8Array(await readFile(result.file))).toEqual(body);
     await expect(downloadOfficialWeights('vgg', { dir })).rejects.toThrow(/unknown weights "vgg"/);
   });
 });

@@ -1,46 +1,47 @@
 /**
- * The official torchvision checkpoints (download.pytorch.org) by name. The file name carries the first
+ * The official torchvision checkpoints (download.pytorch.org) by name: the known weights of the registered
+ * detectors and backbones (their registry entries carry them, see known.ts). The file name carries the first
  * 8 hex digits of the file's SHA-256 (torchvision's check_hash convention), verified after download.
  * Offline, the error says so and tells how to import a file obtained elsewhere.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { FedcxrError, writeFileAtomic } from '@fedcxr/core';
+import { basename, join } from 'node:path';
+import { backbones, detectors, FedcxrError, type PretrainedWeights, writeFileAtomic } from '@fedcxr/core';
+import '../backbones/index.js';
+import { registerFasterRcnn } from '../detector/faster-rcnn.js';
 
-export interface OfficialWeights {
-  url: string;
-  /** --arch to give `cxr weights import` for this file. */
-  arch: string;
-  description: string;
+/** Known weights with the registry entry that carries them. */
+export interface OfficialWeights extends PretrainedWeights {
+  registry: 'detector' | 'backbone';
+  /** The entry's name (faster_rcnn, resnet50_fpn, …). */
+  entry: string;
 }
 
-export const OFFICIAL_WEIGHTS: Record<string, OfficialWeights> = {
-  fasterrcnn_resnet50_fpn_coco: {
-    url: 'https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth',
-    arch: 'resnet50_fpn',
-    description: 'Faster R-CNN ResNet-50-FPN trained on COCO (the seed experiment’s starting point)',
-  },
-  resnet18: {
-    url: 'https://download.pytorch.org/models/resnet18-f37072fd.pth',
-    arch: 'resnet18_fpn',
-    description: 'ResNet-18 ImageNet (IMAGENET1K_V1)',
-  },
-  resnet50: {
-    url: 'https://download.pytorch.org/models/resnet50-0676ba61.pth',
-    arch: 'resnet50_fpn',
-    description: 'ResNet-50 ImageNet (IMAGENET1K_V1)',
-  },
-  resnet101: {
-    url: 'https://download.pytorch.org/models/resnet101-63fe2227.pth',
-    arch: 'resnet101_fpn',
-    description: 'ResNet-101 ImageNet (IMAGENET1K_V1)',
-  },
-  swin_t: {
-    url: 'https://download.pytorch.org/models/swin_t-704ceda3.pth',
-    arch: 'swin_t_fpn',
-    description: 'Swin-T ImageNet (IMAGENET1K_V1)',
-  },
-};
+/**
+ * Every known weights file of the registered detectors and backbones, by name: detectors' first, then in
+ * registration order (a package that registers an entry with weights adds to it).
+ */
+export function officialWeights(): Record<string, OfficialWeights> {
+  registerFasterRcnn();
+  const out: Record<string, OfficialWeights> = {};
+  for (const [registry, entries] of [
+    ['detector', detectors.all()],
+    ['backbone', backbones.all()],
+  ] as const) {
+    for (const entry of entries) {
+      for (const [name, weights] of Object.entries(entry.weights)) {
+        out[name] ??= { ...weights, registry, entry: entry.name };
+      }
+    }
+  }
+  return out;
+}
+
+/** The known weights a checkpoint file is (by its published file name), if any. */
+export function weightsForFile(file: string): OfficialWeights | undefined {
+  const name = basename(file);
+  return Object.values(officialWeights()).find((w) => w.url.slice(w.url.lastIndexOf('/') + 1) === name);
+}
 
 export interface DownloadOptions {
   /** Folder for the file (created if needed). */
@@ -61,9 +62,10 @@ export interface DownloadResult {
 }
 
 export async function downloadOfficialWeights(name: string, options: DownloadOptions): Promise<DownloadResult> {
-  const entry = OFFICIAL_WEIGHTS[name];
+  const known = officialWeights();
+  const entry = known[name];
   if (!entry) {
-    throw new FedcxrError('usage', `unknown weights "${name}"; known: ${Object.keys(OFFICIAL_WEIGHTS).join(', ')}`);
+    throw new FedcxrError('usage', `unknown weights "${name}"; known: ${Object.keys(known).join(', ')}`);
   }
   const fileName = entry.url.slice(entry.url.lastIndexOf('/') + 1);
   const url = options.baseUrl ? `${options.baseUrl.replace(/\/$/, '')}/${fileName}` : entry.url;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backbones, FedcxrError, type HostTensor, type NamedTensors } from '@fedcxr/core';
@@ -93,6 +93,18 @@ describe.skipIf(Boolean(reason))('importing torchvision checkpoints', () => {
       expect(report?.missing.every((k) => k.startsWith('backbone.fpn.'))).toBe(true);
       backbone.dispose?.();
     }
+  });
+
+  it('a published file, known by name to its registry entry, brings its URL and preprocessing to the card', async () => {
+    const published = join(dir, 'resnet50-0676ba61.pth');
+    await copyFile(resnet50.path!, published);
+    const out = join(dir, 'published');
+    await importCheckpoint(published, { arch: 'fasterrcnn_resnet50_fpn', numClasses: 1, out });
+    const { card } = await loadModelDir(out);
+    expect(card.backbone).toBe('resnet50_fpn');
+    expect(card.provenance.source?.url).toBe('https://download.pytorch.org/models/resnet50-0676ba61.pth');
+    expect(card.preprocessing).toEqual(backbones.entry('resnet50_fpn').weights.resnet50.preprocessing);
+    expect(card.classes).toEqual(['__background__', 'class_1']);
   });
 
   it('refuses a checkpoint of another architecture, naming the key', async () => {

@@ -21,23 +21,27 @@ import {
 import { classNamesFor } from '../detector/faster-rcnn.js';
 import { predictorNumClasses } from '../detector/roi-heads.js';
 import { torchShape } from '../ops/layout.js';
+import { weightsForFile } from './download.js';
+import { COCO_CLASSES } from './known.js';
 import { readPth } from './pth.js';
 
-/** torchvision detector names accepted as --arch, and the backbone each implies. */
-export const ARCH_ALIASES: Record<string, string> = {
-  fasterrcnn_resnet50_fpn: 'resnet50_fpn',
-  fasterrcnn_resnet101_fpn: 'resnet101_fpn',
-  fasterrcnn_resnet18_fpn: 'resnet18_fpn',
-  fasterrcnn_swin_t_fpn: 'swin_t_fpn',
-};
+export { COCO_CLASSES } from './known.js';
+
+/**
+ * The other names --arch accepts, from the backbone registry's aliases: torchvision's detector builder
+ * names (fasterrcnn_resnet50_fpn → resnet50_fpn).
+ */
+export function archAliases(): Record<string, string> {
+  return Object.fromEntries(backbones.all().flatMap((entry) => entry.aliases.map((alias) => [alias, entry.name])));
+}
 
 /** The registered backbone name for an --arch value (a backbone name or a torchvision detector name). */
 export function backboneForArch(arch: string): string {
-  const name = ARCH_ALIASES[arch] ?? arch;
-  if (!backbones.has(name)) {
+  const name = backbones.resolve(arch);
+  if (!name) {
     throw new FedcxrError(
       'usage',
-      `unknown architecture "${arch}"; use one of ${[...backbones.list(), ...Object.keys(ARCH_ALIASES)].join(', ')}`,
+      `unknown architecture "${arch}"; use one of ${[...backbones.list(), ...Object.keys(archAliases())].join(', ')}`,
     );
   }
   return name;
@@ -175,101 +179,6 @@ export function dropBoxPredictor(
   return { weights: out, dropped, kept: false };
 }
 
-/** torchvision's COCO category names for the 91-way predictor (index = label; 'N/A' are unused ids). */
-export const COCO_CLASSES: readonly string[] = [
-  '__background__',
-  'person',
-  'bicycle',
-  'car',
-  'motorcycle',
-  'airplane',
-  'bus',
-  'train',
-  'truck',
-  'boat',
-  'traffic light',
-  'fire hydrant',
-  'N/A',
-  'stop sign',
-  'parking meter',
-  'bench',
-  'bird',
-  'cat',
-  'dog',
-  'horse',
-  'sheep',
-  'cow',
-  'elephant',
-  'bear',
-  'zebra',
-  'giraffe',
-  'N/A',
-  'backpack',
-  'umbrella',
-  'N/A',
-  'N/A',
-  'handbag',
-  'tie',
-  'suitcase',
-  'frisbee',
-  'skis',
-  'snowboard',
-  'sports ball',
-  'kite',
-  'baseball bat',
-  'baseball glove',
-  'skateboard',
-  'surfboard',
-  'tennis racket',
-  'bottle',
-  'N/A',
-  'wine glass',
-  'cup',
-  'fork',
-  'knife',
-  'spoon',
-  'bowl',
-  'banana',
-  'apple',
-  'sandwich',
-  'orange',
-  'broccoli',
-  'carrot',
-  'hot dog',
-  'pizza',
-  'donut',
-  'cake',
-  'chair',
-  'couch',
-  'potted plant',
-  'bed',
-  'N/A',
-  'dining table',
-  'N/A',
-  'N/A',
-  'toilet',
-  'N/A',
-  'tv',
-  'laptop',
-  'mouse',
-  'remote',
-  'keyboard',
-  'cell phone',
-  'microwave',
-  'oven',
-  'toaster',
-  'sink',
-  'refrigerator',
-  'N/A',
-  'book',
-  'clock',
-  'vase',
-  'scissors',
-  'teddy bear',
-  'hair drier',
-  'toothbrush',
-];
-
 export interface ImportOptions {
   /** A backbone name (resnet50_fpn…) or a torchvision detector name (fasterrcnn_resnet50_fpn). */
   arch: string;
@@ -279,7 +188,7 @@ export interface ImportOptions {
   classes?: string[];
   out: string;
   preprocessing?: Preprocessing;
-  /** Where the file came from (e.g. its download URL), for the card. */
+  /** Where the file came from (e.g. its download URL), for the card; known files' URL by default. */
   url?: string;
 }
 
@@ -296,6 +205,8 @@ export interface ImportSummary {
 /** Reads a torchvision checkpoint and writes it as a model directory (see model-dir.ts). */
 export async function importCheckpoint(file: string, options: ImportOptions): Promise<ImportSummary> {
   const backbone = backboneForArch(options.arch);
+  // A published torchvision file (known by its name to a registry entry) brings its URL and preprocessing.
+  const known = weightsForFile(file);
   const source = await readCheckpoint(file);
   const converted = convertCheckpoint(source, backbone, file);
   const coco = COCO_CLASSES.length - 1;
@@ -345,7 +256,7 @@ export async function importCheckpoint(file: string, options: ImportOptions): Pr
       architecture: 'faster_rcnn',
       backbone,
       classes,
-      preprocessing: options.preprocessing ?? TORCHVISION_PREPROCESSING,
+      preprocessing: options.preprocessing ?? known?.preprocessing ?? TORCHVISION_PREPROCESSING,
       provenance: {
         createdAt: new Date().toISOString(),
         createdBy: 'fedcxr weights import',
@@ -354,7 +265,7 @@ export async function importCheckpoint(file: string, options: ImportOptions): Pr
           file: basename(file),
           sha256: await sha256File(file),
           layout: converted.layout,
-          url: options.url,
+          url: options.url ?? known?.url,
         },
         // num_batches_tracked is bookkeeping (FrozenBatchNorm2d has none): not worth listing.
         dropped: [...converted.dropped, ...dropped].filter((key) => !key.endsWith('.num_batches_tracked')),
