@@ -22,6 +22,8 @@ export {
   type WeightLoadReport,
 } from './model.js';
 export {
+  IMAGENET_MEAN,
+  IMAGENET_STD,
   loadModelDir,
   MODEL_CARD_FILE,
   MODEL_CARD_FORMAT,

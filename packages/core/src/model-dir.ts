@@ -33,12 +33,16 @@ export interface Preprocessing {
   dicom?: { preset: string; size: number | null; letterbox: boolean };
 }
 
+/** ImageNet's per-channel RGB mean and standard deviation (torchvision's normalization, inputs in [0, 1]). */
+export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
+export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
+
 export const TORCHVISION_PREPROCESSING: Preprocessing = {
   preset: 'torchvision-imagenet',
   minSize: 800,
   maxSize: 1333,
-  imageMean: [0.485, 0.456, 0.406],
-  imageStd: [0.229, 0.224, 0.225],
+  imageMean: [...IMAGENET_MEAN],
+  imageStd: [...IMAGENET_STD],
   inputChannels: 3,
 };
 

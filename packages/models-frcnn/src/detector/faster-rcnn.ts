@@ -18,6 +18,8 @@ import {
   type DetectorTarget,
   detectors,
   FedcxrError,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
   type NamedTensors,
   TORCHVISION_PREPROCESSING,
   tf,
@@ -51,7 +53,7 @@ import {
   type RpnHeadPart,
   type RpnSettings,
 } from './rpn.js';
-import { GeneralizedRcnnTransform, IMAGENET_MEAN, IMAGENET_STD, type TransformOptions } from './transform.js';
+import { GeneralizedRcnnTransform, type TransformOptions } from './transform.js';
 
 export { denseLayer } from './roi-heads.js';
 

@@ -9,6 +9,9 @@
  */
 import { type DetectorImage, FedcxrError, tf } from '@fedcxr/core';
 
+// ImageNet's normalization lives in core (TORCHVISION_PREPROCESSING is made of it); re-exported here.
+export { IMAGENET_MEAN, IMAGENET_STD } from '@fedcxr/core';
+
 const f = Math.fround;
 
 export interface TransformOptions {
@@ -18,9 +21,6 @@ export interface TransformOptions {
   imageStd: readonly [number, number, number];
   sizeDivisible: number;
 }
-
-export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
-export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
 
 export interface ImageBatch {
   /** [N, H, W, 3], normalized, zero-padded to a multiple of sizeDivisible. */

@@ -8,6 +8,7 @@
  * resized to a common size (as for EigenCAM), min-max scaled and resized to the image.
  */
 import { type Detection, FedcxrError, tf } from '@fedcxr/core';
+import { boxIou } from '../ops/boxes.js';
 import { concatenateLevels, firstComponentProjection, scaleCam } from './eigencam.js';
 
 /** The value pytorch-grad-cam's AblationLayerFasterRCNN writes into an ablated channel. */
@@ -20,32 +21,30 @@ export interface BoxScoreTarget {
   iouThreshold?: number;
 }
 
-/** pytorch-grad-cam's FasterRCNNBoxScoreTarget: Σ over targets of (IoU + score) of the best-IoU match. */
+/**
+ * pytorch-grad-cam's FasterRCNNBoxScoreTarget: Σ over targets of (IoU + score) of the best-IoU match, the IoU
+ * being torchvision's box_iou (float32, ops/boxes.ts).
+ */
 export function boxScore(target: BoxScoreTarget, detections: readonly Detection[]): number {
   if (detections.length === 0) return 0;
   const threshold = target.iouThreshold ?? 0.5;
+  const outputs = Float32Array.from(detections.flatMap((d) => d.box));
   let total = 0;
   target.boxes.forEach((box, t) => {
+    const ious = boxIou(Float32Array.from(box), outputs);
     let best = -1;
     let bestIou = Number.NEGATIVE_INFINITY;
-    detections.forEach((d, i) => {
-      const iou = boxIou(box, d.box);
+    ious.forEach((iou, i) => {
       if (iou > bestIou) {
         bestIou = iou;
         best = i;
       }
     });
-    if (bestIou > threshold && detections[best].label === target.labels[t]) total += bestIou + detections[best].score;
+    if (best >= 0 && bestIou > threshold && detections[best].label === target.labels[t]) {
+      total += bestIou + detections[best].score;
+    }
   });
   return total;
-}
-
-function boxIou(a: readonly number[], b: readonly number[]): number {
-  const iw = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const ih = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const inter = iw * ih;
-  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-  return union > 0 ? inter / union : 0;
 }
 
 /** One image's feature map in NCHW order (N = 1): what ONNX Runtime returns. */

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors, saveModelDir } from '@fedcxr/core';
+import { readSafetensors, saveModelDir, TORCHVISION_PREPROCESSING } from '@fedcxr/core';
 
 export const repoRoot = new URL('../../../../', import.meta.url).pathname;
 
@@ -54,14 +54,7 @@ export async function saveReferenceModelDir(dir: string, checkpoint: string): Pr
       architecture: 'faster_rcnn',
       backbone: 'resnet18_fpn',
       classes: ['__background__', 'a', 'b'],
-      preprocessing: {
-        preset: 'torchvision-imagenet',
-        minSize: 64,
-        maxSize: 96,
-        imageMean: [0.485, 0.456, 0.406],
-        imageStd: [0.229, 0.224, 0.225],
-        inputChannels: 3,
-      },
+      preprocessing: { ...TORCHVISION_PREPROCESSING, minSize: 64, maxSize: 96 },
       provenance: { createdAt: '2026-11-26T00:00:00Z', createdBy: 'test' },
     },
     tensors,
