@@ -53,6 +53,7 @@ for (const arch of ['resnet18_fpn', 'resnet50_fpn', 'resnet101_fpn']) {
 
 describe.skipIf(Boolean(missingBackend))('ResNet-FPN structure', () => {
   it('has torchvision keys, shapes and trainable_layers semantics', () => {
+    const tensorsBefore = tf.memory().numTensors;
     const backbone = backbones.build('resnet50_fpn', { trainableLayers: 2, randomInit: false }) as ResNetFpnBackbone;
     const vars = backbone.variables();
     expect(vars.size).toBe(281); // torchvision's state_dict size (FrozenBatchNorm2d has no num_batches_tracked)
@@ -72,18 +73,21 @@ describe.skipIf(Boolean(missingBackend))('ResNet-FPN structure', () => {
     ]);
     const all = backbones.build('resnet18_fpn', { trainableLayers: 5 }) as ResNetFpnBackbone;
     // torchvision's init: conv kaiming_normal(fan_out) → std √(2 / (64·7·7)); FPN kaiming_uniform(a=1), bias 0.
+    // Statistics read inside tidy, so the tensor count below sees only the backbones' own variables.
+    const read = (f: () => tf.Tensor) => tf.tidy(() => f().dataSync()[0]);
     const conv1 = all.variables().get('backbone.body.conv1.weight')!;
-    expect(tf.moments(conv1).variance.sqrt().dataSync()[0]).toBeCloseTo(Math.sqrt(2 / (64 * 49)), 3);
+    expect(read(() => tf.moments(conv1).variance.sqrt())).toBeCloseTo(Math.sqrt(2 / (64 * 49)), 3);
     const lateral = all.variables().get('backbone.fpn.inner_blocks.0.0.weight')!;
-    expect(tf.max(tf.abs(lateral)).dataSync()[0]).toBeLessThanOrEqual(Math.sqrt(3 / 64));
-    expect(tf.max(tf.abs(lateral)).dataSync()[0]).toBeGreaterThan(0.9 * Math.sqrt(3 / 64));
-    expect(tf.max(tf.abs(all.variables().get('backbone.body.bn1.running_var')!)).dataSync()[0]).toBe(1);
+    expect(read(() => tf.max(tf.abs(lateral)))).toBeLessThanOrEqual(Math.sqrt(3 / 64));
+    expect(read(() => tf.max(tf.abs(lateral)))).toBeGreaterThan(0.9 * Math.sqrt(3 / 64));
+    expect(read(() => tf.max(tf.abs(all.variables().get('backbone.body.bn1.running_var')!)))).toBe(1);
     expect([...all.variables()].filter(([k, v]) => k.includes('conv1.weight') && !v.trainable)).toEqual([]);
     const none = backbones.build('resnet18_fpn', { trainableLayers: 0, randomInit: false }) as ResNetFpnBackbone;
     expect([...none.variables()].filter(([, v]) => v.trainable).every(([k]) => k.includes('.fpn.'))).toBe(true);
     expect(() => backbones.build('resnet18_fpn', { trainableLayers: 6 })).toThrow(/trainableLayers/);
     for (const b of [backbone, all, none]) b.dispose();
-    expect(tf.memory().numTensors).toBeGreaterThanOrEqual(0);
+    // Disposing frees every variable (and the refused build allocated none): no tensor leaks.
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 });
 
