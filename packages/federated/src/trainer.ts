@@ -8,12 +8,17 @@ import type { Evaluation, Metrics } from './protocol.js';
 
 /** What the coordinator asks of one local training run. */
 export interface LocalTrainPlan {
+  /** 1-based; the detector trainer trains epochs (round − 1)·epochs … round·epochs − 1 of one run. */
   round: number;
+  /** Local epochs this round. */
   epochs: number;
   /** FedProx μ: the local objective adds (μ/2)·‖w − w_global‖². 0 is plain FedAvg. */
   mu: number;
+  /** Overrides the site recipe's `optimizer.lr` when set. */
   learningRate?: number;
+  /** Overrides the site recipe's `batchSize` when set. */
   batchSize?: number;
+  /** Seeds the round's streams (epoch order, augmentation, the detector's draws; core's Rng). */
   seed: number;
 }
 

@@ -6,12 +6,17 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { type DetectorImage, decodeGreyRaster, FedcxrError, sniffRasterFormat } from '@fedcxr/core';
+import {
+  type DetectorImage,
+  decodeGreyRaster,
+  FedcxrError,
+  normalizationPreset,
+  sniffRasterFormat,
+} from '@fedcxr/core';
 import {
   type Box,
   boxToOriginal,
   type DicomHeader,
-  isPresetName,
   normalize,
   normalizeResized,
   type PresetName,
@@ -51,8 +56,8 @@ export function preparationFromCard(card: unknown): InputPreparation {
   const record = (card ?? {}) as Record<string, unknown>;
   const pre = (record.preprocessing ?? {}) as Record<string, unknown>;
   const dicom = (pre.dicom ?? {}) as Record<string, unknown>;
-  const candidate = String(dicom.preset ?? pre.normalization ?? 'seed').replace(/-log$/, '');
-  const preset: PresetName = isPresetName(candidate) ? candidate : 'seed';
+  // A typed preset name (older cards' 'seed-log' reads as 'seed'); anything else falls back to the seed's.
+  const preset: PresetName = normalizationPreset(dicom.preset ?? pre.normalization) ?? 'seed';
   const size = typeof dicom.size === 'number' ? dicom.size : typeof pre.inputSize === 'number' ? pre.inputSize : null;
   const letterbox = typeof dicom.letterbox === 'boolean' ? dicom.letterbox : false;
   return { preset, size, letterbox };
