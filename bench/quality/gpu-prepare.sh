@@ -12,7 +12,9 @@ cd "$(git rev-parse --show-toplevel)"
 DIR=.cache/quality-gpu
 SIZE=${SIZE:-512}
 mkdir -p "$DIR"
-cxr() { node --experimental-transform-types --no-warnings --import ./bench/register.mjs packages/cli/src/cli.ts "$@"; }
+# The repo's Node 24 (the `node` devDependency); the system's may be older.
+NODE=${NODE:-$([ -x node_modules/.bin/node ] && echo node_modules/.bin/node || echo node)}
+cxr() { "$NODE" --experimental-transform-types --no-warnings --import ./bench/register.mjs packages/cli/src/cli.ts "$@"; }
 if [ ! -f "$DIR/rsna-$SIZE/test.json" ]; then
   cxr dataset import --format rsna ../shared/data/rsna-pneumonia --out "$DIR/rsna-$SIZE" --size "$SIZE" --image-format jpeg --quiet
   cxr dataset split "$DIR/rsna-$SIZE/annotations.json" --val 0.15 --test 0.15 --seed 0 --quiet

@@ -19,7 +19,7 @@ fi
 export FEDCXR_TORCH_ADDON=$PWD/packages/core/native/build/fedcxr_torch.node
 ARGS=(--config "$CONFIG" --seeds "${SEEDS:-0}" --python "$PY" --backend torch --eval-engine tfjs
   --cxr "node .cache/quality-gpu/cxr.mjs" --data .cache/quality-gpu/rsna-${SIZE:-512} --out "$OUT/quality"
-  --train-timeout-s "${TRAIN_TIMEOUT_S:-300}")
+  --train-timeout-s "${TRAIN_TIMEOUT_S:-300}" --no-train-report)
 [ -n "${EPOCHS:-}" ] && ARGS+=(--epochs "$EPOCHS")
 node .cache/quality-gpu/quality.mjs "${ARGS[@]}" >"$OUT/summary.json" 2>"$OUT/quality.log"
 echo "quality exit $?"; cat "$OUT/summary.json"; tail -c 3000 "$OUT/quality.log"

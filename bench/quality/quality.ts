@@ -36,6 +36,8 @@ interface Options {
   evalEngine: 'onnx' | 'tfjs';
   /** Stop fedcxr's training after this long and score the best epoch so far (a device call has a limit). */
   trainTimeoutS?: number;
+  /** `cxr train --no-report`: the run's own report needs ONNX Runtime for its heat maps (absent in the bundle). */
+  trainReport: boolean;
 }
 
 /** How `cxr` is started: from the sources (the benches' resolver), or `--cxr "<command>"` (a bundle). */
@@ -73,6 +75,7 @@ function parseArgs(argv: string[]): Options {
     data: value('--data') === undefined ? undefined : path.resolve(value('--data') as string),
     evalEngine,
     trainTimeoutS: timeout === undefined ? undefined : Number(timeout),
+    trainReport: !argv.includes('--no-train-report'),
   };
 }
 
@@ -229,8 +232,9 @@ function runSeed(options: Options, template: RecipeTemplate, seed: number): Seed
         init,
         '--arch',
         recipe.model.backbone,
+        // Foreground classes, as everywhere in fedcxr's configs (torchvision's num_classes adds the background).
         '--num-classes',
-        String(recipe.model.numClasses + 1),
+        String(recipe.model.numClasses),
         '--out',
         initModel,
         '--quiet',
@@ -266,7 +270,14 @@ function runSeed(options: Options, template: RecipeTemplate, seed: number): Seed
       : [];
   if (readLog().length < recipe.epochs) {
     cxr(
-      ['train', '--config', configFile, ...(existsSync(runDir) ? ['--resume'] : []), '--quiet'],
+      [
+        'train',
+        '--config',
+        configFile,
+        ...(existsSync(runDir) ? ['--resume'] : []),
+        ...(options.trainReport ? [] : ['--no-report']),
+        '--quiet',
+      ],
       `train fedcxr (${options.backend})`,
       undefined,
       options.trainTimeoutS,
