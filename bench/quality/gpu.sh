@@ -18,7 +18,7 @@ if [ -z "${DEVICE_TEST:-}" ] || [ ! -f packages/core/native/build/fedcxr_torch.n
 fi
 export FEDCXR_TORCH_ADDON=$PWD/packages/core/native/build/fedcxr_torch.node
 ARGS=(--config "$CONFIG" --seeds "${SEEDS:-0}" --python "$PY" --backend torch --eval-engine tfjs
-  --cxr "node .cache/quality-gpu/cxr.mjs" --data .cache/quality-gpu/rsna-${SIZE:-512} --out "$OUT/quality"
+  --cxr "node .cache/quality-gpu/cxr.mjs" --data .cache/quality-gpu/rsna-${SIZE:-512} --out "$OUT/quality" --publish "$OUT/publish"
   --train-timeout-s "${TRAIN_TIMEOUT_S:-300}" --no-train-report)
 [ -n "${EPOCHS:-}" ] && ARGS+=(--epochs "$EPOCHS")
 node .cache/quality-gpu/quality.mjs "${ARGS[@]}" >"$OUT/summary.json" 2>"$OUT/quality.log"

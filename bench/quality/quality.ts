@@ -6,7 +6,8 @@
  * (pycocotools and `cxr eval`), and writes results.json and report.html (loss and validation-mAP curves of
  * both sides, the final table and the ratios ours/torchvision).
  *
- *   npm run bench:quality -- --config cpu [--seeds 0,1] [--epochs N] [--out DIR] [--backend auto|torch|wasm]
+ *   npm run bench:quality -- --config cpu [--seeds 0,1] [--epochs N] [--backend auto|torch|wasm]
+ *     [--out WORKDIR (default .cache/quality/runs/<config>)] [--publish DIR (default bench/quality/results/<config>)]
  *
  * Configurations: `smoke` (a few images, 2 epochs: the pipeline itself), `cpu` (ResNet-18-FPN, compact heads,
  * 256 px: ≤ 45 min per side on 2 cores), `gpu` (ResNet-50-FPN, 512 px, every image, 18 epochs: one device
@@ -14,7 +15,7 @@
  * exists, so an interrupted run resumes where it stopped (`cxr train --resume` inside a run).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIGURATIONS, oursConfig, type Recipe, type RecipeTemplate } from './recipes.js';
@@ -38,6 +39,8 @@ interface Options {
   trainTimeoutS?: number;
   /** `cxr train --no-report`: the run's own report needs ONNX Runtime for its heat maps (absent in the bundle). */
   trainReport: boolean;
+  /** Where results.json and report.html are copied (small files, committed). */
+  publish: string;
 }
 
 /** How `cxr` is started: from the sources (the benches' resolver), or `--cxr "<command>"` (a bundle). */
@@ -69,7 +72,9 @@ function parseArgs(argv: string[]): Options {
     config,
     seeds: (value('--seeds') ?? '0,1').split(',').map(Number),
     epochs: value('--epochs') === undefined ? undefined : Number(value('--epochs')),
-    out: path.resolve(value('--out') ?? path.join(repoRoot, 'bench/quality/results', config)),
+    // The work (checkpoints, initial weights: large) stays out of git; the report is copied to results/.
+    out: path.resolve(value('--out') ?? path.join(repoRoot, '.cache/quality/runs', config)),
+    publish: path.resolve(value('--publish') ?? path.join(repoRoot, 'bench/quality/results', config)),
     backend: value('--backend') ?? 'auto',
     python: value('--python') ?? path.join(venv, 'bin/python'),
     data: value('--data') === undefined ? undefined : path.resolve(value('--data') as string),
@@ -361,6 +366,9 @@ function main(): void {
     epochs: options.epochs ?? template.epochs,
     seeds,
   });
+  mkdirSync(options.publish, { recursive: true });
+  for (const file of ['results.json', 'report.html'])
+    copyFileSync(path.join(options.out, file), path.join(options.publish, file));
   process.stdout.write(`${JSON.stringify(summary, null, 1)}\n`);
 }
 
