@@ -71,7 +71,8 @@ describe.skipIf(Boolean(missingBackend))('ResNet-FPN structure', () => {
       ['3', 32, 256],
       ['pool', 64, 256],
     ]);
-    const all = backbones.build('resnet18_fpn', { trainableLayers: 5 }) as ResNetFpnBackbone;
+    // Seeded: an unseeded draw's std misses the 3-digit check about one run in ten.
+    const all = backbones.build('resnet18_fpn', { trainableLayers: 5, seed: 1 }) as ResNetFpnBackbone;
     // torchvision's init: conv kaiming_normal(fan_out) → std √(2 / (64·7·7)); FPN kaiming_uniform(a=1), bias 0.
     // Statistics read inside tidy, so the tensor count below sees only the backbones' own variables.
     const read = (f: () => tf.Tensor) => tf.tidy(() => f().dataSync()[0]);
