@@ -5,8 +5,17 @@
  * the image looks as it does without the presentation state (PS3.4 N.2: a viewer applying a GSPS ignores the
  * image's window).
  */
-import { createRequire } from 'node:module';
-import { newUid, SR_SERIES_DESCRIPTION, type SrFinding, type SrOptions, type SrSourceImage } from './sr.js';
+import {
+  algorithmLabel,
+  closedRectangle,
+  derivedObjectHeader,
+  dicomDateTime,
+  encodeNaturalized,
+  type Naturalized,
+  type SrOptions,
+  type SrSourceImage,
+} from './derived.js';
+import type { SrFinding } from './sr.js';
 
 export const GSPS_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.11.1';
 /** The graphic layer fedcxr draws on. */
@@ -25,20 +34,13 @@ export interface GspsSourceImage extends SrSourceImage {
   rescaleType?: string;
 }
 
-type Naturalized = Record<string, unknown>;
-const dcmjs = createRequire(import.meta.url)('dcmjs') as {
-  data: { datasetToBuffer(dataset: Naturalized): Buffer };
-};
-
 /** Writes the presentation state for one image's detections; returns the DICOM file's bytes. */
 export function writeDetectionGsps(
   image: GspsSourceImage,
   findings: readonly SrFinding[],
   options: SrOptions = {},
 ): Uint8Array {
-  const now = options.now ?? new Date();
-  const date = now.toISOString().slice(0, 10).replace(/-/g, '');
-  const time = now.toISOString().slice(11, 19).replace(/:/g, '');
+  const { date, time } = dicomDateTime(options.now ?? new Date());
   const imageReference = {
     ReferencedSOPClassUID: image.sopClassUid,
     ReferencedSOPInstanceUID: image.sopInstanceUid,
@@ -47,12 +49,11 @@ export function writeDetectionGsps(
   // PIXEL annotation units (PS3.3 C.10.5.1.2): 0\0 is the top-left corner of the top-left pixel and
   // Columns\Rows the bottom-right corner of the last one: the boxes' own convention (column, row), no shift.
   const graphics = findings.map((finding) => {
-    const [x1, y1, x2, y2] = finding.box;
     return {
       GraphicAnnotationUnits: 'PIXEL',
       GraphicDimensions: 2,
       NumberOfGraphicPoints: 5,
-      GraphicData: [x1, y1, x2, y1, x2, y2, x1, y2, x1, y1].map(round),
+      GraphicData: closedRectangle(finding.box),
       GraphicType: 'POLYLINE',
       GraphicFilled: 'N',
     };
@@ -88,30 +89,10 @@ export function writeDetectionGsps(
         }
       : {};
   const dataset: Naturalized = {
-    _meta: { TransferSyntaxUID: { Value: ['1.2.840.10008.1.2.1'] } },
-    _vrMap: {},
-    SOPClassUID: GSPS_SOP_CLASS,
-    SOPInstanceUID: options.sopInstanceUid ?? newUid(),
-    SpecificCharacterSet: 'ISO_IR 192',
+    ...derivedObjectHeader(image, options, { sopClassUid: GSPS_SOP_CLASS, modality: 'PR', seriesNumber: '9902' }),
     InstanceCreationDate: date,
     InstanceCreationTime: time,
-    Modality: 'PR',
-    StudyInstanceUID: image.studyInstanceUid,
-    SeriesInstanceUID: options.seriesInstanceUid ?? newUid(),
-    SeriesNumber: '9902',
-    SeriesDescription: SR_SERIES_DESCRIPTION,
-    InstanceNumber: String(options.instanceNumber ?? 1),
-    Manufacturer: 'fedcxr',
-    SoftwareVersions: `${options.algorithmName ?? 'fedcxr'} ${options.algorithmVersion ?? ''}`.trim().slice(0, 64),
-    PatientID: image.patientId ?? '',
-    PatientName: image.patientName ?? '',
-    PatientBirthDate: image.patientBirthDate ?? '',
-    PatientSex: image.patientSex ?? '',
-    AccessionNumber: image.accessionNumber ?? '',
-    StudyDate: image.studyDate ?? '',
-    StudyTime: image.studyTime ?? '',
-    StudyID: image.studyId ?? '',
-    ReferringPhysicianName: image.referringPhysicianName ?? '',
+    SoftwareVersions: algorithmLabel(options).slice(0, 64),
     ContentLabel: 'FEDCXR',
     ContentDescription: 'fedcxr detections: boxes with class and score',
     PresentationCreationDate: date,
@@ -156,5 +137,5 @@ export function writeDetectionGsps(
     // MONOCHROME1 stores dark as high: the presentation LUT inverts so that P-values read as MONOCHROME2.
     PresentationLUTShape: image.photometricInterpretation === 'MONOCHROME1' ? 'INVERSE' : 'IDENTITY',
   };
-  return new Uint8Array(dcmjs.data.datasetToBuffer(dataset));
+  return encodeNaturalized(dataset);
 }

@@ -3,25 +3,19 @@
  * TID 1500 (Measurement Report), one Measurement Group per box holding the finding (class), the detector's
  * score and the box as a closed POLYLINE SCOORD selected from the source image (referenced by its UIDs).
  */
-import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
+import {
+  algorithmLabel,
+  closedRectangle,
+  derivedObjectHeader,
+  dicomDateTime,
+  encodeNaturalized,
+  type Naturalized,
+  newUid,
+  type SrOptions,
+  type SrSourceImage,
+} from './derived.js';
 
-/** The source image's identity, as read from its header. */
-export interface SrSourceImage {
-  studyInstanceUid: string;
-  seriesInstanceUid?: string;
-  sopInstanceUid: string;
-  sopClassUid: string;
-  patientId?: string;
-  patientName?: string;
-  patientBirthDate?: string;
-  patientSex?: string;
-  accessionNumber?: string;
-  studyDate?: string;
-  studyTime?: string;
-  studyId?: string;
-  referringPhysicianName?: string;
-}
+export { newUid, SR_SERIES_DESCRIPTION, type SrOptions, type SrSourceImage } from './derived.js';
 
 export interface SrFinding {
   /** Class name (also the code meaning). */
@@ -31,33 +25,9 @@ export interface SrFinding {
   box: [number, number, number, number];
 }
 
-export interface SrOptions {
-  algorithmName?: string;
-  algorithmVersion?: string;
-  /** Fixed UIDs/time for reproducible output in tests; generated when absent. */
-  seriesInstanceUid?: string;
-  sopInstanceUid?: string;
-  /** InstanceNumber within its series (default 1): several reports of one run can share a series. */
-  instanceNumber?: number;
-  now?: Date;
-}
-
 export const COMPREHENSIVE_SR_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.88.33';
-/** The SeriesDescription (and Manufacturer, `fedcxr`) of every report: how a PACS query finds fedcxr's reports. */
-export const SR_SERIES_DESCRIPTION = 'fedcxr detections';
 /** Private coding scheme for fedcxr's finding classes and score concept (99 prefix: local scheme, PS3.16 8.2). */
 export const FEDCXR_CODING_SCHEME = '99FEDCXR';
-
-type Naturalized = Record<string, unknown>;
-interface DcmjsData {
-  data: { datasetToBuffer(dataset: Naturalized): Buffer };
-}
-const dcmjs = createRequire(import.meta.url)('dcmjs') as DcmjsData;
-
-/** A new DICOM UID under the UUID-derived root 2.25 (PS3.5 B.2). */
-export function newUid(): string {
-  return `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString()}`;
-}
 
 const code = (value: string, scheme: string, meaning: string) => ({
   CodeValue: value,
@@ -71,17 +41,13 @@ export function writeDetectionSr(
   findings: readonly SrFinding[],
   options: SrOptions = {},
 ): Uint8Array {
-  const now = options.now ?? new Date();
-  const date = now.toISOString().slice(0, 10).replace(/-/g, '');
-  const time = now.toISOString().slice(11, 19).replace(/:/g, '');
-  const sopInstanceUid = options.sopInstanceUid ?? newUid();
+  const { date, time } = dicomDateTime(options.now ?? new Date());
   const imageReference = {
     ReferencedSOPClassUID: source.sopClassUid,
     ReferencedSOPInstanceUID: source.sopInstanceUid,
   };
 
   const groups = findings.map((finding, index) => {
-    const [x1, y1, x2, y2] = finding.box;
     return {
       RelationshipType: 'CONTAINS',
       ValueType: 'CONTAINER',
@@ -123,8 +89,7 @@ export function writeDetectionSr(
           ValueType: 'SCOORD',
           ConceptNameCodeSequence: [code('111030', 'DCM', 'Image Region')],
           GraphicType: 'POLYLINE',
-          // Column/row pairs of the closed rectangle (first point repeated, PS3.3 C.18.6.1.2).
-          GraphicData: [x1, y1, x2, y1, x2, y2, x1, y2, x1, y1].map((v) => Number(v.toFixed(3))),
+          GraphicData: closedRectangle(finding.box),
           ContentSequence: [
             {
               RelationshipType: 'SELECTED FROM',
@@ -138,27 +103,11 @@ export function writeDetectionSr(
   });
 
   const dataset: Naturalized = {
-    _meta: { TransferSyntaxUID: { Value: ['1.2.840.10008.1.2.1'] } },
-    _vrMap: {},
-    SOPClassUID: COMPREHENSIVE_SR_SOP_CLASS,
-    SOPInstanceUID: sopInstanceUid,
-    SpecificCharacterSet: 'ISO_IR 192',
-    Modality: 'SR',
-    StudyInstanceUID: source.studyInstanceUid,
-    SeriesInstanceUID: options.seriesInstanceUid ?? newUid(),
-    SeriesNumber: '9901',
-    SeriesDescription: SR_SERIES_DESCRIPTION,
-    InstanceNumber: String(options.instanceNumber ?? 1),
-    Manufacturer: 'fedcxr',
-    PatientID: source.patientId ?? '',
-    PatientName: source.patientName ?? '',
-    PatientBirthDate: source.patientBirthDate ?? '',
-    PatientSex: source.patientSex ?? '',
-    AccessionNumber: source.accessionNumber ?? '',
-    StudyDate: source.studyDate ?? '',
-    StudyTime: source.studyTime ?? '',
-    StudyID: source.studyId ?? '',
-    ReferringPhysicianName: source.referringPhysicianName ?? '',
+    ...derivedObjectHeader(source, options, {
+      sopClassUid: COMPREHENSIVE_SR_SOP_CLASS,
+      modality: 'SR',
+      seriesNumber: '9901',
+    }),
     ContentDate: date,
     ContentTime: time,
     InstanceCreationDate: date,
@@ -197,7 +146,7 @@ export function writeDetectionSr(
         RelationshipType: 'HAS OBS CONTEXT',
         ValueType: 'TEXT',
         ConceptNameCodeSequence: [code('121013', 'DCM', 'Device Observer UID')],
-        TextValue: `${options.algorithmName ?? 'fedcxr'} ${options.algorithmVersion ?? ''}`.trim(),
+        TextValue: algorithmLabel(options),
       },
       {
         RelationshipType: 'HAS CONCEPT MOD',
@@ -214,5 +163,5 @@ export function writeDetectionSr(
       },
     ],
   };
-  return new Uint8Array(dcmjs.data.datasetToBuffer(dataset));
+  return encodeNaturalized(dataset);
 }
