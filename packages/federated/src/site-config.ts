@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
+  DEFAULT_BACKBONE,
   type Detector,
   detectors,
   engineConfigSchema,
@@ -113,7 +114,8 @@ const detectorSectionSchema = z.strictObject({
   kind: z.literal('detector'),
   /** A registered detector (`tiny_grid` here; Faster R-CNN once @fedcxr/models-frcnn registers it). */
   detector: z.string().min(1),
-  backbone: z.string().default('tiny'),
+  /** A registered backbone, as `model.backbone` in a training config (and with its default). */
+  backbone: z.string().min(1).default(DEFAULT_BACKBONE),
   /** The site's COCO training and validation files (never leave the site). */
   train: z.string(),
   val: z.string().optional(),

@@ -69,9 +69,12 @@ export const scheduleConfigSchema = z.strictObject({
   minFactor: fraction().default(0),
 });
 
+/** The backbone a config gets when it names none: the seed study's (torchvision's default detector). */
+export const DEFAULT_BACKBONE = 'resnet50_fpn';
+
 export const modelConfigSchema = z.object({
   detector: z.string().min(1).default('faster_rcnn'),
-  backbone: z.string().min(1).default('resnet50_fpn'),
+  backbone: z.string().min(1).default(DEFAULT_BACKBONE),
   /** Foreground classes (background not counted); taken from the training data's categories when absent. */
   numClasses: z.number().int().positive().optional(),
   /** torchvision's transform: shorter side resized to minSize, longer side at most maxSize. */

@@ -2,6 +2,7 @@ export { type CheckpointCard, type CheckpointKind, readSnapshot } from './checkp
 export {
   type AugmentationConfig,
   augmentationConfigSchema,
+  DEFAULT_BACKBONE,
   NO_AUGMENTATION,
   NORMALIZATION_PRESETS,
   type NormalizationPreset,
