@@ -18,6 +18,7 @@ const torchParity = [
 export default defineConfig({
   resolve: {
     alias: {
+      '@fedcxr/base': src('./packages/base/src/index.ts'),
       '@fedcxr/core': src('./packages/core/src/index.ts'),
       '@fedcxr/dicom': src('./packages/dicom/src/index.ts'),
       '@fedcxr/models-frcnn': src('./packages/models-frcnn/src/index.ts'),

@@ -1,4 +1,4 @@
-// Runs a bench straight from source on Node 24: sibling packages (`@fedcxr/core`, ...) resolve to
+// Runs a bench straight from source on Node 24: sibling packages (`@fedcxr/base`, `@fedcxr/core`, ...) resolve to
 // their src/index.ts as in vitest (not to a possibly stale dist), and `./x.js` imports map to `./x.ts`.
 // Sources use parameter properties, so the bench runs with --experimental-transform-types.
 import { existsSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = new URL('../', import.meta.url);
 const packages = {
+  '@fedcxr/base': 'packages/base/src/index.ts',
   '@fedcxr/core': 'packages/core/src/index.ts',
   '@fedcxr/dicom': 'packages/dicom/src/index.ts',
   '@fedcxr/models-frcnn': 'packages/models-frcnn/src/index.ts',

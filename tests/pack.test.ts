@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const workspaces = [
+  'packages/base',
   'packages/core',
   'packages/dicom',
   'packages/models-frcnn',
@@ -62,6 +63,7 @@ describe('packed packages install and work outside the monorepo', () => {
     writeFileSync(
       join(project, 'use.mjs'),
       `
+import * as base from '@fedcxr/base';
 import * as core from '@fedcxr/core';
 import * as dicom from '@fedcxr/dicom';
 import * as frcnn from '@fedcxr/models-frcnn';
@@ -75,7 +77,7 @@ catch (e) { configError = e.message; }
 console.log(JSON.stringify({
   built: reg.build('a', { x: 21 }),
   configError,
-  versions: [core.VERSION, dicom.VERSION, frcnn.VERSION, federated.VERSION, coordinator.VERSION],
+  versions: [base.VERSION, core.VERSION, dicom.VERSION, frcnn.VERSION, federated.VERSION, coordinator.VERSION],
   tf: typeof core.tf.tensor,
 }));
 `,
@@ -83,9 +85,53 @@ console.log(JSON.stringify({
     const out = JSON.parse(execFileSync(process.execPath, ['use.mjs'], { cwd: project, encoding: 'utf8' }));
     expect(out.built).toBe(42);
     expect(out.configError).toContain('engine.backend: bad');
-    expect(out.versions).toEqual(['0.1.0', '0.1.0', '0.1.0', '0.1.0', '0.1.0']);
+    expect(out.versions).toEqual(['0.1.0', '0.1.0', '0.1.0', '0.1.0', '0.1.0', '0.1.0']);
     expect(out.tf).toBe('function');
   });
+
+  it('installs @fedcxr/dicom without TensorFlow.js (it stands on @fedcxr/base, not @fedcxr/core)', () => {
+    const alone = mkdtempSync(join(tmpdir(), 'fedcxr-pack-dicom-'));
+    try {
+      writeFileSync(
+        join(alone, 'package.json'),
+        JSON.stringify({ name: 'dicom-user', version: '1.0.0', private: true, type: 'module' }),
+      );
+      const tarballs = readdirSync(project).filter((f) => /^fedcxr-(base|dicom)-.*\.tgz$/.test(f));
+      expect(tarballs).toHaveLength(2);
+      npm(['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs.map((t) => join(project, t))], alone);
+      expect(existsSync(join(alone, 'node_modules', '@fedcxr', 'dicom', 'dist', 'index.js'))).toBe(true);
+      expect(existsSync(join(alone, 'node_modules', '@fedcxr', 'core')), '@fedcxr/core must not be installed').toBe(
+        false,
+      );
+      expect(
+        existsSync(join(alone, 'node_modules', '@tensorflow', 'tfjs')),
+        '@tensorflow/tfjs must not be installed',
+      ).toBe(false);
+      expect(existsSync(join(alone, 'node_modules', '@tensorflow')), 'no @tensorflow package at all').toBe(false);
+      writeFileSync(
+        join(alone, 'use.mjs'),
+        `
+import * as base from '@fedcxr/base';
+import * as dicom from '@fedcxr/dicom';
+const bytes = dicom.encodeDicom({ width: 2, height: 2, bitsStored: 12, patientId: 'p1', pixels: Uint16Array.from([0, 1000, 2000, 4095]) });
+const image = await dicom.readDicom(bytes);
+let error;
+try { await dicom.readDicom(new Uint8Array(8), { file: 'x.dcm' }); } catch (e) { error = e; }
+console.log(JSON.stringify({
+  versions: [base.VERSION, dicom.VERSION],
+  stored: Array.from(image.frames[0].stored),
+  fedcxrError: error instanceof base.FedcxrError,
+}));
+`,
+      );
+      const out = JSON.parse(execFileSync(process.execPath, ['use.mjs'], { cwd: alone, encoding: 'utf8' }));
+      expect(out.versions).toEqual(['0.1.0', '0.1.0']);
+      expect(out.stored).toEqual([0, 1000, 2000, 4095]);
+      expect(out.fedcxrError).toBe(true);
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+  }, 600_000);
 
   it('links the cxr binary into node_modules/.bin', () => {
     const help = execFileSync(process.execPath, [join(project, 'node_modules', '.bin', 'cxr'), '--help'], {

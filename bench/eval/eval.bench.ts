@@ -10,9 +10,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Rng } from '../../packages/base/src/rng.js';
 import type { CocoAnnotation, CocoDataset, CocoResult } from '../../packages/core/src/coco.js';
 import { evaluateCoco } from '../../packages/core/src/eval/index.js';
-import { Rng } from '../../packages/core/src/train/rng.js';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);

@@ -7,7 +7,7 @@ cd "$(git rev-parse --show-toplevel)"
 mkdir -p .cache/gpu-bench
 bundle() {
   npx esbuild bench/gpu/frcnn-webgpu.ts --bundle --platform=node --format=esm --target=node24 \
-    --alias:@fedcxr/core=./packages/core/src/index.ts \
+    --alias:@fedcxr/base=./packages/base/src/index.ts --alias:@fedcxr/core=./packages/core/src/index.ts \
     --alias:@fedcxr/models-frcnn=./packages/models-frcnn/src/index.ts \
     --alias:onnxruntime-node=./bench/gpu/onnxruntime-stub.ts --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \

@@ -21,7 +21,8 @@ if [ ! -f "$DIR/rsna-$SIZE/test.json" ]; then
 fi
 bundle() {
   npx esbuild "$1" --bundle --platform=node --format=esm --target=node24 \
-    --alias:@fedcxr/core=./packages/core/src/index.ts --alias:@fedcxr/dicom=./packages/dicom/src/index.ts \
+    --alias:@fedcxr/base=./packages/base/src/index.ts --alias:@fedcxr/core=./packages/core/src/index.ts \
+    --alias:@fedcxr/dicom=./packages/dicom/src/index.ts \
     --alias:@fedcxr/models-frcnn=./packages/models-frcnn/src/index.ts \
     --alias:@fedcxr/federated=./packages/federated/src/index.ts --alias:@fedcxr/coordinator=./apps/coordinator/src/index.ts \
     --alias:onnxruntime-node=./bench/gpu/onnxruntime-stub.ts \

@@ -1,7 +1,7 @@
+import { FedcxrError } from '@fedcxr/base';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseConfig } from './config.js';
-import { FedcxrError } from './errors.js';
 
 describe('parseConfig', () => {
   const schema = z.object({

@@ -1,5 +1,5 @@
+import { FedcxrError } from '@fedcxr/base';
 import type { z } from 'zod';
-import { FedcxrError } from './errors.js';
 
 /** One problem in a config: the dotted path of the field and what is wrong with it. */
 export interface ConfigIssue {

@@ -1,11 +1,12 @@
 export const VERSION = '0.1.0';
 
-export { type AtomicWriteOptions, writeFileAtomic, writeJsonAtomic } from './atomic.js';
+// Every name of @fedcxr/base (errors, rasters, atomic writes, Rng, masks to boxes, the seed classes), so code that
+// imports them from core keeps working; VERSION stays core's own (a local export wins over a star export).
+export * from '@fedcxr/base';
 export type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult } from './coco.js';
 export { type ConfigIssue, parseConfig } from './config.js';
 export * from './data/index.js';
 export * from './engine/index.js';
-export { asFedcxrError, FedcxrError } from './errors.js';
 export * from './eval/index.js';
 export {
   type Backbone,
@@ -48,22 +49,6 @@ export {
   type OverlayBox,
   type RgbImage,
 } from './overlay.js';
-export {
-  decodeGreyRaster,
-  decodeRaster,
-  encodeGreyJpeg,
-  encodeGreyPng,
-  type GreyRaster,
-  type Raster,
-  type RasterChannels,
-  type RasterFormat,
-  rasterSize,
-  readGreyRaster,
-  readRaster,
-  sniffRasterFormat,
-  toGrey,
-  writeGreyRaster,
-} from './raster.js';
 export { Registry, type RegistryEntry, type RegistryEntryInfo } from './registry.js';
 export * from './report/index.js';
 export {

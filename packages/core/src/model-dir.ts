@@ -8,8 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
-import { FedcxrError } from './errors.js';
+import { FedcxrError, writeFileAtomic, writeJsonAtomic } from '@fedcxr/base';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 import type { NamedTensors } from './tensors.js';
 

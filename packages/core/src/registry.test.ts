@@ -1,6 +1,6 @@
+import { FedcxrError } from '@fedcxr/base';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { FedcxrError } from './errors.js';
 import { TORCHVISION_PREPROCESSING } from './model-dir.js';
 import { Registry } from './registry.js';
 

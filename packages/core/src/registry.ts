@@ -1,6 +1,6 @@
+import { FedcxrError } from '@fedcxr/base';
 import type { z } from 'zod';
 import { parseConfig } from './config.js';
-import { FedcxrError } from './errors.js';
 import type { Preprocessing } from './model-dir.js';
 
 /**

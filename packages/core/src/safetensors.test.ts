@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FedcxrError } from '@fedcxr/base';
 import { describe, expect, it } from 'vitest';
-import { FedcxrError } from './errors.js';
 import {
   decodeSafetensors,
   encodeSafetensors,

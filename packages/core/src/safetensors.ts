@@ -4,8 +4,7 @@
  * little-endian bytes. Read: F64/F32/F16/BF16/I64/I32/I16/I8/U8/BOOL; write: the HostTensor dtypes.
  */
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic.js';
-import { FedcxrError } from './errors.js';
+import { FedcxrError, writeFileAtomic } from '@fedcxr/base';
 import { elementCount, type HostDType, type HostTensor, type NamedTensors } from './tensors.js';
 
 export interface SafetensorsContent {

@@ -1,6 +1,6 @@
 /** Worker thread of convertBatch: converts one job per message and answers with the result or the failure. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { FedcxrError } from '@fedcxr/core';
+import { FedcxrError } from '@fedcxr/base';
 import { type ConvertJob, type ConvertOptions, convertOne } from './convert.js';
 import { thrownMessage } from './errors.js';
 

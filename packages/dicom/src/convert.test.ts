@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { readGreyRaster } from '@fedcxr/core';
+import { readGreyRaster } from '@fedcxr/base';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ConvertManifest, convertBatch, encodeGrey, planConversion } from './convert.js';
 

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { encodeGreyJpeg, encodeGreyPng, FedcxrError, writeFileAtomic, writeJsonAtomic } from '@fedcxr/core';
+import { encodeGreyJpeg, encodeGreyPng, FedcxrError, writeFileAtomic, writeJsonAtomic } from '@fedcxr/base';
 import { DicomError, thrownMessage } from './errors.js';
 import { type NormalizeOptions, normalize, normalizeResized, type PresetName } from './normalize.js';
 import { readDicom } from './read.js';

@@ -1,4 +1,4 @@
-import { FedcxrError } from '@fedcxr/core';
+import { FedcxrError } from '@fedcxr/base';
 
 /**
  * Why a DICOM file could not be read. Stable strings: the CLI prints them and batch manifests list them.

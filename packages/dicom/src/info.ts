@@ -1,4 +1,4 @@
-import { FedcxrError } from '@fedcxr/core';
+import { FedcxrError } from '@fedcxr/base';
 import { thrownMessage } from './errors.js';
 import type { DicomHeader, DicomLut } from './parse.js';
 import { readDicom, readDicomHeader } from './read.js';

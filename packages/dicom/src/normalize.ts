@@ -1,4 +1,4 @@
-import { FedcxrError } from '@fedcxr/core';
+import { FedcxrError } from '@fedcxr/base';
 import { DicomError } from './errors.js';
 import type { DicomHeader, DicomLut } from './parse.js';
 import type { DicomFrame, DicomImage, StoredValues } from './read.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { maskToBoxes, readGreyRaster, SEED_FINDING_CLASSES } from '@fedcxr/core';
+import { maskToBoxes, readGreyRaster, SEED_FINDING_CLASSES } from '@fedcxr/base';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateChestPhantom, type PhantomSummary } from './phantom.js';
 

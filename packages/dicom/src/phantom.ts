@@ -25,7 +25,7 @@ import {
   SEED_FINDING_CLASSES,
   SEED_NORMAL_CLASS,
   writeFileAtomic,
-} from '@fedcxr/core';
+} from '@fedcxr/base';
 import { encodeDicom, uidFromText } from './write.js';
 
 export interface PhantomOptions {
@@ -372,7 +372,7 @@ function renderChest(size: number, anatomy: Anatomy, category: string, rng: Rand
   return { pixels, mask };
 }
 
-/** core's Rng (the same sequence on every platform), seeded as the phantoms always were, plus a paired Gaussian. */
+/** base's Rng (the same sequence on every platform), seeded as the phantoms always were, plus a paired Gaussian. */
 class Random extends Rng {
   private spare: number | null = null;
   constructor(seed: number) {

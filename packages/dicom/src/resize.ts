@@ -1,4 +1,4 @@
-import { FedcxrError } from '@fedcxr/core';
+import { FedcxrError } from '@fedcxr/base';
 import type { NormalizedImage } from './normalize.js';
 
 /**

@@ -4,7 +4,7 @@
  * dcmjs, because the element set is small and fixed and every byte is then under test.
  */
 import { createHash } from 'node:crypto';
-import { FedcxrError, writeFileAtomic } from '@fedcxr/core';
+import { FedcxrError, writeFileAtomic } from '@fedcxr/base';
 
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 /** Computed Radiography Image Storage. */

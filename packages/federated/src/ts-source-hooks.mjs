@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const packages = {
+  '@fedcxr/base': 'packages/base/src/index.ts',
   '@fedcxr/core': 'packages/core/src/index.ts',
   '@fedcxr/dicom': 'packages/dicom/src/index.ts',
   '@fedcxr/models-frcnn': 'packages/models-frcnn/src/index.ts',

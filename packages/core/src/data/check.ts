@@ -7,9 +7,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
+import { FedcxrError, rasterSize } from '@fedcxr/base';
 import type { CocoDataset } from '../coco.js';
-import { FedcxrError } from '../errors.js';
-import { rasterSize } from '../raster.js';
 import { validateCoco } from './coco-validate.js';
 import { type DatasetIssue, issueAt } from './source.js';
 

@@ -6,8 +6,8 @@
  * zero-means-unmatched array); `bbox` [x, y, w, h], `area` and `iscrowd` on every annotation.
  */
 import { readFile } from 'node:fs/promises';
+import { FedcxrError } from '@fedcxr/base';
 import type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage } from '../coco.js';
-import { FedcxrError } from '../errors.js';
 import { type DatasetIssue, formatIssue, issueAt } from './source.js';
 
 export interface CocoValidation {

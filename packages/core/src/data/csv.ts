@@ -3,7 +3,7 @@
  * newlines), CRLF or LF, an optional UTF-8 BOM. Every row remembers its 1-based line number so that
  * errors can say `train.csv:17: ...`.
  */
-import { FedcxrError } from '../errors.js';
+import { FedcxrError } from '@fedcxr/base';
 
 export interface CsvRow {
   /** Line where the row starts (1-based; the header is line 1). */

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { FedcxrError } from '../errors.js';
+import { FedcxrError } from '@fedcxr/base';
 
 export const IMAGE_EXTENSIONS = ['.dcm', '.dicom', '.png', '.jpg', '.jpeg'];
 

@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeGreyJpeg, encodeGreyPng, type GreyRaster } from '@fedcxr/base';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeGreyJpeg, encodeGreyPng, type GreyRaster } from '../raster.js';
 import { parseCsv } from './csv.js';
 import { parseDatasetSource } from './formats/index.js';
 import { parseVocXml } from './formats/voc.js';

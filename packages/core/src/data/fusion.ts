@@ -6,7 +6,7 @@
  * box is the score-weighted mean of its members' corners. Readers' boxes carry no score, so they weigh 1 and
  * a fused box is the plain mean of the corners it gathered.
  */
-import { boxIou } from './mask.js';
+import { boxIou } from '@fedcxr/base';
 
 export interface FusionInput {
   /** [x, y, width, height]. */

@@ -5,8 +5,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeGreyPng } from '@fedcxr/base';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeGreyPng } from '../raster.js';
 import { parseColumnOverrides, resolveLabelColumns } from './columns.js';
 import { parseCsv } from './csv.js';
 import { parseDatasetSource } from './formats/index.js';

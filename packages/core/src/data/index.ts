@@ -1,4 +1,16 @@
-/** Datasets: formats in, COCO out, masks to boxes, patient-level splits, statistics and checks. */
+/** Datasets: formats in, COCO out, masks to boxes, patient-level splits, statistics and checks (masks to boxes and
+ * the seed classes live in `@fedcxr/base`, re-exported here). */
+export {
+  boxIou,
+  DEFAULT_MASK_MIN_AREA,
+  DEFAULT_MASK_THRESHOLD,
+  type MaskBoxOptions,
+  type MaskComponent,
+  maskToBoxes,
+  SEED_FINDING_CLASSES,
+  SEED_NORMAL_CLASS,
+  type SeedFindingClass,
+} from '@fedcxr/base';
 export { type CheckResult, checkDataset } from './check.js';
 export { type CocoValidation, cocoErrors, readCocoFile, validateCoco } from './coco-validate.js';
 export {
@@ -28,15 +40,6 @@ export {
 export { parseVoc, parseVocXml, type VocParseOptions } from './formats/voc.js';
 export { parseYolo, parseYoloLabels, type YoloParseOptions } from './formats/yolo.js';
 export { type FusedBox, type FusionInput, weightedBoxesFusion } from './fusion.js';
-export {
-  boxIou,
-  DEFAULT_MASK_MIN_AREA,
-  DEFAULT_MASK_THRESHOLD,
-  type MaskBoxOptions,
-  type MaskComponent,
-  maskToBoxes,
-} from './mask.js';
-export { SEED_FINDING_CLASSES, SEED_NORMAL_CLASS, type SeedFindingClass } from './seed-classes.js';
 export {
   cappedIssues,
   type DatasetFormat,

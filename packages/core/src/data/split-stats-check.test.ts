@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeGreyPng } from '@fedcxr/base';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CocoDataset } from '../coco.js';
-import { encodeGreyPng } from '../raster.js';
 import { checkDataset } from './check.js';
 import { formatIssue } from './source.js';
 import { patientOf, seededRandom, splitByPatient } from './split.js';

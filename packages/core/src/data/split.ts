@@ -6,9 +6,9 @@
  * split that most lacks that label (ties: the split that most lacks images, then a seeded coin). Patients
  * are visited in an order shuffled by the seed: same seed and input, same split.
  */
+
+import { FedcxrError, Rng } from '@fedcxr/base';
 import type { CocoDataset, CocoImage } from '../coco.js';
-import { FedcxrError } from '../errors.js';
-import { Rng } from '../train/rng.js';
 
 export interface SplitOptions {
   /** Fraction of images for validation (0..1); default 0.2. Ignored when `folds` is set. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { FedcxrError } from '@fedcxr/base';
 import { describe, expect, it } from 'vitest';
-import { FedcxrError } from '../errors.js';
 import { tf } from '../tf.js';
 import { engineConfigSchema, initEngine, loadTorch, probeBackends } from './index.js';
 

@@ -5,8 +5,8 @@
  * (XNNPACK, threaded, with the training kernels of ./wasm-training-kernels.ts), plain cpu.
  */
 import os from 'node:os';
+import { FedcxrError } from '@fedcxr/base';
 import { parseConfig } from '../config.js';
-import { FedcxrError } from '../errors.js';
 import { tf } from '../tf.js';
 import {
   currentBackend,

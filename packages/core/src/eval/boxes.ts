@@ -1,5 +1,5 @@
+import { FedcxrError } from '@fedcxr/base';
 import type { CocoDataset, CocoResult } from '../coco.js';
-import { FedcxrError } from '../errors.js';
 
 /** IoU of two [x, y, w, h] boxes, computed exactly as pycocotools' bbIou for a non-crowd pair. */
 export function boxIou(

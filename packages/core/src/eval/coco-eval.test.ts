@@ -1,6 +1,6 @@
+import { FedcxrError } from '@fedcxr/base';
 import { describe, expect, it } from 'vitest';
 import type { CocoDataset, CocoResult } from '../coco.js';
-import { FedcxrError } from '../errors.js';
 import { defaultCocoEvalParams, evaluateCoco, precisionRecallCurve } from './coco-eval.js';
 import { caseToCoco, exactishSum, fixture } from './fixture-cases.test-helper.js';
 

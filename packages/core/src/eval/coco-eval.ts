@@ -19,8 +19,9 @@
  * One deliberate difference: pycocotools crashes on an empty result list; here that evaluates to zeros.
  * Implementation: typed arrays and counting sorts; no per-detection objects in the inner loops.
  */
+
+import { FedcxrError } from '@fedcxr/base';
 import type { CocoDataset, CocoResult } from '../coco.js';
-import { FedcxrError } from '../errors.js';
 import { linspace, pairwiseSum } from './numpy-compat.js';
 
 export interface CocoEvalParams {

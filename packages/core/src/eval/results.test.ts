@@ -1,5 +1,5 @@
+import { FedcxrError } from '@fedcxr/base';
 import { describe, expect, it } from 'vitest';
-import { FedcxrError } from '../errors.js';
 import { evaluateCoco } from './coco-eval.js';
 import { detectionsToCocoResults } from './results.js';
 

@@ -1,5 +1,5 @@
+import { FedcxrError } from '@fedcxr/base';
 import type { CocoResult } from '../coco.js';
-import { FedcxrError } from '../errors.js';
 import type { Detection } from '../model.js';
 
 /**

@@ -4,7 +4,7 @@
  * FROC curves, predictions against ground truth on validation images, and a slot for heat maps.
  */
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic.js';
+import { writeFileAtomic } from '@fedcxr/base';
 import type { CocoCategory } from '../coco.js';
 import type { DetectorImage } from '../model.js';
 import { CLASS_COLORS, drawBoxes, encodeRgbPng, greyToRgb, type OverlayBox } from '../overlay.js';

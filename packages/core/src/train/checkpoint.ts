@@ -15,8 +15,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic, writeJsonAtomic } from '../atomic.js';
-import { FedcxrError } from '../errors.js';
+import { FedcxrError, writeFileAtomic, writeJsonAtomic } from '@fedcxr/base';
 import type { ModelCard } from '../model-dir.js';
 import { encodeSafetensors, readSafetensors, writeSafetensors } from '../safetensors.js';
 import type { NamedTensors } from '../tensors.js';

@@ -1,5 +1,5 @@
+import { FedcxrError } from '@fedcxr/base';
 import { describe, expect, it } from 'vitest';
-import { FedcxrError } from '../errors.js';
 import { NO_AUGMENTATION, normalizationPreset, parseRecipe, parseTrainConfig } from './config.js';
 
 describe('train config', () => {

@@ -5,10 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { FedcxrError, readGreyRaster } from '@fedcxr/base';
 import type { CocoCategory, CocoDataset, CocoImage } from '../coco.js';
-import { FedcxrError } from '../errors.js';
 import type { DetectorImage, DetectorTarget } from '../model.js';
-import { readGreyRaster } from '../raster.js';
 
 export interface DetectionDataset {
   readonly coco: CocoDataset;

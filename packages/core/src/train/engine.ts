@@ -18,14 +18,13 @@
  * same weights as one never stopped, and a federated round does not depend on the rounds before it except
  * through the weights (and the momentum it keeps).
  */
-import { FedcxrError } from '../errors.js';
+import { deriveSeed, FedcxrError, type Rng, rngFor } from '@fedcxr/base';
 import type { Detector } from '../model.js';
 import { tf } from '../tf.js';
 import { buildAugmentation, type Sample } from '../transforms/transforms.js';
 import type { OptimizerConfig, TrainingRecipe } from './config.js';
 import type { DetectionDataset } from './dataset.js';
 import { SgdOptimizer } from './optimizer.js';
-import { deriveSeed, type Rng, rngFor } from './rng.js';
 import { EpochSampler } from './sampler.js';
 import { learningRateAt } from './schedule.js';
 

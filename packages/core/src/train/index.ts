@@ -1,3 +1,4 @@
+export { deriveSeed, Rng, rngFor } from '@fedcxr/base';
 export { type CheckpointCard, type CheckpointKind, readSnapshot } from './checkpoint.js';
 export {
   type AugmentationConfig,
@@ -50,7 +51,6 @@ export {
   validate,
 } from './loop.js';
 export { SgdOptimizer, type SgdOptions } from './optimizer.js';
-export { deriveSeed, Rng, rngFor } from './rng.js';
 export {
   buildTrainingDetector,
   loadInitialWeights,

@@ -1,8 +1,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FedcxrError } from '@fedcxr/base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FedcxrError } from '../errors.js';
 import { tf } from '../tf.js';
 import { parseTrainConfig, type TrainConfigInput } from './config.js';
 import { datasetFromCoco } from './dataset.js';

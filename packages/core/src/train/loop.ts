@@ -11,9 +11,8 @@
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../atomic.js';
+import { deriveSeed, FedcxrError, type Rng, writeJsonAtomic } from '@fedcxr/base';
 import type { CocoResult } from '../coco.js';
-import { FedcxrError } from '../errors.js';
 import { COCO_STAT_NAMES, type CocoEvalResult, evaluateCoco, precisionRecallCurve } from '../eval/coco-eval.js';
 import { froc } from '../eval/froc.js';
 import type { Detection, Detector, DetectorImage } from '../model.js';
@@ -30,7 +29,6 @@ import {
 import { type NormalizationPreset, normalizationPreset, type TrainConfig } from './config.js';
 import type { DetectionDataset } from './dataset.js';
 import { createOptimizer, type EnginePosition, positionAtEpoch, runEpochs } from './engine.js';
-import { deriveSeed, type Rng } from './rng.js';
 
 const VERSION = '0.1.0';
 

@@ -12,7 +12,7 @@
  * `setMomentum` does not update the scalar it actually multiplies by. This one names its slots, takes the
  * learning rate per step (schedules), and saves/restores its state for exact resumption.
  */
-import { FedcxrError } from '../errors.js';
+import { FedcxrError } from '@fedcxr/base';
 import type { NamedTensors } from '../tensors.js';
 import { tf } from '../tf.js';
 

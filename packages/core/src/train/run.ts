@@ -4,16 +4,15 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FedcxrError, Rng } from '@fedcxr/base';
 import type { EngineInfo } from '../engine/engine.js';
 import { initEngine } from '../engine/engine.js';
-import { FedcxrError } from '../errors.js';
 import { type Detector, detectors } from '../model.js';
 import { writeRunReport } from '../report/run-report.js';
 import { readSafetensors } from '../safetensors.js';
 import type { TrainConfig } from './config.js';
 import { type DetectionDataset, openCocoDataset } from './dataset.js';
 import { type TrainEvent, type TrainRunSummary, trainDetector, type ValidationDetail } from './loop.js';
-import { Rng } from './rng.js';
 import { registerTinyGridDetector } from './tiny-detector.js';
 
 export interface RunTrainingOptions {

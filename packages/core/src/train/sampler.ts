@@ -8,8 +8,9 @@
  * Every draw comes from a stream derived from (seed, epoch): the sampler has no hidden state, so a
  * resumed run gets exactly the epoch the interrupted run was in.
  */
+
+import { rngFor } from '@fedcxr/base';
 import type { SamplerConfig } from './config.js';
-import { rngFor } from './rng.js';
 
 export interface SamplerInput {
   /** For each training image, the classes of its boxes (empty for a negative image). */

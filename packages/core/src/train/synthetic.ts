@@ -2,9 +2,10 @@
  * Synthetic detection images for tests and quick demos: dark noisy backgrounds with bright squares
  * (class 1) and dimmer discs (class 2); some images are empty negatives. Deterministic for a seed.
  */
+
+import { Rng } from '@fedcxr/base';
 import type { CocoDataset } from '../coco.js';
 import type { DetectorImage } from '../model.js';
-import { Rng } from './rng.js';
 
 export interface SyntheticSet {
   coco: CocoDataset;

@@ -9,7 +9,7 @@
  * (stride 8 overall) and a 1×1 head giving per cell: objectness, class logits, and a box as
  * (dx, dy, log w, log h) relative to the cell center and the stride.
  */
-import { FedcxrError } from '../errors.js';
+import { FedcxrError, Rng } from '@fedcxr/base';
 import {
   type Detection,
   type Detector,
@@ -20,7 +20,6 @@ import {
 } from '../model.js';
 import type { NamedTensors } from '../tensors.js';
 import { tf } from '../tf.js';
-import { Rng } from './rng.js';
 
 const STRIDE = 8;
 

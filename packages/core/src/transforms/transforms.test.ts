@@ -1,6 +1,6 @@
+import { Rng } from '@fedcxr/base';
 import { describe, expect, it } from 'vitest';
 import { NO_AUGMENTATION, parseTrainConfig } from '../train/config.js';
-import { Rng } from '../train/rng.js';
 import {
   adjustIntensity,
   buildAugmentation,

@@ -6,9 +6,9 @@
  * moved corners, clipped to the image; boxes left thinner than `minBoxSize` pixels are dropped.
  */
 
+import type { Rng } from '@fedcxr/base';
 import type { DetectorImage, DetectorTarget } from '../model.js';
 import type { AugmentationConfig } from '../train/config.js';
-import type { Rng } from '../train/rng.js';
 
 export interface Sample {
   image: DetectorImage;

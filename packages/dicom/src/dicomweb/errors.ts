@@ -1,7 +1,6 @@
 /**
- * Why a DICOMweb request failed. Deliberately not a FedcxrError (that would pull @fedcxr/core, and with it
- * TensorFlow.js, into a plain HTTP client); it has the same shape (`code`, `message`, `toJSON`) so callers can
- * wrap it. Codes:
+ * Why a DICOMweb request failed. Deliberately not a FedcxrError (the client imports nothing but node:http(s),
+ * not even `@fedcxr/base`); it has the same shape (`code`, `message`, `toJSON`) so callers can wrap it. Codes:
  * - `dicomweb_unreachable`: no connection (refused, unknown host, reset, timed out); names the URL.
  * - `dicomweb_tls`: the server's certificate was refused (suggests --ca or --insecure).
  * - `dicomweb_auth`: HTTP 401 or 403 (suggests --user / --token).

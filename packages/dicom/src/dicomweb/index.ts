@@ -1,6 +1,7 @@
 /**
  * DICOMweb (PS3.18): a client for QIDO-RS, WADO-RS and STOW-RS, multipart/related bodies and the DICOM JSON
- * model. Plain node:http(s); it imports nothing of TensorFlow.js or @fedcxr/core.
+ * model. Plain node:http(s); it imports nothing of TensorFlow.js or of the other fedcxr packages (not even
+ * `@fedcxr/base`).
  */
 export {
   DicomwebClient,

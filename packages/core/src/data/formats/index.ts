@@ -1,4 +1,4 @@
-import { FedcxrError } from '../../errors.js';
+import { FedcxrError } from '@fedcxr/base';
 import type { DatasetFormat, SourceDataset } from '../source.js';
 import { type CocoParseOptions, parseCocoSource } from './coco.js';
 import { type NihParseOptions, parseNih } from './nih.js';

@@ -13,12 +13,17 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readGreyRaster } from '../../raster.js';
+import {
+  boxIou,
+  type MaskBoxOptions,
+  maskToBoxes,
+  readGreyRaster,
+  SEED_FINDING_CLASSES,
+  SEED_NORMAL_CLASS,
+} from '@fedcxr/base';
 import { type ColumnRole, resolveLabelColumns, rowBox } from '../columns.js';
 import { labelError, parseCsv } from '../csv.js';
 import { fileStem, isDirectory, isFile, listFiles, readText } from '../files.js';
-import { boxIou, type MaskBoxOptions, maskToBoxes } from '../mask.js';
-import { SEED_FINDING_CLASSES, SEED_NORMAL_CLASS } from '../seed-classes.js';
 import { type DatasetIssue, issueAt, type SourceBox, type SourceDataset, type SourceItem } from '../source.js';
 
 export interface SeedParseOptions extends MaskBoxOptions {

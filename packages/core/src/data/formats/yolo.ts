@@ -6,7 +6,7 @@
  * and the image skipped.
  */
 import { join } from 'node:path';
-import { FedcxrError } from '../../errors.js';
+import { FedcxrError } from '@fedcxr/base';
 import { isDirectory, isFile, isImageFile, listFiles, patientFromName, readText } from '../files.js';
 import { type DatasetIssue, issueAt, type SourceBox, type SourceDataset, type SourceItem } from '../source.js';
 

@@ -11,7 +11,7 @@
  *    covered column/row and width/height count covered columns/rows (a single pixel is 1×1), i.e. the box
  *    encloses the pixels' full extent, as COCO expects. Components come in raster order of their first pixel.
  */
-import type { GreyRaster } from '../raster.js';
+import type { GreyRaster } from './raster.js';
 
 export interface MaskBoxOptions {
   /** Foreground threshold as a fraction of full scale (0..1]; default 0.5. */

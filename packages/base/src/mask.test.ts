@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeGreyRaster, encodeGreyJpeg, encodeGreyPng, type GreyRaster } from '../raster.js';
 import { boxIou, maskToBoxes } from './mask.js';
+import { decodeGreyRaster, encodeGreyJpeg, encodeGreyPng, type GreyRaster } from './raster.js';
 
 function blank(width: number, height: number): GreyRaster {
   return { width, height, channels: 1, bitDepth: 8, data: new Uint8Array(width * height) };
