@@ -7,6 +7,7 @@ export const VERSION = '0.1.0';
 
 export * from './atomic.js';
 export * from './errors.js';
+export * from './iou.js';
 export * from './mask.js';
 export * from './raster.js';
 export * from './rng.js';

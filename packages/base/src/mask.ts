@@ -11,6 +11,7 @@
  *    covered column/row and width/height count covered columns/rows (a single pixel is 1×1), i.e. the box
  *    encloses the pixels' full extent, as COCO expects. Components come in raster order of their first pixel.
  */
+import { xywhIou } from './iou.js';
 import type { GreyRaster } from './raster.js';
 
 export interface MaskBoxOptions {
@@ -87,11 +88,7 @@ export function maskToBoxes(mask: GreyRaster, options: MaskBoxOptions = {}): Mas
   return components;
 }
 
-/** Intersection over union of two [x, y, w, h] boxes. */
+/** Intersection over union of two [x, y, w, h] boxes: xywhIou (pycocotools' arithmetic) on arrays. */
 export function boxIou(a: readonly number[], b: readonly number[]): number {
-  const ix = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
-  const iy = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
-  const inter = ix * iy;
-  const union = a[2] * a[3] + b[2] * b[3] - inter;
-  return union > 0 ? inter / union : 0;
+  return xywhIou(a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]);
 }

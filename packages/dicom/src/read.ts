@@ -692,10 +692,7 @@ async function decodeLossless(encoded: Uint8Array, layout: Layout): Promise<Deco
   const precision = sof.precision;
   const bytesPerSample = precision > 8 ? 2 : 1;
   const samples = await decodeJpegLossless(encoded, bytesPerSample);
-  const bytes =
-    samples instanceof Uint16Array
-      ? new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength)
-      : new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength);
+  const bytes = new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength);
   const expected = layout.rows * layout.columns * layout.samples;
   const per = bytesPerSample;
   return {

@@ -1,25 +1,6 @@
 import { FedcxrError } from '@fedcxr/base';
 import type { CocoDataset, CocoResult } from '../coco.js';
 
-/** IoU of two [x, y, w, h] boxes, computed exactly as pycocotools' bbIou for a non-crowd pair. */
-export function boxIou(
-  dx: number,
-  dy: number,
-  dw: number,
-  dh: number,
-  gx: number,
-  gy: number,
-  gw: number,
-  gh: number,
-): number {
-  const w = Math.min(dw + dx, gw + gx) - Math.max(dx, gx);
-  if (w <= 0) return 0;
-  const h = Math.min(dh + dy, gh + gy) - Math.max(dy, gy);
-  if (h <= 0) return 0;
-  const inter = w * h;
-  return inter / (dw * dh + gw * gh - inter);
-}
-
 /** Intersection over the detection's own area: how pycocotools scores a detection against a crowd region. */
 export function boxIoa(dx: number, dy: number, dw: number, dh: number, gx: number, gy: number, gw: number, gh: number) {
   const w = Math.min(dw + dx, gw + gx) - Math.max(dx, gx);

@@ -21,8 +21,10 @@
  * Targets are the non-crowd ground-truth boxes of all categories; images are all images of the ground truth.
  * Probabilities stay float64 (MONAI stores target probabilities as float32).
  */
+
+import { xywhIou } from '@fedcxr/base';
 import type { CocoDataset, CocoResult } from '../coco.js';
-import { boxIoa, boxIou, groupByImage } from './boxes.js';
+import { boxIoa, groupByImage } from './boxes.js';
 import { interp, numpyMean } from './numpy-compat.js';
 
 export type FrocHitCriterion = { kind: 'iou'; threshold: number } | { kind: 'center' };
@@ -73,7 +75,7 @@ export function frocProbabilities(
       for (let g = 0; g < G; g++) {
         if (image.gtCategory[g] !== category) continue;
         const [gx, gy, gw, gh] = image.gt.slice(4 * g, 4 * g + 4);
-        const iou = boxIou(dx, dy, dw, dh, gx, gy, gw, gh);
+        const iou = xywhIou(dx, dy, dw, dh, gx, gy, gw, gh);
         const hits = hit.kind === 'iou' ? iou >= hit.threshold : centerInside(dx, dy, dw, dh, gx, gy, gw, gh);
         if (hits && iou > targetIou) {
           target = g;

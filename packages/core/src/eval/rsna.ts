@@ -15,8 +15,10 @@
  * Crowd ground truth is left out. `minScore` drops low-confidence predictions first (the challenge scored
  * every submitted box, so the default keeps all).
  */
+
+import { xywhIou } from '@fedcxr/base';
 import type { CocoDataset, CocoResult } from '../coco.js';
-import { boxIou, groupByImage } from './boxes.js';
+import { groupByImage } from './boxes.js';
 import { linspace } from './numpy-compat.js';
 
 export interface RsnaMapOptions {
@@ -84,7 +86,7 @@ function imagePrecision(gt: number[], gtCategory: number[], dt: number[], dtCate
     let bestIou = Number.NEGATIVE_INFINITY;
     for (let g = 0; g < G; g++) {
       if (matched[g] || gtCategory[g] !== dtCategory[d]) continue;
-      const iou = boxIou(
+      const iou = xywhIou(
         dt[4 * d],
         dt[4 * d + 1],
         dt[4 * d + 2],

@@ -13,8 +13,10 @@
  * detection overlaps a difficult and a normal box equally, the normal one wins (the devkit takes the first
  * in file order).
  */
+
+import { xywhIou } from '@fedcxr/base';
 import type { CocoDataset, CocoResult } from '../coco.js';
-import { boxIou, groupByImage } from './boxes.js';
+import { groupByImage } from './boxes.js';
 
 export type VocApMethod = 'voc2010' | 'voc2007';
 
@@ -87,7 +89,7 @@ function evaluateClass(
     let bestIsDifficult = false;
     for (let g = 0; g < image.gtCategory.length; g++) {
       if (image.gtCategory[g] !== categoryId) continue;
-      const o = boxIou(dx, dy, dw, dh, image.gt[4 * g], image.gt[4 * g + 1], image.gt[4 * g + 2], image.gt[4 * g + 3]);
+      const o = xywhIou(dx, dy, dw, dh, image.gt[4 * g], image.gt[4 * g + 1], image.gt[4 * g + 2], image.gt[4 * g + 3]);
       if (o > bestIou) {
         bestIou = o;
         best = g;
@@ -97,7 +99,7 @@ function evaluateClass(
     // Difficult boxes compete on IoU with the others, as in the devkit (one ground-truth list per image).
     for (let c = 0; c < image.crowdCategory.length; c++) {
       if (image.crowdCategory[c] !== categoryId) continue;
-      const o = boxIou(
+      const o = xywhIou(
         dx,
         dy,
         dw,

@@ -15,7 +15,9 @@ import { deriveSeed, FedcxrError, type Rng, writeJsonAtomic } from '@fedcxr/base
 import type { CocoResult } from '../coco.js';
 import { COCO_STAT_NAMES, type CocoEvalResult, evaluateCoco, precisionRecallCurve } from '../eval/coco-eval.js';
 import { froc } from '../eval/froc.js';
+import { detectionsToCocoResults } from '../eval/results.js';
 import type { Detection, Detector, DetectorImage } from '../model.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../model-dir.js';
 import { tf } from '../tf.js';
 import {
   type CheckpointCard,
@@ -258,6 +260,7 @@ export async function validate(
   let batches = 0;
   const results: CocoResult[] = [];
   const samples: ValidationDetail['samples'] = [];
+  const categoryIds = [0, ...val.categories.map((c) => c.id)];
   for (let start = 0; start < val.size; start += config.batchSize) {
     const indices = range(Math.min(config.batchSize, val.size - start)).map((k) => start + k);
     const images: DetectorImage[] = await Promise.all(indices.map((i) => val.loadImage(i)));
@@ -275,15 +278,13 @@ export async function validate(
     sums.loss = (sums.loss ?? 0) + total;
     batches++;
     const detections = await detector.predict(images);
+    const imageIds = indices.map((index) => val.coco.images[index].id);
+    // Labels are 1-based (0 is the background); a label without a dataset category is not scored.
+    const scored = detections.map((list) => list.filter((d) => val.categories[d.label - 1] !== undefined));
+    for (const result of detectionsToCocoResults(imageIds, scored, categoryIds)) results.push(result);
     detections.forEach((list, k) => {
       const index = indices[k];
-      const imageId = val.coco.images[index].id;
-      for (const d of list) {
-        const [x1, y1, x2, y2] = d.box;
-        const category = val.categories[d.label - 1];
-        if (!category) continue;
-        results.push({ image_id: imageId, category_id: category.id, bbox: [x1, y1, x2 - x1, y2 - y1], score: d.score });
-      }
+      const imageId = imageIds[k];
       if (index < config.validation.reportImages) {
         const { boxes, labels } = targets[k];
         samples.push({ index, imageId, detections: list, boxes: Array.from(boxes), labels: Array.from(labels) });
@@ -328,9 +329,6 @@ function stopped(epoch: number, step: number): FedcxrError {
   );
 }
 
-const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
-
 /**
  * How source files became the training images, from the importer's record in the annotations' `info`
  * (`cxr dataset import` writes preset, size and letterbox), so `cxr predict` prepares new DICOMs the same way.
@@ -363,8 +361,8 @@ function modelCard(
       preset: option('preprocessingPreset', 'torchvision-imagenet'),
       minSize: config.model.minSize,
       maxSize: config.model.maxSize,
-      imageMean: option('imageMean', IMAGENET_MEAN),
-      imageStd: option('imageStd', IMAGENET_STD),
+      imageMean: option<[number, number, number]>('imageMean', [...IMAGENET_MEAN]),
+      imageStd: option<[number, number, number]>('imageStd', [...IMAGENET_STD]),
       // Grey X-rays go in as one channel; the detector replicates it to three.
       inputChannels: 1,
       normalization: config.data.normalization,
