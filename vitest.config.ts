@@ -17,10 +17,16 @@ const torchParity = [
 
 export default defineConfig({
   resolve: {
+    // Subpaths before their package: the first matching entry wins, and '@fedcxr/core' also matches '@fedcxr/core/x'.
     alias: {
       '@fedcxr/base': src('./packages/base/src/index.ts'),
+      '@fedcxr/core/data': src('./packages/core/src/data/index.ts'),
+      '@fedcxr/core/eval': src('./packages/core/src/eval/index.ts'),
+      '@fedcxr/core/testing': src('./packages/core/src/testing/index.ts'),
+      '@fedcxr/core/train': src('./packages/core/src/train/index.ts'),
       '@fedcxr/core': src('./packages/core/src/index.ts'),
       '@fedcxr/dicom': src('./packages/dicom/src/index.ts'),
+      '@fedcxr/models-frcnn/testing': src('./packages/models-frcnn/src/testing.ts'),
       '@fedcxr/models-frcnn': src('./packages/models-frcnn/src/index.ts'),
       '@fedcxr/federated': src('./packages/federated/src/index.ts'),
       '@fedcxr/coordinator': src('./apps/coordinator/src/index.ts'),

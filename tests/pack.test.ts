@@ -89,6 +89,45 @@ console.log(JSON.stringify({
     expect(out.tf).toBe('function');
   });
 
+  it('serves the subpath entries: core/eval, core/data, core/train, the /testing helpers', () => {
+    writeFileSync(
+      join(project, 'subpaths.mjs'),
+      `
+import { registerHooks } from 'node:module';
+const loaded = [];
+registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); loaded.push(r.url); return r; } });
+const evaluation = await import('@fedcxr/core/eval');
+const data = await import('@fedcxr/core/data');
+const lean = loaded.filter((url) => url.includes('/@tensorflow/'));
+const core = await import('@fedcxr/core');
+const train = await import('@fedcxr/core/train');
+const base = await import('@fedcxr/base');
+const testing = await import('@fedcxr/core/testing');
+const frcnnTesting = await import('@fedcxr/models-frcnn/testing');
+const frcnn = await import('@fedcxr/models-frcnn');
+console.log(JSON.stringify({
+  tfjsForEvalAndData: lean,
+  same: [
+    evaluation.evaluateCoco === core.evaluateCoco,
+    data.parseDatasetSource === core.parseDatasetSource,
+    data.maskToBoxes === base.maskToBoxes,
+    train.trainDetector === core.trainDetector,
+    train.Rng === base.Rng,
+  ],
+  testing: [typeof testing.withChromiumPage, typeof testing.hasChromium],
+  reversed: Array.from(frcnnTesting.reversedPermutation(3)),
+  notInMain: ['reversedPermutation' in frcnn, 'withChromiumPage' in core],
+}));
+`,
+    );
+    const out = JSON.parse(execFileSync(process.execPath, ['subpaths.mjs'], { cwd: project, encoding: 'utf8' }));
+    expect(out.tfjsForEvalAndData).toEqual([]);
+    expect(out.same).toEqual([true, true, true, true, true]);
+    expect(out.testing).toEqual(['function', 'boolean']);
+    expect(out.reversed).toEqual([2, 1, 0]);
+    expect(out.notInMain).toEqual([false, false]);
+  });
+
   it('installs @fedcxr/dicom without TensorFlow.js (it stands on @fedcxr/base, not @fedcxr/core)', () => {
     const alone = mkdtempSync(join(tmpdir(), 'fedcxr-pack-dicom-'));
     try {

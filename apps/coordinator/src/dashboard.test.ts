@@ -4,8 +4,8 @@
  * rounds complete, pushed live over socket.io.
  */
 import { join } from 'node:path';
+import { CHROMIUM, hasChromium, withChromiumPage } from '@fedcxr/core/testing';
 import { describe, expect, it } from 'vitest';
-import { CHROMIUM, hasChromium, withChromiumPage } from '../../../packages/core/src/testing/chromium.js';
 import type { Coordinator } from './coordinator.js';
 import { simulate } from './simulate.js';
 import { tempDir } from './testing.js';

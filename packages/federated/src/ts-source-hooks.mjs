@@ -8,8 +8,13 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const packages = {
   '@fedcxr/base': 'packages/base/src/index.ts',
   '@fedcxr/core': 'packages/core/src/index.ts',
+  '@fedcxr/core/data': 'packages/core/src/data/index.ts',
+  '@fedcxr/core/eval': 'packages/core/src/eval/index.ts',
+  '@fedcxr/core/testing': 'packages/core/src/testing/index.ts',
+  '@fedcxr/core/train': 'packages/core/src/train/index.ts',
   '@fedcxr/dicom': 'packages/dicom/src/index.ts',
   '@fedcxr/models-frcnn': 'packages/models-frcnn/src/index.ts',
+  '@fedcxr/models-frcnn/testing': 'packages/models-frcnn/src/testing.ts',
   '@fedcxr/federated': 'packages/federated/src/index.ts',
   '@fedcxr/coordinator': 'apps/coordinator/src/index.ts',
 };

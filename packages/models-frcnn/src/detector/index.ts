@@ -12,7 +12,6 @@ export {
   type ReplaceableParts,
   registerFasterRcnn,
 } from './faster-rcnn.js';
-export { reversedPermutation } from './parity.js';
 export {
   backboneParameters,
   loadStateDict,

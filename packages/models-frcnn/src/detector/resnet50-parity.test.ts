@@ -11,9 +11,9 @@ import { type Detector, detectors, type NamedTensors, readSafetensors, tf } from
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../backbones/index.js';
 import { parityBackend, parityBackendMissing, useFastestBackend } from '../backbones/testing.js';
+import { parityImages, parityLosses, reversedPermutation } from '../testing.js';
 import { readPth } from '../weights/pth.js';
 import { registerFasterRcnn } from './faster-rcnn.js';
-import { parityImages, parityLosses, reversedPermutation } from './parity.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const CHECKPOINT = `${ROOT}.cache/reference/frcnn/fasterrcnn_resnet50_fpn_random.pth`;

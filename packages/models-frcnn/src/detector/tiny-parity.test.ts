@@ -2,8 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensors, tf } from '@fedcxr/core';
 import { describe, expect, it } from 'vitest';
 import { parityBackend, parityBackendMissing, useFastestBackend } from '../backbones/testing.js';
+import { parityImages, parityLosses, reversedPermutation, withoutPrefix } from '../testing.js';
 import { FasterRcnn } from './faster-rcnn.js';
-import { parityImages, parityLosses, reversedPermutation, withoutPrefix } from './parity.js';
 import { TinyTestBackbone } from './tiny-backbone.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../tools/reference/fixtures/frcnn/tiny.safetensors', import.meta.url));

@@ -7,8 +7,8 @@
 import { fileURLToPath } from 'node:url';
 import { FedcxrError, initEngine, readSafetensors, tf } from '@fedcxr/core';
 import { describe, expect, it } from 'vitest';
+import { parityImages, reversedPermutation, withoutPrefix } from '../testing.js';
 import { FasterRcnn } from './faster-rcnn.js';
-import { parityImages, reversedPermutation, withoutPrefix } from './parity.js';
 import { TinyTestBackbone } from './tiny-backbone.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../tools/reference/fixtures/frcnn/tiny.safetensors', import.meta.url));

@@ -1,9 +1,11 @@
 /**
- * Shared by the parity tests and the benchmark: reads a fixture written by
- * tools/reference/frcnn_make_fixtures.py (images, targets, expected proposals/detections/losses).
+ * `@fedcxr/models-frcnn/testing`: helpers for the parity tests, never imported by production code
+ * (tests/production-imports.test.ts): the permutation the Python reference substitutes for torch.randperm, and
+ * readers of a fixture written by tools/reference/frcnn_make_fixtures.py (images, targets, expected
+ * proposals/detections/losses).
  */
 import type { DetectorImage, DetectorTarget, HostTensor, NamedTensors } from '@fedcxr/core';
-import type { Permutation } from '../ops/matcher.js';
+import type { Permutation } from './ops/matcher.js';
 
 /** The permutation the Python reference substitutes for torch.randperm (a reversed arange). */
 export const reversedPermutation: Permutation = (n) => Int32Array.from({ length: n }, (_, i) => n - 1 - i);
