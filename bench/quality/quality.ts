@@ -322,27 +322,20 @@ function runSeed(options: Options, template: RecipeTemplate, seed: number): Seed
   };
   const tvResults = path.join(tvDir, 'test-results.json');
   const bestOf = (history: { best?: boolean; epoch: number }[]) => history.filter((h) => h.best).at(-1)?.epoch ?? 0;
+  const side = (history: SideResult['history'], results: string, name: string, seconds: number): SideResult => ({
+    history,
+    bestEpoch: bestOf(history),
+    test: {
+      pycocotools: pycoco(results, path.join(dir, `${name}-pycocotools.json`)),
+      fedcxr: cxrEval(data.test, results, path.join(dir, `${name}-cxr-eval.json`)),
+    },
+    seconds,
+  });
   return {
     seed,
     backend: options.backend,
-    torchvision: {
-      history: tvHistory,
-      bestEpoch: bestOf(tvHistory),
-      test: {
-        pycocotools: pycoco(tvResults, path.join(dir, 'torchvision-pycocotools.json')),
-        fedcxr: cxrEval(data.test, tvResults, path.join(dir, 'torchvision-cxr-eval.json')),
-      },
-      seconds: tvSeconds,
-    },
-    ours: {
-      history: oursHistory,
-      bestEpoch: bestOf(oursHistory),
-      test: {
-        pycocotools: pycoco(oursResults, path.join(dir, 'ours-pycocotools.json')),
-        fedcxr: cxrEval(data.test, oursResults, path.join(dir, 'ours-cxr-eval.json')),
-      },
-      seconds: oursSeconds,
-    },
+    torchvision: side(tvHistory, tvResults, 'torchvision', tvSeconds),
+    ours: side(oursHistory, oursResults, 'ours', oursSeconds),
   };
 }
 

@@ -32,6 +32,8 @@ from pydicom.pixels import pixel_array as frame_array
 from pydicom.pixels.processing import _convert_YBR_FULL_to_RGB
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from dicom_rsna_hashes import stored_stats  # the script's folder is on sys.path when it runs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tools", "reference", "fixtures", "dicom", "colour")
 
@@ -42,15 +44,9 @@ HEAD = 12  # values recorded verbatim per frame (for readable failures)
 
 
 def stats(arr):
+    """dicom_rsna_hashes.py's summary of stored values (same convention as reference.json), plus the first few."""
     a = np.ascontiguousarray(arr, dtype="<i4")
-    return {
-        "shape": list(arr.shape),
-        "min": int(a.min()),
-        "max": int(a.max()),
-        "sum": int(a.astype(np.int64).sum()),
-        "sha256": hashlib.sha256(a.tobytes()).hexdigest(),
-        "head": [int(v) for v in a.reshape(-1)[:HEAD]],
-    }
+    return {**stored_stats(arr), "head": [int(v) for v in a.reshape(-1)[:HEAD]]}
 
 
 def expand_422(raw, pixels):

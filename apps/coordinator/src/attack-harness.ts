@@ -271,6 +271,15 @@ export async function sendUpdate(
 ): Promise<{ ok: boolean; code?: string; error?: string }> {
   const begin = await ask(socket, 'update:begin', update.begin);
   if (!begin.ok) return begin;
+  return sendUpdateBody(socket, plan, update);
+}
+
+/** The chunks and end of an update whose begin was already acknowledged. */
+export async function sendUpdateBody(
+  socket: Socket,
+  plan: RoundPlan,
+  update: ReturnType<typeof updateFor>,
+): Promise<{ ok: boolean; code?: string; error?: string }> {
   for (let index = 0, offset = 0; offset < update.bytes.length; index++, offset += plan.chunkBytes) {
     const chunk = await ask(socket, 'update:chunk', {
       round: plan.round,

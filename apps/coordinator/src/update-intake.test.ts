@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseConfig } from '@fedcxr/core';
 import { createTabularModel, encodeModel, type RoundPlan } from '@fedcxr/federated';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ask, rawSite, readAudit, type sendUpdate, updateFor, within } from './attack-harness.js';
+import { ask, rawSite, readAudit, sendUpdateBody, updateFor, within } from './attack-harness.js';
 import { AuditLog } from './audit.js';
 import { coordinatorConfigSchema } from './config.js';
 import type { OpenRound } from './round-phase.js';
@@ -135,7 +135,7 @@ describe('a replaced upload', () => {
     const second = updateFor(again, () => 0.002);
     expect(await ask(after.socket, 'update:begin', second.begin)).toEqual({ ok: true });
     expect(spoolsOf(dir.path, round)).toEqual([`site-1-${second.nonce}.f32`]);
-    const end = await sendUpdateFrom(after.socket, again, second);
+    const end = await sendUpdateBody(after.socket, again, second);
     expect(end).toEqual({ ok: true });
     expect((await within(closed, 10_000, 'round closed')).outcome).toBe('aggregated');
     const dropped = readAudit(dir.path).filter(
@@ -144,21 +144,3 @@ describe('a replaced upload', () => {
     expect(dropped).toHaveLength(1);
   });
 });
-
-/** The chunks and end of an update whose begin was already acknowledged. */
-async function sendUpdateFrom(
-  socket: Parameters<typeof sendUpdate>[0],
-  plan: RoundPlan,
-  update: ReturnType<typeof updateFor>,
-): Promise<{ ok: boolean; code?: string; error?: string }> {
-  for (let index = 0, offset = 0; offset < update.bytes.length; index++, offset += plan.chunkBytes) {
-    const chunk = await ask(socket, 'update:chunk', {
-      round: plan.round,
-      nonce: update.nonce,
-      index,
-      data: update.bytes.subarray(offset, offset + plan.chunkBytes),
-    });
-    if (!chunk.ok) return chunk;
-  }
-  return ask(socket, 'update:end', { round: plan.round, nonce: update.nonce });
-}

@@ -53,6 +53,14 @@ export function dicomDateTime(now: Date): { date: string; time: string } {
   return { date: iso.slice(0, 10).replace(/-/g, ''), time: iso.slice(11, 19).replace(/:/g, '') };
 }
 
+/** The source image as a referenced-SOP item (an SR's evidence, a presentation state's referenced image). */
+export function referencedImage(source: SrSourceImage): {
+  ReferencedSOPClassUID: string;
+  ReferencedSOPInstanceUID: string;
+} {
+  return { ReferencedSOPClassUID: source.sopClassUid, ReferencedSOPInstanceUID: source.sopInstanceUid };
+}
+
 /** A box x1, y1, x2, y2 as a closed POLYLINE's column/row pairs (first point repeated, PS3.3 C.18.6.1.2). */
 export function closedRectangle([x1, y1, x2, y2]: readonly number[]): number[] {
   return [x1, y1, x2, y1, x2, y2, x1, y2, x1, y1].map((v) => Number(v.toFixed(3)));

@@ -12,6 +12,7 @@ import {
   dicomDateTime,
   encodeNaturalized,
   type Naturalized,
+  referencedImage,
   type SrOptions,
   type SrSourceImage,
 } from './derived.js';
@@ -41,10 +42,7 @@ export function writeDetectionGsps(
   options: SrOptions = {},
 ): Uint8Array {
   const { date, time } = dicomDateTime(options.now ?? new Date());
-  const imageReference = {
-    ReferencedSOPClassUID: image.sopClassUid,
-    ReferencedSOPInstanceUID: image.sopInstanceUid,
-  };
+  const imageReference = referencedImage(image);
   const round = (v: number) => Number(v.toFixed(3));
   // PIXEL annotation units (PS3.3 C.10.5.1.2): 0\0 is the top-left corner of the top-left pixel and
   // Columns\Rows the bottom-right corner of the last one: the boxes' own convention (column, row), no shift.

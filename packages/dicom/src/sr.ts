@@ -11,6 +11,7 @@ import {
   encodeNaturalized,
   type Naturalized,
   newUid,
+  referencedImage,
   type SrOptions,
   type SrSourceImage,
 } from './derived.js';
@@ -42,10 +43,7 @@ export function writeDetectionSr(
   options: SrOptions = {},
 ): Uint8Array {
   const { date, time } = dicomDateTime(options.now ?? new Date());
-  const imageReference = {
-    ReferencedSOPClassUID: source.sopClassUid,
-    ReferencedSOPInstanceUID: source.sopInstanceUid,
-  };
+  const imageReference = referencedImage(source);
 
   const groups = findings.map((finding, index) => {
     return {

@@ -8,6 +8,26 @@ import type { DetectorImage, DetectorTarget, HostTensor, NamedTensors } from '@f
 import type { Permutation } from './ops/matcher.js';
 
 /** The permutation the Python reference substitutes for torch.randperm (a reversed arange). */
+/**
+ * The detector settings of the tiny test backbone's fixtures (tools/reference/frcnn_make_fixtures.py):
+ * three FPN levels with one anchor size each, a 32-wide box head, 2 classes, torchvision's random sampling
+ * replaced by the reversed permutation.
+ */
+export const TINY_TEST_DETECTOR = {
+  backbone: 'tiny_test',
+  numClasses: 2,
+  rpn: {
+    anchorSizes: [[32], [64], [128]],
+    aspectRatios: [
+      [0.5, 1, 2],
+      [0.5, 1, 2],
+      [0.5, 1, 2],
+    ],
+  },
+  roi: { representationSize: 32 },
+  permutation: (n: number) => Int32Array.from({ length: n }, (_, i) => n - 1 - i),
+} as const;
+
 export const reversedPermutation: Permutation = (n) => Int32Array.from({ length: n }, (_, i) => n - 1 - i);
 
 export interface ParityImage {

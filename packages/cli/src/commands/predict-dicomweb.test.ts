@@ -80,42 +80,37 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A study object that is not an image: an encapsulated PDF (a referral letter, say). */
-function pdfDocument(study: string, patientId: string): Uint8Array {
-  const pdf = Buffer.from('%PDF-1.4\n% fedcxr test document\ntrailer<<>>\n%%EOF\n');
+/** A non-image object of a study (series `<study>.<n>0`, instance `<study>.<n>1`), as DICOM bytes. */
+function studyObject(study: string, patientId: string, n: number, attributes: Record<string, unknown>): Uint8Array {
   return new Uint8Array(
     dcmjs.data.datasetToBuffer({
       _meta: { TransferSyntaxUID: { Value: ['1.2.840.10008.1.2.1'] } },
       _vrMap: {},
-      SOPClassUID: '1.2.840.10008.5.1.4.1.1.104.1',
-      SOPInstanceUID: `${study}.901`,
+      SOPInstanceUID: `${study}.${n}1`,
       StudyInstanceUID: study,
-      SeriesInstanceUID: `${study}.900`,
-      Modality: 'DOC',
+      SeriesInstanceUID: `${study}.${n}0`,
       PatientID: patientId,
       PatientName: patientId,
-      SeriesDescription: 'referral letter',
-      MIMETypeOfEncapsulatedDocument: 'application/pdf',
-      EncapsulatedDocument: [pdf.buffer.slice(pdf.byteOffset, pdf.byteOffset + pdf.byteLength)],
+      ...attributes,
     }),
   );
 }
 
+/** A study object that is not an image: an encapsulated PDF (a referral letter, say). */
+function pdfDocument(study: string, patientId: string): Uint8Array {
+  const pdf = Buffer.from('%PDF-1.4\n% fedcxr test document\ntrailer<<>>\n%%EOF\n');
+  return studyObject(study, patientId, 90, {
+    SOPClassUID: '1.2.840.10008.5.1.4.1.1.104.1',
+    Modality: 'DOC',
+    SeriesDescription: 'referral letter',
+    MIMETypeOfEncapsulatedDocument: 'application/pdf',
+    EncapsulatedDocument: [pdf.buffer.slice(pdf.byteOffset, pdf.byteOffset + pdf.byteLength)],
+  });
+}
+
 /** A Secondary Capture without Pixel Data: an image SOP class, but nothing to decode (found only by reading it). */
 function emptyCapture(study: string, patientId: string): Uint8Array {
-  return new Uint8Array(
-    dcmjs.data.datasetToBuffer({
-      _meta: { TransferSyntaxUID: { Value: ['1.2.840.10008.1.2.1'] } },
-      _vrMap: {},
-      SOPClassUID: '1.2.840.10008.5.1.4.1.1.7',
-      SOPInstanceUID: `${study}.911`,
-      StudyInstanceUID: study,
-      SeriesInstanceUID: `${study}.910`,
-      Modality: 'OT',
-      PatientID: patientId,
-      PatientName: patientId,
-    }),
-  );
+  return studyObject(study, patientId, 91, { SOPClassUID: '1.2.840.10008.5.1.4.1.1.7', Modality: 'OT' });
 }
 
 /** A copy of an RSNA image under a new SOP Instance UID whose JPEG stream has no start-of-image marker. */

@@ -6,7 +6,7 @@
  * layouts through ops/layout.ts, so checkpoints keep torchvision's key names and layouts.
  */
 import { type Backbone, FedcxrError, type NamedTensors, tf } from '@fedcxr/core';
-import type { Parameter } from '../backbones/params.js';
+import { type Parameter, ParamStore } from '../backbones/params.js';
 import { tfjsToTorch, torchShape, torchToTfjs, type WeightLayout } from '../ops/layout.js';
 
 export type { Parameter } from '../backbones/params.js';
@@ -20,6 +20,19 @@ export interface Part {
   parameters(): NamedParameters;
   /** Disposes the part's variables. */
   dispose(): void;
+}
+
+/** A part that holds its own weights in one store (a head, a predictor): `parameters` and `dispose` from it. */
+export abstract class LeafPart implements Part {
+  protected readonly params = new ParamStore('');
+
+  parameters(): NamedParameters {
+    return this.params.parameters();
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
 }
 
 /** `params` with `prefix` in front of every key (a child's keys as its parent names them). */

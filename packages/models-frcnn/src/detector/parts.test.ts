@@ -5,29 +5,14 @@
 import { type DetectorImage, type DetectorTarget, initEngine, tf } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ParamStore } from '../backbones/params.js';
+import { TINY_TEST_DETECTOR } from '../testing.js';
 import { FasterRcnn, type FasterRcnnOptions } from './faster-rcnn.js';
 import type { NamedParameters } from './part.js';
 import { type BoxHead, FastRcnnPredictor, TwoMlpHead } from './roi-heads.js';
 import type { RpnHeadOutput, RpnHeadPart } from './rpn.js';
 import { TinyTestBackbone } from './tiny-backbone.js';
 
-const OPTIONS: FasterRcnnOptions = {
-  backbone: 'tiny_test',
-  numClasses: 2,
-  minSize: 96,
-  maxSize: 128,
-  seed: 5,
-  rpn: {
-    anchorSizes: [[32], [64], [128]],
-    aspectRatios: [
-      [0.5, 1, 2],
-      [0.5, 1, 2],
-      [0.5, 1, 2],
-    ],
-  },
-  roi: { representationSize: 32 },
-  permutation: (n) => Int32Array.from({ length: n }, (_, i) => n - 1 - i),
-};
+const OPTIONS: FasterRcnnOptions = { ...TINY_TEST_DETECTOR, minSize: 96, maxSize: 128, seed: 5 };
 
 function image(seed: number): DetectorImage {
   const height = 90;

@@ -9,12 +9,12 @@
  * shares them).
  */
 import { FedcxrError, type NamedTensors, tf } from '@fedcxr/core';
-import { ParamStore } from '../backbones/params.js';
+import type { ParamStore } from '../backbones/params.js';
 import { BoxCoder, batchedNms, boxIou, clipBoxesInPlace, removeSmallBoxes, selectBoxes } from '../ops/boxes.js';
 import { BalancedSampler, BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, Matcher, type Permutation } from '../ops/matcher.js';
 import { multiScaleRoiAlign } from '../ops/roi-align.js';
 import { crossEntropy, smoothL1Elements } from './losses.js';
-import { joinParameters, linearUniform, type NamedParameters, type Part } from './part.js';
+import { joinParameters, LeafPart, linearUniform, type NamedParameters, type Part } from './part.js';
 
 const f = Math.fround;
 
@@ -228,15 +228,14 @@ export interface BoxHead extends Part {
  * torchvision's TwoMLPHead: flatten (channel-major, as torch flattens NCHW, so fc6's weights apply
  * unchanged), fc6 + ReLU, fc7 + ReLU. Weights `fc6.*`, `fc7.*`, nn.Linear's init drawn from seed + 4…7.
  */
-export class TwoMlpHead implements BoxHead {
-  private readonly params = new ParamStore('');
-
+export class TwoMlpHead extends LeafPart implements BoxHead {
   constructor(
     readonly inChannels: number,
     readonly resolution: number,
     readonly outFeatures: number,
     options: { seed?: number } = {},
   ) {
+    super();
     const seed = options.seed ?? 0;
     const pooledSize = inChannels * resolution * resolution;
     const rep = outFeatures;
@@ -258,14 +257,6 @@ export class TwoMlpHead implements BoxHead {
       return tf.relu(dense(fc6, this.params, 'fc7')) as tf.Tensor2D;
     });
   }
-
-  parameters(): NamedParameters {
-    return this.params.parameters();
-  }
-
-  dispose(): void {
-    this.params.dispose();
-  }
 }
 
 /** What RoIHeads needs of a box predictor: class logits and per-class box deltas for each RoI. */
@@ -283,16 +274,16 @@ export interface BoxPredictor extends Part {
  * and `bbox_pred` linears over numClasses + 1 slots (slot 0 the background; this constructor is the one
  * place the background is added to a class count). nn.Linear's init drawn from seed + 8…11.
  */
-export class FastRcnnPredictor implements BoxPredictor {
+export class FastRcnnPredictor extends LeafPart implements BoxPredictor {
   /** Outputs per RoI of cls_score: the background and the foreground classes. */
   readonly classSlots: number;
-  private readonly params = new ParamStore('');
 
   constructor(
     readonly inFeatures: number,
     readonly numClasses: number,
     options: { seed?: number } = {},
   ) {
+    super();
     if (!Number.isInteger(numClasses) || numClasses < 1) {
       throw new FedcxrError(
         'invalid_config',
@@ -317,14 +308,6 @@ export class FastRcnnPredictor implements BoxPredictor {
       }
       return { classLogits: dense(x, this.params, 'cls_score'), boxRegression: dense(x, this.params, 'bbox_pred') };
     });
-  }
-
-  parameters(): NamedParameters {
-    return this.params.parameters();
-  }
-
-  dispose(): void {
-    this.params.dispose();
   }
 }
 

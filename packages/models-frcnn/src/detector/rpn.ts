@@ -7,7 +7,6 @@
  * steps stay free functions, which the ONNX runtime shares.
  */
 import { FedcxrError, tf } from '@fedcxr/core';
-import { ParamStore } from '../backbones/params.js';
 import {
   argsortDescending,
   BoxCoder,
@@ -19,7 +18,7 @@ import {
 } from '../ops/boxes.js';
 import { BalancedSampler, BETWEEN_THRESHOLDS, Matcher, type Permutation } from '../ops/matcher.js';
 import { smoothL1Elements, type Tensors } from './losses.js';
-import { type NamedParameters, normal001, type Part, prefixed } from './part.js';
+import { LeafPart, type NamedParameters, normal001, type Part, prefixed } from './part.js';
 
 const f = Math.fround;
 
@@ -285,14 +284,13 @@ export interface RpnHeadPart extends Part {
  * torchvision's RPNHead: a shared 3×3 conv + ReLU, then 1×1 convs for objectness and box deltas. Weights
  * `conv.0.0.*`, `cls_logits.*`, `bbox_pred.*`; convs ~ N(0, 0.01) drawn from seed + 1…3, biases 0.
  */
-export class RpnHead implements RpnHeadPart {
-  private readonly params = new ParamStore('');
-
+export class RpnHead extends LeafPart implements RpnHeadPart {
   constructor(
     readonly inChannels: number,
     readonly numAnchors: number,
     options: { seed?: number } = {},
   ) {
+    super();
     const seed = options.seed ?? 0;
     const p = this.params;
     p.add('conv.0.0.weight', normal001([3, 3, inChannels, inChannels], seed + 1), 'conv', true);
@@ -330,14 +328,6 @@ export class RpnHead implements RpnHeadPart {
         anchorsPerLevel: counts,
       };
     });
-  }
-
-  parameters(): NamedParameters {
-    return this.params.parameters();
-  }
-
-  dispose(): void {
-    this.params.dispose();
   }
 }
 

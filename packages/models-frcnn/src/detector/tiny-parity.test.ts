@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensors, tf } from '@fedcxr/core';
 import { describe, expect, it } from 'vitest';
 import { parityBackend, parityBackendMissing, useFastestBackend } from '../backbones/testing.js';
-import { parityImages, parityLosses, reversedPermutation, withoutPrefix } from '../testing.js';
+import { parityImages, parityLosses, TINY_TEST_DETECTOR, withoutPrefix } from '../testing.js';
 import { FasterRcnn } from './faster-rcnn.js';
 import { TinyTestBackbone } from './tiny-backbone.js';
 
@@ -20,20 +20,9 @@ describe.skipIf(missingBackend !== null)(
     const { tensors } = await readSafetensors(FIXTURE);
     const images = parityImages(tensors);
     const model = new FasterRcnn(new TinyTestBackbone(), {
-      backbone: 'tiny_test',
-      numClasses: 2,
+      ...TINY_TEST_DETECTOR,
       minSize: 128,
       maxSize: 160,
-      rpn: {
-        anchorSizes: [[32], [64], [128]],
-        aspectRatios: [
-          [0.5, 1, 2],
-          [0.5, 1, 2],
-          [0.5, 1, 2],
-        ],
-      },
-      roi: { representationSize: 32 },
-      permutation: reversedPermutation,
     });
     model.setWeights(withoutPrefix(tensors, 'weights.'));
 

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { FedcxrError, initEngine, readSafetensors, tf } from '@fedcxr/core';
 import { describe, expect, it } from 'vitest';
-import { parityImages, reversedPermutation, withoutPrefix } from '../testing.js';
+import { parityImages, TINY_TEST_DETECTOR, withoutPrefix } from '../testing.js';
 import { FasterRcnn } from './faster-rcnn.js';
 import { TinyTestBackbone } from './tiny-backbone.js';
 
@@ -23,20 +23,9 @@ describe.skipIf(unavailable !== null)('Faster R-CNN on the webgpu backend (tiny 
   const build = async () => {
     const { tensors } = await readSafetensors(FIXTURE);
     const model = new FasterRcnn(new TinyTestBackbone(), {
-      backbone: 'tiny_test',
-      numClasses: 2,
+      ...TINY_TEST_DETECTOR,
       minSize: 128,
       maxSize: 160,
-      rpn: {
-        anchorSizes: [[32], [64], [128]],
-        aspectRatios: [
-          [0.5, 1, 2],
-          [0.5, 1, 2],
-          [0.5, 1, 2],
-        ],
-      },
-      roi: { representationSize: 32 },
-      permutation: reversedPermutation,
     });
     model.setWeights(withoutPrefix(tensors, 'weights.'));
     return { model, images: parityImages(tensors) };
