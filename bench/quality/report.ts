@@ -117,7 +117,7 @@ export function writeQualityReport(
     )
     .join('');
   const { mean: m } = summary;
-  const html = `<!doctype html><html><head><meta charset="utf-8"><title>fedcxr vs torchvision: ${escapeHtml(run.config)}</title>
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>fedcxr vs torchvision: ${escapeHtml(run.config)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;max-width:1200px}table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:8px}</style></head><body>
 <h1>Does fedcxr learn as well as torchvision? (${escapeHtml(run.config)})</h1>
 <p>Same RSNA patient split, normalization, resolution, recipe and initial weights (torchvision's, imported with
