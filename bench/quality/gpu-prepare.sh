@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares bench/quality's `gpu` configuration for one device call (the GPU machine has no node_modules and no
 # ../shared/data; what it needs travels in carried folders, 64 MiB in all):
-#   .cache/quality-gpu/rsna-512/   RSNA imported at 512 px as JPEG (quality 95, ~10 MB) and split by patient
+#   .cache/quality-gpu/rsna-512/   RSNA imported at 512 px as JPEG (quality 85, JPEG_QUALITY) and split by patient
 #                                  (70/15/15, seed 0) — the same split the CPU configuration uses at 256 px;
 #   .cache/quality-gpu/cxr.mjs     the CLI in one file (onnxruntime-node stubbed: predictions run with
 #                                  `--eval-engine tfjs`, on the torch engine);
@@ -16,7 +16,7 @@ mkdir -p "$DIR"
 NODE=${NODE:-$([ -x node_modules/.bin/node ] && echo node_modules/.bin/node || echo node)}
 cxr() { "$NODE" --experimental-transform-types --no-warnings --import ./bench/register.mjs packages/cli/src/cli.ts "$@"; }
 if [ ! -f "$DIR/rsna-$SIZE/test.json" ]; then
-  cxr dataset import --format rsna ../shared/data/rsna-pneumonia --out "$DIR/rsna-$SIZE" --size "$SIZE" --image-format jpeg --quiet
+  cxr dataset import --format rsna ../shared/data/rsna-pneumonia --out "$DIR/rsna-$SIZE" --size "$SIZE" --image-format jpeg --jpeg-quality "${JPEG_QUALITY:-85}" --quiet
   cxr dataset split "$DIR/rsna-$SIZE/annotations.json" --val 0.15 --test 0.15 --seed 0 --quiet
 fi
 bundle() {
@@ -28,7 +28,7 @@ bundle() {
     --alias:onnxruntime-node=./bench/gpu/onnxruntime-stub.ts \
     --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-    --ignore-annotations --log-level=warning --outfile="$2"
+    --minify --ignore-annotations --log-level=warning --outfile="$2"
 }
 bundle packages/cli/src/cli.ts "$DIR/cxr.mjs"
 bundle bench/quality/quality.ts "$DIR/quality.mjs"

@@ -6,7 +6,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { escapeHtml, lineChart } from '@fedcxr/core';
+// The chart module alone (no TensorFlow.js): the orchestrator is bundled small for the GPU machine.
+import { escapeHtml, lineChart } from '../../packages/core/src/report/charts.js';
 import type { SeedResult } from './quality.js';
 
 const TABLE_METRICS = ['AP', 'AP50', 'AP75', 'AR100', 'FROC'] as const;

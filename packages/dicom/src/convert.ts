@@ -55,8 +55,14 @@ export interface ConvertManifest {
 
 const extensions: Record<OutputFormat, string> = { png: '.png', png16: '.png', jpeg: '.jpg', raw16: '.raw' };
 
-/** Encodes a [0, 1] grey image in the requested format. */
-export function encodeGrey(data: Float32Array, width: number, height: number, format: OutputFormat): Uint8Array {
+/** Encodes a [0, 1] grey image in the requested format (JPEG at `jpegQuality`, default 95). */
+export function encodeGrey(
+  data: Float32Array,
+  width: number,
+  height: number,
+  format: OutputFormat,
+  jpegQuality = 95,
+): Uint8Array {
   if (format === 'png16' || format === 'raw16') {
     const samples = new Uint16Array(data.length);
     for (let i = 0; i < data.length; i++) samples[i] = Math.round(data[i] * 65535);
@@ -69,7 +75,7 @@ export function encodeGrey(data: Float32Array, width: number, height: number, fo
   const samples = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i++) samples[i] = Math.round(data[i] * 255);
   const image = { width, height, channels: 1 as const, bitDepth: 8 as const, data: samples };
-  return format === 'png' ? encodeGreyPng(image) : encodeGreyJpeg(image, 95);
+  return format === 'png' ? encodeGreyPng(image) : encodeGreyJpeg(image, jpegQuality);
 }
 
 /** Read → normalize → resize → encode → write (atomically) one file. Throws DicomError/FedcxrError. */

@@ -190,6 +190,26 @@ describe('cxr dataset import on exports nobody here wrote', () => {
     ]);
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toMatch(/JPEG images are 8-bit/);
+    const smaller = await importAs('nih', root, ['--image-format', 'jpeg', '--jpeg-quality', '40']);
+    const bytes = async (c: CocoDataset, file: string) =>
+      (await readFile(join(file, '..', c.images[0].file_name))).length;
+    expect(await bytes(smaller.coco, smaller.summary.annotationsFile)).toBeLessThan(
+      await bytes(jpeg.coco, jpeg.summary.annotationsFile),
+    );
+    const badQuality = await runCli([
+      'dataset',
+      'import',
+      '--format',
+      'nih',
+      root,
+      '--out',
+      join(scratch, 'q'),
+      '--image-format',
+      'jpeg',
+      '--jpeg-quality',
+      '0',
+    ]);
+    expect(badQuality.stderr).toMatch(/--jpeg-quality must be an integer in 1\.\.100, got "0"/);
   });
 
   it('--format voc on TBX11K: <filename> without extension, imgs/<class>/, annotations/xml/', async () => {

@@ -35,6 +35,7 @@ interface ImportFlags extends Partial<PullFlags> {
   letterbox?: boolean;
   bits?: string;
   imageFormat: string;
+  jpegQuality: string;
   includeTest?: boolean;
   patientPattern?: string;
   names?: string;
@@ -73,7 +74,8 @@ export function registerDatasetCommands(program: Command): void {
       .option('--size <n>', 'longer side of the written images in pixels (aspect kept)')
       .option('--letterbox', 'pad resized images to size x size')
       .option('--bits <n>', 'PNG bit depth: 8 or 16', '8')
-      .option('--image-format <f>', 'png, or jpeg (8-bit, quality 95: a compact copy to carry elsewhere)', 'png')
+      .option('--image-format <f>', 'png, or jpeg (8-bit: a compact copy to carry elsewhere)', 'png')
+      .option('--jpeg-quality <q>', 'with --image-format jpeg: quality 1-100', '95')
       .option('--include-test', 'seed: also import test/image (unlabelled)')
       .option(
         '--patient-pattern <regex>',
@@ -130,6 +132,7 @@ export function registerDatasetCommands(program: Command): void {
         size,
         letterbox: flags.letterbox ?? false,
         imageFormat: imageFormatFlag(flags.imageFormat, flags.bits),
+        jpegQuality: integerFlag('--jpeg-quality', flags.jpegQuality, 1, 100),
         workers: flags.workers === undefined ? undefined : integerFlag('--workers', flags.workers, 0),
         parse: {
           includeTest: flags.includeTest ?? false,
@@ -241,10 +244,12 @@ export function registerDatasetCommands(program: Command): void {
   );
 }
 
-function integerFlag(flag: string, value: string, min: number): number {
+function integerFlag(flag: string, value: string, min: number, max = Number.POSITIVE_INFINITY): number {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < min)
-    throw new FedcxrError('usage', `${flag} must be an integer ≥ ${min}, got "${value}"`);
+  if (!Number.isInteger(number) || number < min || number > max) {
+    const range = max === Number.POSITIVE_INFINITY ? `≥ ${min}` : `in ${min}..${max}`;
+    throw new FedcxrError('usage', `${flag} must be an integer ${range}, got "${value}"`);
+  }
   return number;
 }
 

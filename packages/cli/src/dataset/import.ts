@@ -57,6 +57,8 @@ export interface ImportOptions {
   /** 8-bit (`png`, default) or 16-bit (`png16`) PNG. */
   /** png (8-bit), png16, or jpeg (8-bit, quality 95: a compact copy to carry, e.g. to a GPU machine). */
   imageFormat?: 'png' | 'png16' | 'jpeg';
+  /** JPEG quality, 1–100 (default 95). */
+  jpegQuality?: number;
   /** Format parser options (mask threshold/min area, includeTest, patientPattern, namesFile, imagesDir, classes). */
   parse?: ParseSourceOptions;
   /** Worker threads; default: available cores (at most 8); 0 or 1 converts in this thread. */
@@ -111,6 +113,7 @@ export async function importDataset(options: ImportOptions): Promise<ImportSumma
       size: options.size,
       letterbox: options.letterbox ?? false,
       imageFormat: options.imageFormat ?? 'png',
+      jpegQuality: options.jpegQuality ?? 95,
       outFile: join(
         options.out,
         uniqueName(usedNames, `images/${fileStem(item.path)}.${options.imageFormat === 'jpeg' ? 'jpg' : 'png'}`),
@@ -204,6 +207,8 @@ export interface ConvertSettings {
   size: number | undefined;
   letterbox: boolean;
   imageFormat: 'png' | 'png16' | 'jpeg';
+  /** JPEG quality (1–100) when imageFormat is jpeg; default 95. */
+  jpegQuality?: number;
   outFile: string;
 }
 
@@ -235,7 +240,10 @@ export async function convertItem(item: SourceItem, settings: ConvertSettings): 
     ? resizeKeepAspect(loaded.image, settings.size, { letterbox: settings.letterbox })
     : null;
   const out = resized ?? loaded.image;
-  await writeFileAtomic(settings.outFile, encodeGrey(out.data, out.width, out.height, settings.imageFormat));
+  await writeFileAtomic(
+    settings.outFile,
+    encodeGrey(out.data, out.width, out.height, settings.imageFormat, settings.jpegQuality),
+  );
   return {
     width: out.width,
     height: out.height,
