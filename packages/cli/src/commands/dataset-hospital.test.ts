@@ -175,19 +175,21 @@ describe('cxr dataset import on exports nobody here wrote', () => {
     expect(jpeg.coco.annotations).toEqual(coco.annotations);
     const decoded = await readGreyRaster(join(jpeg.summary.annotationsFile, '..', jpeg.coco.images[0].file_name));
     expect([decoded.width, decoded.height]).toEqual([64, 48]);
-    const refused = await runCli([
-      'dataset',
-      'import',
-      '--format',
-      'nih',
-      root,
-      '--out',
-      join(scratch, 'z'),
-      '--image-format',
-      'jpeg',
-      '--bits',
-      '16',
-    ]);
+    // Flags that cannot go together, or out of range: usage errors naming the flag.
+    const usage = (flags: string[]) =>
+      runCli([
+        'dataset',
+        'import',
+        '--format',
+        'nih',
+        root,
+        '--out',
+        join(scratch, 'refused'),
+        '--image-format',
+        'jpeg',
+        ...flags,
+      ]);
+    const refused = await usage(['--bits', '16']);
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toMatch(/JPEG images are 8-bit/);
     const smaller = await importAs('nih', root, ['--image-format', 'jpeg', '--jpeg-quality', '40']);
@@ -196,19 +198,7 @@ describe('cxr dataset import on exports nobody here wrote', () => {
     expect(await bytes(smaller.coco, smaller.summary.annotationsFile)).toBeLessThan(
       await bytes(jpeg.coco, jpeg.summary.annotationsFile),
     );
-    const badQuality = await runCli([
-      'dataset',
-      'import',
-      '--format',
-      'nih',
-      root,
-      '--out',
-      join(scratch, 'q'),
-      '--image-format',
-      'jpeg',
-      '--jpeg-quality',
-      '0',
-    ]);
+    const badQuality = await usage(['--jpeg-quality', '0']);
     expect(badQuality.stderr).toMatch(/--jpeg-quality must be an integer in 1\.\.100, got "0"/);
   });
 
