@@ -9,6 +9,7 @@ export {
   probeBackends,
   type TorchProbe,
 } from './engine.js';
+export { CSR_MATMUL } from './kernel-names.js';
 export type { GpuAdapterInfo, OnnxRuntimeInfo } from './optional-modules.js';
 export {
   type BackendChoice,
@@ -18,5 +19,4 @@ export {
   engineConfigSchema,
 } from './schema.js';
 export { type LoadedTorch, loadTorch, nativeDirectory, type TorchInfo } from './torch/addon.js';
-export { CSR_MATMUL } from './torch/kernels/sparse.js';
 export type { RegisteredKernel } from './wasm-training-kernels.js';

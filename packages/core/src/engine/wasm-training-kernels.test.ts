@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, type Tensor4D, tf } from '../tf.js';
+import { CSR_MATMUL } from './kernel-names.js';
 import { loadWasmBackend } from './wasm.js';
 import { registerWasmTrainingKernels } from './wasm-training-kernels.js';
 
@@ -213,11 +214,52 @@ describe('wasm training kernels', () => {
     for (let i = 0; i < cpu.length; i++) expect(relativeError(wasm[i], cpu[i])).toBeLessThan(1e-4);
   });
 
+  it('CSR_MATMUL equals the scalar float32 sums entry by entry, on both threads and for any channel count', async () => {
+    await tf.setBackend('wasm');
+    // Enough entries for the threaded split (≥ 2^14), rows with no entries, repeated columns.
+    for (const [rows, denseRows, channels] of [
+      [3000, 700, 256],
+      [50, 9, 6],
+    ]) {
+      const counts = Array.from({ length: rows }, (_, r) => (r % 7 === 3 ? 0 : 1 + ((r * 13) % 16)));
+      const rowOffsets = new Int32Array(rows + 1);
+      counts.forEach((c, r) => {
+        rowOffsets[r + 1] = rowOffsets[r] + c;
+      });
+      const nnz = rowOffsets[rows];
+      const columns = Int32Array.from({ length: nnz }, (_, e) => (e * 7919) % denseRows);
+      const weights = values(nnz, 5);
+      const dense = values(denseRows * channels, 9);
+      const expected = new Float32Array(rows * channels);
+      for (let r = 0; r < rows; r++) {
+        for (let e = rowOffsets[r]; e < rowOffsets[r + 1]; e++) {
+          for (let c = 0; c < channels; c++) {
+            const at = r * channels + c;
+            expected[at] = Math.fround(expected[at] + Math.fround(weights[e] * dense[columns[e] * channels + c]));
+          }
+        }
+      }
+      const out = tf.engine().runKernel(CSR_MATMUL, {
+        rowOffsets: tf.tensor1d(rowOffsets, 'int32'),
+        columns: tf.tensor1d(columns, 'int32'),
+        values: tf.tensor1d(weights),
+        dense: tf.tensor2d(dense, [denseRows, channels]),
+      }) as Tensor;
+      expect(out.shape).toEqual([rows, channels]);
+      const actual = out.dataSync() as Float32Array;
+      let mismatches = 0;
+      for (let i = 0; i < expected.length; i++) if (actual[i] !== expected[i]) mismatches++;
+      expect(mismatches).toBe(0);
+      expect(Math.max(...actual.subarray(0, channels * 4).map(Math.abs))).toBeGreaterThan(0.1);
+    }
+  });
+
   it('registers the missing kernels and frees every intermediate', async () => {
     const kernels = registerWasmTrainingKernels();
     const names = kernels.map((k) => k.kernelName);
     expect(names).toContain('Conv2DBackpropFilter');
     expect(names).toContain('UnsortedSegmentSum');
+    expect(kernels.find((k) => k.kernelName === CSR_MATMUL)?.via).toBe('wasm');
     expect(kernels.find((k) => k.kernelName === 'Conv2DBackpropFilter')?.via).toBe('wasm');
     await tf.setBackend('wasm');
     const x = tf.randomNormal([1, 8, 8, 4]) as Tensor4D;

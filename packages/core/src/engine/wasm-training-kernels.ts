@@ -11,6 +11,8 @@
  *   convolution per output phase (sub-pixel decomposition), interleaved.
  * - Tile (replaces wasm's, ~100× slower than a copy): block copies that double in place. The gradients of
  *   mean/sum/moments (every batch norm) broadcast through Tile, so it sits on the training hot path.
+ * - CSR_MATMUL (RoIAlign and its gradient as one sparse product, ./wasm-csr.ts): a SIMD loop on the wasm heap,
+ *   on every thread of the backend.
  * - Sum and Mean over leading axes (replace wasm's for that case only): wasm transposes the whole input to
  *   make the reduced axes innermost first; batch norm's statistics and gradients all reduce over [0, 1, 2].
  *   Summed here row by row into float64 accumulators, straight from the wasm heap.
@@ -21,7 +23,9 @@
  */
 
 import { type DataId, type KernelBackend, type KernelFunc, type NamedAttrMap, type TensorInfo, tf } from '../tf.js';
+import { CSR_MATMUL } from './kernel-names.js';
 import { fixCpuKernels } from './resize-tables.js';
+import { wasmCsrMatMul } from './wasm-csr.js';
 
 type Inputs = Record<string, TensorInfo> | TensorInfo[];
 
@@ -50,6 +54,7 @@ export function registerWasmTrainingKernels(): RegisteredKernel[] {
     Conv2DBackpropFilter: conv2dBackpropFilter as unknown as KernelFunc,
     Conv2DBackpropInput: conv2dBackpropInput as unknown as KernelFunc,
     Tile: tile as unknown as KernelFunc,
+    [CSR_MATMUL]: wasmCsrMatMul as unknown as KernelFunc,
   };
   for (const kernelName of ['Sum', 'Mean'] as const) {
     const original = tf.getKernel(kernelName, 'wasm')?.kernelFunc;
@@ -552,6 +557,8 @@ function flippedConvolution(
   filter: TensorInfo,
   [top, bottom]: [number, number],
   [left, right]: [number, number],
+  rowTaps: number[] = taps(0, filter.shape[0], 1),
+  columnTaps: number[] = taps(0, filter.shape[1], 1),
 ): TensorInfo {
   let source = dy;
   const [batch, height, width, channels] = dy.shape;
@@ -567,7 +574,7 @@ function flippedConvolution(
       },
     );
   }
-  const flipped = scope.run('Reverse', { x: filter }, { dims: [0, 1] });
+  const flipped = filterTaps(scope, filter, rowTaps.slice().reverse(), columnTaps.slice().reverse());
   const swapped = scope.run('Transpose', { x: flipped }, { perm: [0, 1, 3, 2] }); // [kh, kw, Co, Ci]
   return scope.run(
     'Conv2D',
@@ -584,6 +591,31 @@ function flippedConvolution(
       dilations: [1, 1],
     },
   );
+}
+
+/** first, first + step, … (count of them). */
+function taps(first: number, count: number, step: number): number[] {
+  return Array.from({ length: count }, (_, k) => first + k * step);
+}
+
+/**
+ * filter[rows[i], columns[j], :, :] as a new [rows.length, columns.length, Ci, Co] filter: one block copy per
+ * tap (wasm's Reverse and StridedSlice walk element by element, ~100 ms for a 3×3×512×512 filter).
+ */
+function filterTaps(scope: KernelScope, filter: TensorInfo, rows: number[], columns: number[]): TensorInfo {
+  const [, kernelWidth, inChannels, outChannels] = filter.shape;
+  const backend = scope.backend as WasmBackendLike;
+  const out = scope.track(backend.makeOutput([rows.length, columns.length, inChannels, outChannels], 'float32'));
+  const block = inChannels * outChannels;
+  const target = backend.typedArrayFromHeap(out);
+  const source = backend.typedArrayFromHeap(filter);
+  rows.forEach((row, i) => {
+    columns.forEach((column, j) => {
+      const from = (row * kernelWidth + column) * block;
+      target.set(source.subarray(from, from + block), (i * columns.length + j) * block);
+    });
+  });
+  return out;
 }
 
 /** One output phase r of a strided input gradient along one axis (see stridedInputGradient). */
@@ -635,21 +667,15 @@ function stridedInputGradient(
       if (row.taps === 0 || column.taps === 0 || row.count === 0 || column.count === 0) continue;
       if (outHeight - Math.max(0, -row.before) - Math.max(0, -row.after) <= 0) continue;
       if (outWidth - Math.max(0, -column.before) - Math.max(0, -column.after) <= 0) continue;
-      const subFilter = scope.run(
-        'StridedSlice',
-        { x: filter },
-        {
-          begin: [row.first, column.first, 0, 0],
-          end: filter.shape,
-          strides: [strideHeight, strideWidth, 1, 1],
-          beginMask: 0,
-          endMask: 0,
-          ellipsisMask: 0,
-          newAxisMask: 0,
-          shrinkAxisMask: 0,
-        },
+      const part = flippedConvolution(
+        scope,
+        dy,
+        filter,
+        [row.before, row.after],
+        [column.before, column.after],
+        taps(row.first, row.taps, strideHeight),
+        taps(column.first, column.taps, strideWidth),
       );
-      const part = flippedConvolution(scope, dy, subFilter, [row.before, row.after], [column.before, column.after]);
       parts.push({ part, rowPhase: rh, columnPhase: rw });
     }
   }

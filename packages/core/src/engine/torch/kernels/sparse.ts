@@ -5,10 +5,11 @@
  * is embedding_bag in sum mode with per-sample weights, which never materializes the gathered rows.
  */
 import type { KernelConfig } from '../../../tf.js';
+import { CSR_MATMUL } from '../../kernel-names.js';
 import type { TorchHandle } from '../addon.js';
 import { input, torchKernel } from './common.js';
 
-export const CSR_MATMUL = 'FedcxrCsrMatMul';
+export { CSR_MATMUL };
 
 export const sparseKernels: KernelConfig[] = [
   torchKernel(CSR_MATMUL, (b, inputs) => {
