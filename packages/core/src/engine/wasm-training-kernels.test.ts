@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, type Tensor4D, tf } from '../tf.js';
 import { CSR_MATMUL } from './kernel-names.js';
 import { loadWasmBackend } from './wasm.js';
+import { onMicroKernels } from './wasm-gemm.js';
 import { registerWasmTrainingKernels } from './wasm-training-kernels.js';
 
 /** Deterministic pseudo-random values in [-1, 1) (same on both backends). */
@@ -252,6 +253,38 @@ describe('wasm training kernels', () => {
       expect(mismatches).toBe(0);
       expect(Math.max(...actual.subarray(0, channels * 4).map(Math.abs))).toBeGreaterThan(0.1);
     }
+  });
+
+  it('BatchMatMul on the FMA micro-kernels equals the cpu backend for every transpose, batch and row remainder', async () => {
+    const cases: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [
+      { a: [1, 203, 517], b: [1, 517, 136], ta: false, tb: false },
+      { a: [517, 203], b: [517, 136], ta: true, tb: false },
+      { a: [203, 517], b: [136, 517], ta: false, tb: true },
+      { a: [3, 517, 66], b: [3, 64, 517], ta: true, tb: true },
+      // k over one 256-deep block and n over one 32-panel block: the accumulating passes.
+      { a: [37, 700], b: [700, 328], ta: false, tb: false },
+    ];
+    for (const c of cases) {
+      expect(onMicroKernels(c.a, c.b, c.ta, c.tb)).toBe(true);
+      const a = values(
+        c.a.reduce((x, y) => x * y),
+        11,
+      );
+      const b = values(
+        c.b.reduce((x, y) => x * y),
+        12,
+      );
+      const run = () => tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb).dataSync() as Float32Array;
+      const cpu = await onBackend('cpu', run);
+      const wasm = await onBackend('wasm', run);
+      expect(wasm.length).toBe(cpu.length);
+      // Fused multiply-adds round once per step where the cpu backend rounds twice: float32 noise only.
+      expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
+    }
+    // Small products, column counts not divisible by 8 and broadcast batches stay on XNNPACK.
+    expect(onMicroKernels([8, 8], [8, 8], false, false)).toBe(false);
+    expect(onMicroKernels([300, 300], [300, 301], false, false)).toBe(false);
+    expect(onMicroKernels([1, 300, 300], [4, 300, 304], false, false)).toBe(false);
   });
 
   it('registers the missing kernels and frees every intermediate', async () => {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { tf } from '../tf.js';
 import { currentBackend } from './optional-modules.js';
-import { setWasmCsrThreads } from './wasm-csr.js';
+import { setWasmKernelThreads } from './wasm-thread-pool.js';
 
 const require = createRequire(import.meta.url);
 
@@ -89,7 +89,7 @@ async function initialize(threads: number): Promise<WasmLoadInfo> {
   if (pool) for (const worker of [...pool.runningWorkers, ...pool.unusedWorkers]) worker.unref();
   if (previous && previous !== 'wasm') await tf.setBackend(previous);
   const info: WasmLoadInfo = { threads: Math.max(1, actual), simd };
-  setWasmCsrThreads(info.threads);
+  setWasmKernelThreads(info.threads);
   if (threads > 1 && info.threads < threads) {
     info.note = !simd
       ? 'this runtime lacks WebAssembly SIMD, which the threaded build needs'

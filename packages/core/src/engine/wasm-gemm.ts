@@ -1,0 +1,126 @@
+/**
+ * BatchMatMul for the wasm backend on fedcxr's FMA micro-kernels (./wasm-gemm-module.ts), on every thread:
+ * B is packed into 8-column panels once per product, then the rows of A are split across the threads (each
+ * writes its own rows of C). Transposed operands cost nothing extra: A is read through strides, and a
+ * transposed B is packed from its rows. Products too small to repay the packing, broadcast batches and
+ * column counts not divisible by 8 stay on XNNPACK (the kernel this one wraps).
+ */
+import type { KernelFunc, TensorInfo } from '../tf.js';
+import { heapPointer, kernelPool, type WasmHeapBackend } from './wasm-thread-pool.js';
+
+interface MatMulArgs {
+  inputs: { a: TensorInfo; b: TensorInfo };
+  attrs: { transposeA: boolean; transposeB: boolean };
+  backend: WasmHeapBackend;
+}
+
+/** Multiply-adds below which XNNPACK's kernel is as fast (no packing, no thread wake-up). */
+const MIN_WORK = 1 << 21;
+
+/** BatchMatMul that runs on the micro-kernels when it can and on `original` otherwise. */
+export function fastBatchMatMul(original: KernelFunc): KernelFunc {
+  return ((args: MatMulArgs) => {
+    const { a, b } = args.inputs;
+    const { transposeA, transposeB } = args.attrs;
+    const rank = a.shape.length;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return original(args as never);
+    const outer = a.shape.slice(0, -2);
+    if (!onMicroKernels(a.shape, b.shape, transposeA, transposeB)) return original(args as never);
+    const m = transposeA ? a.shape[rank - 1] : a.shape[rank - 2];
+    const k = transposeA ? a.shape[rank - 2] : a.shape[rank - 1];
+    const n = transposeB ? b.shape[rank - 2] : b.shape[rank - 1];
+    return product(args.backend, a, b, transposeA, transposeB, outer, m, n, k);
+  }) as unknown as KernelFunc;
+}
+
+/** Whether a float32 product of these shapes runs on the micro-kernels (else on XNNPACK). */
+export function onMicroKernels(aShape: number[], bShape: number[], transposeA: boolean, transposeB: boolean): boolean {
+  const rank = aShape.length;
+  if (bShape.length !== rank || aShape.slice(0, -2).some((d, i) => d !== bShape[i])) return false;
+  const m = transposeA ? aShape[rank - 1] : aShape[rank - 2];
+  const k = transposeA ? aShape[rank - 2] : aShape[rank - 1];
+  const n = transposeB ? bShape[rank - 2] : bShape[rank - 1];
+  return n % 8 === 0 && m >= 4 && m * n * k >= MIN_WORK;
+}
+
+function product(
+  backend: WasmHeapBackend,
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  outer: number[],
+  m: number,
+  n: number,
+  k: number,
+): TensorInfo {
+  const out = backend.makeOutput([...outer, m, n], 'float32');
+  const packed = backend.makeOutput([n * k], 'float32');
+  try {
+    const pool = kernelPool(backend);
+    const batches = outer.reduce((x, y) => x * y, 1);
+    // Row ranges per thread in whole 4-row strips.
+    const bounds = [0];
+    for (let t = 1; t < pool.threads; t++) bounds.push(Math.min(m, Math.round((m * t) / pool.threads / 4) * 4));
+    bounds.push(m);
+    for (let batch = 0; batch < batches; batch++) {
+      // Views after every allocation (a grown heap detaches older ones).
+      const heap = new Float32Array(pool.memory.buffer);
+      const bStart = heapPointer(backend, b) / 4 + batch * k * n;
+      packPanels(heap, bStart, heapPointer(backend, packed) / 4, k, n, transposeB);
+      pool.gemm(
+        [
+          heapPointer(backend, a) + batch * m * k * 4,
+          transposeA ? 4 : k * 4,
+          transposeA ? m * 4 : 4,
+          heapPointer(backend, packed),
+          k,
+          n / 8,
+          heapPointer(backend, out) + batch * m * n * 4,
+          n * 4,
+        ],
+        bounds,
+      );
+    }
+  } finally {
+    backend.disposeData(packed.dataId);
+  }
+  return out;
+}
+
+/**
+ * B [k, n] (or its transpose [n, k] stored row-major) into n/8 panels, each [k][8] contiguous: the order the
+ * micro-kernel reads it in.
+ */
+function packPanels(
+  heap: Float32Array,
+  source: number,
+  target: number,
+  k: number,
+  n: number,
+  transposed: boolean,
+): void {
+  const panels = n / 8;
+  if (!transposed) {
+    for (let row = 0; row < k; row++) {
+      let from = source + row * n;
+      for (let p = 0; p < panels; p++, from += 8) {
+        const to = target + (p * k + row) * 8;
+        heap[to] = heap[from];
+        heap[to + 1] = heap[from + 1];
+        heap[to + 2] = heap[from + 2];
+        heap[to + 3] = heap[from + 3];
+        heap[to + 4] = heap[from + 4];
+        heap[to + 5] = heap[from + 5];
+        heap[to + 6] = heap[from + 6];
+        heap[to + 7] = heap[from + 7];
+      }
+    }
+    return;
+  }
+  for (let column = 0; column < n; column++) {
+    const from = source + column * k;
+    const to = target + (column >> 3) * k * 8 + (column & 7);
+    for (let row = 0; row < k; row++) heap[to + row * 8] = heap[from + row];
+  }
+}
