@@ -50,6 +50,8 @@ export type { DicomHeader, DicomLut } from './parse.js';
 export {
   generateChestPhantom,
   PHANTOM_BITS_STORED,
+  PHANTOM_CLASSES,
+  type PhantomFindingStyle,
   type PhantomImage,
   type PhantomOptions,
   type PhantomSummary,

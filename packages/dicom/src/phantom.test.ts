@@ -107,6 +107,54 @@ describe('generateChestPhantom', () => {
     expect(one).not.toBe(three);
   });
 
+  it('draws a subset of the classes, conspicuously, with one box per finding', async () => {
+    const classes = ['cardiac_hypertrophy', 'lung_field_infiltration', 'scoliosis', 'normal'];
+    const picked = await generateChestPhantom({
+      out: join(scratch, 'd'),
+      seed: 3,
+      size: 128,
+      patients: 12,
+      testImages: 2,
+      classes,
+      findings: 'conspicuous',
+    });
+    expect((await readdir(join(picked.root, 'train'))).sort()).toEqual([...classes].sort());
+    expect(new Set(picked.train.map((i) => i.category))).toEqual(new Set(classes));
+    for (const image of picked.train) {
+      if (image.category === 'normal') {
+        expect(image.boxes).toEqual([]);
+        continue;
+      }
+      // One finding, large at the demo's resolution, in its class's own place.
+      expect(image.boxes).toHaveLength(1);
+      const [x, y, w, h] = image.boxes[0];
+      const cx = (x + w / 2) / 128;
+      const cy = (y + h / 2) / 128;
+      if (image.category === 'cardiac_hypertrophy') {
+        expect(w).toBeGreaterThan(0.4 * 128);
+        expect(cy).toBeGreaterThan(0.55);
+      }
+      if (image.category === 'lung_field_infiltration') {
+        expect(Math.min(w, h)).toBeGreaterThanOrEqual(12);
+        expect(Math.abs(cx - 0.5)).toBeGreaterThan(0.08);
+      }
+      if (image.category === 'scoliosis') {
+        expect(h).toBeGreaterThan(0.5 * 128);
+        expect(Math.abs(cx - 0.5)).toBeLessThan(0.1);
+      }
+    }
+  });
+
+  it('refuses unknown classes and finding styles', async () => {
+    await expect(generateChestPhantom({ out: join(scratch, 'e'), classes: ['pneumothorax'] })).rejects.toThrow(
+      /unknown: pneumothorax/,
+    );
+    await expect(generateChestPhantom({ out: join(scratch, 'e'), classes: [] })).rejects.toThrow(/at least one/);
+    await expect(
+      generateChestPhantom({ out: join(scratch, 'e'), findings: 'loud' as unknown as 'subtle' }),
+    ).rejects.toThrow(/subtle/);
+  });
+
   it('refuses a silly size', async () => {
     await expect(generateChestPhantom({ out: join(scratch, 'c'), size: 10 })).rejects.toThrow(/size must be/);
   });

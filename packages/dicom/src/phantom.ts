@@ -12,6 +12,12 @@
  * `normal` images have no mask. The anatomy (body, lungs, heart, aortic knob, spine with vertebrae, ribs)
  * and each finding's look are cartoons, but placed where a radiologist would look, so a detector can learn
  * them. Everything follows from the seed: same options, same bytes.
+ *
+ * Two options make a phantom a detector learns in CPU minutes (`cxr demo`): `classes` draws only some of the
+ * seed's findings (the export then holds only their folders), and `findings: 'conspicuous'` draws each
+ * finding large, bright and in its own place, so the classes differ at 64–128 px: an enlarged bright heart
+ * low in the middle, a dense round opacity inside a lung, a strongly curved spine, a big aortic knob high on
+ * the left, … The default (`'subtle'`) keeps the cartoon's faint findings, byte for byte as before.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,7 +51,22 @@ export interface PhantomOptions {
   jpegMaskFraction?: number;
   /** Rows of train.csv whose box is deliberately moved away from the mask's box, to exercise the check; default 0. */
   csvDisagreements?: number;
+  /**
+   * The classes drawn: names from SEED_FINDING_CLASSES, plus `normal` for images without a finding; default
+   * all seven findings and normal (the seed's classes). The export holds only these classes' folders.
+   */
+  classes?: readonly string[];
+  /**
+   * How findings look: `subtle` (default) faint cartoons; `conspicuous` large, high-contrast, class-specific
+   * findings in class-specific places, learnable at 64–128 px by a detector trained from random weights.
+   */
+  findings?: PhantomFindingStyle;
 }
+
+export type PhantomFindingStyle = 'subtle' | 'conspicuous';
+
+/** The seed's classes a phantom draws, in the order of SEED_FINDING_CLASSES, then normal. */
+export const PHANTOM_CLASSES: readonly string[] = [...SEED_FINDING_CLASSES, SEED_NORMAL_CLASS];
 
 export interface PhantomImage {
   /** Path relative to the export root. */
@@ -85,8 +106,13 @@ export async function generateChestPhantom(options: PhantomOptions): Promise<Pha
   if (!Number.isInteger(patientCount) || patientCount < 1) {
     throw new FedcxrError('usage', `phantom patients must be a positive integer, got ${patientCount}`);
   }
+  const style = options.findings ?? 'subtle';
+  if (style !== 'subtle' && style !== 'conspicuous') {
+    throw new FedcxrError('usage', `phantom findings must be "subtle" or "conspicuous", got "${style}"`);
+  }
+  const classes = phantomClasses(options.classes);
+  const clear = style === 'conspicuous';
   const rng = new Random(seed);
-  const classes = [...SEED_FINDING_CLASSES, SEED_NORMAL_CLASS];
   const root = options.out;
   for (const name of classes) {
     await mkdir(join(root, 'train', name, 'image'), { recursive: true });
@@ -103,14 +129,14 @@ export async function generateChestPhantom(options: PhantomOptions): Promise<Pha
       // The first image of each patient cycles through the classes so every class is present.
       const category = n === 0 ? classes[p % classes.length] : classes[rng.int(classes.length)];
       const name = `${patientId}_${n + 1}`;
-      let rendered = renderChest(size, anatomy, category, rng);
+      let rendered = renderChest(size, anatomy, category, rng, clear);
       // A finding too small to survive the mask's minimum area at tiny sizes: draw again.
       for (
         let tries = 0;
         tries < 8 && category !== SEED_NORMAL_CLASS && boxesOf(rendered, size).length === 0;
         tries++
       ) {
-        rendered = renderChest(size, anatomy, category, rng);
+        rendered = renderChest(size, anatomy, category, rng, clear);
       }
       const file = `train/${category}/image/${name}.dcm`;
       await writeFileAtomic(join(root, file), dicomFor(rendered.pixels, size, patientId, n + 1, rng));
@@ -130,7 +156,7 @@ export async function generateChestPhantom(options: PhantomOptions): Promise<Pha
   for (let t = 0; t < testCount; t++) {
     const patientId = `PT${String(seed).padStart(3, '0')}-${String(t + 1).padStart(4, '0')}`;
     const category = classes[rng.int(classes.length)];
-    const rendered = renderChest(size, randomAnatomy(rng), category, rng);
+    const rendered = renderChest(size, randomAnatomy(rng), category, rng, clear);
     const file = `test/image/${patientId}_1.dcm`;
     await writeFileAtomic(join(root, file), dicomFor(rendered.pixels, size, patientId, 1, rng));
     test.push({ file, category, patientId, boxes: [] });
@@ -159,6 +185,23 @@ export async function generateChestPhantom(options: PhantomOptions): Promise<Pha
   }
   await writeFileAtomic(join(root, 'train.csv'), `${rows.join('\n')}\n`);
   return { root, size, train, test, patients: patientCount, disagreements };
+}
+
+/** The classes option checked: known names, no repeats, at least one; the seed's order kept. */
+function phantomClasses(requested: readonly string[] | undefined): string[] {
+  if (requested === undefined) return [...PHANTOM_CLASSES];
+  const unknown = requested.filter((name) => !PHANTOM_CLASSES.includes(name));
+  if (unknown.length > 0) {
+    throw new FedcxrError(
+      'usage',
+      `phantom classes must be among ${PHANTOM_CLASSES.join(', ')}; unknown: ${unknown.join(', ')}`,
+    );
+  }
+  if (new Set(requested).size !== requested.length) {
+    throw new FedcxrError('usage', `phantom classes repeat a name: ${requested.join(', ')}`);
+  }
+  if (requested.length === 0) throw new FedcxrError('usage', 'phantom classes: name at least one class');
+  return PHANTOM_CLASSES.filter((name) => requested.includes(name));
 }
 
 function maskRaster(rendered: Rendered, size: number): GreyRaster {
@@ -224,7 +267,7 @@ interface Rendered {
  * seed's normalization (clip to the window, z = -ln((1 + x) / 2^B), c = z / 2.5) gives back about b:
  * x = 2^B · exp(-(0.05 + 2.3 b)) - 1. High stored values are dark, as MONOCHROME1 requires.
  */
-function renderChest(size: number, anatomy: Anatomy, category: string, rng: Random): Rendered {
+function renderChest(size: number, anatomy: Anatomy, category: string, rng: Random, clear = false): Rendered {
   const n = size * size;
   const b = new Float32Array(n);
   const mask = new Uint8Array(n);
@@ -236,42 +279,57 @@ function renderChest(size: number, anatomy: Anatomy, category: string, rng: Rand
     { x: cx + 0.17 + jitter(), y: lungY, rx: anatomy.lungHalfWidth * 0.95, ry: anatomy.lungHalfHeight * 0.97 },
   ];
   const enlargedHeart = category === 'cardiac_hypertrophy';
+  // Conspicuous: the enlarged heart is much wider and brighter than any normal one (cardiothoracic ratio ≫ 0.5).
   const heart = {
     x: cx + 0.05,
     y: lungY + anatomy.lungHalfHeight * 0.55,
-    rx: enlargedHeart ? anatomy.heartHalfWidth * 1.6 : anatomy.heartHalfWidth,
-    ry: enlargedHeart ? 0.15 : 0.11,
+    rx: enlargedHeart ? anatomy.heartHalfWidth * (clear ? 2 : 1.6) : anatomy.heartHalfWidth,
+    ry: enlargedHeart ? (clear ? 0.17 : 0.15) : 0.11,
   };
+  const heartBrightness = enlargedHeart && clear ? 0.72 : 0.52;
   const tortuous = category === 'aortic_curvature';
+  const calcified = category === 'aortic_atherosclerosis_calcification';
   const knob = {
-    x: cx + (tortuous ? 0.09 : 0.06),
+    x: cx + (tortuous ? (clear ? 0.11 : 0.09) : 0.06),
     y: lungY - anatomy.lungHalfHeight * 0.45,
-    r: tortuous ? 0.05 : 0.033,
+    r: tortuous ? (clear ? 0.075 : 0.05) : calcified && clear ? 0.05 : 0.033,
   };
+  const knobBrightness = tortuous && clear ? 0.75 : 0.55;
   const scoliosis = category === 'scoliosis';
-  const curve = scoliosis ? (0.05 + 0.03 * rng.next()) * (rng.next() < 0.5 ? -1 : 1) : 0;
+  const curve = scoliosis ? ((clear ? 0.09 : 0.05) + 0.03 * rng.next()) * (rng.next() < 0.5 ? -1 : 1) : 0;
   const spineX = (y: number) => cx + curve * Math.sin((Math.PI * (y - 0.2)) / 0.6) * (y > 0.2 && y < 0.8 ? 1 : 0);
-  const spineHalf = 0.032;
+  const spineHalf = scoliosis && clear ? 0.04 : 0.032;
 
   // Finding-specific shapes, in normalized coordinates.
   const blobs: { x: number; y: number; s: number }[] = [];
   if (category === 'lung_field_infiltration') {
-    const count = 1 + rng.int(2);
+    // Conspicuous: one large dense opacity per image, in the middle of a lung field (never under the heart).
+    const count = clear ? 1 : 1 + rng.int(2);
     for (let i = 0; i < count; i++) {
       const lung = lungs[(i + rng.int(2)) % 2];
-      blobs.push({
-        x: lung.x + (rng.next() - 0.5) * lung.rx * 0.8,
-        y: lung.y + (rng.next() - 0.2) * lung.ry * 0.7,
-        s: 0.035 + 0.02 * rng.next(),
-      });
+      blobs.push(
+        clear
+          ? {
+              x: lung.x + (rng.next() - 0.5) * lung.rx * 0.5,
+              y: lung.y + (rng.next() - 0.6) * lung.ry * 0.5,
+              s: 0.05 + 0.015 * rng.next(),
+            }
+          : {
+              x: lung.x + (rng.next() - 0.5) * lung.rx * 0.8,
+              y: lung.y + (rng.next() - 0.2) * lung.ry * 0.7,
+              s: 0.035 + 0.02 * rng.next(),
+            },
+      );
     }
   }
+  const blobGain = clear ? 0.5 : 0.3;
+  const spurShape = clear ? { rx: 0.03, ry: 0.022, v: 1 } : { rx: 0.014, ry: 0.01, v: 0.92 };
   const spurs: { x: number; y: number }[] = [];
   if (category === 'degenerative_joint_disease_of_the_thoracic_spine') {
     const count = 1 + rng.int(2);
     for (let i = 0; i < count; i++) {
       const y = 0.3 + 0.45 * (i / count) + 0.15 * rng.next() * (1 / count);
-      spurs.push({ x: spineX(y) + (rng.next() < 0.5 ? -1 : 1) * (spineHalf + 0.008), y });
+      spurs.push({ x: spineX(y) + (rng.next() < 0.5 ? -1 : 1) * (spineHalf + (clear ? 0.02 : 0.008)), y });
     }
   }
   const thickeningSides =
@@ -303,12 +361,16 @@ function renderChest(size: number, anatomy: Anatomy, category: string, rng: Rand
         const ribDistance = Math.abs(phase - Math.round(phase));
         if (ribDistance < 0.17) v += 0.14;
         const side = lungIndex === 0 ? -1 : 1;
-        if (thickeningSides.includes(lungIndex) && lungRho > 0.86 && (x - lungs[lungIndex].x) * side > 0) {
+        if (
+          thickeningSides.includes(lungIndex) &&
+          lungRho > (clear ? 0.72 : 0.86) &&
+          (x - lungs[lungIndex].x) * side > 0
+        ) {
           if (
             y > lungs[lungIndex].y - lungs[lungIndex].ry * 0.6 &&
             y < lungs[lungIndex].y + lungs[lungIndex].ry * 0.4
           ) {
-            v = 0.42;
+            v = clear ? 0.7 : 0.42;
             lesion = true;
           }
         }
@@ -316,26 +378,26 @@ function renderChest(size: number, anatomy: Anatomy, category: string, rng: Rand
       // Heart and aortic knob (soft tissue over the lungs' medial parts).
       const heartRho = Math.hypot((x - heart.x) / heart.rx, (y - heart.y) / heart.ry);
       if (heartRho <= 1) {
-        v = Math.max(v, 0.52);
+        v = Math.max(v, heartBrightness);
         if (enlargedHeart) lesion = true;
       }
       const knobDistance = Math.hypot(x - knob.x, y - knob.y) / knob.r;
       if (knobDistance <= 1) {
-        v = Math.max(v, 0.55);
+        v = Math.max(v, knobBrightness);
         if (tortuous) lesion = true;
       }
       if (tortuous) {
         // The descending aorta bulging sideways below the knob.
         const t = (y - knob.y) / 0.25;
         if (t > 0 && t < 1) {
-          const ax = knob.x + 0.04 * Math.sin(Math.PI * t);
-          if (Math.abs(x - ax) < 0.018) {
-            v = Math.max(v, 0.5);
+          const ax = knob.x + (clear ? 0.07 : 0.04) * Math.sin(Math.PI * t);
+          if (Math.abs(x - ax) < (clear ? 0.028 : 0.018)) {
+            v = Math.max(v, clear ? 0.72 : 0.5);
             lesion = true;
           }
         }
       }
-      if (category === 'aortic_atherosclerosis_calcification' && knobDistance > 0.6 && knobDistance <= 1) {
+      if (calcified && knobDistance > (clear ? 0.35 : 0.6) && knobDistance <= (clear ? 1.15 : 1)) {
         const angle = Math.atan2(y - knob.y, x - knob.x);
         if (angle < -0.3 && angle > -2.6) {
           v = 0.95;
@@ -346,17 +408,17 @@ function renderChest(size: number, anatomy: Anatomy, category: string, rng: Rand
       const sx = spineX(y);
       if (Math.abs(x - sx) < spineHalf && y > 0.05 && y < 0.97) {
         const disc = Math.abs(((y / 0.05) % 1) - 0.5) > 0.4;
-        v = Math.max(v, disc ? 0.6 : 0.74);
+        v = Math.max(v, scoliosis && clear ? (disc ? 0.75 : 0.9) : disc ? 0.6 : 0.74);
         if (scoliosis && y > 0.22 && y < 0.78) lesion = true;
       }
       for (const spur of spurs) {
-        const d = Math.hypot((x - spur.x) / 0.014, (y - spur.y) / 0.01);
-        if (d <= 1) v = 0.92;
+        const d = Math.hypot((x - spur.x) / spurShape.rx, (y - spur.y) / spurShape.ry);
+        if (d <= 1) v = spurShape.v;
         if (d <= 1.6) lesion = true;
       }
       for (const blob of blobs) {
         const g = Math.exp(-((x - blob.x) ** 2 + (y - blob.y) ** 2) / (2 * blob.s * blob.s));
-        if (lungIndex >= 0 && g > 0.05) v += 0.3 * g;
+        if (lungIndex >= 0 && g > 0.05) v += blobGain * g;
         if (lungIndex >= 0 && g > 0.5) lesion = true;
       }
       b[i] = v + rng.gaussian() * 0.012;
