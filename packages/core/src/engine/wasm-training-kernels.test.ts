@@ -281,7 +281,21 @@ describe('wasm training kernels', () => {
       // Fused multiply-adds round once per step where the cpu backend rounds twice: float32 noise only.
       expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
     }
-    // Small products, column counts not divisible by 8 and broadcast batches stay on XNNPACK.
+    // Small products, column counts not divisible by 8 and broadcast batches stay on XNNPACK (transposed
+    // operands transposed first).
+    for (const [ta, tb] of [
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
+      const shapeA = ta ? [40, 30] : [30, 40];
+      const shapeB = tb ? [5, 40] : [40, 5];
+      expect(onMicroKernels(shapeA, shapeB, ta, tb)).toBe(false);
+      const a = values(1200, 13);
+      const b = values(200, 14);
+      const run = () => tf.matMul(tf.tensor(a, shapeA), tf.tensor(b, shapeB), ta, tb).dataSync() as Float32Array;
+      expect(relativeError(await onBackend('wasm', run), await onBackend('cpu', run))).toBeLessThan(1e-5);
+    }
     expect(onMicroKernels([8, 8], [8, 8], false, false)).toBe(false);
     expect(onMicroKernels([300, 300], [300, 301], false, false)).toBe(false);
     expect(onMicroKernels([1, 300, 300], [4, 300, 304], false, false)).toBe(false);

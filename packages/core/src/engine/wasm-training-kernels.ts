@@ -28,7 +28,7 @@ import { type DataId, type KernelBackend, type KernelFunc, type NamedAttrMap, ty
 import { CSR_MATMUL } from './kernel-names.js';
 import { fixCpuKernels } from './resize-tables.js';
 import { wasmCsrMatMul } from './wasm-csr.js';
-import { fastBatchMatMul } from './wasm-gemm.js';
+import { fastBatchMatMul, onMicroKernels } from './wasm-gemm.js';
 
 type Inputs = Record<string, TensorInfo> | TensorInfo[];
 
@@ -362,7 +362,7 @@ function leadingAxesReduction(kind: 'Sum' | 'Mean', original: KernelFunc): Kerne
   };
 }
 
-/** Widest b XNNPACK packs quickly: packing [K, N] costs far more than K·N copies once N grows past ~64. */
+/** Widest b XNNPACK packs quickly (products the micro-kernels take are not split): packing [K, N] costs far more than K·N copies once N grows past ~64. */
 const packedColumns = 64;
 
 /**
@@ -373,7 +373,8 @@ function narrowProduct(scope: KernelScope, a: TensorInfo, b: TensorInfo): Tensor
   const product = (left: TensorInfo, right: TensorInfo) =>
     scope.run('BatchMatMul', { a: left, b: right }, { transposeA: false, transposeB: false });
   const columns = b.shape[1];
-  if (columns <= packedColumns) return product(a, b);
+  // The micro-kernels pack b themselves, cheaply: blocks would only re-read a once per block.
+  if (columns <= packedColumns || onMicroKernels(a.shape, b.shape, false, false)) return product(a, b);
   let blocks = scope.blocksOf.get(b.dataId);
   if (!blocks) {
     blocks = [];

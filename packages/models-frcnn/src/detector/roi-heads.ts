@@ -161,9 +161,9 @@ export function postprocessDetections(
 }
 
 /**
- * x·W + b with its gradient written as plain products over explicit transposes: tfjs' own matMul gradient
- * asks for a transposed-A product (xᵀ·dy), which the wasm backend runs ~50× slower than a plain one; fc6's
- * weight gradient (512 × 12544 × 1024) dominated a training step through it.
+ * x·W + b with its gradient as two products with transposed operands (dy·Wᵀ, xᵀ·dy) and a column sum. Every
+ * backend runs transposed operands without copies (torch: strided views; wasm: core's micro-kernels read
+ * them through strides, and its XNNPACK fallback transposes first).
  */
 export const denseLayer = tf.customGrad(((
   x: tf.Tensor,
@@ -177,7 +177,7 @@ export const denseLayer = tf.customGrad(((
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [input, w] = saved as tf.Tensor2D[];
       const dy2 = dy as tf.Tensor2D;
-      return [tf.matMul(dy2, tf.transpose(w)), tf.matMul(tf.transpose(input), dy2), tf.sum(dy2, 0)];
+      return [tf.matMul(dy2, w, false, true), tf.matMul(input, dy2, true, false), tf.sum(dy2, 0)];
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
