@@ -21,7 +21,9 @@ import {
   FedcxrError,
   initEngine,
   openCocoDataset,
+  Rng,
   synthesizeShapes,
+  type TrainConfig,
   writeFileAtomic,
   writeJsonAtomic,
 } from '@fedcxr/core';
@@ -35,7 +37,6 @@ import {
   type SplitMode,
   selectRows,
   shardByPatient,
-  splitValidation,
 } from '@fedcxr/federated';
 import { COMPACT_HEADS } from '@fedcxr/models-frcnn';
 import type { RoundSummary } from './coordinator.js';
@@ -54,6 +55,12 @@ export interface DetectorSimulationOptions extends SimulationCommonOptions {
   backend?: BackendChoice;
   /** Epochs (1-based, of rounds × local epochs) where the lr drops ×0.1; default: at 3/4 of the run (≥ 4 epochs). */
   lrMilestones?: number[];
+  /**
+   * A `cxr train` config (parsed): the sites and the centralized baseline build its model (detector, backbone,
+   * minSize, trainable layers, head options) and train with its recipe (batch, optimizer, schedule,
+   * augmentation, sampler) instead of the simulation's defaults; `learningRate`/`batchSize` still override.
+   */
+  train?: Pick<TrainConfig, 'model' | 'batchSize' | 'optimizer' | 'schedule' | 'augmentation' | 'sampler'>;
 }
 
 /** One ×0.1 step at three quarters of the run, as torchvision's detection schedules do; none for short runs. */
@@ -70,16 +77,19 @@ export interface DetectionScores {
 
 export interface DetectorSimulationReport {
   model: { detector: 'faster_rcnn'; backbone: string; size: number };
-  sites: { id: string; trainImages: number; validationImages: number; patients: number }[];
+  /** Each site's shard; `note` says why a site has no validation images (a single patient trains on all). */
+  sites: { id: string; trainImages: number; validationImages: number; patients: number; note?: string }[];
   testImages: number;
   categories: string[];
   rounds: RoundSummary[];
   totalEpochs: number;
   federated: DetectionScores;
   centralized: DetectionScores;
-  /** federated mAP / centralized mAP on the same test split (0 when the centralized mAP is 0). */
-  mapRatio: number;
-  ap50Ratio: number;
+  /** federated mAP / centralized mAP on the same test split; null when the centralized mAP is 0 (see ratioNote). */
+  mapRatio: number | null;
+  ap50Ratio: number | null;
+  /** Why a ratio is null: what a division by a zero centralized score would hide. */
+  ratioNote?: string;
   siteValidation: { numExamples: number; metrics: Record<string, number> };
   data: string;
   split: SplitMode;
@@ -95,8 +105,8 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
   const progress = options.onProgress ?? (() => {});
   const seed = options.seed ?? 1;
   const epochs = options.epochs ?? 1;
-  const size = options.size ?? 128;
-  const backbone = options.backbone ?? 'resnet18_fpn';
+  const size = options.train?.model.minSize ?? options.size ?? 128;
+  const backbone = options.train?.model.backbone ?? options.backbone ?? 'resnet18_fpn';
   if (options.sites < 1 || options.rounds < 1) throw new FedcxrError('usage', '--sites and --rounds must be ≥ 1');
   if (!Number.isInteger(size) || size < 32)
     throw new FedcxrError('usage', `--size must be an integer ≥ 32, got ${size}`);
@@ -120,33 +130,41 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       shard.map((i) => poolRows[i]),
     );
     const siteIds = shards.map((_, i) => `site-${i + 1}`);
-    const recipe: Omit<DetectorTrainerConfig, 'train' | 'val'> = {
-      kind: 'detector',
-      detector: 'faster_rcnn',
-      backbone,
-      size,
-      seed,
-      batchSize: options.batchSize ?? 4,
-      // From random weights on CPU-sized batches: a higher lr than the seed's 0.003, gradients clipped.
-      optimizer: { lr: options.learningRate ?? 0.01, clipGradNorm: 10 },
-      schedule: {
-        // Warm up over the first epoch (torchvision's recipe): each site over its first round, the centralized
-        // baseline over its first epoch of the union; counted in steps, sites would warm up over more epochs.
-        warmupEpochs: 1,
-        // torchvision's step decay near the end (both sides decay at the same epoch).
-        milestones: options.lrMilestones ?? defaultMilestones(options.rounds * (options.epochs ?? 1)),
-      },
-      augmentation: null,
-      // Each site keeps its momentum between rounds (the default, said here because the result depends on it).
-      momentumAcrossRounds: true,
-      // CPU-sized heads (as `cxr demo`).
-      options: structuredClone(COMPACT_HEADS) as Record<string, unknown>,
-    };
+    const recipe: Omit<DetectorTrainerConfig, 'train' | 'val'> = options.train
+      ? recipeFromTrainConfig(options.train, {
+          seed,
+          epochs: options.rounds * epochs,
+          learningRate: options.learningRate,
+          batchSize: options.batchSize,
+        })
+      : {
+          kind: 'detector',
+          detector: 'faster_rcnn',
+          backbone,
+          size,
+          seed,
+          batchSize: options.batchSize ?? 4,
+          // From random weights on CPU-sized batches: a higher lr than the seed's 0.003, gradients clipped.
+          optimizer: { lr: options.learningRate ?? 0.01, clipGradNorm: 10 },
+          schedule: {
+            // Warm up over the first epoch (torchvision's recipe): each site over its first round, the centralized
+            // baseline over its first epoch of the union; counted in steps, sites would warm up over more epochs.
+            warmupEpochs: 1,
+            // torchvision's step decay near the end (both sides decay at the same epoch).
+            milestones: options.lrMilestones ?? defaultMilestones(options.rounds * (options.epochs ?? 1)),
+          },
+          augmentation: null,
+          // Each site keeps its momentum between rounds (the default, said here because the result depends on it).
+          momentumAcrossRounds: true,
+          // CPU-sized heads (as `cxr demo`).
+          options: structuredClone(COMPACT_HEADS) as Record<string, unknown>,
+        };
     const trainers = new Map<string, DetectorTrainerConfig>();
     const summaries: DetectorSimulationReport['sites'] = [];
     const unionTrain: number[] = [];
     for (let i = 0; i < shards.length; i++) {
       const shard = selectRows(rows, shards[i]);
+      // At least one validation patient per site that has two or more (a site's val AP drives the rounds' charts).
       const { train, validation } = splitIndices(shard, 0.2, seed + i + 1);
       const trainImages = train.map((k) => shards[i][k]);
       const valImages = validation.map((k) => shards[i][k]);
@@ -161,11 +179,15 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
         train: `${siteIds[i]}.train.json`,
         ...(valImages.length > 0 ? { val: `${siteIds[i]}.val.json` } : {}),
       });
+      const sitePatients = new Set(shard.patientIds).size;
       summaries.push({
         id: siteIds[i],
         trainImages: trainImages.length,
         validationImages: valImages.length,
-        patients: new Set(shard.patientIds).size,
+        patients: sitePatients,
+        ...(valImages.length === 0
+          ? { note: `no validation images: its only patient (of ${sitePatients}) is kept for training` }
+          : {}),
       });
     }
     const testFile = join(workDir, 'test.json');
@@ -252,8 +274,7 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       totalEpochs,
       federated,
       centralized,
-      mapRatio: centralized.ap > 0 ? federated.ap / centralized.ap : 0,
-      ap50Ratio: centralized.ap50 > 0 ? federated.ap50 / centralized.ap50 : 0,
+      ...scoreRatios(federated, centralized),
       siteValidation: {
         numExamples: federation.siteValidation.numExamples,
         metrics: federation.siteValidation.metrics,
@@ -333,11 +354,81 @@ function rowsOf(coco: CocoDataset): LabelledRows {
   };
 }
 
-/** splitValidation, answering indices into `rows` instead of copies. */
+/** The site recipe a `cxr train` config describes: its model and its training recipe, for every site alike. */
+function recipeFromTrainConfig(
+  train: NonNullable<DetectorSimulationOptions['train']>,
+  run: { seed: number; epochs: number; learningRate?: number; batchSize?: number },
+): Omit<DetectorTrainerConfig, 'train' | 'val'> {
+  const modelOptions = structuredClone(train.model.options) as Record<string, unknown>;
+  return {
+    kind: 'detector',
+    detector: train.model.detector,
+    backbone: train.model.backbone,
+    size: train.model.minSize,
+    seed: run.seed,
+    // Sizes a cosine schedule: the federation's rounds × local epochs.
+    epochs: run.epochs,
+    batchSize: run.batchSize ?? train.batchSize,
+    optimizer: { ...train.optimizer, ...(run.learningRate === undefined ? {} : { lr: run.learningRate }) },
+    schedule: train.schedule,
+    augmentation: train.augmentation,
+    sampler: train.sampler,
+    momentumAcrossRounds: true,
+    options: {
+      ...modelOptions,
+      // `cxr train` gives the backbone model.trainableLayers; so does each site.
+      backboneOptions: {
+        trainableLayers: train.model.trainableLayers,
+        ...((modelOptions.backboneOptions as Record<string, unknown> | undefined) ?? {}),
+      },
+    },
+  };
+}
+
+/**
+ * federated / centralized mAP and AP50, null where the centralized score is 0 (a ratio of zeros means
+ * nothing: shown as n/a with the reason, never as 0).
+ */
+export function scoreRatios(
+  federated: DetectionScores,
+  centralized: DetectionScores,
+): Pick<DetectorSimulationReport, 'mapRatio' | 'ap50Ratio' | 'ratioNote'> {
+  const ratio = (f: number, c: number) => (c > 0 ? f / c : null);
+  const mapRatio = ratio(federated.ap, centralized.ap);
+  const ap50Ratio = ratio(federated.ap50, centralized.ap50);
+  if (mapRatio !== null) return { mapRatio, ap50Ratio };
+  const both = federated.ap === 0;
+  return {
+    mapRatio,
+    ap50Ratio,
+    ratioNote: both
+      ? 'n/a: both detectors scored mAP 0 on the test split (neither learnt to find the boxes: train longer or on more data)'
+      : `n/a: the centralized detector scored mAP 0 on the test split (federated ${federated.ap.toFixed(4)})`,
+  };
+}
+
+/**
+ * A patient-disjoint split answering indices into `rows`: round(fraction × patients) patients, drawn by the
+ * seed, go to validation, at least one when there are two or more patients (splitValidation's coin per
+ * patient can leave a small shard with none), never all of them.
+ */
 function splitIndices(rows: LabelledRows, fraction: number, seed: number): { train: number[]; validation: number[] } {
-  const indexed: LabelledRows = { ...rows, features: 1, x: Float32Array.from(rows.y, (_, i) => i) };
-  const { train, validation } = splitValidation(indexed, fraction, seed);
-  return { train: [...train.x], validation: [...validation.x] };
+  const byPatient = new Map<string, number[]>();
+  rows.patientIds.forEach((id, i) => {
+    const list = byPatient.get(id);
+    if (list) list.push(i);
+    else byPatient.set(id, [i]);
+  });
+  const patients = new Rng(seed).shuffle([...byPatient.keys()]);
+  const count =
+    patients.length < 2 ? 0 : Math.min(patients.length - 1, Math.max(1, Math.round(fraction * patients.length)));
+  const held = new Set(patients.slice(0, count));
+  const train: number[] = [];
+  const validation: number[] = [];
+  rows.patientIds.forEach((id, i) => {
+    (held.has(id) ? validation : train).push(i);
+  });
+  return { train, validation };
 }
 
 function subset(coco: CocoDataset, indices: readonly number[]): CocoDataset {

@@ -15,8 +15,9 @@ interface ReportView {
   /** Validation metrics the sites report each round (charted together, one table column each). */
   roundMetrics: { key: string; label: string }[];
   comparison: { name: string; federated: number; centralized: number }[];
-  ratio: { label: string; value: number };
-  sites: { id: string; train: number; validation: number; patients: number }[];
+  /** null: not defined (a zero denominator); `note` says why. */
+  ratio: { label: string; value: number | null; note?: string };
+  sites: { id: string; train: number; validation: number; patients: number; note?: string }[];
   unit: string;
 }
 
@@ -37,12 +38,13 @@ function viewOf(report: SimulationReport | DetectorSimulationReport): ReportView
         { name: 'AP50', federated: report.federated.ap50, centralized: report.centralized.ap50 },
         { name: 'AR@100', federated: report.federated.ar100, centralized: report.centralized.ar100 },
       ],
-      ratio: { label: 'federated / centralized mAP', value: report.mapRatio },
+      ratio: { label: 'federated / centralized mAP', value: report.mapRatio, note: report.ratioNote },
       sites: report.sites.map((s) => ({
         id: s.id,
         train: s.trainImages,
         validation: s.validationImages,
         patients: s.patients,
+        note: s.note,
       })),
       unit: 'images',
     };
@@ -112,7 +114,8 @@ export function renderSimulationReport(report: SimulationReport | DetectorSimula
   });
   const siteRows = view.sites
     .map(
-      (s) => `<tr><td>${escapeHtml(s.id)}</td><td>${s.train}</td><td>${s.validation}</td><td>${s.patients}</td></tr>`,
+      (s) =>
+        `<tr><td>${escapeHtml(s.id)}</td><td>${s.train}</td><td>${s.validation}${s.note ? ` <small>(${escapeHtml(s.note)})</small>` : ''}</td><td>${s.patients}</td></tr>`,
     )
     .join('');
   const roundRows = rounds
@@ -128,7 +131,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4
 .ratio{font-size:28px;font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:16px}</style></head>
 <body><h1>${escapeHtml(view.title)}</h1><p>${escapeHtml(view.subtitle)}</p>
 <section id="result"><h2>Federated against centralized (test split)</h2>
-<p class="ratio" id="ratio">${escapeHtml(view.ratio.label)}: ${view.ratio.value.toFixed(4)}</p>${comparisonBars(view.comparison)}</section>
+<p class="ratio" id="ratio">${escapeHtml(view.ratio.label)}: ${view.ratio.value === null ? `n/a</p><p id="ratio-note">${escapeHtml(view.ratio.note ?? 'the centralized score is 0')}` : view.ratio.value.toFixed(4)}</p>${comparisonBars(view.comparison)}</section>
 <section id="rounds"><h2>Rounds</h2><div class="charts">${loss}${metric}</div>
 <table><tr><th>round</th><th>sites</th><th>examples</th><th>train loss</th>${metrics.map((m) => `<th>${escapeHtml(m.label)}</th>`).join('')}<th>seconds</th><th>model</th></tr>${roundRows}</table></section>
 <section id="sites"><h2>Sites (patient-disjoint shards)</h2><table><tr><th>site</th><th>train ${view.unit}</th><th>validation ${view.unit}</th><th>patients</th></tr>${siteRows}</table></section>

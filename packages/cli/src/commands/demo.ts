@@ -4,10 +4,10 @@
  * evaluate → export to ONNX → predict (COCO, CSV, overlays, DICOM SR) → explain (EigenCAM, AblationCAM) →
  * a federated simulation — ending with an index page that links every picture and report.
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { FedcxrError, writeFileAtomic, writeJsonAtomic } from '@fedcxr/core';
-import { generateChestPhantom } from '@fedcxr/dicom';
+import { generateChestPhantom, PHANTOM_CLASSES } from '@fedcxr/dicom';
 import { COMPACT_HEADS } from '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
 import { type DemoStage, demoIndexHtml } from '../demo/index-page.js';
@@ -19,7 +19,60 @@ interface DemoFlags {
   seed: string;
   epochs: string;
   patients: string;
+  size: string;
+  rounds: string;
   backend: string;
+}
+
+/**
+ * The demo's classes: three of the seed's findings that differ in place and look at the demo's resolution
+ * (a heart far too wide, low in the middle; a dense round opacity inside a lung; a spine bent sideways),
+ * plus normal images. The phantom draws them conspicuously; the other four findings are left out, and the
+ * index page says so.
+ */
+export const DEMO_CLASSES = ['cardiac_hypertrophy', 'lung_field_infiltration', 'scoliosis', 'normal'] as const;
+
+/**
+ * The demo's training config, what `cxr train --config` (and `cxr fed simulate --config`) reads: ResNet-18-FPN
+ * from random weights at `size` px with COMPACT_HEADS and anchors scaled to the image (torchvision's 32…512 px
+ * anchors are for 800 px images: at 128 px a 16 px opacity matches none), a constant lr of 0.02 after a
+ * one-epoch warm-up, gradients clipped (from random weights), no augmentation (the phantoms vary already).
+ */
+export function demoTrainConfig(options: {
+  out: string;
+  seed: number;
+  epochs: number;
+  size: number;
+  train: string;
+  val: string;
+  backend: string;
+}) {
+  const anchor = options.size / 8;
+  return {
+    name: 'train',
+    runsDir: options.out,
+    seed: options.seed,
+    epochs: options.epochs,
+    batchSize: 4,
+    model: {
+      detector: 'faster_rcnn',
+      backbone: 'resnet18_fpn',
+      minSize: options.size,
+      maxSize: options.size,
+      trainableLayers: 5,
+      // A small CPU run: fewer proposals and sampled RoIs, a narrower box head; anchors for small images.
+      options: {
+        ...COMPACT_HEADS,
+        rpn: { ...COMPACT_HEADS.rpn, anchorSizes: [1, 2, 4, 8, 16].map((k) => [anchor * k]) },
+      },
+    },
+    data: { train: options.train, val: options.val, normalization: 'seed' },
+    optimizer: { lr: 0.02, clipGradNorm: 10 },
+    schedule: { warmupEpochs: 1, type: 'constant' },
+    augmentation: null,
+    validation: { reportImages: 6 },
+    engine: { backend: options.backend },
+  };
 }
 
 export function registerDemoCommands(program: Command): void {
@@ -31,13 +84,18 @@ export function registerDemoCommands(program: Command): void {
       )
       .option('--out <dir>', 'output folder (replaced)', 'runs/demo')
       .option('--seed <n>', 'seed for the phantom, the split and training', '1')
-      .option('--patients <n>', 'labelled patients in the phantom', '16')
-      .option('--epochs <n>', 'training epochs', '10')
+      .option('--patients <n>', 'labelled patients in the phantom (1–3 images each)', '32')
+      .option('--epochs <n>', 'training epochs', '8')
+      .option('--size <px>', 'detector input size (the export is imported at this size)', '128')
+      .option('--rounds <n>', 'federated rounds (one local epoch each)', '4')
       .option('--backend <name>', 'tensor engine backend for training', 'auto'),
   ).action(
     action(async (ctx, flags: DemoFlags) => {
       const out = resolve(flags.out);
       const seed = Number(flags.seed);
+      const size = Number(flags.size);
+      if (!Number.isInteger(size) || size < 64 || size % 32 !== 0)
+        throw new FedcxrError('usage', `--size must be a multiple of 32, at least 64; got "${flags.size}"`);
       await rm(out, { recursive: true, force: true });
       await mkdir(out, { recursive: true });
       const stages: DemoStage[] = [];
@@ -76,7 +134,15 @@ export function registerDemoCommands(program: Command): void {
       const phantom = await stage(
         'generate a synthetic hospital export (DICOM, MONOCHROME1 12-bit, masks, train.csv)',
         () =>
-          generateChestPhantom({ out: exportDir, seed, size: 256, patients: Number(flags.patients), testImages: 4 }),
+          generateChestPhantom({
+            out: exportDir,
+            seed,
+            size: 256,
+            patients: Number(flags.patients),
+            testImages: 4,
+            classes: DEMO_CLASSES,
+            findings: 'conspicuous',
+          }),
       );
       const dataset = join(out, 'dataset');
       await stage('import: normalize (seed preset), masks → boxes, COCO', () =>
@@ -91,7 +157,7 @@ export function registerDemoCommands(program: Command): void {
           '--preset',
           'seed',
           '--size',
-          '128',
+          String(size),
         ]),
       );
       const annotations = join(dataset, 'annotations.json');
@@ -103,31 +169,20 @@ export function registerDemoCommands(program: Command): void {
         run(['dataset', 'stats', annotations, '--html', join(out, 'dataset-stats.html')]),
       );
 
-      const config = {
-        name: 'train',
-        runsDir: out,
+      const config = demoTrainConfig({
+        out,
         seed,
         epochs: Number(flags.epochs),
-        batchSize: 4,
-        model: {
-          detector: 'faster_rcnn',
-          backbone: 'resnet18_fpn',
-          minSize: 128,
-          maxSize: 128,
-          trainableLayers: 5,
-          // A small CPU run: fewer proposals and sampled RoIs, a narrower box head.
-          options: COMPACT_HEADS,
-        },
-        data: { train: trainFile, val: valFile, normalization: 'seed' },
-        // Clipping keeps a from-scratch detector stable on a handful of images (fed simulate does the same).
-        optimizer: { lr: 0.01, clipGradNorm: 10 },
-        schedule: { warmupSteps: 20, type: 'constant' },
-        engine: { backend: flags.backend },
-      };
+        size,
+        train: trainFile,
+        val: valFile,
+        backend: flags.backend,
+      });
       const configFile = join(out, 'train.json');
       await writeJsonAtomic(configFile, config);
-      await stage(`train Faster R-CNN (ResNet-18-FPN, 128 px) for ${config.epochs} epochs`, () =>
-        run(['train', '--config', configFile]),
+      await stage(
+        `train Faster R-CNN (ResNet-18-FPN from random weights, ${size} px) for ${config.epochs} epochs`,
+        () => run(['train', '--config', configFile]),
       );
       const model = join(out, 'train', 'best');
       const metrics = await stage('evaluate the best checkpoint on the validation split (COCO, FROC)', () =>
@@ -190,7 +245,7 @@ export function registerDemoCommands(program: Command): void {
         ]),
       );
       const federated = await stage(
-        'federated Faster R-CNN: coordinator + 2 site processes on loopback, against centralized training',
+        `federated Faster R-CNN: coordinator + 2 site processes on loopback, ${flags.rounds} rounds, against centralized training`,
         () =>
           run<Record<string, unknown>>([
             'fed',
@@ -202,9 +257,12 @@ export function registerDemoCommands(program: Command): void {
             '--data',
             annotations,
             '--rounds',
-            '2',
-            '--size',
-            '128',
+            flags.rounds,
+            '--epochs',
+            '1',
+            // The same model and recipe as the centralized run above.
+            '--config',
+            configFile,
             '--backend',
             flags.backend,
             '--seed',
@@ -216,6 +274,7 @@ export function registerDemoCommands(program: Command): void {
           ]),
       );
 
+      await writeJsonAtomic(join(out, 'federated.json'), federated);
       const total = (performance.now() - started) / 1000;
       const index = join(out, 'index.html');
       await writeFileAtomic(
@@ -225,7 +284,13 @@ export function registerDemoCommands(program: Command): void {
           stages,
           total,
           metrics,
-          phantom: { patients: phantom.patients, images: phantom.train.length },
+          phantom: {
+            patients: phantom.patients,
+            images: phantom.train.length,
+            classes: [...DEMO_CLASSES],
+            omitted: PHANTOM_CLASSES.filter((c) => !(DEMO_CLASSES as readonly string[]).includes(c)),
+          },
+          epochs: await epochsOf(join(out, 'train', 'log.jsonl')),
           federated,
         }),
       );
@@ -236,10 +301,25 @@ export function registerDemoCommands(program: Command): void {
           seconds: total,
           stages,
           metrics: { stats: metrics.stats },
+          federated: {
+            federated: (federated.federated as { ap?: number } | undefined)?.ap,
+            centralized: (federated.centralized as { ap?: number } | undefined)?.ap,
+            mapRatio: federated.mapRatio ?? null,
+          },
           predictions: predictions.predictions.length,
         },
         human: `demo finished in ${formatDuration(total)}: open ${relative(process.cwd(), index) || index}`,
       };
     }),
   );
+}
+
+/** Validation AP and AP50 per epoch from a run's log.jsonl. */
+async function epochsOf(file: string): Promise<{ epoch: number; ap: number; ap50: number; loss: number }[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line) as { epoch: number; train: { loss: number }; val?: { AP?: number; AP50?: number } })
+    .map((e) => ({ epoch: e.epoch, ap: e.val?.AP ?? 0, ap50: e.val?.AP50 ?? 0, loss: e.train.loss }));
 }

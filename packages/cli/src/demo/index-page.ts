@@ -12,7 +12,10 @@ export interface DemoSummary {
   stages: DemoStage[];
   total: number;
   metrics: { stats: number[]; froc?: { score: number } | null };
-  phantom: { patients: number; images: number };
+  /** The phantom: its patients and labelled images, the classes it drew, and the seed's classes it left out. */
+  phantom: { patients: number; images: number; classes?: string[]; omitted?: string[] };
+  /** The training run's validation AP/AP50 per epoch (log.jsonl), shown as a table. */
+  epochs?: { epoch: number; ap: number; ap50: number; loss: number }[];
   federated: Record<string, unknown>;
 }
 
@@ -49,17 +52,20 @@ h1{margin-bottom:.2rem} table{border-collapse:collapse} td,th{padding:.25rem .6r
 .num{text-align:right;font-variant-numeric:tabular-nums} .grid{display:flex;flex-wrap:wrap;gap:1rem}
 figure{margin:0} figure img{width:256px;image-rendering:pixelated;border:1px solid #ccc} figcaption{font-size:12px;color:#555}
 .cards{display:flex;gap:1rem;flex-wrap:wrap} .card{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem;min-width:9rem}
-.card b{display:block;font-size:1.6rem} pre{background:#f6f6f6;padding:.6rem;overflow:auto;max-height:16rem}
+.card b{display:block;font-size:1.6rem} .card small{display:block;font-size:12px;color:#555;max-width:22rem} .warn{color:#a33} pre{background:#f6f6f6;padding:.6rem;overflow:auto;max-height:16rem}
 </style></head><body>
 <h1>fedcxr demo</h1>
 <p>A synthetic chest-phantom hospital export (${summary.phantom.images} labelled DICOM images of ${summary.phantom.patients} patients)
 taken through every stage, each one the real <code>cxr</code> command, in ${summary.total.toFixed(0)} s.</p>
+${classesNote(summary.phantom)}
+<h2>Detector on the validation split</h2>
 <div class="cards">
-<div class="card">AP@[.5:.95]<b>${ap.toFixed(3)}</b></div>
 <div class="card">AP50<b>${ap50.toFixed(3)}</b></div>
+<div class="card">mAP (AP@[.5:.95])<b>${ap.toFixed(3)}</b></div>
 <div class="card">AP75<b>${ap75.toFixed(3)}</b></div>
 ${summary.metrics.froc ? `<div class="card">FROC score<b>${summary.metrics.froc.score.toFixed(3)}</b></div>` : ''}
 </div>
+${epochTable(summary.epochs)}
 <h2>Reports</h2>
 <ul>
 <li><a href="train/report.html">Training report</a> — loss curves, metrics per epoch, per-class AP, PR and FROC curves, predictions on validation images</li>
@@ -84,12 +90,68 @@ ${rows}
 `;
 }
 
-/** Federated against centralized mAP as cards (what `fed simulate --model faster_rcnn --json` reports). */
-function federatedCards(report: Record<string, unknown>): string {
-  const score = (key: string) => {
+/** Which of the seed's classes the phantom drew, and which it left out (a smaller demo says so). */
+function classesNote(phantom: DemoSummary['phantom']): string {
+  if (!phantom.classes) return '';
+  const list = (names: string[]) => names.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ');
+  const findings = phantom.classes.filter((c) => c !== 'normal');
+  const omitted = phantom.omitted ?? [];
+  return `<p id="classes">Classes: ${list(findings)}${phantom.classes.includes('normal') ? ' and <code>normal</code> images without findings' : ''}, each drawn large and high-contrast in its own place so that a detector trained from random weights learns them in CPU minutes.${
+    omitted.length > 0
+      ? ` This demo leaves out ${omitted.length} of the seed's ${findings.length + omitted.length} findings (${list(omitted)}): a smaller detector trains in the time budget; <code>cxr train</code> takes all of them.`
+      : ''
+  }</p>`;
+}
+
+/** Validation AP50 and mAP per epoch: the detector learning. */
+function epochTable(epochs: DemoSummary['epochs']): string {
+  if (!epochs || epochs.length === 0) return '';
+  const rows = epochs
+    .map(
+      (e) =>
+        `<tr><td class="num">${e.epoch}</td><td class="num">${e.loss.toFixed(3)}</td><td class="num">${e.ap50.toFixed(3)}</td><td class="num">${e.ap.toFixed(3)}</td></tr>`,
+    )
+    .join('');
+  return `<details id="epochs"><summary>Validation per epoch</summary><table><thead><tr><th>epoch</th><th class="num">train loss</th><th class="num">AP50</th><th class="num">mAP</th></tr></thead><tbody>${rows}</tbody></table></details>`;
+}
+
+/**
+ * Federated against centralized mAP as cards (what `fed simulate --model faster_rcnn --json` reports): both
+ * numbers with their ratio, "n/a" with the reason where the centralized mAP is 0 (never 0/0 as 0), and why a
+ * site has no validation images where one has none.
+ */
+export function federatedCards(report: Record<string, unknown>): string {
+  const ap = (key: string): number | undefined => {
     const value = (report[key] as { ap?: unknown } | undefined)?.ap;
-    return typeof value === 'number' ? value.toFixed(3) : '–';
+    return typeof value === 'number' ? value : undefined;
   };
-  const ratio = typeof report.mapRatio === 'number' ? report.mapRatio.toFixed(3) : '–';
-  return `<div class="cards"><div class="card">federated mAP<b>${score('federated')}</b></div><div class="card">centralized mAP<b>${score('centralized')}</b></div><div class="card">ratio<b>${ratio}</b></div></div>`;
+  const federated = ap('federated');
+  const centralized = ap('centralized');
+  const show = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(3));
+  const ratioDefined = typeof report.mapRatio === 'number' && centralized !== undefined && centralized > 0;
+  const ratio = ratioDefined ? (report.mapRatio as number).toFixed(3) : 'n/a';
+  const reason = ratioDefined
+    ? `${show(federated)} / ${show(centralized)}`
+    : typeof report.ratioNote === 'string'
+      ? report.ratioNote.replace(/^n\/a: /, '')
+      : centralized === undefined
+        ? 'no centralized score was reported'
+        : `the centralized mAP is 0 (federated ${show(federated)}): a ratio of zeros means nothing`;
+  const sites = Array.isArray(report.sites)
+    ? (report.sites as { id?: unknown; validationImages?: unknown; note?: unknown; patients?: unknown }[])
+    : [];
+  const without = sites.filter((s) => s.validationImages === 0);
+  const siteNote =
+    without.length === 0
+      ? sites.length > 0
+        ? `<p id="site-validation">Every site validated each round on its own held-out patients (${sites.map((s) => `${escapeHtml(String(s.id))}: ${String(s.validationImages)} images`).join(', ')}).</p>`
+        : ''
+      : `<p id="site-validation" class="warn">${without
+          .map(
+            (s) =>
+              `${escapeHtml(String(s.id))} has no validation images: ${escapeHtml(typeof s.note === 'string' ? s.note : `its shard (${String(s.patients)} patient(s)) is too small to hold one out`)}; its rounds are validated by the other sites only.`,
+          )
+          .join(' ')}</p>`;
+  return `<div class="cards"><div class="card">federated mAP<b>${show(federated)}</b></div><div class="card">centralized mAP<b>${show(centralized)}</b></div><div class="card" id="fed-ratio">federated / centralized<b>${ratio}</b><small>${escapeHtml(reason)}</small></div></div>
+${siteNote}`;
 }
