@@ -312,7 +312,7 @@ function renderChest(size: number, anatomy: Anatomy, category: string, rng: Rand
           ? {
               x: lung.x + (rng.next() - 0.5) * lung.rx * 0.5,
               y: lung.y + (rng.next() - 0.6) * lung.ry * 0.5,
-              s: 0.05 + 0.015 * rng.next(),
+              s: 0.065 + 0.015 * rng.next(),
             }
           : {
               x: lung.x + (rng.next() - 0.5) * lung.rx * 0.8,

@@ -85,9 +85,9 @@ export function registerDemoCommands(program: Command): void {
       .option('--out <dir>', 'output folder (replaced)', 'runs/demo')
       .option('--seed <n>', 'seed for the phantom, the split and training', '1')
       .option('--patients <n>', 'labelled patients in the phantom (1–3 images each)', '32')
-      .option('--epochs <n>', 'training epochs', '8')
-      .option('--size <px>', 'detector input size (the export is imported at this size)', '128')
-      .option('--rounds <n>', 'federated rounds (one local epoch each)', '4')
+      .option('--epochs <n>', 'training epochs', '7')
+      .option('--size <px>', 'detector input size (the export is imported at this size)', '64')
+      .option('--rounds <n>', 'federated rounds (one local epoch each)', '6')
       .option('--backend <name>', 'tensor engine backend for training', 'auto'),
   ).action(
     action(async (ctx, flags: DemoFlags) => {
@@ -137,7 +137,8 @@ export function registerDemoCommands(program: Command): void {
           generateChestPhantom({
             out: exportDir,
             seed,
-            size: 256,
+            // Twice the detector's size: import halves it; predict (on these DICOMs) resizes by the same factor.
+            size: 2 * size,
             patients: Number(flags.patients),
             testImages: 4,
             classes: DEMO_CLASSES,
@@ -212,7 +213,10 @@ export function registerDemoCommands(program: Command): void {
             '0.3',
           ]),
       );
-      const firstTest = join(testImages, (await readdir(testImages)).sort()[0]);
+      // Explain the most confident detection of the test images (its image's detection 0).
+      const firstTest = await mostConfidentImage(join(out, 'predict')).then(
+        async (file) => file ?? join(testImages, (await readdir(testImages)).sort()[0]),
+      );
       const explainDir = join(out, 'explain');
       await stage('explain the best detection: EigenCAM', () =>
         run([
@@ -307,6 +311,7 @@ export function registerDemoCommands(program: Command): void {
             mapRatio: federated.mapRatio ?? null,
           },
           predictions: predictions.predictions.length,
+          detections: await readJson<unknown[]>(join(out, 'predict', 'results.json')).then((r) => r?.length ?? 0),
         },
         human: `demo finished in ${formatDuration(total)}: open ${relative(process.cwd(), index) || index}`,
       };
@@ -322,4 +327,21 @@ async function epochsOf(file: string): Promise<{ epoch: number; ap: number; ap50
     .filter((line) => line.trim())
     .map((line) => JSON.parse(line) as { epoch: number; train: { loss: number }; val?: { AP?: number; AP50?: number } })
     .map((e) => ({ epoch: e.epoch, ap: e.val?.AP ?? 0, ap50: e.val?.AP50 ?? 0, loss: e.train.loss }));
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The image (file) whose top detection scores highest in a `cxr predict --out` folder; undefined if none. */
+async function mostConfidentImage(dir: string): Promise<string | undefined> {
+  const results = await readJson<{ image_id: number; score: number }[]>(join(dir, 'results.json'));
+  const images = await readJson<{ id: number; file_name: string }[]>(join(dir, 'images.json'));
+  if (!results?.length || !images) return undefined;
+  const best = results.reduce((a, b) => (b.score > a.score ? b : a));
+  return images.find((image) => image.id === best.image_id)?.file_name;
 }
