@@ -155,7 +155,8 @@ export async function generateChestPhantom(options: PhantomOptions): Promise<Pha
   const test: PhantomImage[] = [];
   for (let t = 0; t < testCount; t++) {
     const patientId = `PT${String(seed).padStart(3, '0')}-${String(t + 1).padStart(4, '0')}`;
-    const category = classes[rng.int(classes.length)];
+    // Conspicuous exports (the demo) cycle through the classes, so a few test images show each of them.
+    const category = clear ? classes[t % classes.length] : classes[rng.int(classes.length)];
     const rendered = renderChest(size, randomAnatomy(rng), category, rng, clear);
     const file = `test/image/${patientId}_1.dcm`;
     await writeFileAtomic(join(root, file), dicomFor(rendered.pixels, size, patientId, 1, rng));
