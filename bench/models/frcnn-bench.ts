@@ -10,6 +10,8 @@
  *     [--reps 2] [--threads 2] [--backends wasm,cpu] [--no-train] [--profile] [--json]
  *
  * --profile: one more training step per backend with every kernel of that backend timed: the time in each
+ * stage of the detector, forward and backward (backbone + FPN, RPN head, RPN loss, proposal selection, RoI
+ * sampling, RoIAlign, box head, box head loss, optimizer update), the time in each
  * kernel (top ones), and the rest of the step, which is the host's work (anchors, proposal selection and NMS,
  * matching and sampling, RoIAlign's sample plan, tfjs' tape). Kernels return synchronously on the CPU
  * backends (wasm, cpu, torch on the CPU), so their times are real; on a GPU they are launch times only.
@@ -92,37 +94,131 @@ function batch(size: number, count: number): { images: DetectorImage[]; targets:
  * Runs `body` with every kernel of `backend` timed; restores the kernels after. Times are exclusive: a kernel
  * built from other kernels (wasm's training kernels) is charged only for its own work.
  */
-async function withKernelTimes(backend: string, body: () => Promise<void>): Promise<Map<string, number>> {
-  const times = new Map<string, number>();
+interface KernelTimes {
+  /** Exclusive time per kernel name. */
+  byKernel: Map<string, number>;
+  /** Exclusive kernel time per stage of the detector and pass ("RPN head, backward", …). */
+  byStage: Map<string, number>;
+}
+
+/** Stage a forward kernel belongs to, from the model's frames on its call stack (innermost decides). */
+function stageFromStack(stack: string): string {
+  const frames = stack
+    .split('\n')
+    .slice(1)
+    .map((line) => {
+      const match = /at (?:(\S+) \()?.*?([\w.-]+\.[tj]s):\d+:\d+\)?$/.exec(line.trim());
+      return match ? { fn: match[1] ?? '', file: match[2] } : { fn: '', file: '' };
+    });
+  for (let i = 0; i < frames.length; i++) {
+    const { fn, file } = frames[i];
+    if (/applyGradients|optimizer/i.test(fn) || /optimizer/.test(file)) return 'optimizer update';
+    if (file === 'roi-align.ts') return 'RoIAlign';
+    if (file === 'rpn.ts') {
+      if (/selectProposals|propose/.test(fn)) return 'proposal selection';
+      if (/anchor/i.test(fn)) return 'anchors';
+      if (/loss|target|binaryCross/i.test(fn)) return 'RPN loss';
+      return 'RPN head';
+    }
+    if (file === 'roi-heads.ts') return /selectTrainingSamples/.test(fn) ? 'RoI sampling' : 'box head';
+    if (file === 'losses.ts') {
+      const outer = frames.slice(i + 1).find((f) => f.file === 'rpn.ts' || f.file === 'faster-rcnn.ts');
+      return outer?.file === 'rpn.ts' ? 'RPN loss' : 'box head loss';
+    }
+    if (['resnet.ts', 'fpn.ts', 'fpn-backbone.ts', 'swin.ts', 'params.ts'].includes(file)) return 'backbone + FPN';
+    if (file === 'transform.ts') return 'transform (resize, normalize)';
+  }
+  return 'other';
+}
+
+/**
+ * Runs `body` with every kernel of `backend` timed; restores the kernels after. Times are exclusive: a kernel
+ * built from other kernels (wasm's training kernels) is charged only for its own work. Each kernel is also
+ * charged to a stage: forward kernels by the model frames on their call stack; backward ones by the stage
+ * of the forward kernel whose gradient they compute (the tape's gradient functions are wrapped by
+ * `annotateTape`, which the loss function calls once the forward pass is recorded).
+ */
+async function withKernelTimes(
+  backend: string,
+  body: (annotateTape: () => void) => Promise<void>,
+): Promise<KernelTimes> {
+  const byKernel = new Map<string, number>();
+  const byStage = new Map<string, number>();
   const childTime: number[] = [];
+  const stages: string[] = [];
+  const stageOfOutput = new Map<object, string>();
+  let backwardStage: string | undefined;
   const originals = tf.getKernelsForBackend(backend);
   for (const kernel of originals) {
     tf.unregisterKernel(kernel.kernelName, backend);
     tf.registerKernel({
       ...kernel,
       kernelFunc: (args) => {
+        const stage =
+          stages.at(-1) ??
+          (backwardStage !== undefined ? `${backwardStage}, backward` : `${stageFromStack(new Error().stack ?? '')}, forward`);
+        stages.push(stage);
         const start = performance.now();
         childTime.push(0);
+        let result: ReturnType<typeof kernel.kernelFunc> | undefined;
         try {
-          return kernel.kernelFunc(args);
+          result = kernel.kernelFunc(args);
+          return result;
         } finally {
           const total = performance.now() - start;
           const children = childTime.pop() ?? 0;
+          stages.pop();
           if (childTime.length > 0) childTime[childTime.length - 1] += total;
-          times.set(kernel.kernelName, (times.get(kernel.kernelName) ?? 0) + total - children);
+          else if (result && backwardStage === undefined) {
+            for (const info of Array.isArray(result) ? result : [result]) stageOfOutput.set(info.dataId, stage);
+          }
+          byKernel.set(kernel.kernelName, (byKernel.get(kernel.kernelName) ?? 0) + total - children);
+          byStage.set(stage, (byStage.get(stage) ?? 0) + total - children);
         }
       },
     });
   }
+  const annotateTape = () => {
+    const tape = (tf.engine() as unknown as { state: { activeTape?: TapeNode[] } }).state.activeTape ?? [];
+    for (const node of tape) {
+      const stage = stageOfOutput.get(node.outputs[0]?.dataId)?.replace(/, forward$/, '') ?? 'other';
+      const gradient = node.gradient;
+      if (!gradient) continue;
+      node.gradient = (dys: unknown) => {
+        const previous = backwardStage;
+        backwardStage = stage;
+        try {
+          return gradient(dys);
+        } finally {
+          backwardStage = previous;
+        }
+      };
+    }
+  };
   try {
-    await body();
+    await body(annotateTape);
   } finally {
     for (const kernel of originals) {
       tf.unregisterKernel(kernel.kernelName, backend);
       tf.registerKernel(kernel);
     }
   }
-  return times;
+  return { byKernel, byStage };
+}
+
+/** The part of a tfjs tape node used here. */
+interface TapeNode {
+  outputs: { dataId: object }[];
+  gradient?: (dys: unknown) => unknown;
+}
+
+/** The wasm heap's size: it only grows, so this is its peak (wasm32 caps it at 4096 MB). */
+function wasmHeapMb(): number | null {
+  const backend = tf.engine().findBackend('wasm') as unknown as
+    | { wasm?: { wasmMemory?: { buffer: ArrayBufferLike }; asm?: { memory?: { buffer: ArrayBufferLike } } } }
+    | undefined;
+  const memory = backend?.wasm?.wasmMemory ?? backend?.wasm?.asm?.memory;
+  return memory ? Math.round(memory.buffer.byteLength / 2 ** 20) : null;
 }
 
 async function bestMs(fn: () => Promise<void>, reps: number): Promise<number> {
@@ -183,34 +279,41 @@ async function main(): Promise<void> {
     let profile: Record<string, unknown> | undefined;
     if (options.train) {
       const optimizer = tf.train.momentum(1e-4, 0.9);
-      const step = async () => {
+      const step = async (annotateTape?: () => void) => {
         const cost = optimizer.minimize(
-          () => tf.addN(Object.values(model.losses(images, targets))) as tf.Scalar,
+          () => {
+            const loss = tf.addN(Object.values(model.losses(images, targets))) as tf.Scalar;
+            annotateTape?.();
+            return loss;
+          },
           true,
           model.trainableVariables(),
         );
         await cost?.data();
         cost?.dispose();
       };
-      trainMs = await bestMs(step, options.reps);
+      trainMs = await bestMs(() => step(), options.reps);
       if (options.profile) {
         let wall = 0;
-        const times = await withKernelTimes(backend, async () => {
+        const times = await withKernelTimes(backend, async (annotateTape) => {
           const start = performance.now();
-          await step();
+          await step(annotateTape);
           wall = performance.now() - start;
         });
-        const inKernels = [...times.values()].reduce((a, b) => a + b, 0);
+        const inKernels = [...times.byKernel.values()].reduce((a, b) => a + b, 0);
+        const ranked = (map: Map<string, number>, count: number) =>
+          Object.fromEntries(
+            [...map]
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, count)
+              .map(([name, ms]) => [name, Math.round(ms)]),
+          );
         profile = {
           step_ms: Math.round(wall),
           kernels_ms: Math.round(inKernels),
           host_ms: Math.round(wall - inKernels),
-          top_kernels_ms: Object.fromEntries(
-            [...times]
-              .sort((a, b) => b[1] - a[1])
-              .slice(0, 12)
-              .map(([name, ms]) => [name, Math.round(ms)]),
-          ),
+          stages_ms: ranked(times.byStage, 30),
+          top_kernels_ms: ranked(times.byKernel, 12),
         };
       }
       optimizer.dispose();
@@ -225,6 +328,7 @@ async function main(): Promise<void> {
       forward_ratio_vs_torch: 'error' in torch ? null : ratio(torch.forward_ms, forwardMs),
       train_ratio_vs_torch: 'error' in torch ? null : ratio(torch.train_ms, trainMs),
       peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      ...(backend === 'wasm' ? { wasm_heap_mb: wasmHeapMb() } : {}),
       ...(profile ? { profile } : {}),
     });
   }
@@ -241,13 +345,24 @@ async function main(): Promise<void> {
     if ('error' in row) lines.push(`${row.backend}: ${row.error}`);
     else {
       lines.push(
-        `tfjs ${row.backend}  forward ${row.forward_ms} ms (×${row.forward_ratio_vs_torch} of PyTorch)   train step ${row.train_ms ?? '-'} ms (×${row.train_ratio_vs_torch ?? '-'})   peak RSS so far ${row.peak_rss_mb} MB`,
+        `tfjs ${row.backend}  forward ${row.forward_ms} ms (×${row.forward_ratio_vs_torch} of PyTorch)   train step ${row.train_ms ?? '-'} ms (×${row.train_ratio_vs_torch ?? '-'})   peak RSS so far ${row.peak_rss_mb} MB${row.wasm_heap_mb ? `, wasm heap ${row.wasm_heap_mb} MB` : ''}`,
       );
       const p = row.profile as
-        | { step_ms: number; kernels_ms: number; host_ms: number; top_kernels_ms: Record<string, number> }
+        | {
+            step_ms: number;
+            kernels_ms: number;
+            host_ms: number;
+            stages_ms: Record<string, number>;
+            top_kernels_ms: Record<string, number>;
+          }
         | undefined;
       if (p) {
-        lines.push(`  profiled step ${p.step_ms} ms: kernels ${p.kernels_ms} ms, host ${p.host_ms} ms`);
+        lines.push(
+          `  profiled step ${p.step_ms} ms: kernels ${p.kernels_ms} ms, host ${p.host_ms} ms (anchors, proposal selection and NMS, matching, sampling, RoIAlign's plan, reads, tfjs' tape)`,
+        );
+        lines.push('  kernel time by stage:');
+        for (const [name, ms] of Object.entries(p.stages_ms)) lines.push(`    ${name.padEnd(36)} ${ms} ms`);
+        lines.push('  by kernel:');
         for (const [name, ms] of Object.entries(p.top_kernels_ms)) lines.push(`    ${name.padEnd(28)} ${ms} ms`);
       }
     }

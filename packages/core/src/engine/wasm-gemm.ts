@@ -6,7 +6,7 @@
  * column counts not divisible by 8 stay on XNNPACK (the kernel this one wraps).
  */
 import { type KernelFunc, type TensorInfo, tf } from '../tf.js';
-import { heapPointer, kernelPool, type WasmHeapBackend } from './wasm-thread-pool.js';
+import { evenBounds, heapPointer, kernelPool, type WasmHeapBackend } from './wasm-thread-pool.js';
 
 interface MatMulArgs {
   inputs: { a: TensorInfo; b: TensorInfo };
@@ -91,9 +91,7 @@ function product(
     const pool = kernelPool(backend);
     const batches = outer.reduce((x, y) => x * y, 1);
     // Row ranges per thread in whole 4-row strips.
-    const bounds = [0];
-    for (let t = 1; t < pool.threads; t++) bounds.push(Math.min(m, Math.round((m * t) / pool.threads / 4) * 4));
-    bounds.push(m);
+    const bounds = evenBounds(m, pool.threads, 4);
     for (let batch = 0; batch < batches; batch++) {
       // Views after every allocation (a grown heap detaches older ones).
       const heap = new Float32Array(pool.memory.buffer);
@@ -123,7 +121,7 @@ function product(
  * B [k, n] (or its transpose [n, k] stored row-major) into n/8 panels, each [k][8] contiguous: the order the
  * micro-kernel reads it in.
  */
-function packPanels(
+export function packPanels(
   heap: Float32Array,
   source: number,
   target: number,

@@ -36,8 +36,8 @@ export interface WasmHeapBackend extends KernelBackend {
 
 /**
  * Rows [m0, m1) of C = A·B with B packed (see wasm-gemm-module.ts), blocked for the caches: k in blocks of 256
- * (a 4-row strip of A stays in L1), 32 panels (256 columns) of B at a time (256 KB of B in L2). Self-contained:
- * helper threads run its source text.
+ * (a 4-row strip of A stays in L1), 32 panels (256 columns) of B at a time (256 KB of B in L2). `accumulateInto`
+ * ≠ 0 adds to C. Self-contained: helper threads run its source text.
  */
 export function gemmRows(
   ex: KernelExports,
@@ -51,12 +51,13 @@ export function gemmRows(
   ldc: number,
   m0: number,
   m1: number,
+  accumulateInto = 0,
 ): void {
   const kBlock = 256;
   const panelBlock = 32;
   for (let k0 = 0; k0 < depth; k0 += kBlock) {
     const kc = Math.min(kBlock, depth - k0);
-    const accumulate = k0 > 0 ? 1 : 0;
+    const accumulate = k0 > 0 || accumulateInto ? 1 : 0;
     for (let p0 = 0; p0 < panels; p0 += panelBlock) {
       const count = Math.min(panelBlock, panels - p0);
       const b = packedB + (p0 * depth + k0) * 32;
@@ -97,15 +98,70 @@ export function gemmRows(
 /** Job codes a helper understands. */
 const CSR_JOB = 0;
 const GEMM_JOB = 1;
+const CONV_JOB = 2;
+
+/**
+ * Output rows [r0, r1) (r = image · outHeight + output row) of a convolution, NHWC: for each row and filter tap,
+ * one strided product of the (zero-padded) input row the tap reads with the tap's packed [Ci, Co] filter,
+ * accumulated into the row of the output. No im2col: the tap's input row is A read with a stride of
+ * strideWidth · Ci. Self-contained (helper threads run its source text); `gemm` is gemmRows.
+ */
+export function convRows(
+  ex: KernelExports,
+  gemm: typeof gemmRows,
+  input: number,
+  paddedHeight: number,
+  paddedWidth: number,
+  inChannels: number,
+  packedFilter: number,
+  filterHeight: number,
+  filterWidth: number,
+  strideHeight: number,
+  strideWidth: number,
+  out: number,
+  outHeight: number,
+  outWidth: number,
+  outChannels: number,
+  r0: number,
+  r1: number,
+): void {
+  const tapBytes = inChannels * outChannels * 4;
+  for (let r = r0; r < r1; r++) {
+    const image = Math.floor(r / outHeight);
+    const row = r - image * outHeight;
+    const c = out + r * outWidth * outChannels * 4;
+    for (let i = 0; i < filterHeight; i++) {
+      const inputRow = (image * paddedHeight + row * strideHeight + i) * paddedWidth;
+      for (let j = 0; j < filterWidth; j++) {
+        const tap = i * filterWidth + j;
+        gemm(
+          ex,
+          input + (inputRow + j) * inChannels * 4,
+          strideWidth * inChannels * 4,
+          4,
+          packedFilter + tap * tapBytes,
+          inChannels,
+          outChannels / 8,
+          c,
+          outChannels * 4,
+          0,
+          outWidth,
+          tap > 0 ? 1 : 0,
+        );
+      }
+    }
+  }
+}
 /** Control words of a helper: [sequence, finished sequence, job, arguments…]. */
 const HEADER = 3;
-const MAX_ARGUMENTS = 11;
+const MAX_ARGUMENTS = 16;
 
 const helperSource = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, control } = workerData;
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const gemmRows = ${gemmRows.toString()};
+const convRows = ${convRows.toString()};
 const words = new Int32Array(control);
 let seen = 0;
 for (;;) {
@@ -113,7 +169,8 @@ for (;;) {
   seen = Atomics.load(words, 0);
   const a = Array.from(words.subarray(${HEADER}));
   if (words[2] === ${CSR_JOB}) ex.csr(...a.slice(0, 8));
-  else gemmRows(ex, ...a);
+  else if (words[2] === ${GEMM_JOB}) gemmRows(ex, ...a.slice(0, 10));
+  else convRows(ex, gemmRows, ...a.slice(0, 15));
   Atomics.store(words, 1, seen);
   Atomics.notify(words, 1);
 }
@@ -171,6 +228,15 @@ export class WasmKernelPool {
     );
   }
 
+  /** convRows(…, bounds[t], bounds[t + 1]) on thread t; `args` are convRows' arguments from `input` to `outChannels`. */
+  conv(args: number[], bounds: number[]): void {
+    this.dispatch(
+      CONV_JOB,
+      bounds.slice(0, -1).map((begin, t) => [...args, begin, bounds[t + 1]]),
+      (part) => (convRows as (...a: unknown[]) => void)(this.local, gemmRows, ...part),
+    );
+  }
+
   private dispatch(job: number, parts: number[][], runLocal: (args: number[]) => void): void {
     const remote = parts.slice(1, this.helpers.length + 1);
     const sequence = ++this.sequence;
@@ -214,6 +280,14 @@ export function heapPointer(backend: WasmHeapBackend, info: TensorInfo): number 
   const entry = backend.dataIdMap.get(info.dataId);
   if (!entry) throw new Error('a kernel input is not on the wasm heap');
   return entry.memoryOffset;
+}
+
+/** [0, rows) in `parts` about equal ranges, each boundary a multiple of `align` (except the end). */
+export function evenBounds(rows: number, parts: number, align = 1): number[] {
+  const bounds = [0];
+  for (let p = 1; p < parts; p++) bounds.push(Math.min(rows, Math.round((rows * p) / parts / align) * align));
+  bounds.push(rows);
+  return bounds;
 }
 
 /** Splits [0, rows) into `parts` ranges of about equal work, given cumulative work per row (length rows + 1). */

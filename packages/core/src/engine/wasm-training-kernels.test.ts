@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, type Tensor4D, tf } from '../tf.js';
 import { CSR_MATMUL } from './kernel-names.js';
 import { loadWasmBackend } from './wasm.js';
+import { microKernelConv } from './wasm-conv.js';
 import { onMicroKernels } from './wasm-gemm.js';
 import { registerWasmTrainingKernels } from './wasm-training-kernels.js';
 
@@ -84,6 +85,10 @@ describe('wasm training kernels', () => {
     { k: 3, s: 2, pad: 'same', h: 6, ci: 2, co: 65 },
     { k: 7, s: 2, pad: 'same', h: 16, ci: 3, co: 4 },
     { k: 2, s: 2, pad: 'valid', h: 7, ci: 2, co: 3 },
+    // Large enough for the micro-kernels: per-tap filter-gradient products, convolutions for dx.
+    { k: 3, s: 1, pad: 'same', h: 24, ci: 48, co: 48 },
+    { k: 3, s: 2, pad: 'same', h: 33, ci: 32, co: 64 },
+    { k: 1, s: 1, pad: 'valid', h: 30, ci: 64, co: 96 },
   ];
 
   for (const c of convCases) {
@@ -299,6 +304,57 @@ describe('wasm training kernels', () => {
     expect(onMicroKernels([8, 8], [8, 8], false, false)).toBe(false);
     expect(onMicroKernels([300, 300], [300, 301], false, false)).toBe(false);
     expect(onMicroKernels([1, 300, 300], [4, 300, 304], false, false)).toBe(false);
+  });
+
+  it('Conv2D and FusedConv2D on the micro-kernels equal the cpu backend (strides, pads, 1×1, bias, relu)', async () => {
+    type Case = { x: number[]; f: number[]; s: number; pad: 'same' | 'valid' | number; fused?: boolean };
+    const cases: Case[] = [
+      { x: [3, 17, 15, 24], f: [3, 3, 24, 32], s: 1, pad: 'same' },
+      { x: [2, 40, 39, 16], f: [3, 3, 16, 40], s: 2, pad: 'same' },
+      { x: [2, 21, 21, 8], f: [7, 7, 8, 64], s: 2, pad: 3 },
+      { x: [4, 16, 18, 40], f: [3, 3, 40, 16], s: 1, pad: 'valid', fused: true },
+      { x: [4, 16, 16, 64], f: [1, 1, 64, 72], s: 1, pad: 'valid', fused: true },
+      { x: [4, 32, 32, 64], f: [1, 1, 64, 72], s: 2, pad: 'valid' },
+    ];
+    for (const c of cases) {
+      const attrs = { strides: c.s, pad: c.pad, dataFormat: 'NHWC' as const, dilations: 1 };
+      expect(microKernelConv(c.x, c.f, attrs)).toBeDefined();
+      const x = values(
+        c.x.reduce((a, b) => a * b),
+        21,
+      );
+      const f = values(
+        c.f.reduce((a, b) => a * b),
+        22,
+      );
+      const bias = values(c.f[3], 23);
+      const run = () => {
+        const xs = tf.tensor4d(x, c.x as [number, number, number, number]);
+        const fs = tf.tensor4d(f, c.f as [number, number, number, number]);
+        const out = c.fused
+          ? tf.fused.conv2d({
+              x: xs,
+              filter: fs,
+              strides: c.s,
+              pad: c.pad,
+              bias: tf.tensor1d(bias),
+              activation: 'relu',
+            })
+          : tf.conv2d(xs, fs, c.s, c.pad);
+        return out.dataSync() as Float32Array;
+      };
+      const cpu = await onBackend('cpu', run);
+      const wasm = await onBackend('wasm', run);
+      expect(wasm.length).toBe(cpu.length);
+      expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
+      if (c.fused) expect(Math.min(...wasm)).toBe(0);
+    }
+    expect(
+      microKernelConv([1, 8, 8, 8], [3, 3, 8, 8], { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1 }),
+    ).toBeUndefined();
+    expect(
+      microKernelConv([1, 64, 64, 64], [3, 3, 64, 64], { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 2 }),
+    ).toBeUndefined();
   });
 
   it('registers the missing kernels and frees every intermediate', async () => {

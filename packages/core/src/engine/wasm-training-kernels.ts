@@ -15,6 +15,8 @@
  *   on every thread of the backend.
  * - BatchMatMul (./wasm-gemm.ts): fused multiply-add micro-kernels on every thread, ~2.5× XNNPACK's wasm
  *   build (SIMD128 multiply and add only) on the box head's products; small products stay on XNNPACK.
+ * - Conv2D and FusedConv2D (./wasm-conv.ts): the same micro-kernels, one strided product per filter tap and
+ *   output row (no im2col), on every thread.
  * - Sum and Mean over leading axes (replace wasm's for that case only): wasm transposes the whole input to
  *   make the reduced axes innermost first; batch norm's statistics and gradients all reduce over [0, 1, 2].
  *   Summed here row by row into float64 accumulators, straight from the wasm heap.
@@ -27,8 +29,10 @@
 import { type DataId, type KernelBackend, type KernelFunc, type NamedAttrMap, type TensorInfo, tf } from '../tf.js';
 import { CSR_MATMUL } from './kernel-names.js';
 import { fixCpuKernels } from './resize-tables.js';
+import { fastConv2D, fastFusedConv2D } from './wasm-conv.js';
 import { wasmCsrMatMul } from './wasm-csr.js';
-import { fastBatchMatMul, onMicroKernels } from './wasm-gemm.js';
+import { fastBatchMatMul, onMicroKernels, packPanels } from './wasm-gemm.js';
+import { evenBounds, heapPointer, kernelPool, type WasmHeapBackend } from './wasm-thread-pool.js';
 
 type Inputs = Record<string, TensorInfo> | TensorInfo[];
 
@@ -61,6 +65,10 @@ export function registerWasmTrainingKernels(): RegisteredKernel[] {
   };
   const matMul = tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc;
   if (matMul) fast.BatchMatMul = fastBatchMatMul(matMul);
+  const conv = tf.getKernel('Conv2D', 'wasm')?.kernelFunc;
+  if (conv) fast.Conv2D = fastConv2D(conv);
+  const fusedConv = tf.getKernel('FusedConv2D', 'wasm')?.kernelFunc;
+  if (fusedConv) fast.FusedConv2D = fastFusedConv2D(fusedConv);
   for (const kernelName of ['Sum', 'Mean'] as const) {
     const original = tf.getKernel(kernelName, 'wasm')?.kernelFunc;
     if (original) fast[kernelName] = leadingAxesReduction(kernelName, original);
@@ -282,6 +290,9 @@ function shiftedGridProduct(
   // dy is zero on the last (kh−1)·Wp + kw−1 cells of the grid, so rows past `span` are never needed.
   const maxShift = (filterHeight - 1) * gridWidth + (filterWidth - 1);
   const span = cells - maxShift;
+  if (onMicroKernels([inChannels, span], [span, outChannels], false, false)) {
+    return shiftedTapProducts(scope, grid, dy, info, gridHeight, gridWidth, span);
+  }
   const xT = scope.run(
     'Transpose',
     { x: scope.run('Reshape', { x: grid }, { shape: [cells, inChannels] }) },
@@ -360,6 +371,70 @@ function leadingAxesReduction(kind: 'Sum' | 'Mean', original: KernelFunc): Kerne
     for (let c = 0; c < columns; c++) target[c] = totals[c] * scale;
     return out;
   };
+}
+
+/**
+ * shiftedGridProduct on the micro-kernels, without im2col: tap (i, j)'s gradient [Ci, Co] is (the grid's rows
+ * shifted by i·Wp + j)ᵀ · dy-on-the-grid, a product whose A is the grid itself read through strides (transposed:
+ * channels 4 bytes apart, rows Ci·4). dy is packed once for all taps; each product writes its tap's block of
+ * the filter gradient in place. Memory: one packed copy of dy (im2col would hold kh·kw copies of x).
+ */
+function shiftedTapProducts(
+  scope: KernelScope,
+  grid: TensorInfo,
+  dy: TensorInfo,
+  info: ReturnType<typeof convInfoOf>,
+  gridHeight: number,
+  gridWidth: number,
+  span: number,
+): TensorInfo {
+  const { inChannels, outChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
+  const backend = scope.backend as unknown as WasmHeapBackend;
+  const dyGrid = scope.run(
+    'PadV2',
+    { x: dy },
+    {
+      paddings: [
+        [0, 0],
+        [0, gridHeight - outHeight],
+        [0, gridWidth - outWidth],
+        [0, 0],
+      ],
+      constantValue: 0,
+    },
+  );
+  const packed = scope.track(backend.makeOutput([span * outChannels], 'float32'));
+  const gradient = scope.track(backend.makeOutput([filterHeight * filterWidth * inChannels, outChannels], 'float32'));
+  const pool = kernelPool(backend);
+  packPanels(
+    new Float32Array(pool.memory.buffer),
+    heapPointer(backend, dyGrid) / 4,
+    heapPointer(backend, packed) / 4,
+    span,
+    outChannels,
+    false,
+  );
+  const bounds = evenBounds(inChannels, pool.threads, 4);
+  for (let i = 0; i < filterHeight; i++) {
+    for (let j = 0; j < filterWidth; j++) {
+      const shift = i * gridWidth + j;
+      const tap = i * filterWidth + j;
+      pool.gemm(
+        [
+          heapPointer(backend, grid) + shift * inChannels * 4,
+          4,
+          inChannels * 4,
+          heapPointer(backend, packed),
+          span,
+          outChannels / 8,
+          heapPointer(backend, gradient) + tap * inChannels * outChannels * 4,
+          outChannels * 4,
+        ],
+        bounds,
+      );
+    }
+  }
+  return gradient;
 }
 
 /** Widest b XNNPACK packs quickly (products the micro-kernels take are not split): packing [K, N] costs far more than K·N copies once N grows past ~64. */
