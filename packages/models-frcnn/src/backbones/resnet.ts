@@ -160,14 +160,53 @@ export class ResNetFpnBackbone extends FpnBackbone {
 
   /** The body's layer1..layer4 outputs (strides 4, 8, 16, 32). */
   applyBody(images: tf.Tensor4D): tf.Tensor4D[] {
-    let x = this.convBn(images, 'body.conv1', 'body.bn1', 2, 3, true);
-    // After ReLU every value is ≥ 0, so tfjs' padding of max pools matches torch's −∞ padding.
-    x = tf.maxPool(x, 3, 2, 1);
     const features: tf.Tensor4D[] = [];
-    for (const blocks of this.stages) {
-      for (const b of blocks) x = this.block(x, b);
+    // With conv1 frozen (trainableLayers < 5; its input is the image, so no gradient flows below it) the frozen
+    // stem and stages run as gradient-free steps while a gradient is being recorded: tfjs' tape then keeps none
+    // of their activations, the network's largest (conv1 and layer1 at 1/2 and 1/4 resolution). Same values.
+    const frozen = this.trainableLayers < 5 && tapeIsRecording() ? 4 - this.trainableLayers : -1;
+    let x: tf.Tensor4D;
+    if (frozen >= 0) {
+      x = withoutGradient(images, (input) => {
+        const stem = this.stem(input);
+        return frozen > 0 ? this.stage(stem, 0) : stem;
+      });
+      if (frozen > 0) features.push(x);
+      for (let s = 1; s < frozen; s++) {
+        x = withoutGradient(x, (input) => this.stage(input, s));
+        features.push(x);
+      }
+    } else {
+      x = this.stem(images);
+    }
+    for (let s = Math.max(frozen, 0); s < this.stages.length; s++) {
+      x = this.stage(x, s);
       features.push(x);
     }
     return features;
   }
+
+  private stem(images: tf.Tensor4D): tf.Tensor4D {
+    const x = this.convBn(images, 'body.conv1', 'body.bn1', 2, 3, true);
+    // After ReLU every value is ≥ 0, so tfjs' padding of max pools matches torch's −∞ padding.
+    return tf.maxPool(x, 3, 2, 1);
+  }
+
+  private stage(x: tf.Tensor4D, index: number): tf.Tensor4D {
+    let out = x;
+    for (const b of this.stages[index]) out = this.block(out, b);
+    return out;
+  }
+}
+
+function tapeIsRecording(): boolean {
+  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
+}
+
+/** f(x) as one tape step with a zero gradient: a customGrad's forward ops are not recorded (nor kept). */
+function withoutGradient(x: tf.Tensor4D, f: (input: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+  return tf.customGrad(((input: tf.Tensor4D) => ({
+    value: f(input),
+    gradFunc: () => [tf.zerosLike(input)],
+  })) as unknown as Parameters<typeof tf.customGrad>[0])(x) as tf.Tensor4D;
 }
