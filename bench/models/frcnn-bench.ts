@@ -101,6 +101,12 @@ interface KernelTimes {
   byStage: Map<string, number>;
 }
 
+/** "<stage>, forward", or the optimizer's update (after the backward pass). */
+function forwardStage(stack: string): string {
+  const stage = stageFromStack(stack);
+  return stage === 'optimizer update' ? stage : `${stage}, forward`;
+}
+
 /** Stage a forward kernel belongs to, from the model's frames on its call stack (innermost decides). */
 function stageFromStack(stack: string): string {
   const frames = stack
@@ -156,7 +162,7 @@ async function withKernelTimes(
       kernelFunc: (args) => {
         const stage =
           stages.at(-1) ??
-          (backwardStage !== undefined ? `${backwardStage}, backward` : `${stageFromStack(new Error().stack ?? '')}, forward`);
+          (backwardStage !== undefined ? `${backwardStage}, backward` : forwardStage(new Error().stack ?? ''));
         stages.push(stage);
         const start = performance.now();
         childTime.push(0);
@@ -170,7 +176,10 @@ async function withKernelTimes(
           stages.pop();
           if (childTime.length > 0) childTime[childTime.length - 1] += total;
           else if (result && backwardStage === undefined) {
-            for (const info of Array.isArray(result) ? result : [result]) stageOfOutput.set(info.dataId, stage);
+            // The first producer of a buffer owns it (Reshape and friends hand the same buffer on).
+            for (const info of Array.isArray(result) ? result : [result]) {
+              if (!stageOfOutput.has(info.dataId)) stageOfOutput.set(info.dataId, stage);
+            }
           }
           byKernel.set(kernel.kernelName, (byKernel.get(kernel.kernelName) ?? 0) + total - children);
           byStage.set(stage, (byStage.get(stage) ?? 0) + total - children);
@@ -178,6 +187,9 @@ async function withKernelTimes(
       },
     });
   }
+  // Stacks deep enough to reach the model's frames under tfjs' engine frames.
+  const stackLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 80;
   const annotateTape = () => {
     const tape = (tf.engine() as unknown as { state: { activeTape?: TapeNode[] } }).state.activeTape ?? [];
     for (const node of tape) {
@@ -198,6 +210,7 @@ async function withKernelTimes(
   try {
     await body(annotateTape);
   } finally {
+    Error.stackTraceLimit = stackLimit;
     for (const kernel of originals) {
       tf.unregisterKernel(kernel.kernelName, backend);
       tf.registerKernel(kernel);
