@@ -85,9 +85,9 @@ export function registerDemoCommands(program: Command): void {
       .option('--out <dir>', 'output folder (replaced)', 'runs/demo')
       .option('--seed <n>', 'seed for the phantom, the split and training', '1')
       .option('--patients <n>', 'labelled patients in the phantom (1–3 images each)', '32')
-      .option('--epochs <n>', 'training epochs', '7')
-      .option('--size <px>', 'detector input size (the export is imported at this size)', '64')
-      .option('--rounds <n>', 'federated rounds (one local epoch each)', '6')
+      .option('--epochs <n>', 'training epochs', '6')
+      .option('--size <px>', 'detector input size (the export is imported at this size)', '128')
+      .option('--rounds <n>', 'federated rounds (one local epoch each)', '4')
       .option('--backend <name>', 'tensor engine backend for training', 'auto'),
   ).action(
     action(async (ctx, flags: DemoFlags) => {
