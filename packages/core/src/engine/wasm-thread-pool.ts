@@ -62,9 +62,10 @@ export function gemmRows(
       const count = Math.min(panelBlock, panels - p0);
       const b = packedB + (p0 * depth + k0) * 32;
       const column = c + p0 * 32;
-      let m = m0;
-      for (; m + 4 <= m1; m += 4) {
-        ex.gemm4(
+      // 4-row strips, then single rows for the remainder.
+      for (let m = m0; m < m1; ) {
+        const strip = m + 4 <= m1 ? ex.gemm4 : ex.gemm1;
+        strip(
           a + m * aRowStride + k0 * aKStride,
           aRowStride,
           aKStride,
@@ -76,20 +77,7 @@ export function gemmRows(
           count,
           accumulate,
         );
-      }
-      for (; m < m1; m++) {
-        ex.gemm1(
-          a + m * aRowStride + k0 * aKStride,
-          aRowStride,
-          aKStride,
-          b,
-          depth * 32,
-          column + m * ldc,
-          ldc,
-          kc,
-          count,
-          accumulate,
-        );
+        m += m + 4 <= m1 ? 4 : 1;
       }
     }
   }

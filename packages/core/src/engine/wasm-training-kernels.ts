@@ -290,16 +290,7 @@ function shiftedGridProduct(
   // dy is zero on the last (kh−1)·Wp + kw−1 cells of the grid, so rows past `span` are never needed.
   const maxShift = (filterHeight - 1) * gridWidth + (filterWidth - 1);
   const span = cells - maxShift;
-  if (onMicroKernels([inChannels, span], [span, outChannels], false, false)) {
-    return shiftedTapProducts(scope, grid, dy, info, gridHeight, gridWidth, span);
-  }
-  const xT = scope.run(
-    'Transpose',
-    { x: scope.run('Reshape', { x: grid }, { shape: [cells, inChannels] }) },
-    {
-      perm: [1, 0],
-    },
-  ); // [Ci, cells]
+  // dy on the grid, zero outside its Ho×Wo corner.
   const dyGrid = scope.run(
     'PadV2',
     { x: dy },
@@ -313,6 +304,16 @@ function shiftedGridProduct(
       constantValue: 0,
     },
   );
+  if (onMicroKernels([inChannels, span], [span, outChannels], false, false)) {
+    return shiftedTapProducts(scope, grid, dyGrid, info, gridWidth, span);
+  }
+  const xT = scope.run(
+    'Transpose',
+    { x: scope.run('Reshape', { x: grid }, { shape: [cells, inChannels] }) },
+    {
+      perm: [1, 0],
+    },
+  ); // [Ci, cells]
   // The same b for every tap: XNNPACK packs it once (its operator cache is keyed on b's tensor).
   const dyRows = scope.run(
     'Slice',
@@ -382,27 +383,13 @@ function leadingAxesReduction(kind: 'Sum' | 'Mean', original: KernelFunc): Kerne
 function shiftedTapProducts(
   scope: KernelScope,
   grid: TensorInfo,
-  dy: TensorInfo,
+  dyGrid: TensorInfo,
   info: ReturnType<typeof convInfoOf>,
-  gridHeight: number,
   gridWidth: number,
   span: number,
 ): TensorInfo {
-  const { inChannels, outChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
+  const { inChannels, outChannels, filterHeight, filterWidth } = info;
   const backend = scope.backend as unknown as WasmHeapBackend;
-  const dyGrid = scope.run(
-    'PadV2',
-    { x: dy },
-    {
-      paddings: [
-        [0, 0],
-        [0, gridHeight - outHeight],
-        [0, gridWidth - outWidth],
-        [0, 0],
-      ],
-      constantValue: 0,
-    },
-  );
   const packed = scope.track(backend.makeOutput([span * outChannels], 'float32'));
   const gradient = scope.track(backend.makeOutput([filterHeight * filterWidth * inChannels, outChannels], 'float32'));
   const pool = kernelPool(backend);
