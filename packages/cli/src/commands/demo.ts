@@ -87,7 +87,7 @@ export function registerDemoCommands(program: Command): void {
       .option('--patients <n>', 'labelled patients in the phantom (1–3 images each)', '32')
       .option('--epochs <n>', 'training epochs', '6')
       .option('--size <px>', 'detector input size (the export is imported at this size)', '128')
-      .option('--rounds <n>', 'federated rounds (one local epoch each)', '4')
+      .option('--rounds <n>', 'federated rounds (one local epoch each)', '3')
       .option('--backend <name>', 'tensor engine backend for training', 'auto'),
   ).action(
     action(async (ctx, flags: DemoFlags) => {
