@@ -36,8 +36,8 @@ import { evenBounds, heapPointer, kernelPool, type WasmHeapBackend } from './was
 
 type Inputs = Record<string, TensorInfo> | TensorInfo[];
 
-interface WasmBackendLike extends KernelBackend {
-  makeOutput(shape: number[], dtype: TensorInfo['dtype']): TensorInfo;
+/** The wasm backend's heap (wasm-thread-pool.ts) and its typed views. */
+interface WasmBackendLike extends WasmHeapBackend {
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
@@ -389,7 +389,7 @@ function shiftedTapProducts(
   span: number,
 ): TensorInfo {
   const { inChannels, outChannels, filterHeight, filterWidth } = info;
-  const backend = scope.backend as unknown as WasmHeapBackend;
+  const backend = scope.backend as WasmBackendLike;
   const packed = scope.track(backend.makeOutput([span * outChannels], 'float32'));
   const gradient = scope.track(backend.makeOutput([filterHeight * filterWidth * inChannels, outChannels], 'float32'));
   const pool = kernelPool(backend);
