@@ -20,6 +20,8 @@ import {
   encodeGreyPng,
   FedcxrError,
   initEngine,
+  loadModelDir,
+  type NamedTensors,
   openCocoDataset,
   Rng,
   synthesizeShapes,
@@ -61,6 +63,12 @@ export interface DetectorSimulationOptions extends SimulationCommonOptions {
    * augmentation, sampler) instead of the simulation's defaults; `learningRate`/`batchSize` still override.
    */
   train?: Pick<TrainConfig, 'model' | 'batchSize' | 'optimizer' | 'schedule' | 'augmentation' | 'sampler'>;
+  /**
+   * A model directory (a `cxr train` checkpoint) both the federation and the centralized baseline start from,
+   * as hospitals start from a shared pretrained model; it must be the same detector, backbone and classes.
+   * Default: the recipe's own random initialization.
+   */
+  init?: string;
 }
 
 /** One ×0.1 step at three quarters of the run, as torchvision's detection schedules do; none for short runs. */
@@ -83,6 +91,10 @@ export interface DetectorSimulationReport {
   categories: string[];
   rounds: RoundSummary[];
   totalEpochs: number;
+  /** The starting point both sides share: `init`'s directory, or null for a random initialization. */
+  init: string | null;
+  /** The initial model on the test split (what training added is measured from here). */
+  initial: DetectionScores;
   federated: DetectionScores;
   centralized: DetectionScores;
   /** federated mAP / centralized mAP on the same test split; null when the centralized mAP is 0 (see ratioNote). */
@@ -198,7 +210,9 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
     const engine = await initEngine({ backend: options.backend ?? 'auto' }, 'training');
     const cores = (await import('node:os')).availableParallelism();
     const initialDetector = buildSiteDetector({ ...recipe, train: unionFile }, categories);
-    const initialModel = federatedWeights(initialDetector);
+    const initialModel = options.init
+      ? await initialWeightsFrom(options.init, federatedWeights(initialDetector), { backbone, categories })
+      : federatedWeights(initialDetector);
     initialDetector.dispose();
     progress(
       `Faster R-CNN (${backbone}, ${size} px, ${engine.backend}): ${summaries.length} sites, ` +
@@ -243,6 +257,7 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
     const union = await openCocoDataset(unionFile, { categories: test.categories });
     const detector = buildSiteDetector({ ...recipe, train: unionFile }, categories);
     const totalEpochs = options.rounds * epochs;
+    let initial: DetectionScores;
     let federated: DetectionScores;
     let centralized: DetectionScores;
     let centralSeconds: number;
@@ -252,6 +267,7 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
         const { metrics } = await trainer.evaluate(weights);
         return { ap: metrics.ap, ap50: metrics.ap50, ar100: metrics.ar100 };
       };
+      initial = await scoreOn(initialModel);
       federated = await scoreOn(federation.globalModel);
       progress(
         `federated model on the test split: mAP ${federated.ap.toFixed(4)}, AP50 ${federated.ap50.toFixed(4)}; ` +
@@ -272,6 +288,8 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
       categories,
       rounds: federation.rounds,
       totalEpochs,
+      init: options.init ? resolve(options.init) : null,
+      initial,
       federated,
       centralized,
       ...scoreRatios(federated, centralized),
@@ -295,6 +313,45 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
   } finally {
     if (ownDir) rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The starting weights from a model directory: every weight the recipe's detector has, taken from the
+ * checkpoint (same name, same shape), after checking it is the same detector and classes.
+ */
+async function initialWeightsFrom(
+  dir: string,
+  expected: NamedTensors,
+  model: { backbone: string; categories: string[] },
+): Promise<NamedTensors> {
+  const { card, weights } = await loadModelDir(dir);
+  const file = join(dir, 'model.json');
+  if (card.architecture !== 'faster_rcnn' || card.backbone !== model.backbone)
+    throw new FedcxrError(
+      'init_mismatch',
+      `--init is a ${card.architecture} with ${card.backbone}; the sites train faster_rcnn with ${model.backbone}`,
+      { file },
+    );
+  const classes = card.classes.slice(1);
+  if (classes.join('\n') !== model.categories.join('\n'))
+    throw new FedcxrError(
+      'init_mismatch',
+      `--init detects ${classes.join(', ')}; the data's categories are ${model.categories.join(', ')}`,
+      { file },
+    );
+  const out: NamedTensors = new Map();
+  for (const [name, want] of expected) {
+    const have = weights.get(name);
+    if (!have) throw new FedcxrError('init_mismatch', `--init has no weight ${name}`, { file });
+    if (have.shape.join('x') !== want.shape.join('x') || !(have.data instanceof Float32Array))
+      throw new FedcxrError(
+        'init_mismatch',
+        `--init's ${name} is ${have.dtype} [${have.shape.join(', ')}]; the sites' model has float32 [${want.shape.join(', ')}] (other head options?)`,
+        { file },
+      );
+    out.set(name, { ...want, data: Float32Array.from(have.data) });
+  }
+  return out;
 }
 
 /** Synthetic shapes written as 8-bit PNGs + COCO (two images per patient), as a hospital export would be. */

@@ -19,6 +19,8 @@ interface ReportView {
   ratio: { label: string; value: number | null; note?: string };
   sites: { id: string; train: number; validation: number; patients: number; note?: string }[];
   unit: string;
+  /** Where both sides started, and how the starting model scores on the test split. */
+  start?: string;
 }
 
 function viewOf(report: SimulationReport | DetectorSimulationReport): ReportView {
@@ -47,6 +49,7 @@ function viewOf(report: SimulationReport | DetectorSimulationReport): ReportView
         note: s.note,
       })),
       unit: 'images',
+      start: `Both sides start from ${report.init ? `the checkpoint ${report.init}` : 'the same random weights'}: mAP ${report.initial.ap.toFixed(4)}, AP50 ${report.initial.ap50.toFixed(4)} on the test split before training.`,
     };
   }
   return {
@@ -131,7 +134,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4
 .ratio{font-size:28px;font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:16px}</style></head>
 <body><h1>${escapeHtml(view.title)}</h1><p>${escapeHtml(view.subtitle)}</p>
 <section id="result"><h2>Federated against centralized (test split)</h2>
-<p class="ratio" id="ratio">${escapeHtml(view.ratio.label)}: ${view.ratio.value === null ? `n/a</p><p id="ratio-note">${escapeHtml(view.ratio.note ?? 'the centralized score is 0')}` : view.ratio.value.toFixed(4)}</p>${comparisonBars(view.comparison)}</section>
+<p class="ratio" id="ratio">${escapeHtml(view.ratio.label)}: ${view.ratio.value === null ? `n/a</p><p id="ratio-note">${escapeHtml(view.ratio.note ?? 'the centralized score is 0')}` : view.ratio.value.toFixed(4)}</p>${view.start ? `<p id="start">${escapeHtml(view.start)}</p>` : ''}${comparisonBars(view.comparison)}</section>
 <section id="rounds"><h2>Rounds</h2><div class="charts">${loss}${metric}</div>
 <table><tr><th>round</th><th>sites</th><th>examples</th><th>train loss</th>${metrics.map((m) => `<th>${escapeHtml(m.label)}</th>`).join('')}<th>seconds</th><th>model</th></tr>${roundRows}</table></section>
 <section id="sites"><h2>Sites (patient-disjoint shards)</h2><table><tr><th>site</th><th>train ${view.unit}</th><th>validation ${view.unit}</th><th>patients</th></tr>${siteRows}</table></section>

@@ -20,7 +20,15 @@ export * from './backbones/index.js';
 export * from './detector/index.js';
 export { ABLATION_VALUE, ablationCam, type BoxScoreTarget, boxScore } from './explain/ablation-cam.js';
 export { concatenateLevels, eigenCam, firstComponentProjection, scaleCam } from './explain/eigencam.js';
-export { type CamMethod, type ExplainOptions, type Explanation, explainDetections } from './explain/pipeline.js';
+export {
+  CAM_GRIDS,
+  type CamGrid,
+  type CamMethod,
+  camGridSize,
+  type ExplainOptions,
+  type Explanation,
+  explainDetections,
+} from './explain/pipeline.js';
 export { type LoadedDetector, loadDetector } from './load.js';
 export { type ExportedGraphs, exportFasterRcnnToOnnx, FPN_LEVELS, type ResnetFpnArchitecture } from './onnx/export.js';
 export {

@@ -32,6 +32,9 @@ interface DemoFlags {
  */
 export const DEMO_CLASSES = ['cardiac_hypertrophy', 'lung_field_infiltration', 'scoliosis', 'normal'] as const;
 
+/** The phantom's DICOMs are this many times the detector's input size. */
+const EXPORT_SCALE = 4;
+
 /**
  * The demo's training config, what `cxr train --config` (and `cxr fed simulate --config`) reads: ResNet-18-FPN
  * from random weights at `size` px with COMPACT_HEADS and anchors scaled to the image (torchvision's 32…512 px
@@ -85,9 +88,9 @@ export function registerDemoCommands(program: Command): void {
       .option('--out <dir>', 'output folder (replaced)', 'runs/demo')
       .option('--seed <n>', 'seed for the phantom, the split and training', '1')
       .option('--patients <n>', 'labelled patients in the phantom (1–3 images each)', '32')
-      .option('--epochs <n>', 'training epochs', '6')
-      .option('--size <px>', 'detector input size (the export is imported at this size)', '128')
-      .option('--rounds <n>', 'federated rounds (one local epoch each)', '3')
+      .option('--epochs <n>', 'training epochs', '12')
+      .option('--size <px>', 'detector input size (the export is imported at this size)', '64')
+      .option('--rounds <n>', 'federated rounds (one local epoch each), starting from the trained detector', '3')
       .option('--backend <name>', 'tensor engine backend for training', 'auto'),
   ).action(
     action(async (ctx, flags: DemoFlags) => {
@@ -137,8 +140,9 @@ export function registerDemoCommands(program: Command): void {
           generateChestPhantom({
             out: exportDir,
             seed,
-            // Twice the detector's size: import halves it; predict (on these DICOMs) resizes by the same factor.
-            size: 2 * size,
+            // Four times the detector's size: import shrinks it; predict (on these DICOMs) resizes by the same
+            // factor, and the overlays and heat maps are drawn on the DICOMs, big enough to look at.
+            size: EXPORT_SCALE * size,
             patients: Number(flags.patients),
             testImages: 4,
             classes: DEMO_CLASSES,
@@ -248,8 +252,35 @@ export function registerDemoCommands(program: Command): void {
           join(explainDir, 'ablationcam.png'),
         ]),
       );
+      // Two hospitals with patients of their own: a second cohort (another seed) the detector never saw, so the
+      // federated stage's test patients are new to the starting model too.
+      const hospitals = join(out, 'hospitals');
+      await stage("generate two hospitals' own patients (a second phantom cohort) and import them", async () => {
+        await generateChestPhantom({
+          out: join(hospitals, 'export'),
+          seed: seed + 1,
+          size: EXPORT_SCALE * size,
+          patients: Number(flags.patients),
+          testImages: 0,
+          classes: DEMO_CLASSES,
+          findings: 'conspicuous',
+        });
+        return run([
+          'dataset',
+          'import',
+          '--format',
+          'seed',
+          join(hospitals, 'export'),
+          '--out',
+          join(hospitals, 'dataset'),
+          '--preset',
+          'seed',
+          '--size',
+          String(size),
+        ]);
+      });
       const federated = await stage(
-        `federated Faster R-CNN: coordinator + 2 site processes on loopback, ${flags.rounds} rounds, against centralized training`,
+        `federated Faster R-CNN: coordinator + 2 hospital site processes on loopback, ${flags.rounds} rounds from the trained detector, against centralized training`,
         () =>
           run<Record<string, unknown>>([
             'fed',
@@ -259,7 +290,10 @@ export function registerDemoCommands(program: Command): void {
             '--sites',
             '2',
             '--data',
-            annotations,
+            join(hospitals, 'dataset', 'annotations.json'),
+            // Both the federation and the centralized baseline start from the detector trained above.
+            '--init',
+            model,
             '--rounds',
             flags.rounds,
             '--epochs',

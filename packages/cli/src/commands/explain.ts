@@ -3,7 +3,7 @@
  * a heat map of what the detector looked at, blended over the image with the explained boxes drawn.
  */
 import { drawBoxes, encodeRgbPng, FedcxrError, heatmapOverlay, writeFileAtomic } from '@fedcxr/core';
-import { type CamMethod, explainDetections } from '@fedcxr/models-frcnn';
+import { CAM_GRIDS, type CamGrid, type CamMethod, explainDetections } from '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
 import { action, createProgress, withCommonOptions } from '../framework.js';
 import { prepareInput } from '../inference/input.js';
@@ -17,6 +17,7 @@ interface ExplainFlags {
   out: string;
   batchSize: string;
   ratio: string;
+  grid: string;
 }
 
 export function registerExplainCommands(program: Command): void {
@@ -33,7 +34,12 @@ export function registerExplainCommands(program: Command): void {
       .option('--score-thr <t>', 'score threshold for the detections explained by default', '0.5')
       .requiredOption('--out <png>', 'where to write the overlay PNG')
       .option('--batch-size <n>', 'AblationCAM: ablated passes per head run', '32')
-      .option('--ratio <r>', 'AblationCAM: fraction of channels to ablate (1 = all, as the paper)', '1'),
+      .option('--ratio <r>', 'AblationCAM: fraction of channels to ablate (1 = all, as the paper)', '1')
+      .option(
+        '--grid <level>',
+        `FPN level whose grid the CAM is computed on: ${CAM_GRIDS.join(' | ')} (pool: pytorch-grad-cam's, the coarsest; auto: pool unless it has under 8 cells a side, as on small inputs)`,
+        'auto',
+      ),
   ).action(
     action(async (ctx, file: string, flags: ExplainFlags) => {
       if (flags.method !== 'eigencam' && flags.method !== 'ablationcam') {
@@ -44,6 +50,12 @@ export function registerExplainCommands(program: Command): void {
         throw new FedcxrError(
           'usage',
           `--detection must be a whole number ≥ 0, got ${JSON.stringify(flags.detection)}`,
+        );
+      }
+      if (!(CAM_GRIDS as readonly string[]).includes(flags.grid)) {
+        throw new FedcxrError(
+          'usage',
+          `--grid must be one of ${CAM_GRIDS.join(', ')}; got ${JSON.stringify(flags.grid)}`,
         );
       }
       const ratio = Number(flags.ratio);
@@ -59,6 +71,7 @@ export function registerExplainCommands(program: Command): void {
           scoreThreshold: Number(flags.scoreThr),
           batchSize: Number(flags.batchSize),
           ratioChannelsToAblate: ratio,
+          grid: flags.grid as CamGrid,
           onProgress: (done, total) => {
             progress ??= createProgress(ctx, 'ablating channels', total);
             progress.tick(done - reported);
@@ -83,6 +96,7 @@ export function registerExplainCommands(program: Command): void {
             out: flags.out,
             explained,
             original_score: result.originalScore ?? null,
+            grid: result.grid,
           },
           human: `${result.method} of ${explained.length} detection(s) on ${file} → ${flags.out}`,
         };

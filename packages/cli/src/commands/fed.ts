@@ -218,6 +218,10 @@ export function registerFedCommands(program: Command): void {
         '--config <train.json>',
         'faster_rcnn: a `cxr train` config whose model (backbone, size, head options, trainable layers) and recipe (batch, optimizer, schedule, augmentation) every site and the centralized baseline use; its data section is not read',
       )
+      .option(
+        '--init <model-dir>',
+        'faster_rcnn: a checkpoint (same detector and classes) that the federation and the centralized baseline both start from, as hospitals start from a shared pretrained model',
+      )
       .option('--backbone <name>', 'faster_rcnn: registered backbone', 'resnet18_fpn')
       .option('--size <px>', 'faster_rcnn: input size in pixels', '128')
       .option('--images <n>', 'faster_rcnn on synthetic data: images generated', '96')
@@ -245,6 +249,7 @@ export function registerFedCommands(program: Command): void {
           lr?: string;
           batchSize?: string;
           config?: string;
+          init?: string;
           backbone: string;
           size: string;
           images: string;
@@ -305,6 +310,7 @@ export function registerFedCommands(program: Command): void {
           const report = await simulateDetector({
             train,
             ...common,
+            init: flags.init,
             backbone: flags.backbone,
             size: positiveInt('--size', flags.size, 128),
             images: positiveInt('--images', flags.images, 96),
@@ -319,6 +325,7 @@ export function registerFedCommands(program: Command): void {
               (s) =>
                 `  ${s.id}: ${s.trainImages} train / ${s.validationImages} validation images, ${s.patients} patients${s.note ? ` (${s.note})` : ''}`,
             ),
+            `initial     mAP ${report.initial.ap.toFixed(4)}  AP50 ${report.initial.ap50.toFixed(4)}  AR100 ${report.initial.ar100.toFixed(4)}  (${report.init ? `from ${report.init}` : 'random weights'}; both sides start here)`,
             `federated   mAP ${f.ap.toFixed(4)}  AP50 ${f.ap50.toFixed(4)}  AR100 ${f.ar100.toFixed(4)}  (${report.seconds.federated.toFixed(0)} s)`,
             `centralized mAP ${c.ap.toFixed(4)}  AP50 ${c.ap50.toFixed(4)}  AR100 ${c.ar100.toFixed(4)}  (${report.totalEpochs} epochs, ${report.seconds.centralized.toFixed(0)} s)`,
             report.mapRatio === null

@@ -78,8 +78,11 @@ ${epochTable(summary.epochs)}
 <h2>Explanations</h2>
 <div class="grid">${explains.map((f) => figure(`explain/${f}`, f.replace('.png', ''))).join('\n')}</div>
 <h2>Federated simulation</h2>
-<p><a href="federated.html">Federated Faster R-CNN report</a> — two site processes trained on patient-disjoint shards,
-the coordinator aggregated with FedAvg, beside the same detector trained centrally for the same epochs.</p>
+<p><a href="federated.html">Federated Faster R-CNN report</a> — two hospitals with patients of their own (a second
+phantom cohort that the detector above never saw) each ran a site process on its patient-disjoint shard, starting from
+the detector trained above, as hospitals start from a shared pretrained model; the coordinator aggregated with FedAvg.
+Beside it, the same detector from the same start trained centrally on the pooled shards for the same epochs; all three
+are scored on the cohort's held-out test patients.</p>
 ${federatedCards(summary.federated)}
 <details><summary>JSON</summary><pre>${federatedJson}</pre></details>
 <h2>Stages</h2>
@@ -127,6 +130,7 @@ export function federatedCards(report: Record<string, unknown>): string {
   };
   const federated = ap('federated');
   const centralized = ap('centralized');
+  const initial = ap('initial');
   const show = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(3));
   const ratioDefined = typeof report.mapRatio === 'number' && centralized !== undefined && centralized > 0;
   const ratio = ratioDefined ? (report.mapRatio as number).toFixed(3) : 'n/a';
@@ -152,6 +156,10 @@ export function federatedCards(report: Record<string, unknown>): string {
               `${escapeHtml(String(s.id))} has no validation images: ${escapeHtml(typeof s.note === 'string' ? s.note : `its shard (${String(s.patients)} patient(s)) is too small to hold one out`)}; its rounds are validated by the other sites only.`,
           )
           .join(' ')}</p>`;
-  return `<div class="cards"><div class="card">federated mAP<b>${show(federated)}</b></div><div class="card">centralized mAP<b>${show(centralized)}</b></div><div class="card" id="fed-ratio">federated / centralized<b>${ratio}</b><small>${escapeHtml(reason)}</small></div></div>
+  const startCard =
+    initial === undefined
+      ? ''
+      : `<div class="card" id="fed-start">starting model mAP<b>${show(initial)}</b><small>${typeof report.init === 'string' ? 'the checkpoint both sides started from' : 'random weights'}, on the same test split</small></div>`;
+  return `<div class="cards">${startCard}<div class="card">federated mAP<b>${show(federated)}</b></div><div class="card">centralized mAP<b>${show(centralized)}</b></div><div class="card" id="fed-ratio">federated / centralized<b>${ratio}</b><small>${escapeHtml(reason)}</small></div></div>
 ${siteNote}`;
 }

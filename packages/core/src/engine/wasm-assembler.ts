@@ -19,6 +19,7 @@ export const op = {
   localTee: 0x22,
   i32Load: 0x28,
   f32Load: 0x2a,
+  f32Store: 0x38,
   i32Const: 0x41,
   i32Eqz: 0x45,
   i32GeU: 0x4f,

@@ -5,7 +5,6 @@
  * threads. Dilated, NCHW, grouped-like (Co not divisible by 8) or tiny convolutions stay on XNNPACK.
  */
 import { type KernelFunc, type TensorInfo, tf } from '../tf.js';
-import { packPanels } from './wasm-gemm.js';
 import { evenBounds, heapPointer, kernelPool, type WasmHeapBackend } from './wasm-thread-pool.js';
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -109,12 +108,9 @@ function convolve(backend: WasmHeapBackend, x: TensorInfo, filter: TensorInfo, i
   try {
     // Views after every allocation (a grown heap detaches older ones).
     const heap = new Float32Array(pool.memory.buffer);
-    const tap = inChannels * outChannels;
-    const filterStart = heapPointer(backend, filter) / 4;
-    const packedStart = heapPointer(backend, packed) / 4;
-    for (let t = 0; t < filterHeight * filterWidth; t++) {
-      packPanels(heap, filterStart + t * tap, packedStart + t * tap, inChannels, outChannels, false);
-    }
+    // Each tap's [Ci, Co] filter into its own panels.
+    const taps = filterHeight * filterWidth;
+    pool.pack(heapPointer(backend, filter), heapPointer(backend, packed), inChannels, outChannels, false, taps);
     if (copy)
       padInto(heap, heapPointer(backend, x) / 4, heapPointer(backend, copy) / 4, info, paddedHeight, paddedWidth);
     const input = heapPointer(backend, copy ?? x);

@@ -3,6 +3,7 @@
  *
  *   gemm4(a, aRowStride, aKStride, b, panelStride, c, ldc, kc, panels, accumulate)
  *   gemm1(…same…)
+ *   pack8 / pack8t(source, target, k, n, p0, p1)
  *
  * compute a 4-row (gemm4) or 1-row (gemm1) strip of C = A·B over `panels` consecutive 8-column panels of B:
  * C[i, 8p + j] (+)= Σ_k A[i, k] · Bp[k, j] for k < kc. A is read with any strides (bytes between rows and
@@ -134,7 +135,121 @@ function gemmStrip(name: string, rows: number): FunctionSpec {
   };
 }
 
-export const gemmFunctions: FunctionSpec[] = [gemmStrip('gemm4', 4), gemmStrip('gemm1', 1)];
+/**
+ * pack8(source, target, k, n, p0, p1): panels [p0, p1) of a row-major B [k, n] into the micro-kernels' layout
+ * (panel p is [k][8] contiguous at target + p·k·32 bytes): two 16-byte copies per row and panel.
+ */
+function packRows(): FunctionSpec {
+  const [SOURCE, TARGET, KS, N, P0, P1] = [0, 1, 2, 3, 4, 5];
+  const [ROW_BYTES, SRC, DST, ROW] = [6, 7, 8, 9];
+  const copy = (offset: number) => [
+    ...get(DST),
+    ...get(SRC),
+    ...simd(simdCode.v128Load, ...memarg(2, offset)),
+    ...simd(simdCode.v128Store, ...memarg(2, offset)),
+  ];
+  return {
+    name: 'pack8',
+    params: 6,
+    locals: [[4, I32]],
+    code: [
+      ...get(N),
+      ...i32(4),
+      op.i32Mul,
+      ...set(ROW_BYTES),
+      ...whileBelow(P0, P1, [
+        ...get(SOURCE),
+        ...get(P0),
+        ...i32(32),
+        op.i32Mul,
+        op.i32Add,
+        ...set(SRC),
+        ...get(TARGET),
+        ...get(P0),
+        ...get(KS),
+        op.i32Mul,
+        ...i32(32),
+        op.i32Mul,
+        op.i32Add,
+        ...set(DST),
+        ...i32(0),
+        ...set(ROW),
+        ...whileBelow(ROW, KS, [
+          ...copy(0),
+          ...copy(16),
+          ...addTo(SRC, get(ROW_BYTES)),
+          ...addTo(DST, i32(32)),
+          ...addTo(ROW, i32(1)),
+        ]),
+        ...addTo(P0, i32(1)),
+      ]),
+    ],
+  };
+}
+
+/**
+ * pack8t(source, target, k, n, p0, p1): the same panels from Bᵀ stored row-major ([n, k]): panel p row r
+ * gathers source[8p + j][r] for j < 8 (eight strided scalar copies; the columns' pointers step 4 bytes a row).
+ */
+function packColumns(): FunctionSpec {
+  const [SOURCE, TARGET, KS, , P0, P1] = [0, 1, 2, 3, 4, 5];
+  const [K_BYTES, DST, ROW] = [6, 7, 8];
+  const COLUMN = [9, 10, 11, 12, 13, 14, 15, 16];
+  return {
+    name: 'pack8t',
+    params: 6,
+    locals: [[3 + COLUMN.length, I32]],
+    code: [
+      ...get(KS),
+      ...i32(4),
+      op.i32Mul,
+      ...set(K_BYTES),
+      ...whileBelow(P0, P1, [
+        ...COLUMN.flatMap((column, j) => [
+          ...get(SOURCE),
+          ...get(P0),
+          ...i32(8),
+          op.i32Mul,
+          ...i32(j),
+          op.i32Add,
+          ...get(K_BYTES),
+          op.i32Mul,
+          op.i32Add,
+          ...set(column),
+        ]),
+        ...get(TARGET),
+        ...get(P0),
+        ...get(K_BYTES),
+        op.i32Mul,
+        ...i32(8),
+        op.i32Mul,
+        op.i32Add,
+        ...set(DST),
+        ...i32(0),
+        ...set(ROW),
+        ...whileBelow(ROW, KS, [
+          ...COLUMN.flatMap((column, j) => [
+            ...get(DST),
+            ...get(column),
+            op.f32Load,
+            ...memarg(2),
+            op.f32Store,
+            ...memarg(2, 4 * j),
+            ...addTo(column, i32(4)),
+          ]),
+          ...addTo(DST, i32(32)),
+          ...addTo(ROW, i32(1)),
+        ]),
+        ...addTo(P0, i32(1)),
+      ]),
+    ],
+  };
+}
+
+export const gemmFunctions: FunctionSpec[] = [gemmStrip('gemm4', 4), gemmStrip('gemm1', 1), packRows(), packColumns()];
+
+/** pack8 / pack8t: (source, target, k, n, p0, p1), byte pointers; see packRows and packColumns. */
+export type PackPanels = (source: number, target: number, k: number, n: number, p0: number, p1: number) => void;
 
 export type GemmStrip = (
   a: number,

@@ -93,10 +93,7 @@ function product(
     // Row ranges per thread in whole 4-row strips.
     const bounds = evenBounds(m, pool.threads, 4);
     for (let batch = 0; batch < batches; batch++) {
-      // Views after every allocation (a grown heap detaches older ones).
-      const heap = new Float32Array(pool.memory.buffer);
-      const bStart = heapPointer(backend, b) / 4 + batch * k * n;
-      packPanels(heap, bStart, heapPointer(backend, packed) / 4, k, n, transposeB);
+      pool.pack(heapPointer(backend, b) + batch * k * n * 4, heapPointer(backend, packed), k, n, transposeB);
       pool.gemm(
         [
           heapPointer(backend, a) + batch * m * k * 4,
@@ -117,39 +114,3 @@ function product(
   return out;
 }
 
-/**
- * B [k, n] (or its transpose [n, k] stored row-major) into n/8 panels, each [k][8] contiguous: the order the
- * micro-kernel reads it in.
- */
-export function packPanels(
-  heap: Float32Array,
-  source: number,
-  target: number,
-  k: number,
-  n: number,
-  transposed: boolean,
-): void {
-  const panels = n / 8;
-  if (!transposed) {
-    for (let row = 0; row < k; row++) {
-      let from = source + row * n;
-      for (let p = 0; p < panels; p++, from += 8) {
-        const to = target + (p * k + row) * 8;
-        heap[to] = heap[from];
-        heap[to + 1] = heap[from + 1];
-        heap[to + 2] = heap[from + 2];
-        heap[to + 3] = heap[from + 3];
-        heap[to + 4] = heap[from + 4];
-        heap[to + 5] = heap[from + 5];
-        heap[to + 6] = heap[from + 6];
-        heap[to + 7] = heap[from + 7];
-      }
-    }
-    return;
-  }
-  for (let column = 0; column < n; column++) {
-    const from = source + column * k;
-    const to = target + (column >> 3) * k * 8 + (column & 7);
-    for (let row = 0; row < k; row++) heap[to + row * 8] = heap[from + row];
-  }
-}

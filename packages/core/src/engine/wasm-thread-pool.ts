@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { KernelBackend, TensorInfo } from '../tf.js';
 import { assembleModule } from './wasm-assembler.js';
 import { type CsrFunction, csrFunction } from './wasm-csr-module.js';
-import { type GemmStrip, gemmFunctions } from './wasm-gemm-module.js';
+import { type GemmStrip, gemmFunctions, type PackPanels } from './wasm-gemm-module.js';
 
 /** The parts of the WebAssembly JS API used here (this project's TypeScript libs do not declare it). */
 interface WasmMemory {
@@ -25,6 +25,8 @@ export interface KernelExports {
   csr: CsrFunction;
   gemm4: GemmStrip;
   gemm1: GemmStrip;
+  pack8: PackPanels;
+  pack8t: PackPanels;
 }
 
 /** The wasm backend's heap as this module uses it. */
@@ -83,10 +85,31 @@ export function gemmRows(
   }
 }
 
+/**
+ * Panels [p0, p1) of `matrices` B matrices ([k, n] row-major, or [n, k] when `transposed`), `matrixBytes` apart
+ * in both source and target, into the micro-kernels' layout. Self-contained: helper threads run its source text.
+ */
+export function packMatrices(
+  ex: KernelExports,
+  source: number,
+  target: number,
+  k: number,
+  n: number,
+  transposed: number,
+  matrices: number,
+  matrixBytes: number,
+  p0: number,
+  p1: number,
+): void {
+  const pack = transposed ? ex.pack8t : ex.pack8;
+  for (let i = 0; i < matrices; i++) pack(source + i * matrixBytes, target + i * matrixBytes, k, n, p0, p1);
+}
+
 /** Job codes a helper understands. */
 const CSR_JOB = 0;
 const GEMM_JOB = 1;
 const CONV_JOB = 2;
+const PACK_JOB = 3;
 
 /**
  * Output rows [r0, r1) (r = image · outHeight + output row) of a convolution, NHWC: for each row and filter tap,
@@ -150,6 +173,7 @@ const { module, memory, control } = workerData;
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const gemmRows = ${gemmRows.toString()};
 const convRows = ${convRows.toString()};
+const packMatrices = ${packMatrices.toString()};
 const words = new Int32Array(control);
 let seen = 0;
 for (;;) {
@@ -158,6 +182,7 @@ for (;;) {
   const a = Array.from(words.subarray(${HEADER}));
   if (words[2] === ${CSR_JOB}) ex.csr(...a.slice(0, 8));
   else if (words[2] === ${GEMM_JOB}) gemmRows(ex, ...a.slice(0, 10));
+  else if (words[2] === ${PACK_JOB}) packMatrices(ex, ...a.slice(0, 9));
   else convRows(ex, gemmRows, ...a.slice(0, 15));
   Atomics.store(words, 1, seen);
   Atomics.notify(words, 1);
@@ -222,6 +247,22 @@ export class WasmKernelPool {
       CONV_JOB,
       bounds.slice(0, -1).map((begin, t) => [...args, begin, bounds[t + 1]]),
       (part) => (convRows as (...a: unknown[]) => void)(this.local, gemmRows, ...part),
+    );
+  }
+
+  /**
+   * Packs `matrices` B matrices (byte pointers; [k, n], or [n, k] when `transposed`) into 8-column panels
+   * (see wasm-gemm-module.ts), the panels split across the threads.
+   */
+  pack(source: number, target: number, k: number, n: number, transposed: boolean, matrices = 1): void {
+    const panels = n / 8;
+    const bounds = evenBounds(panels, Math.min(this.threads, Math.max(1, Math.floor((panels * k * matrices) / 4096))));
+    const args = [source, target, k, n, transposed ? 1 : 0, matrices, k * n * 4];
+    this.dispatch(
+      PACK_JOB,
+      bounds.slice(0, -1).map((begin, t) => [...args, begin, bounds[t + 1]]),
+      (part) =>
+        packMatrices(this.local, ...(part as [number, number, number, number, number, number, number, number, number])),
     );
   }
 

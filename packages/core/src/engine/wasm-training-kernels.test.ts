@@ -4,6 +4,7 @@ import { CSR_MATMUL } from './kernel-names.js';
 import { loadWasmBackend } from './wasm.js';
 import { microKernelConv } from './wasm-conv.js';
 import { onMicroKernels } from './wasm-gemm.js';
+import { heapPointer, kernelPool, type WasmHeapBackend } from './wasm-thread-pool.js';
 import { registerWasmTrainingKernels } from './wasm-training-kernels.js';
 
 /** Deterministic pseudo-random values in [-1, 1) (same on both backends). */
@@ -257,6 +258,43 @@ describe('wasm training kernels', () => {
       for (let i = 0; i < expected.length; i++) if (actual[i] !== expected[i]) mismatches++;
       expect(mismatches).toBe(0);
       expect(Math.max(...actual.subarray(0, channels * 4).map(Math.abs))).toBeGreaterThan(0.1);
+    }
+  });
+
+  it('packs B into 8-column panels on the threads exactly as the micro-kernels read them (B and Bᵀ, several matrices)', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as WasmHeapBackend;
+    // Small (one thread) and large enough to split the panels across both threads.
+    for (const { k, n, matrices, transposed } of [
+      { k: 37, n: 24, matrices: 3, transposed: false },
+      { k: 37, n: 24, matrices: 2, transposed: true },
+      { k: 1100, n: 64, matrices: 1, transposed: false },
+      { k: 1100, n: 64, matrices: 2, transposed: true },
+    ]) {
+      const source = values(matrices * k * n, k + n);
+      const input = tf.tensor1d(source);
+      const output = tf.zeros([matrices * k * n]);
+      kernelPool(backend).pack(
+        heapPointer(backend, { dataId: input.dataId } as never),
+        heapPointer(backend, { dataId: output.dataId } as never),
+        k,
+        n,
+        transposed,
+        matrices,
+      );
+      const packed = output.dataSync() as Float32Array;
+      const expected = new Float32Array(matrices * k * n);
+      for (let m = 0; m < matrices; m++)
+        for (let row = 0; row < k; row++)
+          for (let column = 0; column < n; column++) {
+            const value = source[m * k * n + (transposed ? column * k + row : row * n + column)];
+            expected[m * k * n + ((column >> 3) * k + row) * 8 + (column & 7)] = value;
+          }
+      expect(Array.from(packed), `k ${k} n ${n} ×${matrices}${transposed ? ' transposed' : ''}`).toEqual(
+        Array.from(expected),
+      );
+      input.dispose();
+      output.dispose();
     }
   });
 

@@ -31,7 +31,7 @@ import { CSR_MATMUL } from './kernel-names.js';
 import { fixCpuKernels } from './resize-tables.js';
 import { fastConv2D, fastFusedConv2D } from './wasm-conv.js';
 import { wasmCsrMatMul } from './wasm-csr.js';
-import { fastBatchMatMul, onMicroKernels, packPanels } from './wasm-gemm.js';
+import { fastBatchMatMul, onMicroKernels } from './wasm-gemm.js';
 import { evenBounds, heapPointer, kernelPool, type WasmHeapBackend } from './wasm-thread-pool.js';
 
 type Inputs = Record<string, TensorInfo> | TensorInfo[];
@@ -393,14 +393,7 @@ function shiftedTapProducts(
   const packed = scope.track(backend.makeOutput([span * outChannels], 'float32'));
   const gradient = scope.track(backend.makeOutput([filterHeight * filterWidth * inChannels, outChannels], 'float32'));
   const pool = kernelPool(backend);
-  packPanels(
-    new Float32Array(pool.memory.buffer),
-    heapPointer(backend, dyGrid) / 4,
-    heapPointer(backend, packed) / 4,
-    span,
-    outChannels,
-    false,
-  );
+  pool.pack(heapPointer(backend, dyGrid), heapPointer(backend, packed), span, outChannels, false);
   const bounds = evenBounds(inChannels, pool.threads, 4);
   for (let i = 0; i < filterHeight; i++) {
     for (let j = 0; j < filterWidth; j++) {

@@ -70,6 +70,8 @@ export interface AblationCamOptions {
   /** Size to scale the CAM to (pytorch-grad-cam: the input image). */
   imageHeight: number;
   imageWidth: number;
+  /** The common grid the levels are resized to (default: the smallest level's, as pytorch-grad-cam). */
+  grid?: [number, number];
   /** Ablated passes per head run (pytorch-grad-cam's batch_size, default 32). */
   batchSize?: number;
   /** Fraction of channels actually ablated (pytorch-grad-cam's experimental ratio_channels_to_ablate). */
@@ -123,7 +125,7 @@ export async function ablationCam(options: AblationCamOptions): Promise<Ablation
     );
   }
   const tensors = levelsToTensors(features);
-  const stacked = concatenateLevels(tensors);
+  const stacked = concatenateLevels(tensors, options.grid);
   for (const t of tensors.values()) t.dispose();
   const [, h, w] = stacked.shape;
   const activations = (await stacked.data()) as Float32Array;

@@ -72,11 +72,24 @@ describe('EigenCAM and AblationCAM on a real Faster R-CNN match the torchvision 
 
   it('EigenCAM', async (ctx) => {
     if (!model) ctx.skip(SKIP_REASON);
-    const result = await explainDetections(model!, image, { method: 'eigencam', detection: 0 });
+    // pytorch-grad-cam's grid: its reshape transform resizes every level to the coarsest ('pool').
+    const result = await explainDetections(model!, image, { method: 'eigencam', detection: 0, grid: 'pool' });
     expect(result.detections[0].label).toBe(fixture.detection.label);
     expect(Math.abs(result.detections[0].score - fixture.detection.score)).toBeLessThan(1e-4);
     expect([result.height, result.width]).toEqual([height, width]);
     compareStrided(result.cam, fixture.eigencam);
+  });
+
+  it("chooses a grid that can point at something: 'auto' is 'pool' unless it has fewer than 8 cells a side", async (ctx) => {
+    if (!model) ctx.skip(SKIP_REASON);
+    // The fixture's 160×192 input: 'pool' is 3×3 (stride 64), level '2' is 10×12 (stride 16), '3' is 5×6.
+    const pool = await explainDetections(model!, image, { method: 'eigencam', detection: 0, grid: 'pool' });
+    const auto = await explainDetections(model!, image, { method: 'eigencam', detection: 0 });
+    const fine = await explainDetections(model!, image, { method: 'eigencam', detection: 0, grid: '2' });
+    expect(pool.grid).toEqual([3, 3]);
+    expect(auto.grid).toEqual([10, 12]);
+    expect(Array.from(auto.cam)).toEqual(Array.from(fine.cam));
+    expect(Array.from(auto.cam)).not.toEqual(Array.from(pool.cam));
   });
 
   it('AblationCAM (pytorch-grad-cam ratio_channels_to_ablate, FasterRCNNBoxScoreTarget)', async (ctx) => {
@@ -84,6 +97,7 @@ describe('EigenCAM and AblationCAM on a real Faster R-CNN match the torchvision 
     const result = await explainDetections(model!, image, {
       method: 'ablationcam',
       detection: 0,
+      grid: 'pool',
       ratioChannelsToAblate: fixture.ratio_channels_to_ablate,
     });
     expect(Math.abs(result.originalScore! - fixture.original_score)).toBeLessThan(1e-4);

@@ -17,6 +17,40 @@ import { concatenateLevels, firstComponentProjection, scaleCam } from './eigenca
 
 export type CamMethod = 'eigencam' | 'ablationcam';
 
+/**
+ * The FPN level whose grid every level is resized to before the CAM: `pool` is pytorch-grad-cam's
+ * (`fasterrcnn_reshape_transform`, the coarsest level: 13 cells a side at 800 px, but 2 at 128 px, where the
+ * map cannot point at anything); `auto` is `pool` unless it has fewer than MIN_AUTO_GRID_CELLS a side, then the
+ * coarsest level that has that many.
+ */
+export type CamGrid = 'auto' | (typeof FPN_LEVELS)[number];
+export const CAM_GRIDS: readonly CamGrid[] = ['auto', ...FPN_LEVELS];
+const MIN_AUTO_GRID_CELLS = 8;
+
+/** The grid (height, width) a CAM is computed on, for levels of these sizes. */
+export function camGridSize(levels: Map<string, { height: number; width: number }>, grid: CamGrid): [number, number] {
+  const sized = FPN_LEVELS.filter((name) => levels.has(name)).map((name) => {
+    const { height, width } = levels.get(name) as { height: number; width: number };
+    return { name, height, width };
+  });
+  if (sized.length === 0) throw new FedcxrError('explain_no_features', 'the model returned no FPN feature maps');
+  if (grid !== 'auto') {
+    const level = sized.find((l) => l.name === grid);
+    if (!level) {
+      throw new FedcxrError(
+        'usage',
+        `the model has no FPN level "${grid}" (it has ${sized.map((l) => l.name).join(', ')})`,
+      );
+    }
+    return [level.height, level.width];
+  }
+  // Finest first; take the coarsest that still has enough cells a side (the finest if none has).
+  const bySize = [...sized].sort((a, b) => b.height * b.width - a.height * a.width);
+  const fine = bySize.filter((l) => Math.min(l.height, l.width) >= MIN_AUTO_GRID_CELLS);
+  const chosen = fine.length > 0 ? fine[fine.length - 1] : bySize[0];
+  return [chosen.height, chosen.width];
+}
+
 export interface ExplainOptions {
   method: CamMethod;
   /** Explain only this detection (index into the image's detections, best first). */
@@ -25,6 +59,8 @@ export interface ExplainOptions {
   scoreThreshold?: number;
   batchSize?: number;
   ratioChannelsToAblate?: number;
+  /** The grid the CAM is computed on (default `auto`; `pool` is pytorch-grad-cam's). */
+  grid?: CamGrid;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -34,6 +70,8 @@ export interface Explanation {
   cam: Float32Array;
   height: number;
   width: number;
+  /** The grid (height, width) the CAM was computed on, before its resize to the image. */
+  grid: [number, number];
   detections: Detection[];
   explained: Detection[];
   /** AblationCAM only: per-channel weights (levels × 256) and the unablated box score. */
@@ -50,6 +88,7 @@ export async function explainDetections(
   const detections = (await model.detect(outputs, meta))[0];
   const explained = pickTargets(detections, options);
   const features = featureLevels(outputs);
+  const grid = camGridSize(features, options.grid ?? 'auto');
   {
     let raw: ArrayLike<number>;
     let rawHeight: number;
@@ -57,7 +96,7 @@ export async function explainDetections(
     let extra: Pick<Explanation, 'weights' | 'originalScore'> = {};
     if (options.method === 'eigencam') {
       const tensors = levelsToTensors(features);
-      const stacked = concatenateLevels(tensors);
+      const stacked = concatenateLevels(tensors, grid);
       for (const t of tensors.values()) t.dispose();
       [, rawHeight, rawWidth] = stacked.shape;
       raw = firstComponentProjection(stacked.dataSync() as Float32Array, rawHeight * rawWidth, stacked.shape[3]);
@@ -69,6 +108,7 @@ export async function explainDetections(
         target: { boxes: explained.map((d) => d.box), labels: explained.map((d) => d.label) },
         imageHeight: meta.batchHeight,
         imageWidth: meta.batchWidth,
+        grid,
         batchSize: options.batchSize,
         ratioChannelsToAblate: options.ratioChannelsToAblate,
         onProgress: options.onProgress,
@@ -80,7 +120,7 @@ export async function explainDetections(
     }
     const [height, width] = meta.originalSizes[0];
     const cam = camToImage(raw, rawHeight, rawWidth, meta);
-    return { method: options.method, cam, height, width, detections, explained, ...extra };
+    return { method: options.method, cam, height, width, grid, detections, explained, ...extra };
   }
 }
 
