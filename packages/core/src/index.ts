@@ -41,8 +41,11 @@ export {
 } from './model-dir.js';
 export {
   CLASS_COLORS,
+  DISPLAY_MIN_SIDE,
   drawBoxes,
+  drawBoxesForDisplay,
   encodeRgbPng,
+  enlargeForDisplay,
   greyToRgb,
   heatmapOverlay,
   jet,

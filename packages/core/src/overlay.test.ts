@@ -1,6 +1,14 @@
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { drawBoxes, encodeRgbPng, greyToRgb, heatmapOverlay, jet } from './overlay.js';
+import {
+  drawBoxes,
+  drawBoxesForDisplay,
+  encodeRgbPng,
+  enlargeForDisplay,
+  greyToRgb,
+  heatmapOverlay,
+  jet,
+} from './overlay.js';
 
 const pixel = (image: { width: number; data: Uint8Array }, x: number, y: number) =>
   Array.from(image.data.slice((y * image.width + x) * 3, (y * image.width + x) * 3 + 3));
@@ -30,6 +38,34 @@ describe('overlays', () => {
     }
     expect(white).toBeGreaterThan(20);
     expect(blue).toBeGreaterThan(white);
+  });
+
+  it('enlarges a small image by a whole factor for display, each pixel a square, and leaves a large one alone', () => {
+    const grey = Float32Array.from({ length: 6 * 4 }, (_, i) => i / 24);
+    const small = greyToRgb(grey, 6, 4);
+    const { image, scale } = enlargeForDisplay(small, 10);
+    // Shorter side 4 → 12 (factor 3, the least whole factor reaching 10).
+    expect([image.width, image.height, scale]).toEqual([18, 12, 3]);
+    for (let y = 0; y < 12; y++)
+      for (let x = 0; x < 18; x++)
+        expect(image.data[(y * 18 + x) * 3]).toBe(small.data[(Math.floor(y / 3) * 6 + Math.floor(x / 3)) * 3]);
+    const large = greyToRgb(new Float32Array(600 * 520), 600, 520);
+    expect(enlargeForDisplay(large).image).toBe(large);
+  });
+
+  it('draws display boxes where the enlarged image has the box (coordinates scaled with it)', () => {
+    const image = greyToRgb(new Float32Array(64 * 64), 64, 64);
+    const shown = drawBoxesForDisplay(image, [{ box: [8, 8, 24, 40], color: [255, 0, 0] }]);
+    expect([shown.width, shown.height]).toEqual([512, 512]);
+    const red = (x: number, y: number) =>
+      shown.data[(y * 512 + x) * 3] === 255 && shown.data[(y * 512 + x) * 3 + 1] === 0;
+    // The outline runs along x = 64…192, y = 64…320 (×8); inside stays black.
+    expect(red(64, 200)).toBe(true);
+    expect(red(192, 100)).toBe(true);
+    expect(red(120, 64)).toBe(true);
+    expect(red(120, 320)).toBe(true);
+    expect(red(120, 200)).toBe(false);
+    expect(red(40, 200)).toBe(false);
   });
 
   it('maps heat through jet: cold is blue, hot is red', () => {

@@ -45,11 +45,54 @@ export function greyToRgb(grey: Float32Array | Uint8Array, width: number, height
   return { width, height, data };
 }
 
+/**
+ * Boxes drawn on a small image (a 64 px detector input) leave no room for their labels: `drawBoxesForDisplay`
+ * first enlarges the image by a whole factor (nearest neighbour: every source pixel stays a visible square, no
+ * invented detail) until its shorter side is at least this, then draws the boxes scaled by the same factor.
+ */
+export const DISPLAY_MIN_SIDE = 512;
+
+/** `image` enlarged by the whole factor that brings its shorter side to `minSide` (1: already that large). */
+export function enlargeForDisplay(image: RgbImage, minSide = DISPLAY_MIN_SIDE): { image: RgbImage; scale: number } {
+  const scale = Math.max(1, Math.ceil(minSide / Math.max(1, Math.min(image.width, image.height))));
+  if (scale === 1) return { image, scale };
+  const width = image.width * scale;
+  const height = image.height * scale;
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / scale) * image.width;
+    for (let x = 0; x < width; x++) {
+      const from = (row + Math.floor(x / scale)) * 3;
+      const to = (y * width + x) * 3;
+      data[to] = image.data[from];
+      data[to + 1] = image.data[from + 1];
+      data[to + 2] = image.data[from + 2];
+    }
+  }
+  return { image: { width, height, data }, scale };
+}
+
+/** drawBoxes on the image enlarged for display (see DISPLAY_MIN_SIDE); box coordinates are the image's own. */
+export function drawBoxesForDisplay(image: RgbImage, boxes: readonly OverlayBox[]): RgbImage {
+  const { image: large, scale } = enlargeForDisplay(image);
+  const side = Math.min(large.width, large.height);
+  // Labels legible where a page shows the picture at half its size.
+  return drawBoxes(
+    large,
+    boxes.map((b) => ({ ...b, box: b.box.map((v) => v * scale) as OverlayBox['box'] })),
+    { thickness: Math.max(2, Math.round(side / 170)), fontScale: Math.max(2, Math.round(side / 200)) },
+  );
+}
+
 /** Draws boxes (2 px outline, scaled up for large images) with their text on a label strip. */
-export function drawBoxes(image: RgbImage, boxes: readonly OverlayBox[]): RgbImage {
+export function drawBoxes(
+  image: RgbImage,
+  boxes: readonly OverlayBox[],
+  style: { thickness?: number; fontScale?: number } = {},
+): RgbImage {
   const out: RgbImage = { ...image, data: image.data.slice() };
-  const thickness = Math.max(2, Math.round(Math.min(image.width, image.height) / 300));
-  const fontScale = Math.max(1, Math.round(Math.min(image.width, image.height) / 400));
+  const thickness = style.thickness ?? Math.max(2, Math.round(Math.min(image.width, image.height) / 300));
+  const fontScale = style.fontScale ?? Math.max(1, Math.round(Math.min(image.width, image.height) / 400));
   boxes.forEach((item, index) => {
     const color = item.color ?? CLASS_COLORS[index % CLASS_COLORS.length];
     const [x1, y1, x2, y2] = item.box.map(Math.round);

@@ -28,6 +28,7 @@ export {
   type ExplainOptions,
   type Explanation,
   explainDetections,
+  renormalizeCamInBoxes,
 } from './explain/pipeline.js';
 export { type LoadedDetector, loadDetector } from './load.js';
 export { type ExportedGraphs, exportFasterRcnnToOnnx, FPN_LEVELS, type ResnetFpnArchitecture } from './onnx/export.js';

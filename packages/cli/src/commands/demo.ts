@@ -222,36 +222,28 @@ export function registerDemoCommands(program: Command): void {
         async (file) => file ?? join(testImages, (await readdir(testImages)).sort()[0]),
       );
       const explainDir = join(out, 'explain');
-      await stage('explain the best detection: EigenCAM', () =>
-        run([
-          'explain',
-          firstTest,
-          '--model',
-          onnx,
-          '--method',
-          'eigencam',
-          '--detection',
-          '0',
-          '--out',
-          join(explainDir, 'eigencam.png'),
-        ]),
-      );
-      await stage('explain the best detection: AblationCAM (5 % of channels)', () =>
-        run([
-          'explain',
-          firstTest,
-          '--model',
-          onnx,
-          '--method',
-          'ablationcam',
-          '--detection',
-          '0',
-          '--ratio',
-          '0.05',
-          '--out',
-          join(explainDir, 'ablationcam.png'),
-        ]),
-      );
+      // Each method over the whole image, and inside the explained box (pytorch-grad-cam's renormalization).
+      for (const method of ['eigencam', 'ablationcam'] as const) {
+        for (const withinBox of [false, true]) {
+          const name = method === 'eigencam' ? 'EigenCAM' : 'AblationCAM (5 % of channels)';
+          await stage(`explain the best detection: ${name}${withinBox ? ', inside its box' : ''}`, () =>
+            run([
+              'explain',
+              firstTest,
+              '--model',
+              onnx,
+              '--method',
+              method,
+              '--detection',
+              '0',
+              ...(method === 'ablationcam' ? ['--ratio', '0.05'] : []),
+              ...(withinBox ? ['--within-boxes'] : []),
+              '--out',
+              join(explainDir, `${method}${withinBox ? '-in-box' : ''}.png`),
+            ]),
+          );
+        }
+      }
       // Two hospitals with patients of their own: a second cohort (another seed) the detector never saw, so the
       // federated stage's test patients are new to the starting model too.
       const hospitals = join(out, 'hospitals');
@@ -340,6 +332,7 @@ export function registerDemoCommands(program: Command): void {
           stages,
           metrics: { stats: metrics.stats },
           federated: {
+            initial: (federated.initial as { ap?: number } | undefined)?.ap,
             federated: (federated.federated as { ap?: number } | undefined)?.ap,
             centralized: (federated.centralized as { ap?: number } | undefined)?.ap,
             mapRatio: federated.mapRatio ?? null,

@@ -63,7 +63,8 @@ describe('cxr export onnx / cxr explain', () => {
       expect(result.explained).toHaveLength(1);
       expect(['a', 'b']).toContain(result.explained[0].label);
       const png = PNG.sync.read(readFileSync(out));
-      expect([png.width, png.height]).toEqual([96, 64]);
+      // A 96×64 image is shown 8× larger (nearest neighbour) so that the box's label can be read.
+      expect([png.width, png.height]).toEqual([768, 512]);
       // Coloured (heat) pixels exist: a grey image would have r = g = b everywhere.
       let coloured = 0;
       for (let i = 0; i < png.data.length; i += 4) if (png.data[i] !== png.data[i + 2]) coloured++;

@@ -2,8 +2,14 @@
  * `cxr explain --model <dir|file.onnx> <image> --method eigencam|ablationcam [--detection i] --out <png>`:
  * a heat map of what the detector looked at, blended over the image with the explained boxes drawn.
  */
-import { drawBoxes, encodeRgbPng, FedcxrError, heatmapOverlay, writeFileAtomic } from '@fedcxr/core';
-import { CAM_GRIDS, type CamGrid, type CamMethod, explainDetections } from '@fedcxr/models-frcnn';
+import { drawBoxesForDisplay, encodeRgbPng, FedcxrError, heatmapOverlay, writeFileAtomic } from '@fedcxr/core';
+import {
+  CAM_GRIDS,
+  type CamGrid,
+  type CamMethod,
+  explainDetections,
+  renormalizeCamInBoxes,
+} from '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
 import { action, createProgress, withCommonOptions } from '../framework.js';
 import { prepareInput } from '../inference/input.js';
@@ -18,6 +24,7 @@ interface ExplainFlags {
   batchSize: string;
   ratio: string;
   grid: string;
+  withinBoxes?: boolean;
 }
 
 export function registerExplainCommands(program: Command): void {
@@ -39,6 +46,10 @@ export function registerExplainCommands(program: Command): void {
         '--grid <level>',
         `FPN level whose grid the CAM is computed on: ${CAM_GRIDS.join(' | ')} (pool: pytorch-grad-cam's, the coarsest; auto: pool unless it has under 8 cells a side, as on small inputs)`,
         'auto',
+      )
+      .option(
+        '--within-boxes',
+        "show the heat inside the explained boxes only, min-max scaled in each (pytorch-grad-cam's renormalize_cam_in_bounding_boxes)",
       ),
   ).action(
     action(async (ctx, file: string, flags: ExplainFlags) => {
@@ -80,8 +91,21 @@ export function registerExplainCommands(program: Command): void {
         });
         progress?.stop();
         const { width, height, pixels } = input.image;
-        const overlay = drawBoxes(
-          heatmapOverlay(pixels, result.cam, width, height, 0.45),
+        const overlay = drawBoxesForDisplay(
+          heatmapOverlay(
+            pixels,
+            flags.withinBoxes
+              ? renormalizeCamInBoxes(
+                  result.cam,
+                  width,
+                  height,
+                  result.explained.map((d) => d.box),
+                )
+              : result.cam,
+            width,
+            height,
+            0.45,
+          ),
           result.explained.map((d) => ({ box: d.box, text: `${classes[d.label]} ${d.score.toFixed(2)}` })),
         );
         await writeFileAtomic(flags.out, encodeRgbPng(overlay));
@@ -97,6 +121,7 @@ export function registerExplainCommands(program: Command): void {
             explained,
             original_score: result.originalScore ?? null,
             grid: result.grid,
+            within_boxes: Boolean(flags.withinBoxes),
           },
           human: `${result.method} of ${explained.length} detection(s) on ${file} → ${flags.out}`,
         };

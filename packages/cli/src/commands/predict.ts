@@ -13,7 +13,7 @@ import { basename, extname, join, relative } from 'node:path';
 import {
   asFedcxrError,
   type Detection,
-  drawBoxes,
+  drawBoxesForDisplay,
   encodeRgbPng,
   FedcxrError,
   greyToRgb,
@@ -497,7 +497,7 @@ async function writePerImage(
 ): Promise<void> {
   if (formats.has('overlay')) {
     const { pixels, width, height } = input.image;
-    const overlay = drawBoxes(
+    const overlay = drawBoxesForDisplay(
       greyToRgb(pixels, width, height),
       detections.map((d) => ({ box: d.box, text: `${predictor.classes[d.label]} ${d.score.toFixed(2)}` })),
     );

@@ -24,7 +24,11 @@ const escapeHtml = (text: string) =>
 
 async function listPngs(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir)).filter((f) => f.endsWith('.png')).sort();
+    // By name without the extension: "eigencam" before "eigencam-in-box".
+    const stem = (f: string) => f.slice(0, -'.png'.length);
+    return (await readdir(dir))
+      .filter((f) => f.endsWith('.png'))
+      .sort((a, b) => (stem(a) < stem(b) ? -1 : stem(a) > stem(b) ? 1 : 0));
   } catch {
     return [];
   }
@@ -76,7 +80,11 @@ ${epochTable(summary.epochs)}
 <h2>Predictions on the unlabelled test images</h2>
 <div class="grid">${overlays.map((f) => figure(`predict/overlays/${f}`, f)).join('\n')}</div>
 <h2>Explanations</h2>
-<div class="grid">${explains.map((f) => figure(`explain/${f}`, f.replace('.png', ''))).join('\n')}</div>
+<p>What the most confident detection rests on: EigenCAM (the first principal component of the feature pyramid,
+class-agnostic) and AblationCAM (how much the box's score drops when each feature channel is ablated), over the
+whole image and inside the explained box (pytorch-grad-cam's <code>renormalize_cam_in_bounding_boxes</code>).
+Over the whole image a detector trained from random weights for minutes also responds to the body's outline.</p>
+<div class="grid">${explains.map((f) => figure(`explain/${f}`, f.replace('.png', '').replace('-in-box', ', inside the box'))).join('\n')}</div>
 <h2>Federated simulation</h2>
 <p><a href="federated.html">Federated Faster R-CNN report</a> — two hospitals with patients of their own (a second
 phantom cohort that the detector above never saw) each ran a site process on its patient-disjoint shard, starting from

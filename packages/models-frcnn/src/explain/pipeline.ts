@@ -175,6 +175,46 @@ async function runHeads(
   return model.detect({ ...inputs, ...rpn }, repeated);
 }
 
+/**
+ * pytorch-grad-cam's `renormalize_cam_in_bounding_boxes` (its detector tutorials): zero outside the boxes,
+ * min-max scaled inside each box (a later box overwrites an earlier one where they overlap), then min-max scaled
+ * again. Which part of each box the detection rests on, without the image-wide responses (a body outline) that
+ * dominate a detector's full-image map. Boxes are x1, y1, x2, y2 in pixels, truncated to whole pixels like
+ * pytorch-grad-cam's int cast.
+ */
+export function renormalizeCamInBoxes(
+  cam: Float32Array,
+  width: number,
+  height: number,
+  boxes: readonly (readonly [number, number, number, number])[],
+): Float32Array {
+  const out = new Float32Array(cam.length);
+  for (const box of boxes) {
+    const [x1, y1, x2, y2] = box.map((v) => Math.trunc(v));
+    const [left, top] = [Math.max(0, x1), Math.max(0, y1)];
+    const [right, bottom] = [Math.min(width, x2), Math.min(height, y2)];
+    if (right <= left || bottom <= top) continue;
+    let low = Number.POSITIVE_INFINITY;
+    let high = Number.NEGATIVE_INFINITY;
+    for (let y = top; y < bottom; y++)
+      for (let x = left; x < right; x++) {
+        low = Math.min(low, cam[y * width + x]);
+        high = Math.max(high, cam[y * width + x]);
+      }
+    // scale_cam_image: (x − min) / (1e-7 + max − min).
+    for (let y = top; y < bottom; y++)
+      for (let x = left; x < right; x++) out[y * width + x] = (cam[y * width + x] - low) / (1e-7 + high - low);
+  }
+  let low = Number.POSITIVE_INFINITY;
+  let high = Number.NEGATIVE_INFINITY;
+  for (const v of out) {
+    low = Math.min(low, v);
+    high = Math.max(high, v);
+  }
+  for (let i = 0; i < out.length; i++) out[i] = (out[i] - low) / (1e-7 + high - low);
+  return out;
+}
+
 /** ReLU + min-max, scaled over the padded batch, cropped to the resized image, resized to the original. */
 function camToImage(raw: ArrayLike<number>, rawHeight: number, rawWidth: number, meta: BatchMeta): Float32Array {
   const padded = scaleCam(raw, rawHeight, rawWidth, meta.batchHeight, meta.batchWidth);
