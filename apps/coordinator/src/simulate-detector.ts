@@ -319,7 +319,7 @@ export async function simulateDetector(options: DetectorSimulationOptions): Prom
  * The starting weights from a model directory: every weight the recipe's detector has, taken from the
  * checkpoint (same name, same shape), after checking it is the same detector and classes.
  */
-async function initialWeightsFrom(
+export async function initialWeightsFrom(
   dir: string,
   expected: NamedTensors,
   model: { backbone: string; categories: string[] },
