@@ -68,6 +68,20 @@ describe('overlays', () => {
     expect(red(40, 200)).toBe(false);
   });
 
+  it("moves a label left where it would run off the image's right edge", () => {
+    const image = greyToRgb(new Float32Array(64 * 64), 64, 64);
+    const shown = drawBoxesForDisplay(image, [{ box: [50, 30, 63, 50], text: 'CARDIAC 0.97', color: [255, 0, 0] }]);
+    // The strip sits just above the box (y < 240) and ends at the right edge, starting left of the box (x < 400).
+    const redRow = (y: number) =>
+      Array.from(
+        { length: 512 },
+        (_, x) => shown.data[(y * 512 + x) * 3] === 255 && shown.data[(y * 512 + x) * 3 + 1] === 0,
+      );
+    const row = redRow(236);
+    expect(row[511]).toBe(true);
+    expect(row.indexOf(true)).toBeLessThan(400);
+  });
+
   it('maps heat through jet: cold is blue, hot is red', () => {
     expect(jet(0)).toEqual([0, 0, 128]);
     expect(jet(1)).toEqual([128, 0, 0]);

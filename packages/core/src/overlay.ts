@@ -107,8 +107,10 @@ export function drawBoxes(
       const textHeight = (GLYPH_ROWS + 2) * fontScale;
       const textWidth = text.length * (GLYPH_COLS + 1) * fontScale + fontScale;
       const top = y1 - textHeight >= 0 ? y1 - textHeight : y1;
-      fillRect(out, x1, top, x1 + textWidth - 1, top + textHeight - 1, color);
-      drawText(out, text, x1 + fontScale, top + fontScale, fontScale, [255, 255, 255]);
+      // A label that would run off the right edge moves left, so the score stays readable.
+      const left = Math.max(0, Math.min(x1, out.width - textWidth));
+      fillRect(out, left, top, left + textWidth - 1, top + textHeight - 1, color);
+      drawText(out, text, left + fontScale, top + fontScale, fontScale, [255, 255, 255]);
     }
   });
   return out;
