@@ -8,6 +8,7 @@
  *
  *   npm run bench:quality -- --config cpu [--seeds 0,1] [--epochs N] [--backend auto|torch|wasm]
  *     [--out WORKDIR (default .cache/quality/runs/<config>)] [--publish DIR (default bench/quality/results/<config>)]
+ *     [--keep-seeds (keep the published seeds this run does not train)]
  *
  * Configurations: `smoke` (a few images, 2 epochs: the pipeline itself), `cpu` (ResNet-18-FPN, compact heads,
  * 256 px: ≤ 45 min per side on 2 cores), `gpu` (ResNet-50-FPN, 512 px, every image, 18 epochs: one device
@@ -41,6 +42,11 @@ interface Options {
   trainReport: boolean;
   /** Where results.json and report.html are copied (small files, committed). */
   publish: string;
+  /**
+   * `--keep-seeds`: seeds already in the published results.json (same configuration and epochs) that this run
+   * does not train are kept, so a second seed can be run on its own (each seed is ~80 quiet minutes on 2 cores).
+   */
+  keepSeeds: boolean;
 }
 
 /** How `cxr` is started: from the sources (the benches' resolver), or `--cxr "<command>"` (a bundle). */
@@ -76,6 +82,7 @@ function parseArgs(argv: string[]): Options {
     out: path.resolve(value('--out') ?? path.join(repoRoot, '.cache/quality/runs', config)),
     publish: path.resolve(value('--publish') ?? path.join(repoRoot, 'bench/quality/results', config)),
     backend: value('--backend') ?? 'auto',
+    keepSeeds: argv.includes('--keep-seeds'),
     python: value('--python') ?? path.join(venv, 'bin/python'),
     data: value('--data') === undefined ? undefined : path.resolve(value('--data') as string),
     evalEngine,
@@ -347,12 +354,28 @@ function resolveBackend(asked: string, out: string): string {
   return readJson<{ auto: { backend: string } }>(file).auto.backend;
 }
 
+/** The published seeds `--keep-seeds` keeps: same configuration and epochs, not trained in this run. */
+function keptSeeds(options: Options, template: RecipeTemplate): SeedResult[] {
+  const file = path.join(options.publish, 'results.json');
+  if (!options.keepSeeds || !existsSync(file)) return [];
+  const published = readJson<{ summary: { config: string }; recipe: { epochs: number }; seeds: SeedResult[] }>(file);
+  const epochs = options.epochs ?? template.epochs;
+  if (published.summary.config !== options.config || published.recipe.epochs !== epochs)
+    throw new Error(
+      `--keep-seeds: ${file} is configuration ${published.summary.config} with ${published.recipe.epochs} epochs, this run ${options.config} with ${epochs}`,
+    );
+  return published.seeds.filter((s) => !options.seeds.includes(s.seed));
+}
+
 function main(): void {
   const options = parseArgs(process.argv.slice(2));
   mkdirSync(options.out, { recursive: true });
   options.backend = resolveBackend(options.backend, options.out);
   const template = CONFIGURATIONS[options.config];
-  const seeds = options.seeds.map((seed) => runSeed(options, template, seed));
+  const seeds = [
+    ...keptSeeds(options, template),
+    ...options.seeds.map((seed) => runSeed(options, template, seed)),
+  ].sort((a, b) => a.seed - b.seed);
   const summary = writeQualityReport(options.out, {
     config: options.config,
     recipe: template,
