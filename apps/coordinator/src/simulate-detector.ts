@@ -4,7 +4,9 @@
  * writes them), the coordinator aggregates; then the same detector, same recipe (core's training step:
  * SGD-Nesterov, weight decay, clipping, warm-up), is trained centrally on the union of the sites' training
  * images for the same total epochs (rounds × local epochs), and both are scored with COCO mAP on one held-out,
- * patient-disjoint test split that no site trained on.
+ * patient-disjoint test split that no site trained on. Both sides start from the same weights: the recipe's
+ * random initialization, or a checkpoint (`init`) as hospitals start from a shared pretrained model; the
+ * starting model is scored on the test split too.
  *
  * Data: `synthetic` (squares and discs on a noisy background, two images per "patient": CI and the demo) or a
  * COCO file. The parent process prepares each site's COCO files (it plays each hospital's own data

@@ -135,6 +135,21 @@ function gemmStrip(name: string, rows: number): FunctionSpec {
   };
 }
 
+/** Local `into` = local `count` · 4: the bytes of `count` floats. */
+const floatBytes = (count: number, into: number) => [...get(count), ...i32(4), op.i32Mul, ...set(into)];
+
+/** Local `into` = base + p · k · 32: where packed panel p starts (each panel is [k][8] floats). */
+const panelStart = (base: number, p: number, k: number, into: number) => [
+  ...get(base),
+  ...get(p),
+  ...get(k),
+  op.i32Mul,
+  ...i32(32),
+  op.i32Mul,
+  op.i32Add,
+  ...set(into),
+];
+
 /**
  * pack8(source, target, k, n, p0, p1): panels [p0, p1) of a row-major B [k, n] into the micro-kernels' layout
  * (panel p is [k][8] contiguous at target + p·k·32 bytes): two 16-byte copies per row and panel.
@@ -153,10 +168,7 @@ function packRows(): FunctionSpec {
     params: 6,
     locals: [[4, I32]],
     code: [
-      ...get(N),
-      ...i32(4),
-      op.i32Mul,
-      ...set(ROW_BYTES),
+      ...floatBytes(N, ROW_BYTES),
       ...whileBelow(P0, P1, [
         ...get(SOURCE),
         ...get(P0),
@@ -164,14 +176,7 @@ function packRows(): FunctionSpec {
         op.i32Mul,
         op.i32Add,
         ...set(SRC),
-        ...get(TARGET),
-        ...get(P0),
-        ...get(KS),
-        op.i32Mul,
-        ...i32(32),
-        op.i32Mul,
-        op.i32Add,
-        ...set(DST),
+        ...panelStart(TARGET, P0, KS, DST),
         ...i32(0),
         ...set(ROW),
         ...whileBelow(ROW, KS, [
@@ -200,10 +205,7 @@ function packColumns(): FunctionSpec {
     params: 6,
     locals: [[3 + COLUMN.length, I32]],
     code: [
-      ...get(KS),
-      ...i32(4),
-      op.i32Mul,
-      ...set(K_BYTES),
+      ...floatBytes(KS, K_BYTES),
       ...whileBelow(P0, P1, [
         ...COLUMN.flatMap((column, j) => [
           ...get(SOURCE),
@@ -217,14 +219,7 @@ function packColumns(): FunctionSpec {
           op.i32Add,
           ...set(column),
         ]),
-        ...get(TARGET),
-        ...get(P0),
-        ...get(K_BYTES),
-        op.i32Mul,
-        ...i32(8),
-        op.i32Mul,
-        op.i32Add,
-        ...set(DST),
+        ...panelStart(TARGET, P0, KS, DST),
         ...i32(0),
         ...set(ROW),
         ...whileBelow(ROW, KS, [
