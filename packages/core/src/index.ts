@@ -41,11 +41,9 @@ export {
 } from './model-dir.js';
 export {
   CLASS_COLORS,
-  DISPLAY_MIN_SIDE,
   drawBoxes,
   drawBoxesForDisplay,
   encodeRgbPng,
-  enlargeForDisplay,
   greyToRgb,
   heatmapOverlay,
   jet,

@@ -24,7 +24,6 @@ export {
   CAM_GRIDS,
   type CamGrid,
   type CamMethod,
-  camGridSize,
   type ExplainOptions,
   type Explanation,
   explainDetections,

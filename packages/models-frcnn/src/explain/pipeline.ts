@@ -28,26 +28,24 @@ export const CAM_GRIDS: readonly CamGrid[] = ['auto', ...FPN_LEVELS];
 const MIN_AUTO_GRID_CELLS = 8;
 
 /** The grid (height, width) a CAM is computed on, for levels of these sizes. */
-export function camGridSize(levels: Map<string, { height: number; width: number }>, grid: CamGrid): [number, number] {
-  const sized = FPN_LEVELS.filter((name) => levels.has(name)).map((name) => {
-    const { height, width } = levels.get(name) as { height: number; width: number };
-    return { name, height, width };
+function camGridSize(levels: Map<string, { height: number; width: number }>, grid: CamGrid): [number, number] {
+  // FPN_LEVELS runs from the finest level to the coarsest.
+  const sized = FPN_LEVELS.flatMap((name) => {
+    const level = levels.get(name);
+    return level ? [{ name, height: level.height, width: level.width }] : [];
   });
   if (sized.length === 0) throw new FedcxrError('explain_no_features', 'the model returned no FPN feature maps');
-  if (grid !== 'auto') {
-    const level = sized.find((l) => l.name === grid);
-    if (!level) {
-      throw new FedcxrError(
-        'usage',
-        `the model has no FPN level "${grid}" (it has ${sized.map((l) => l.name).join(', ')})`,
-      );
-    }
-    return [level.height, level.width];
+  const chosen =
+    grid === 'auto'
+      ? // The coarsest level with enough cells a side (the finest if none has).
+        (sized.filter((l) => Math.min(l.height, l.width) >= MIN_AUTO_GRID_CELLS).at(-1) ?? sized[0])
+      : sized.find((l) => l.name === grid);
+  if (!chosen) {
+    throw new FedcxrError(
+      'usage',
+      `the model has no FPN level "${grid}" (it has ${sized.map((l) => l.name).join(', ')})`,
+    );
   }
-  // Finest first; take the coarsest that still has enough cells a side (the finest if none has).
-  const bySize = [...sized].sort((a, b) => b.height * b.width - a.height * a.width);
-  const fine = bySize.filter((l) => Math.min(l.height, l.width) >= MIN_AUTO_GRID_CELLS);
-  const chosen = fine.length > 0 ? fine[fine.length - 1] : bySize[0];
   return [chosen.height, chosen.width];
 }
 
@@ -191,28 +189,28 @@ export function renormalizeCamInBoxes(
   const out = new Float32Array(cam.length);
   for (const box of boxes) {
     const [x1, y1, x2, y2] = box.map((v) => Math.trunc(v));
-    const [left, top] = [Math.max(0, x1), Math.max(0, y1)];
-    const [right, bottom] = [Math.min(width, x2), Math.min(height, y2)];
-    if (right <= left || bottom <= top) continue;
-    let low = Number.POSITIVE_INFINITY;
-    let high = Number.NEGATIVE_INFINITY;
-    for (let y = top; y < bottom; y++)
-      for (let x = left; x < right; x++) {
-        low = Math.min(low, cam[y * width + x]);
-        high = Math.max(high, cam[y * width + x]);
-      }
-    // scale_cam_image: (x − min) / (1e-7 + max − min).
-    for (let y = top; y < bottom; y++)
-      for (let x = left; x < right; x++) out[y * width + x] = (cam[y * width + x] - low) / (1e-7 + high - low);
+    const inside: number[] = [];
+    for (let y = Math.max(0, y1); y < Math.min(height, y2); y++)
+      for (let x = Math.max(0, x1); x < Math.min(width, x2); x++) inside.push(y * width + x);
+    scaleCamOver(out, cam, inside);
   }
+  scaleCamOver(
+    out,
+    out,
+    Array.from({ length: out.length }, (_, i) => i),
+  );
+  return out;
+}
+
+/** scale_cam_image over `indices`: out[i] = (values[i] − min) / (1e-7 + max − min). */
+function scaleCamOver(out: Float32Array, values: Float32Array, indices: readonly number[]): void {
   let low = Number.POSITIVE_INFINITY;
   let high = Number.NEGATIVE_INFINITY;
-  for (const v of out) {
-    low = Math.min(low, v);
-    high = Math.max(high, v);
+  for (const i of indices) {
+    low = Math.min(low, values[i]);
+    high = Math.max(high, values[i]);
   }
-  for (let i = 0; i < out.length; i++) out[i] = (out[i] - low) / (1e-7 + high - low);
-  return out;
+  for (const i of indices) out[i] = (values[i] - low) / (1e-7 + high - low);
 }
 
 /** ReLU + min-max, scaled over the padded batch, cropped to the resized image, resized to the original. */
