@@ -20,8 +20,10 @@ export * from './backbones/index.js';
 export * from './detector/index.js';
 export { ABLATION_VALUE, ablationCam, type BoxScoreTarget, boxScore } from './explain/ablation-cam.js';
 export { concatenateLevels, eigenCam, firstComponentProjection, scaleCam } from './explain/eigencam.js';
+export { type OcclusionOptions, type OcclusionResult, occlusionSensitivity } from './explain/occlusion.js';
 export {
   CAM_GRIDS,
+  CAM_METHODS,
   type CamGrid,
   type CamMethod,
   type ExplainOptions,

@@ -31,6 +31,7 @@ describe.skipIf(!enabled)(`cxr demo at CI size (${backend})`, () => {
       metrics: { stats: number[] };
       federated: { initial: number; federated: number; centralized: number; mapRatio: number | null };
       detections: number;
+      explanations: { file: string; peakInBox: boolean }[];
     }>();
     const [ap, ap50] = summary.metrics.stats;
     const fed = JSON.parse(readFileSync(join(out, 'federated.json'), 'utf8')) as {
@@ -68,8 +69,12 @@ describe.skipIf(!enabled)(`cxr demo at CI size (${backend})`, () => {
     expect(classesOn(4).size).toBe(0);
     expect(summary.detections).toBeGreaterThan(0);
     expect((await readdir(join(out, 'predict', 'overlays'))).length).toBe(4);
-    for (const name of ['eigencam', 'eigencam-in-box', 'ablationcam', 'ablationcam-in-box'])
+    for (const name of ['occlusion', 'eigencam', 'eigencam-in-box', 'ablationcam', 'ablationcam-in-box'])
       expect(existsSync(join(out, 'explain', `${name}.png`)), name).toBe(true);
+    // The occlusion map of the most confident test detection is hottest inside that detection's box.
+    const occlusion = summary.explanations.find((e) => e.file === 'occlusion.png');
+    expect(occlusion?.peakInBox).toBe(true);
+    expect(index).toContain('occlusion (score drop under a sliding patch) — hottest inside the box');
     expect(index).toContain('leaves out 4 of the seed');
     expect(index).toContain('Every site validated');
   }, 300_000);

@@ -1,7 +1,7 @@
 /**
  * `cxr demo`: the whole job on a synthetic chest-phantom data set, every stage the real command: real DICOM
  * files in the seed export's layout → import → patient split → stats → train a small Faster R-CNN briefly →
- * evaluate → export to ONNX → predict (COCO, CSV, overlays, DICOM SR) → explain (EigenCAM, AblationCAM) →
+ * evaluate → export to ONNX → predict (COCO, CSV, overlays, DICOM SR) → explain (occlusion, EigenCAM, AblationCAM) →
  * a federated simulation — ending with an index page that links every picture and report.
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { FedcxrError, writeFileAtomic, writeJsonAtomic } from '@fedcxr/core';
 import { generateChestPhantom, PHANTOM_CLASSES } from '@fedcxr/dicom';
 import { COMPACT_HEADS } from '@fedcxr/models-frcnn';
 import type { Command } from 'commander';
-import { type DemoStage, demoIndexHtml } from '../demo/index-page.js';
+import { type DemoExplanation, type DemoStage, demoIndexHtml } from '../demo/index-page.js';
 import { action, formatDuration, withCommonOptions } from '../framework.js';
 import { invokeCommand } from '../invoke.js';
 
@@ -31,6 +31,15 @@ interface DemoFlags {
  * index page says so.
  */
 export const DEMO_CLASSES = ['cardiac_hypertrophy', 'lung_field_infiltration', 'scoliosis', 'normal'] as const;
+
+/** The heat maps the demo draws of its most confident test detection, in the page's order. */
+const DEMO_EXPLANATIONS = [
+  { method: 'occlusion', withinBox: false, title: 'occlusion (score drop under a sliding patch)' },
+  { method: 'eigencam', withinBox: false, title: 'EigenCAM' },
+  { method: 'eigencam', withinBox: true, title: 'EigenCAM, inside its box' },
+  { method: 'ablationcam', withinBox: false, title: 'AblationCAM (5 % of channels)' },
+  { method: 'ablationcam', withinBox: true, title: 'AblationCAM (5 % of channels), inside its box' },
+] as const;
 
 /** The phantom's DICOMs are this many times the detector's input size. */
 const EXPORT_SCALE = 4;
@@ -222,27 +231,28 @@ export function registerDemoCommands(program: Command): void {
         async (file) => file ?? join(testImages, (await readdir(testImages)).sort()[0]),
       );
       const explainDir = join(out, 'explain');
-      // Each method over the whole image, and inside the explained box (pytorch-grad-cam's renormalization).
-      for (const method of ['eigencam', 'ablationcam'] as const) {
-        for (const withinBox of [false, true]) {
-          const name = method === 'eigencam' ? 'EigenCAM' : 'AblationCAM (5 % of channels)';
-          await stage(`explain the best detection: ${name}${withinBox ? ', inside its box' : ''}`, () =>
-            run([
-              'explain',
-              firstTest,
-              '--model',
-              onnx,
-              '--method',
-              method,
-              '--detection',
-              '0',
-              ...(method === 'ablationcam' ? ['--ratio', '0.05'] : []),
-              ...(withinBox ? ['--within-boxes'] : []),
-              '--out',
-              join(explainDir, `${method}${withinBox ? '-in-box' : ''}.png`),
-            ]),
-          );
-        }
+      // Occlusion (what the box's score depends on), then the two CAMs over the whole image and inside the explained
+      // box (pytorch-grad-cam's renormalization); each one says whether its hottest point lies in the box.
+      const explanations: DemoExplanation[] = [];
+      for (const map of DEMO_EXPLANATIONS) {
+        const file = `${map.method}${map.withinBox ? '-in-box' : ''}.png`;
+        const result = await stage(`explain the best detection: ${map.title}`, () =>
+          run<{ peak_in_box: boolean }>([
+            'explain',
+            firstTest,
+            '--model',
+            onnx,
+            '--method',
+            map.method,
+            '--detection',
+            '0',
+            ...(map.method === 'ablationcam' ? ['--ratio', '0.05'] : []),
+            ...(map.withinBox ? ['--within-boxes'] : []),
+            '--out',
+            join(explainDir, file),
+          ]),
+        );
+        explanations.push({ file, title: map.title, peakInBox: result.peak_in_box, withinBox: map.withinBox });
       }
       // Two hospitals with patients of their own: a second cohort (another seed) the detector never saw, so the
       // federated stage's test patients are new to the starting model too.
@@ -321,6 +331,7 @@ export function registerDemoCommands(program: Command): void {
             omitted: PHANTOM_CLASSES.filter((c) => !(DEMO_CLASSES as readonly string[]).includes(c)),
           },
           epochs: await epochsOf(join(out, 'train', 'log.jsonl')),
+          explanations,
           federated,
         }),
       );
@@ -337,6 +348,7 @@ export function registerDemoCommands(program: Command): void {
             centralized: (federated.centralized as { ap?: number } | undefined)?.ap,
             mapRatio: federated.mapRatio ?? null,
           },
+          explanations,
           predictions: predictions.predictions.length,
           detections: await readJson<unknown[]>(join(out, 'predict', 'results.json')).then((r) => r?.length ?? 0),
         },

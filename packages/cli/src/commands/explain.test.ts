@@ -72,6 +72,87 @@ describe('cxr export onnx / cxr explain', () => {
     }
   }, 180_000);
 
+  it('explains by occlusion: the patch, its windows and where the map is hottest, as JSON', async (ctx) => {
+    if (!dir) ctx.skip(SKIP_REASON);
+    const out = join(dir, 'occlusion.png');
+    const run = await runCli([
+      'explain',
+      image,
+      '--model',
+      join(dir, 'model'),
+      '--method',
+      'occlusion',
+      '--detection',
+      '0',
+      // Few windows: each pass runs the reference model at its 800 px input size.
+      '--patch',
+      '32',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const result = run.json<{
+      method: string;
+      grid: number[];
+      occlusion: { patch: number; stride: number };
+      original_score: number;
+      explained: { bbox: number[]; score: number }[];
+      peak: { x: number; y: number };
+      peak_in_box: boolean;
+    }>();
+    expect(result.method).toBe('occlusion');
+    // The 96×64 image: a 32 px patch every 16 px (half the patch), 5 × 3 windows.
+    expect(result.occlusion).toEqual({ patch: 32, stride: 16 });
+    expect(result.grid).toEqual([3, 5]);
+    // FasterRCNNBoxScoreTarget of the detection itself: IoU 1 plus its score.
+    expect(result.original_score).toBeCloseTo(1 + result.explained[0].score, 4);
+    expect(result.peak.x).toBeGreaterThanOrEqual(0);
+    expect(result.peak.x).toBeLessThan(96);
+    expect(result.peak.y).toBeGreaterThanOrEqual(0);
+    expect(result.peak.y).toBeLessThan(64);
+    const [x, y, w, h] = result.explained[0].bbox;
+    const inside =
+      result.peak.x + 0.5 >= x &&
+      result.peak.x + 0.5 <= x + w &&
+      result.peak.y + 0.5 >= y &&
+      result.peak.y + 0.5 <= y + h;
+    expect(result.peak_in_box).toBe(inside);
+    expect(existsSync(out)).toBe(true);
+
+    const bad = await runCli([
+      'explain',
+      image,
+      '--model',
+      join(dir, 'model'),
+      '--method',
+      'occlusion',
+      '--patch',
+      '0',
+      '--out',
+      out,
+    ]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/--patch must be a whole number ≥ 1, got "0"/);
+    const tooBig = await runCli([
+      'explain',
+      image,
+      '--model',
+      join(dir, 'model'),
+      '--method',
+      'occlusion',
+      '--patch',
+      '65',
+      '--out',
+      out,
+    ]);
+    expect(tooBig.exitCode).toBe(2);
+    expect(tooBig.stderr).toMatch(/patch must be a whole number of pixels from 1 to 64, got 65/);
+    const typo = await runCli(['explain', image, '--model', join(dir, 'model'), '--method', 'gradcam', '--out', out]);
+    expect(typo.exitCode).toBe(2);
+    expect(typo.stderr).toMatch(/--method must be one of eigencam, ablationcam, occlusion; got "gradcam"/);
+  }, 240_000);
+
   it('names a missing detection and exits 2', async (ctx) => {
     if (!dir) ctx.skip(SKIP_REASON);
     const run = await runCli([

@@ -1,10 +1,12 @@
 /**
- * `cxr explain --model <dir|file.onnx> <image> --method eigencam|ablationcam [--detection i] --out <png>`:
- * a heat map of what the detector looked at, blended over the image with the explained boxes drawn.
+ * `cxr explain --model <dir|file.onnx> <image> --method eigencam|ablationcam|occlusion [--detection i] --out <png>`:
+ * a heat map of what the detector looked at, blended over the image with the explained boxes drawn, and where
+ * the map is hottest (inside an explained box or not), so a script can tell a map that points at the finding.
  */
 import { drawBoxesForDisplay, encodeRgbPng, FedcxrError, heatmapOverlay, writeFileAtomic } from '@fedcxr/core';
 import {
   CAM_GRIDS,
+  CAM_METHODS,
   type CamGrid,
   type CamMethod,
   explainDetections,
@@ -21,8 +23,9 @@ interface ExplainFlags {
   detection?: string;
   scoreThr: string;
   out: string;
-  batchSize: string;
+  batchSize?: string;
   ratio: string;
+  patch?: string;
   grid: string;
   withinBoxes?: boolean;
 }
@@ -32,16 +35,23 @@ export function registerExplainCommands(program: Command): void {
     program
       .command('explain')
       .description(
-        'heat map of what a detection depends on: EigenCAM (principal component of the FPN features) or AblationCAM (score drop when feature channels are ablated)',
+        'heat map of what a detection depends on: EigenCAM (principal component of the FPN features), AblationCAM (score drop when feature channels are ablated) or occlusion (score drop when a patch of the image is covered)',
       )
       .argument('<image>', 'a DICOM, PNG or JPEG file')
       .requiredOption('--model <dir|file.onnx>', 'model directory or exported .onnx file')
-      .option('--method <name>', 'eigencam or ablationcam', 'ablationcam')
+      .option('--method <name>', CAM_METHODS.join(', '), 'ablationcam')
       .option('--detection <i>', 'explain only detection i (0 = best); default: every detection scoring ≥ --score-thr')
       .option('--score-thr <t>', 'score threshold for the detections explained by default', '0.5')
       .requiredOption('--out <png>', 'where to write the overlay PNG')
-      .option('--batch-size <n>', 'AblationCAM: ablated passes per head run', '32')
+      .option(
+        '--batch-size <n>',
+        'passes per run: ablated head runs (AblationCAM, default 32), occluded images (occlusion, default 8)',
+      )
       .option('--ratio <r>', 'AblationCAM: fraction of channels to ablate (1 = all, as the paper)', '1')
+      .option(
+        '--patch <px>',
+        "occlusion: the patch's side in the model's input pixels (default an eighth of the shorter side)",
+      )
       .option(
         '--grid <level>',
         `FPN level whose grid the CAM is computed on: ${CAM_GRIDS.join(' | ')} (pool: pytorch-grad-cam's, the coarsest; auto: pool unless it has under 8 cells a side, as on small inputs)`,
@@ -53,9 +63,21 @@ export function registerExplainCommands(program: Command): void {
       ),
   ).action(
     action(async (ctx, file: string, flags: ExplainFlags) => {
-      if (flags.method !== 'eigencam' && flags.method !== 'ablationcam') {
-        throw new FedcxrError('usage', `--method must be eigencam or ablationcam, got ${JSON.stringify(flags.method)}`);
+      if (!(CAM_METHODS as readonly string[]).includes(flags.method)) {
+        throw new FedcxrError(
+          'usage',
+          `--method must be one of ${CAM_METHODS.join(', ')}; got ${JSON.stringify(flags.method)}`,
+        );
       }
+      const whole = (name: string, value: string | undefined) => {
+        if (value === undefined) return undefined;
+        const n = Number(value);
+        if (!(Number.isInteger(n) && n >= 1))
+          throw new FedcxrError('usage', `${name} must be a whole number ≥ 1, got ${JSON.stringify(value)}`);
+        return n;
+      };
+      const batchSize = whole('--batch-size', flags.batchSize);
+      const patch = whole('--patch', flags.patch);
       const detection = flags.detection === undefined ? undefined : Number(flags.detection);
       if (detection !== undefined && !(Number.isInteger(detection) && detection >= 0)) {
         throw new FedcxrError(
@@ -80,11 +102,16 @@ export function registerExplainCommands(program: Command): void {
           method: flags.method as CamMethod,
           detection,
           scoreThreshold: Number(flags.scoreThr),
-          batchSize: Number(flags.batchSize),
+          batchSize,
           ratioChannelsToAblate: ratio,
+          patch,
           grid: flags.grid as CamGrid,
           onProgress: (done, total) => {
-            progress ??= createProgress(ctx, 'ablating channels', total);
+            progress ??= createProgress(
+              ctx,
+              flags.method === 'occlusion' ? 'occluding patches' : 'ablating channels',
+              total,
+            );
             progress.tick(done - reported);
             reported = done;
           },
@@ -109,6 +136,12 @@ export function registerExplainCommands(program: Command): void {
           result.explained.map((d) => ({ box: d.box, text: `${classes[d.label]} ${d.score.toFixed(2)}` })),
         );
         await writeFileAtomic(flags.out, encodeRgbPng(overlay));
+        const peak = hottestPixel(result.cam, width);
+        const peakInBox = result.explained.some(
+          ({ box: [x1, y1, x2, y2] }) =>
+            peak.x + 0.5 >= x1 && peak.x + 0.5 <= x2 && peak.y + 0.5 >= y1 && peak.y + 0.5 <= y2,
+        );
+        const [peakX, peakY] = input.toOriginal([peak.x + 0.5, peak.y + 0.5, peak.x + 0.5, peak.y + 0.5]);
         const explained = result.explained.map((d) => {
           const [x1, y1, x2, y2] = input.toOriginal(d.box);
           return { bbox: [x1, y1, x2 - x1, y2 - y1], label: classes[d.label], score: d.score };
@@ -121,13 +154,24 @@ export function registerExplainCommands(program: Command): void {
             explained,
             original_score: result.originalScore ?? null,
             grid: result.grid,
+            occlusion: result.occlusion ?? null,
             within_boxes: Boolean(flags.withinBoxes),
+            // The whole-image map's hottest pixel (original pixels), whether or not --within-boxes is shown.
+            peak: { x: peakX, y: peakY },
+            peak_in_box: peakInBox,
           },
-          human: `${result.method} of ${explained.length} detection(s) on ${file} → ${flags.out}`,
+          human: `${result.method} of ${explained.length} detection(s) on ${file} → ${flags.out} (hottest ${peakInBox ? 'inside' : 'outside'} the explained box${explained.length > 1 ? 'es' : ''})`,
         };
       } finally {
         await model.dispose();
       }
     }),
   );
+}
+
+/** The first pixel with the map's largest value. */
+function hottestPixel(cam: Float32Array, width: number): { x: number; y: number } {
+  let best = 0;
+  for (let i = 1; i < cam.length; i++) if (cam[i] > cam[best]) best = i;
+  return { x: best % width, y: Math.floor(best / width) };
 }

@@ -78,6 +78,11 @@ describe('the demo index page', () => {
         { epoch: 1, ap: 0, ap50: 0, loss: 1.2 },
         { epoch: 2, ap: 0.45, ap50: 0.81, loss: 0.4 },
       ],
+      explanations: [
+        { file: 'occlusion.png', title: 'occlusion', peakInBox: true, withinBox: false },
+        { file: 'eigencam.png', title: 'EigenCAM', peakInBox: false, withinBox: false },
+        { file: 'eigencam-in-box.png', title: 'EigenCAM, inside its box', peakInBox: true, withinBox: true },
+      ],
       federated: { federated: { ap: 0 }, centralized: { ap: 0 }, mapRatio: null },
     });
     expect(html).toContain('AP50<b>0.810</b>');
@@ -86,5 +91,10 @@ describe('the demo index page', () => {
     expect(html).toContain("leaves out 1 of the seed's 3 findings (<code>aortic_curvature</code>)");
     expect(html).toContain('<td class="num">2</td><td class="num">0.400</td><td class="num">0.810</td>');
     expect(html).toContain('federated / centralized<b>n/a</b>');
+    // Each whole-image map says where its hottest point is; a map drawn inside the box claims nothing.
+    expect(html).toContain('<figcaption>occlusion — hottest inside the box</figcaption>');
+    expect(html).toContain('<figcaption>EigenCAM — hottest outside the box</figcaption>');
+    expect(html).toContain('<figcaption>EigenCAM, inside its box</figcaption>');
+    expect(html.indexOf('explain/occlusion.png')).toBeLessThan(html.indexOf('explain/eigencam.png'));
   });
 });

@@ -7,6 +7,15 @@ export interface DemoStage {
   seconds: number;
 }
 
+/** One heat map of the explain stage: its PNG under explain/, and whether its hottest pixel is in the box. */
+export interface DemoExplanation {
+  file: string;
+  title: string;
+  peakInBox: boolean;
+  /** Drawn inside the box only (its hottest point is then in the box by construction, so none is claimed). */
+  withinBox: boolean;
+}
+
 export interface DemoSummary {
   out: string;
   stages: DemoStage[];
@@ -16,6 +25,7 @@ export interface DemoSummary {
   phantom: { patients: number; images: number; classes?: string[]; omitted?: string[] };
   /** The training run's validation AP/AP50 per epoch (log.jsonl), shown as a table. */
   epochs?: { epoch: number; ap: number; ap50: number; loss: number }[];
+  explanations: DemoExplanation[];
   federated: Record<string, unknown>;
 }
 
@@ -24,11 +34,7 @@ const escapeHtml = (text: string) =>
 
 async function listPngs(dir: string): Promise<string[]> {
   try {
-    // By name without the extension: "eigencam" before "eigencam-in-box".
-    const stem = (f: string) => f.slice(0, -'.png'.length);
-    return (await readdir(dir))
-      .filter((f) => f.endsWith('.png'))
-      .sort((a, b) => (stem(a) < stem(b) ? -1 : stem(a) > stem(b) ? 1 : 0));
+    return (await readdir(dir)).filter((f) => f.endsWith('.png')).sort();
   } catch {
     return [];
   }
@@ -36,7 +42,6 @@ async function listPngs(dir: string): Promise<string[]> {
 
 export async function demoIndexHtml(summary: DemoSummary): Promise<string> {
   const overlays = await listPngs(join(summary.out, 'predict', 'overlays'));
-  const explains = await listPngs(join(summary.out, 'explain'));
   const [ap, ap50, ap75] = summary.metrics.stats;
   const maxSeconds = Math.max(...summary.stages.map((s) => s.seconds), 1);
   const rows = summary.stages
@@ -80,11 +85,14 @@ ${epochTable(summary.epochs)}
 <h2>Predictions on the unlabelled test images</h2>
 <div class="grid">${overlays.map((f) => figure(`predict/overlays/${f}`, f)).join('\n')}</div>
 <h2>Explanations</h2>
-<p>What the most confident detection rests on: EigenCAM (the first principal component of the feature pyramid,
-class-agnostic) and AblationCAM (how much the box's score drops when each feature channel is ablated), over the
-whole image and inside the explained box (pytorch-grad-cam's <code>renormalize_cam_in_bounding_boxes</code>).
-Over the whole image a detector trained from random weights for minutes also responds to the body's outline.</p>
-<div class="grid">${explains.map((f) => figure(`explain/${f}`, f.replace('.png', '').replace('-in-box', ', inside the box'))).join('\n')}</div>
+<p>What the most confident test detection rests on. <b>Occlusion</b> covers the image with a patch of its mean
+grey, window by window, and maps how far the box's score falls: it reads only the detector's output. <b>EigenCAM</b>
+(the first principal component of the feature pyramid, class-agnostic) and <b>AblationCAM</b> (how much the box's
+score drops when each feature channel is ablated, times that channel's activation) weight activation magnitudes:
+in a detector trained from random weights for minutes those are largest at the body's outline and the image's
+border, so over the whole image they need not point at the finding even when the detector does. Inside the box,
+pytorch-grad-cam's <code>renormalize_cam_in_bounding_boxes</code> shows which part of the box they weight.</p>
+<div class="grid">${summary.explanations.map((e) => figure(`explain/${e.file}`, `${e.title}${e.withinBox ? '' : e.peakInBox ? ' — hottest inside the box' : ' — hottest outside the box'}`)).join('\n')}</div>
 <h2>Federated simulation</h2>
 <p><a href="federated.html">Federated Faster R-CNN report</a> — two hospitals with patients of their own (a second
 phantom cohort that the detector above never saw) each ran a site process on its patient-disjoint shard, starting from

@@ -1,7 +1,8 @@
 /**
  * Explaining a detection end to end on ONNX Runtime: run the network once, pick the detections to explain,
- * then EigenCAM (one SVD of the FPN activations) or AblationCAM (the RPN and ROI heads re-run on ablated
- * FPN channels, in batches) — the definitions live in eigencam.ts and ablation-cam.ts.
+ * then EigenCAM (one SVD of the FPN activations), AblationCAM (the RPN and ROI heads re-run on ablated
+ * FPN channels, in batches) or occlusion (the whole network re-run on occluded copies of the image) — the
+ * definitions live in eigencam.ts, ablation-cam.ts and occlusion.ts.
  *
  * The CAM is computed over the padded, resized batch the network saw; it is scaled to that batch, cropped to
  * the image's resized area and resized to the original image, so heat lands on the right pixels even when the
@@ -12,10 +13,12 @@ import { type Detection, type DetectorImage, FedcxrError, tf } from '@fedcxr/cor
 import * as ort from 'onnxruntime-node';
 import { FPN_LEVELS } from '../onnx/export.js';
 import type { BatchMeta, NetworkOutputs, OnnxFasterRcnn } from '../onnx/runtime.js';
-import { ablationCam, type FeatureBatch, type FeatureLevel, levelsToTensors } from './ablation-cam.js';
+import { ablationCam, boxScore, type FeatureBatch, type FeatureLevel, levelsToTensors } from './ablation-cam.js';
 import { concatenateLevels, firstComponentProjection, scaleCam } from './eigencam.js';
+import { occlusionSensitivity, windowOrigins } from './occlusion.js';
 
-export type CamMethod = 'eigencam' | 'ablationcam';
+export type CamMethod = 'eigencam' | 'ablationcam' | 'occlusion';
+export const CAM_METHODS: readonly CamMethod[] = ['eigencam', 'ablationcam', 'occlusion'];
 
 /**
  * The FPN level whose grid every level is resized to before the CAM: `pool` is pytorch-grad-cam's
@@ -55,8 +58,11 @@ export interface ExplainOptions {
   detection?: number;
   /** Without `detection`: explain every detection scoring at least this (default 0.5; at least the best one). */
   scoreThreshold?: number;
+  /** Passes per batch: ablated head runs (AblationCAM, default 32) or occluded images (occlusion, default 8). */
   batchSize?: number;
   ratioChannelsToAblate?: number;
+  /** Occlusion: the patch side in pixels of the input image (default an eighth of its shorter side). */
+  patch?: number;
   /** The grid the CAM is computed on (default `auto`; `pool` is pytorch-grad-cam's). */
   grid?: CamGrid;
   onProgress?: (done: number, total: number) => void;
@@ -74,7 +80,10 @@ export interface Explanation {
   explained: Detection[];
   /** AblationCAM only: per-channel weights (levels × 256) and the unablated box score. */
   weights?: Float32Array;
+  /** AblationCAM and occlusion: the explained boxes' unaltered box score. */
   originalScore?: number;
+  /** Occlusion only: the patch and the step between windows, in pixels. */
+  occlusion?: { patch: number; stride: number };
 }
 
 export async function explainDetections(
@@ -85,6 +94,7 @@ export async function explainDetections(
   const { outputs, meta } = await model.forward([image]);
   const detections = (await model.detect(outputs, meta))[0];
   const explained = pickTargets(detections, options);
+  if (options.method === 'occlusion') return explainByOcclusion(model, image, detections, explained, options);
   const features = featureLevels(outputs);
   const grid = camGridSize(features, options.grid ?? 'auto');
   {
@@ -120,6 +130,42 @@ export async function explainDetections(
     const cam = camToImage(raw, rawHeight, rawWidth, meta);
     return { method: options.method, cam, height, width, grid, detections, explained, ...extra };
   }
+}
+
+async function explainByOcclusion(
+  model: OnnxFasterRcnn,
+  image: DetectorImage,
+  detections: Detection[],
+  explained: Detection[],
+  options: ExplainOptions,
+): Promise<Explanation> {
+  const target = { boxes: explained.map((d) => d.box), labels: explained.map((d) => d.label) };
+  const result = await occlusionSensitivity({
+    pixels: image.pixels,
+    height: image.height,
+    width: image.width,
+    channels: image.channels,
+    patch: options.patch,
+    batchSize: options.batchSize ?? 8,
+    onProgress: options.onProgress,
+    score: async (batch) => {
+      const run = await model.forward(batch.map((pixels) => ({ ...image, pixels })));
+      return (await model.detect(run.outputs, run.meta)).map((found) => boxScore(target, found));
+    },
+  });
+  const rows = windowOrigins(image.height, result.patch, result.stride).length;
+  const columns = windowOrigins(image.width, result.patch, result.stride).length;
+  return {
+    method: 'occlusion',
+    cam: result.cam,
+    height: image.height,
+    width: image.width,
+    grid: [rows, columns],
+    detections,
+    explained,
+    originalScore: result.originalScore,
+    occlusion: { patch: result.patch, stride: result.stride },
+  };
 }
 
 function pickTargets(detections: Detection[], options: ExplainOptions): Detection[] {
