@@ -19,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pairedBootstrap } from './bootstrap.js';
 import { CONFIGURATIONS, oursConfig, type Recipe, type RecipeTemplate } from './recipes.js';
 import { writeQualityReport } from './report.js';
 
@@ -47,6 +48,8 @@ interface Options {
    * does not train are kept, so a second seed can be run on its own (each seed is ~80 quiet minutes on 2 cores).
    */
   keepSeeds: boolean;
+  /** `--bootstrap-only`: train nothing; recompute the published seeds' bootstrap from the predictions in `out`. */
+  bootstrapOnly: boolean;
 }
 
 /** How `cxr` is started: from the sources (the benches' resolver), or `--cxr "<command>"` (a bundle). */
@@ -82,7 +85,8 @@ function parseArgs(argv: string[]): Options {
     out: path.resolve(value('--out') ?? path.join(repoRoot, '.cache/quality/runs', config)),
     publish: path.resolve(value('--publish') ?? path.join(repoRoot, 'bench/quality/results', config)),
     backend: value('--backend') ?? 'auto',
-    keepSeeds: argv.includes('--keep-seeds'),
+    keepSeeds: argv.includes('--keep-seeds') || argv.includes('--bootstrap-only'),
+    bootstrapOnly: argv.includes('--bootstrap-only'),
     python: value('--python') ?? path.join(venv, 'bin/python'),
     data: value('--data') === undefined ? undefined : path.resolve(value('--data') as string),
     evalEngine,
@@ -367,20 +371,47 @@ function keptSeeds(options: Options, template: RecipeTemplate): SeedResult[] {
   return published.seeds.filter((s) => !options.seeds.includes(s.seed));
 }
 
+/** The paired bootstrap over the seeds whose saved test predictions (both sides) are in `out`. */
+function bootstrapOf(options: Options, test: string, seeds: SeedResult[]) {
+  const files = seeds.map((s) => ({
+    seed: s.seed,
+    torchvision: path.join(options.out, `seed-${s.seed}`, 'torchvision', 'test-results.json'),
+    ours: path.join(options.out, `seed-${s.seed}`, 'ours-test-results.json'),
+  }));
+  const present = files.filter((f) => existsSync(f.torchvision) && existsSync(f.ours));
+  const missing = files
+    .filter((f) => !present.includes(f))
+    .map((f) => `seed ${f.seed}: its predictions are not in ${path.dirname(f.ours)} (trained in another clone)`);
+  if (!existsSync(test)) return { unavailable: `the test split ${test} is not here` };
+  if (present.length === 0) return { unavailable: missing.join('; ') };
+  process.stderr.write(`\n▶ paired bootstrap over the test images (seeds ${present.map((f) => f.seed).join(', ')})\n`);
+  return pairedBootstrap(
+    readJson(test),
+    present.map((f) => ({ seed: f.seed, torchvision: readJson(f.torchvision), ours: readJson(f.ours) })),
+    { missing },
+  );
+}
+
 function main(): void {
   const options = parseArgs(process.argv.slice(2));
   mkdirSync(options.out, { recursive: true });
-  options.backend = resolveBackend(options.backend, options.out);
   const template = CONFIGURATIONS[options.config];
+  if (options.bootstrapOnly) options.seeds = [];
+  else options.backend = resolveBackend(options.backend, options.out);
   const seeds = [
     ...keptSeeds(options, template),
     ...options.seeds.map((seed) => runSeed(options, template, seed)),
   ].sort((a, b) => a.seed - b.seed);
+  const test = path.join(
+    options.data ?? path.join(repoRoot, '.cache/quality', `rsna-${template.imageSize}`),
+    'test.json',
+  );
   const summary = writeQualityReport(options.out, {
     config: options.config,
     recipe: template,
     epochs: options.epochs ?? template.epochs,
     seeds,
+    bootstrap: bootstrapOf(options, test, seeds),
   });
   mkdirSync(options.publish, { recursive: true });
   for (const file of ['results.json', 'report.html'])

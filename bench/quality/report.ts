@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 // The chart module alone (no TensorFlow.js): the orchestrator is bundled small for the GPU machine.
 import { escapeHtml, lineChart } from '../../packages/core/src/report/charts.js';
+import type { BootstrapResult } from './bootstrap.js';
 import type { SeedResult } from './quality.js';
 
 const TABLE_METRICS = ['AP', 'AP50', 'AP75', 'AR100', 'FROC'] as const;
@@ -24,6 +25,11 @@ export interface QualitySummary {
   /** Epochs each side trained, per seed (fewer than planned when a time limit stopped fedcxr's run). */
   epochsTrained: { planned: number; torchvision: number[]; ours: number[] };
   minutes: { torchvision: number; ours: number };
+  /**
+   * Paired bootstrap over the test images of the ratio of the seeds' means (bootstrap.ts); null with the reason
+   * when a seed's saved predictions are not in this run's folder.
+   */
+  bootstrap: BootstrapResult | { unavailable: string };
 }
 
 /** What the main table shows for one side: pycocotools' COCO numbers, FROC from `cxr eval` (pycocotools has none). */
@@ -39,7 +45,12 @@ function headline(side: SeedResult['ours']): Record<string, number> {
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 
-export function summarize(config: string, seeds: SeedResult[], planned: number): QualitySummary {
+export function summarize(
+  config: string,
+  seeds: SeedResult[],
+  planned: number,
+  bootstrap: QualitySummary['bootstrap'],
+): QualitySummary {
   const side = (pick: (s: SeedResult) => SeedResult['ours']) =>
     Object.fromEntries(TABLE_METRICS.map((m) => [m, mean(seeds.map((s) => headline(pick(s))[m]))]));
   const torchvision = side((s) => s.torchvision);
@@ -64,6 +75,7 @@ export function summarize(config: string, seeds: SeedResult[], planned: number):
       torchvision: mean(seeds.map((s) => s.torchvision.seconds)) / 60,
       ours: mean(seeds.map((s) => s.ours.seconds)) / 60,
     },
+    bootstrap,
   };
 }
 
@@ -71,9 +83,9 @@ const fmt = (v: number | null | undefined, digits = 3) => (v === null || v === u
 
 export function writeQualityReport(
   outDir: string,
-  run: { config: string; recipe: unknown; epochs: number; seeds: SeedResult[] },
+  run: { config: string; recipe: unknown; epochs: number; seeds: SeedResult[]; bootstrap: QualitySummary['bootstrap'] },
 ): QualitySummary {
-  const summary = summarize(run.config, run.seeds, run.epochs);
+  const summary = summarize(run.config, run.seeds, run.epochs, run.bootstrap);
   const trained = summary.epochsTrained;
   const unequal = [...trained.torchvision, ...trained.ours].some((n) => n !== trained.planned);
   writeFileSync(
@@ -133,6 +145,7 @@ ${fmt(summary.minutes.torchvision, 1)}, fedcxr ${fmt(summary.minutes.ours, 1)}.<
 <p>COCO numbers by pycocotools; FROC (sensitivity at 1/8…8 false positives per image) by <code>cxr eval</code>. Best
 epochs: torchvision ${summary.bestEpochs.torchvision.join(', ')}; fedcxr ${summary.bestEpochs.ours.join(', ')}.</p>
 ${unequal ? `<p style="color:#b00"><b>Not at equal epochs:</b> planned ${trained.planned}; torchvision trained ${trained.torchvision.join(', ')}, fedcxr ${trained.ours.join(', ')} (a time limit stopped a run): the ratios compare unequal training.</p>` : ''}
+${bootstrapSection(summary.bootstrap)}
 <h2>Per seed</h2>
 <table><tr><th>side</th><th>seed</th>${TABLE_METRICS.map((k) => `<th>${k}</th>`).join('')}</tr>
 ${rows('torchvision', (s) => headline(s.torchvision))}${rows('fedcxr', (s) => headline(s.ours))}</table>
@@ -143,4 +156,20 @@ ${rows('torchvision', (s) => headline(s.torchvision))}${rows('fedcxr', (s) => he
 `;
   writeFileSync(path.join(outDir, 'report.html'), html);
   return summary;
+}
+
+/** The ratios' 95 % intervals from the paired bootstrap, with how often a draw meets the goal. */
+function bootstrapSection(bootstrap: QualitySummary['bootstrap']): string {
+  if ('unavailable' in bootstrap) return `<p>No bootstrap interval: ${escapeHtml(bootstrap.unavailable)}</p>`;
+  const rows = Object.entries(bootstrap.ratio)
+    .map(
+      ([metric, r]) =>
+        `<tr><td>${escapeHtml(metric)}</td><td>${fmt(r.observed, 2)}</td><td>${fmt(r.low, 2)} – ${fmt(r.high, 2)}</td><td>${(100 * r.atLeastGoal).toFixed(0)} %</td></tr>`,
+    )
+    .join('');
+  return `<h2>How sure: a paired bootstrap over the ${bootstrap.images} test images (seed${bootstrap.seeds.length > 1 ? 's' : ''} ${bootstrap.seeds.join(', ')})</h2>
+<p>${bootstrap.resamples} draws of the test images with replacement; on each, both sides' saved predictions are scored on
+the same draw and the seeds' mean ratio taken.${bootstrap.missing.length > 0 ? ` Left out: ${escapeHtml(bootstrap.missing.join('; '))}.` : ''} A 95 % interval that holds both 1 and the goal (${bootstrap.goal}) means
+the test split cannot tell the two apart.</p>
+<table><tr><th>ours / torchvision</th><th>on the test split</th><th>95 % interval</th><th>draws ≥ ${bootstrap.goal}</th></tr>${rows}</table>`;
 }
