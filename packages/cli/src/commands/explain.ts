@@ -50,7 +50,7 @@ export function registerExplainCommands(program: Command): void {
       .option('--ratio <r>', 'AblationCAM: fraction of channels to ablate (1 = all, as the paper)', '1')
       .option(
         '--patch <px>',
-        "occlusion: the patch's side in the model's input pixels (default an eighth of the shorter side)",
+        "occlusion: the patch's side in pixels of the image as prepared for the model (the size it was trained at; default an eighth of the shorter side)",
       )
       .option(
         '--grid <level>',
