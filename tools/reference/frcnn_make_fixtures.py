@@ -7,7 +7,8 @@
             max_size=320, random weights: the checkpoint goes to .cache/reference/frcnn/ (.pth and .safetensors, not
             committed); expected outputs to tools/reference/fixtures/frcnn/resnet50_fpn_expected.safetensors.
 
-Sampling is made deterministic by replacing torch.randperm with a reversed arange (TS: reversedPermutation).
+Both also record the gradient of the summed training losses (in full for tiny; norms and first values for
+resnet50). Sampling is made deterministic by replacing torch.randperm with a reversed arange (TS: reversedPermutation).
 resnet50-checkpoint writes only the cached checkpoint (what the TS parity test runs when it is missing).
 Run: $(bash ../shared/tools/python-reference-env.sh)/bin/python tools/reference/frcnn_make_fixtures.py [tiny|resnet50]...
 """
@@ -69,7 +70,9 @@ def as_model_input(image):
     return image.expand(3, -1, -1) if image.shape[0] == 1 else image
 
 
-def record(model, images, targets, out, proposal_count):
+def record(model, images, targets, out, proposal_count, full_gradients, train_batch=None):
+    """Eval-mode proposals and detections of `images`; train-mode losses and gradients of `train_batch` (images,
+    targets; stored under `train.`) when given, else of the same images."""
     model.eval()
     with torch.no_grad():
         inputs = [as_model_input(im) for im in images]
@@ -84,13 +87,32 @@ def record(model, images, targets, out, proposal_count):
         out[f"image{i}.scores"] = det["scores"].contiguous()
         out[f"image{i}.labels"] = det["labels"].to(torch.int32).contiguous()
     model.train()
-    losses = model([as_model_input(im) for im in images], targets)
+    train_images, train_targets = train_batch or (images, targets)
+    losses = model([as_model_input(im) for im in train_images], train_targets)
     for name, value in losses.items():
         out[f"loss.{name}"] = value.detach().reshape(1)
+    # The gradient of the summed losses (what training follows): every trainable parameter's in full when the
+    # model is small, else its L2 norm and its first 64 values (torch layout), which keeps the fixture small.
+    model.zero_grad()
+    sum(losses.values()).backward()
+    for name, p in model.named_parameters():
+        if p.grad is None:
+            continue
+        if full_gradients:
+            out[f"grad.{name}"] = p.grad.detach().contiguous()
+        else:
+            # In float64: a float32 norm of 12.8 M values (fc6) is off by 1e-3.
+            out[f"gradnorm.{name}"] = p.grad.detach().double().norm().reshape(1)
+            out[f"gradhead.{name}"] = p.grad.detach().flatten()[:64].contiguous()
     for i, (im, t) in enumerate(zip(images, targets)):
         out[f"image{i}.pixels"] = (im * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()  # HWC bytes
         out[f"image{i}.target_boxes"] = t["boxes"]
         out[f"image{i}.target_labels"] = t["labels"].to(torch.int32)
+    if train_batch:
+        for i, (im, t) in enumerate(zip(*train_batch)):
+            out[f"train.image{i}.pixels"] = (im * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
+            out[f"train.image{i}.target_boxes"] = t["boxes"]
+            out[f"train.image{i}.target_labels"] = t["labels"].to(torch.int32)
     print({k: float(v) for k, v in losses.items()})
     print("detections per image:", [d["boxes"].shape[0] for d in detections])
 
@@ -124,7 +146,7 @@ def tiny():
     # Both resize to 128x160 (no batch padding): padded zones give tied RPN scores whose order torch.topk leaves undefined.
     images, targets = images_and_targets(generator, [(64, 80), (96, 120)], [1, 3])
     out = {f"weights.{k}": v.contiguous() for k, v in model.state_dict().items()}
-    record(model, images, targets, out, proposal_count=60)
+    record(model, images, targets, out, proposal_count=60, full_gradients=True)
     path = FIXTURES / "tiny.safetensors"
     save_file(out, str(path))
     print(f"wrote {path} ({path.stat().st_size} bytes)")
@@ -159,8 +181,12 @@ def resnet50(checkpoint_only=False):
         return
     generator = torch.Generator().manual_seed(2)
     images, targets = images_and_targets(generator, [(200, 240), (180, 150)], [1, 3])
+    # Training on a batch that needs no padding (both resize to 256x320): the zero-padded zone of a padded batch
+    # gives exactly tied RPN scores, and which of them torch.topk keeps is undefined (libtorch's kernels break
+    # such ties differently on different CPUs), so sampled RoIs, losses and gradients would not be comparable.
+    train_batch = images_and_targets(generator, [(128, 160), (160, 200)], [1, 3])
     out = {}
-    record(model, images, targets, out, proposal_count=40)
+    record(model, images, targets, out, proposal_count=40, full_gradients=False, train_batch=train_batch)
     path = FIXTURES / "resnet50_fpn_expected.safetensors"
     save_file(out, str(path))
     print(f"wrote {path} ({path.stat().st_size} bytes)")

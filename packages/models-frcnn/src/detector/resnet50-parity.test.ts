@@ -11,9 +11,17 @@ import { type Detector, detectors, type NamedTensors, readSafetensors, tf } from
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../backbones/index.js';
 import { parityBackend, parityBackendMissing, useFastestBackend } from '../backbones/testing.js';
-import { parityImages, parityLosses, reversedPermutation } from '../testing.js';
+import {
+  lossGradients,
+  maxDifference,
+  parityImages,
+  parityLosses,
+  reversedPermutation,
+  trainingBatch,
+  withoutPrefix,
+} from '../testing.js';
 import { readPth } from '../weights/pth.js';
-import { registerFasterRcnn } from './faster-rcnn.js';
+import { FasterRcnn, registerFasterRcnn } from './faster-rcnn.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const CHECKPOINT = `${ROOT}.cache/reference/frcnn/fasterrcnn_resnet50_fpn_random.pth`;
@@ -70,13 +78,11 @@ describe.skipIf(missing !== null)(
       });
     });
 
-    it('training losses for a fixed batch with deterministic sampling within 1e-4', () => {
+    it('training losses for a fixed (unpadded) batch with deterministic sampling within 1e-4', () => {
       const expected = parityLosses(tensors);
       const losses = tf.tidy(() => {
-        const out = model.losses(
-          images.map((p) => p.image),
-          images.map((p) => p.target),
-        );
+        const batch = trainingBatch(tensors);
+        const out = model.losses(batch.images, batch.targets);
         return Object.fromEntries(Object.entries(out).map(([name, loss]) => [name, loss.dataSync()[0]]));
       });
       expect(Object.keys(losses).sort()).toEqual(Object.keys(expected).sort());
@@ -84,5 +90,30 @@ describe.skipIf(missing !== null)(
         expect(Math.abs(value - expected[name]), `${name}: ${value} vs ${expected[name]}`).toBeLessThan(1e-4);
       }
     });
+
+    it("the summed losses' gradient matches torchvision's: same trainable set, norms within 5e-4, first values", () => {
+      // ResNet-50's full gradient would be a 100 MB fixture: the reference keeps each parameter's L2 norm and
+      // its first 64 values (torch layout; the norm in float64: in float32 fc6's is off by 1e-3). Frozen layers (conv1, layer1: 3 trainable layers) get none.
+      if (!(model instanceof FasterRcnn)) throw new Error('the registry built something other than FasterRcnn');
+      const norms = withoutPrefix(tensors, 'gradnorm.');
+      const heads = withoutPrefix(tensors, 'gradhead.');
+      const batch = trainingBatch(tensors);
+      const actual = lossGradients(model, batch.images, batch.targets);
+      expect([...actual.keys()].sort()).toEqual([...norms.keys()].sort());
+      for (const [name, want] of norms) {
+        const got = actual.get(name)?.data ?? new Float32Array();
+        let sumSquares = 0;
+        for (let i = 0; i < got.length; i++) sumSquares += got[i] * got[i];
+        const norm = Math.sqrt(sumSquares);
+        expect(want.data[0], `${name}: a zero reference gradient proves nothing`).toBeGreaterThan(0);
+        // float32 through 50 layers of backward: both engines land within 1.5e-4 of the reference (layer2).
+        expect(Math.abs(norm - want.data[0]) / want.data[0], `${name}: |g| ${norm} vs ${want.data[0]}`).toBeLessThan(
+          5e-4,
+        );
+        const head = heads.get(name)?.data ?? new Float32Array();
+        const { diff } = maxDifference(got.subarray(0, head.length), head);
+        expect(diff / want.data[0], `${name}: first values off by ${diff}`).toBeLessThan(1e-4);
+      }
+    }, 300_000);
   },
 );

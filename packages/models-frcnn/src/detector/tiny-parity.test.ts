@@ -2,7 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensors, tf } from '@fedcxr/core';
 import { describe, expect, it } from 'vitest';
 import { parityBackend, parityBackendMissing, useFastestBackend } from '../backbones/testing.js';
-import { parityImages, parityLosses, TINY_TEST_DETECTOR, withoutPrefix } from '../testing.js';
+import {
+  lossGradients,
+  maxDifference,
+  parityImages,
+  parityLosses,
+  TINY_TEST_DETECTOR,
+  withoutPrefix,
+} from '../testing.js';
 import { FasterRcnn } from './faster-rcnn.js';
 import { TinyTestBackbone } from './tiny-backbone.js';
 
@@ -75,6 +82,26 @@ describe.skipIf(missingBackend !== null)(
       // The backbone learns through RoIAlign and the RPN: its first convolution receives a gradient.
       const backboneGrad = grads[model.trainableVariables().find((v) => v.name.includes('conv1.weight'))?.name ?? ''];
       expect(tf.max(tf.abs(backboneGrad)).dataSync()[0]).toBeGreaterThan(0);
+    });
+
+    it("the gradient of the summed losses equals torchvision's for every parameter (within 1e-4 of its scale)", () => {
+      // What training follows: a loss that matches while its gradient does not (a missing detach of the
+      // proposals, a smooth-L1 beta, RoIAlign's backward) would train a different model.
+      const expected = withoutPrefix(tensors, 'grad.');
+      const actual = lossGradients(
+        model,
+        images.map((p) => p.image),
+        images.map((p) => p.target),
+      );
+      expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
+      for (const [name, want] of expected) {
+        const got = actual.get(name);
+        expect(got?.shape, name).toEqual(want.shape);
+        const { diff, scale } = maxDifference(got?.data ?? [], want.data);
+        expect(scale, `${name}: a zero reference gradient proves nothing`).toBeGreaterThan(0);
+        if (process.env.SHOW_GRADS) console.log(name, (diff / scale).toExponential(2));
+        expect(diff / scale, `${name}: max |Δ| ${diff} against max |g| ${scale}`).toBeLessThan(1e-4);
+      }
     });
   },
 );
