@@ -184,7 +184,9 @@ def resnet50(checkpoint_only=False):
     # Training on a batch that needs no padding (both resize to 256x320): the zero-padded zone of a padded batch
     # gives exactly tied RPN scores, and which of them torch.topk keeps is undefined (libtorch's kernels break
     # such ties differently on different CPUs), so sampled RoIs, losses and gradients would not be comparable.
-    train_batch = images_and_targets(generator, [(128, 160), (160, 200)], [1, 3])
+    train_batch = images_and_targets(generator, [(128, 160), (160, 200), (128, 160)], [1, 3, 1])
+    # The third is a negative (normal) image: no boxes, every anchor and proposal background.
+    train_batch[1][2] = {"boxes": torch.zeros((0, 4)), "labels": torch.zeros((0,), dtype=torch.int64)}
     out = {}
     record(model, images, targets, out, proposal_count=40, full_gradients=False, train_batch=train_batch)
     path = FIXTURES / "resnet50_fpn_expected.safetensors"
