@@ -9,6 +9,8 @@
  *   npm run bench:quality -- --config cpu [--seeds 0,1] [--epochs N] [--backend auto|torch|wasm]
  *     [--out WORKDIR (default .cache/quality/runs/<config>)] [--publish DIR (default bench/quality/results/<config>)]
  *     [--keep-seeds (keep the published seeds this run does not train)]
+ *     [--paired (the torchvision side draws fedcxr's random numbers: same image order, augmentations and sampled
+ *      anchors/RoIs, so the sides differ by floating point only; default out/publish get a `-paired` suffix)]
  *
  * Configurations: `smoke` (a few images, 2 epochs: the pipeline itself), `cpu` (ResNet-18-FPN, compact heads,
  * 256 px: ≤ 45 min per side on 2 cores), `gpu` (ResNet-50-FPN, 512 px, every image, 18 epochs: one device
@@ -50,6 +52,8 @@ interface Options {
   keepSeeds: boolean;
   /** `--bootstrap-only`: train nothing; recompute the published seeds' bootstrap from the predictions in `out`. */
   bootstrapOnly: boolean;
+  /** `--paired`: both sides draw fedcxr's random numbers (Recipe.draws). */
+  paired: boolean;
 }
 
 /** How `cxr` is started: from the sources (the benches' resolver), or `--cxr "<command>"` (a bundle). */
@@ -77,13 +81,16 @@ function parseArgs(argv: string[]): Options {
   if (command) cxrCommand = command.split(' ').filter(Boolean);
   const venv = process.env.REFERENCE_VENV ?? '/tmp/fedcxr-reference-venv';
   const timeout = value('--train-timeout-s');
+  const paired = argv.includes('--paired');
+  const runName = paired ? `${config}-paired` : config;
   return {
     config,
     seeds: (value('--seeds') ?? '0,1').split(',').map(Number),
     epochs: value('--epochs') === undefined ? undefined : Number(value('--epochs')),
     // The work (checkpoints, initial weights: large) stays out of git; the report is copied to results/.
-    out: path.resolve(value('--out') ?? path.join(repoRoot, '.cache/quality/runs', config)),
-    publish: path.resolve(value('--publish') ?? path.join(repoRoot, 'bench/quality/results', config)),
+    out: path.resolve(value('--out') ?? path.join(repoRoot, '.cache/quality/runs', runName)),
+    publish: path.resolve(value('--publish') ?? path.join(repoRoot, 'bench/quality/results', runName)),
+    paired,
     backend: value('--backend') ?? 'auto',
     keepSeeds: argv.includes('--keep-seeds') || argv.includes('--bootstrap-only'),
     bootstrapOnly: argv.includes('--bootstrap-only'),
@@ -362,11 +369,20 @@ function resolveBackend(asked: string, out: string): string {
 function keptSeeds(options: Options, template: RecipeTemplate): SeedResult[] {
   const file = path.join(options.publish, 'results.json');
   if (!options.keepSeeds || !existsSync(file)) return [];
-  const published = readJson<{ summary: { config: string }; recipe: { epochs: number }; seeds: SeedResult[] }>(file);
+  const published = readJson<{
+    summary: { config: string };
+    recipe: { epochs: number; draws?: string };
+    seeds: SeedResult[];
+  }>(file);
   const epochs = options.epochs ?? template.epochs;
-  if (published.summary.config !== options.config || published.recipe.epochs !== epochs)
+  const draws = (r: { draws?: string }) => r.draws ?? 'own';
+  if (
+    published.summary.config !== options.config ||
+    published.recipe.epochs !== epochs ||
+    draws(published.recipe) !== draws(template)
+  )
     throw new Error(
-      `--keep-seeds: ${file} is configuration ${published.summary.config} with ${published.recipe.epochs} epochs, this run ${options.config} with ${epochs}`,
+      `--keep-seeds: ${file} is configuration ${published.summary.config} with ${published.recipe.epochs} epochs and ${draws(published.recipe)} draws, this run ${options.config} with ${epochs} and ${draws(template)}`,
     );
   return published.seeds.filter((s) => !options.seeds.includes(s.seed));
 }
@@ -395,7 +411,10 @@ function bootstrapOf(options: Options, test: string, seeds: SeedResult[]) {
 function main(): void {
   const options = parseArgs(process.argv.slice(2));
   mkdirSync(options.out, { recursive: true });
-  const template = CONFIGURATIONS[options.config];
+  const template: RecipeTemplate = {
+    ...CONFIGURATIONS[options.config],
+    ...(options.paired ? { draws: 'fedcxr' as const } : {}),
+  };
   if (options.bootstrapOnly) options.seeds = [];
   else options.backend = resolveBackend(options.backend, options.out);
   const seeds = [

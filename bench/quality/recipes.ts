@@ -44,6 +44,11 @@ export interface Recipe {
     minFactor: number;
   };
   augmentation: { rotationDegrees: number; brightness: number; contrast: number };
+  /**
+   * `fedcxr` (bench:quality --paired): the torchvision side takes fedcxr's epoch order, augmentation draws and
+   * sampler permutations (bench/quality/fedcxr_draws.py), so both runs differ only by floating point.
+   */
+  draws?: 'fedcxr';
 }
 
 export type RecipeTemplate = Omit<Recipe, 'seed' | 'data'> & { imageSize: number };

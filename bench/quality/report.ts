@@ -134,7 +134,11 @@ export function writeQualityReport(
 <style>body{font:14px system-ui,sans-serif;margin:24px;max-width:1200px}table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:8px}</style></head><body>
 <h1>Does fedcxr learn as well as torchvision? (${escapeHtml(run.config)})</h1>
 <p>Same RSNA patient split, normalization, resolution, recipe and initial weights (torchvision's, imported with
-<code>cxr weights import</code>). Best epoch by validation AP; scored on the held-out test split. fedcxr engine:
+<code>cxr weights import</code>).${
+    (run.recipe as { draws?: string }).draws === 'fedcxr'
+      ? ' <b>Paired draws</b>: the torchvision side visited the images in fedcxr&rsquo;s order with fedcxr&rsquo;s augmentations and sampled fedcxr&rsquo;s anchors and RoIs, so the two runs differ by floating point only.'
+      : ' Each side draws its own random numbers (image order, augmentations, sampled anchors and RoIs).'
+  } Best epoch by validation AP; scored on the held-out test split. fedcxr engine:
 <b>${escapeHtml(summary.backend)}</b>. Seeds ${summary.seeds.join(', ')}; mean minutes per run: torchvision
 ${fmt(summary.minutes.torchvision, 1)}, fedcxr ${fmt(summary.minutes.ours, 1)}.</p>
 <h2>Test split, mean over seeds</h2>

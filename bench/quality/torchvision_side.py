@@ -9,7 +9,9 @@ on the test split written as COCO results.
 fedcxr's (packages/core/src/transforms/transforms.ts) operation for operation: one bilinear affine warp for
 rotation (pixel centres, zero fill, boxes to the enclosing box of their moved corners, clipped, dropped when
 thinner than 1 px), then brightness and contrast as fedcxr's adjustIntensity. The draws differ (numpy's
-generator instead of fedcxr's), the distributions do not.
+generator and torch.randperm instead of fedcxr's), the distributions do not — unless the recipe says
+`"draws": "fedcxr"` (bench:quality --paired): then the epoch order, every augmentation and the RPN/RoI samplers'
+permutations are fedcxr's own (bench/quality/fedcxr_draws.py), and the two runs differ only by floating point.
 """
 import argparse
 import os
@@ -37,6 +39,8 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops.misc import FrozenBatchNorm2d
+
+import fedcxr_draws
 
 STAT_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
 
@@ -238,22 +242,38 @@ def train(recipe, init, out):
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"], nesterov=opt["nesterov"],
                                 weight_decay=opt["weightDecay"])
-    rng = np.random.default_rng(recipe["seed"])
+    seed = recipe["seed"]
+    rng = np.random.default_rng(seed)
+    paired = recipe.get("draws") == "fedcxr"
+    if paired:
+        # torchvision's BalancedPositiveNegativeSampler draws torch.randperm(positives) then (negatives) per image,
+        # RPN first, as fedcxr's samplers draw from their step stream: hand it fedcxr's permutations.
+        step_stream = fedcxr_draws.FedcxrRng(0)
+        has_boxes = [len(trainset.boxes_of[i]) > 0 for i in trainset.ids]
+
+        def fedcxr_randperm(n, *args, **kwargs):
+            return torch.tensor(step_stream.permutation(int(n)), dtype=torch.int64, device=kwargs.get("device"))
+
+        torch.randperm = fedcxr_randperm
     batch = recipe["batchSize"]
     steps_per_epoch = math.ceil(len(trainset) / batch)
     history, best, global_step = [], None, 0
+    steps_log = open(out / "steps.jsonl", "w")  # one line per optimizer step, as fedcxr's run folder has
     for epoch in range(recipe["epochs"]):
         model.train()
         started = time.time()
-        order = rng.permutation(len(trainset))
+        order = fedcxr_draws.epoch_order(has_boxes, seed, epoch) if paired else rng.permutation(len(trainset))
         sums = {}
         for step in range(steps_per_epoch):
             lr = learning_rate(recipe, global_step, epoch, step / steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            if paired:
+                step_stream.state = fedcxr_draws.detector_seed(seed, epoch, step)
             images, targets = [], []
-            for k in order[step * batch:(step + 1) * batch]:
-                image, boxes, labels = augment(trainset.load(int(k)), recipe["augmentation"], rng)
+            for position, k in enumerate(order[step * batch:(step + 1) * batch], start=step * batch):
+                draws = fedcxr_draws.augment_rng(seed, epoch, position) if paired else rng
+                image, boxes, labels = augment(trainset.load(int(k)), recipe["augmentation"], draws)
                 images.append(to_input(image))
                 targets.append({"boxes": torch.from_numpy(boxes).float(), "labels": torch.from_numpy(labels)})
             losses = model(images, targets)
@@ -263,9 +283,13 @@ def train(recipe, init, out):
             if opt.get("clipGradNorm"):
                 torch.nn.utils.clip_grad_norm_(params, opt["clipGradNorm"])
             optimizer.step()
+            values = {name: float(value.detach()) for name, value in {**losses, "loss": loss}.items()}
+            steps_log.write(json.dumps({"globalStep": global_step, "epoch": epoch + 1, "step": step, "lr": lr,
+                                        "losses": values}) + "\n")
+            steps_log.flush()
             global_step += 1
-            for name, value in {**losses, "loss": loss}.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0.0) + value
         val = coco_stats(valset, predict(model, valset, batch))
         record = {
             "epoch": epoch + 1,
@@ -284,6 +308,7 @@ def train(recipe, init, out):
         (out / "history.json").write_text(json.dumps(history, indent=1))
         print(json.dumps({"epoch": epoch + 1, "loss": record["train"]["loss"], "AP": val["AP"], "AP50": val["AP50"],
                           "seconds": round(record["seconds"], 1)}), flush=True)
+    steps_log.close()
     model.load_state_dict(torch.load(out / "best.pth", map_location="cpu"))
     results = predict(model, testset, batch)
     (out / "test-results.json").write_text(json.dumps(results))

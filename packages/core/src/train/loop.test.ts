@@ -136,6 +136,18 @@ describe('trainDetector', () => {
         .split('\n')
         .map((l) => ({ ...JSON.parse(l), seconds: 0 }));
     expect(strip(logB)).toEqual(strip(logA));
+    // steps.jsonl: one line per optimizer step; the resumed run kept the lines before its checkpoint and redid
+    // the rest, step for step the uninterrupted run's.
+    const stepsOf = async (dir: string) =>
+      (await readFile(join(root, dir, 'steps.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { globalStep: number; epoch: number; lr: number; losses: { loss: number } });
+    const stepsA = await stepsOf('a');
+    expect(stepsA.map((r) => r.globalStep)).toEqual(Array.from({ length: stepsA.length }, (_, i) => i));
+    expect(new Set(stepsA.map((r) => r.epoch))).toEqual(new Set([1, 2, 3]));
+    expect(stepsA.every((r) => Number.isFinite(r.losses.loss) && r.lr > 0)).toBe(true);
+    expect(await stepsOf('b')).toEqual(stepsA);
     // And a different seed gives a different run (the seed is really used).
     const other = new TinyGridDetector({ numClasses: 2, seed: 5 });
     await trainDetector({ config: { ...cfg, seed: 10 }, detector: other, train: data, runDir: join(root, 'c') });

@@ -9,7 +9,7 @@
  * function of the config and the data on the cpu backend, and a run resumed from a mid-epoch checkpoint
  * produces the same weights as one never stopped.
  */
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deriveSeed, FedcxrError, type Rng, writeJsonAtomic } from '@fedcxr/base';
 import type { CocoResult } from '../coco.js';
@@ -112,6 +112,8 @@ export async function trainDetector(options: TrainRunOptions): Promise<TrainRunS
   const slotNames = variables.map((_, i) => `momentum.${i}`);
   const optimizer = createOptimizer(config.optimizer);
   const logFile = join(runDir, 'log.jsonl');
+  // Every optimizer step's losses and learning rate, one line each (bench:quality compares runs step by step).
+  const stepsFile = join(runDir, 'steps.jsonl');
 
   let state: TrainState = {
     format: 'fedcxr-train-state',
@@ -138,8 +140,10 @@ export async function trainDetector(options: TrainRunOptions): Promise<TrainRunS
     optimizer.iterations = snapshot.state.optimizerIterations;
     state = { ...snapshot.state, config };
     await writeJsonl(logFile, state.history);
+    await writeJsonl(stepsFile, await stepsBefore(stepsFile, state.globalStep));
   } else {
     await writeJsonl(logFile, []);
+    await writeJsonl(stepsFile, []);
   }
   await writeJsonAtomic(join(runDir, 'config.json'), config);
 
@@ -170,6 +174,11 @@ export async function trainDetector(options: TrainRunOptions): Promise<TrainRunS
           options.onEvent?.({ type: 'epoch-start', epoch, epochs: config.epochs, steps, startStep }),
         afterStep: async ({ epoch, step, steps, lr, losses, last }) => {
           options.onEvent?.({ type: 'step', epoch, step, steps, lr, losses });
+          // The engine has already counted this step in globalStep.
+          await appendFile(
+            stepsFile,
+            `${JSON.stringify({ globalStep: state.globalStep - 1, epoch: epoch + 1, step, lr, losses })}\n`,
+          );
           if (last) return; // the epoch end checkpoints (and honours a stop request)
           const stopping = options.signal?.aborted === true;
           const periodic = config.checkpoint.everySteps > 0 && state.globalStep % config.checkpoint.everySteps === 0;
@@ -246,6 +255,26 @@ export async function trainDetector(options: TrainRunOptions): Promise<TrainRunS
 /** A snapshot's name: where training stands (next epoch, steps taken). */
 function snapshotTag(at: EnginePosition): string {
   return `e${String(at.epoch).padStart(3, '0')}-s${String(at.globalStep).padStart(7, '0')}`;
+}
+
+/** The step lines a resumed run keeps: those before the step it resumes at (later ones are redone). */
+async function stepsBefore(file: string, globalStep: number): Promise<unknown[]> {
+  let text = '';
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const kept: unknown[] = [];
+  for (const line of text.split('\n')) {
+    try {
+      const record = JSON.parse(line) as { globalStep?: unknown };
+      if (typeof record.globalStep === 'number' && record.globalStep < globalStep) kept.push(record);
+    } catch {
+      // an empty line, or one cut short by a crash mid-write: that step is redone
+    }
+  }
+  return kept;
 }
 
 /** Validation loss (mean over batches) and COCO metrics of the detector's predictions. */
