@@ -6,8 +6,6 @@ A port of packages/base/src/rng.ts (mulberry32 with FNV-1a-derived stream seeds)
 packages/core/src/train/sampler.ts (no repeat factors, no negative cap, shuffled) and of the stream keys of
 packages/core/src/train/engine.ts. tests/quality-draws.test.ts checks it against the TypeScript.
 """
-import math
-
 import numpy as np
 
 MASK = 0xFFFFFFFF
@@ -97,23 +95,3 @@ def detector_seed(seed, epoch, step):
     """The state the detector's samplers draw their permutations from in this step."""
     return derive_seed(seed, "detector", epoch, step)
 
-
-def check():
-    """A few values for tests/quality-draws.test.ts."""
-    rng = FedcxrRng(derive_seed(7, "detector", 2, 5))
-    out = {
-        "seeds": [derive_seed(0, "sampler", 0), derive_seed(3, "augment", 1, 17), derive_seed(12345, "x")],
-        "next": [rng.next() for _ in range(3)],
-        "permutation": rng.permutation(12),
-        "after": rng.next(),
-        "order": epoch_order([True, False, False, True, True, False, False, False, True, False], 3, 4),
-        "uniform": augment_rng(3, 1, 9).uniform(-5, 5),
-    }
-    assert not math.isnan(out["after"])
-    return out
-
-
-if __name__ == "__main__":
-    import json
-
-    print(json.dumps(check()))

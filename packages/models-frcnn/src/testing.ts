@@ -132,6 +132,7 @@ export function lossGradients(
 
 /** Largest |a − b| over a tensor, and the largest |b| (the scale a tolerance is relative to). */
 export function maxDifference(actual: ArrayLike<number>, expected: ArrayLike<number>): { diff: number; scale: number } {
+  if (actual.length !== expected.length) throw new Error(`${actual.length} values against ${expected.length} expected`);
   let diff = 0;
   let scale = 0;
   for (let i = 0; i < expected.length; i++) {

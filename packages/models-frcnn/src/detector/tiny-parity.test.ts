@@ -99,7 +99,6 @@ describe.skipIf(missingBackend !== null)(
         expect(got?.shape, name).toEqual(want.shape);
         const { diff, scale } = maxDifference(got?.data ?? [], want.data);
         expect(scale, `${name}: a zero reference gradient proves nothing`).toBeGreaterThan(0);
-        if (process.env.SHOW_GRADS) console.log(name, (diff / scale).toExponential(2));
         expect(diff / scale, `${name}: max |Δ| ${diff} against max |g| ${scale}`).toBeLessThan(1e-4);
       }
     });

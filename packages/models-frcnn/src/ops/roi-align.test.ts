@@ -2,18 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensors, tf } from '@fedcxr/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parityBackend, parityBackendMissing, useFastestBackend } from '../backbones/testing.js';
+import { maxDifference } from '../testing.js';
 import { mapBoxLevels, roiAlign } from './roi-align.js';
 
 const FIXTURE = fileURLToPath(
   new URL('../../../../tools/reference/fixtures/frcnn/roi_align.safetensors', import.meta.url),
 );
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => maxDifference(a, b).diff;
 
 const missingBackend = parityBackendMissing();
 if (missingBackend) console.warn(`roiAlign parity skipped: ${missingBackend}`);
